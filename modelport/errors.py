@@ -1,0 +1,118 @@
+"""One error hierarchy for every engine.
+
+Each class has an HTTP status (what the gateway answers) and a retryable flag (whether
+the router may try another backend). How an error looks on the wire is the codecs' job
+(`modelport.wire.openai.encode_error`, `modelport.wire.anthropic.encode_error`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+RAW_LIMIT = 4096  # upstream bodies are kept for diagnosis, cut to this many characters
+
+
+class BackendError(Exception):
+    """Root of every failure talking to an engine."""
+
+    status: int = 502
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        backend_id: str | None = None,
+        status: int | None = None,
+        retryable: bool | None = None,
+        raw: str | bytes | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.backend_id = backend_id
+        if status is not None:
+            self.status = status
+        if retryable is not None:
+            self.retryable = retryable
+        if isinstance(raw, bytes):
+            raw = raw.decode("utf-8", "replace")
+        self.raw = raw[:RAW_LIMIT] if raw else None
+
+    def __str__(self) -> str:
+        where = f"{self.backend_id}: " if self.backend_id else ""
+        return f"{where}{self.message}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, backend_id={self.backend_id!r})"
+
+
+class Unreachable(BackendError):
+    """Connection refused, DNS failure, reset before any answer."""
+
+    status = 502
+    retryable = True
+
+
+class Timeout(BackendError):
+    status = 504
+    retryable = True
+
+
+class AuthError(BackendError):
+    """A key is missing, rejected, or (402) the account cannot pay."""
+
+    status = 401
+
+
+class ModelNotFound(BackendError):
+    status = 404
+
+
+class RateLimited(BackendError):
+    status = 429
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class ContextWindowExceeded(BackendError):
+    status = 400
+
+
+class InvalidRequest(BackendError):
+    """The request is malformed; `param` names the offending field when known."""
+
+    status = 400
+
+    def __init__(self, message: str, *, param: str | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.param = param
+
+
+class Overloaded(BackendError):
+    """The engine is loading a model, busy, or said 503/529."""
+
+    status = 503
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class ProtocolError(BackendError):
+    """The engine answered something we cannot read, or a stream ended without its end."""
+
+    status = 502
+
+
+class Cancelled(BackendError):
+    status = 499
+
+
+class Unsupported(BackendError):
+    """Asked for something the backend cannot do; raised before any I/O."""
+
+    status = 400

@@ -1,0 +1,289 @@
+"""Canonical data: requests, messages, stream events, usage.
+
+Every wire format decodes into these types and encodes from them, so they are the
+one place where "what a chat is" gets decided. They are frozen msgspec Structs:
+cheap to build (a stream makes one event per token) and comparable by value, which
+is what the codec round-trip tests rely on.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Literal, TypeAlias
+
+import msgspec
+
+from modelport.errors import ProtocolError
+
+Role: TypeAlias = Literal["system", "user", "assistant", "tool"]
+
+
+class WireFormat(enum.StrEnum):
+    """An HTTP API dialect that clients and engines speak."""
+
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+
+
+class FinishReason(enum.StrEnum):
+    """Why generation stopped, in one vocabulary; the engine's own word goes in raw_reason."""
+
+    STOP = "stop"
+    LENGTH = "length"
+    TOOL_CALLS = "tool_calls"
+    CONTENT_FILTER = "content_filter"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+
+# ---------------------------------------------------------------------------
+# Message parts
+
+
+class Text(msgspec.Struct, frozen=True, tag="text"):
+    text: str
+
+
+class Image(msgspec.Struct, frozen=True, tag="image"):
+    """An image either inline (base64 `data` with its `media_type`) or by `url`."""
+
+    data: str | None = None
+    url: str | None = None
+    media_type: str | None = None
+
+
+class ToolCall(msgspec.Struct, frozen=True, tag="tool_call"):
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+class ToolResult(msgspec.Struct, frozen=True, tag="tool_result"):
+    tool_call_id: str
+    content: tuple[Text | Image, ...]
+    is_error: bool = False
+
+
+class Thinking(msgspec.Struct, frozen=True, tag="thinking"):
+    """Model reasoning; `signature` is Anthropic's opaque proof that must be sent back as is."""
+
+    text: str
+    signature: str | None = None
+
+
+Part: TypeAlias = Text | Image | ToolCall | ToolResult | Thinking
+
+
+class Message(msgspec.Struct, frozen=True):
+    role: Role
+    content: tuple[Part, ...]
+
+    @classmethod
+    def user(cls, text: str) -> Message:
+        return cls("user", (Text(text),))
+
+    @classmethod
+    def assistant(cls, text: str) -> Message:
+        return cls("assistant", (Text(text),))
+
+    @classmethod
+    def system(cls, text: str) -> Message:
+        return cls("system", (Text(text),))
+
+    @property
+    def text(self) -> str:
+        """All text parts joined: what a person would read."""
+        return "".join(p.text for p in self.content if isinstance(p, Text))
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        return tuple(p for p in self.content if isinstance(p, ToolCall))
+
+    @property
+    def thinking(self) -> str:
+        return "".join(p.text for p in self.content if isinstance(p, Thinking))
+
+
+# ---------------------------------------------------------------------------
+# Tools and requests
+
+
+class Tool(msgspec.Struct, frozen=True):
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class ToolChoice(msgspec.Struct, frozen=True):
+    """auto: the model decides; none: no tools; required: some tool; named: `name` only."""
+
+    mode: Literal["auto", "none", "required", "named"] = "auto"
+    name: str | None = None
+
+
+class Reasoning(msgspec.Struct, frozen=True):
+    """A request for thinking: OpenAI speaks `effort`, Anthropic speaks `budget_tokens`."""
+
+    effort: str | None = None
+    budget_tokens: int | None = None
+
+
+class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
+    model: str
+    messages: tuple[Message, ...]
+    system: str | None = None
+    tools: tuple[Tool, ...] | None = None
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    stop: tuple[str, ...] | None = None
+    response_format: dict[str, Any] | None = None
+    reasoning: Reasoning | None = None
+    stream: bool = False
+    # Fields we do not model (seed, top_k, venice_parameters, ...) travel untouched.
+    extra: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class Usage(msgspec.Struct, frozen=True):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class ChatResponse(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    model: str
+    message: Message
+    finish_reason: FinishReason
+    usage: Usage | None = None
+    raw_reason: str | None = None
+
+
+# ---------------------------------------------------------------------------
+# Stream events: one per wire delta; a stream is a sequence ending in Done.
+
+
+class TextDelta(msgspec.Struct, frozen=True, tag="text_delta"):
+    text: str
+
+
+class ThinkingDelta(msgspec.Struct, frozen=True, tag="thinking_delta"):
+    text: str
+    signature: str | None = None
+
+
+class ToolCallStart(msgspec.Struct, frozen=True, tag="tool_call_start"):
+    index: int
+    id: str
+    name: str
+
+
+class ToolCallDelta(msgspec.Struct, frozen=True, tag="tool_call_delta"):
+    index: int
+    arguments: str
+
+
+class ToolCallEnd(msgspec.Struct, frozen=True, tag="tool_call_end"):
+    """The whole call, once its argument fragments have been joined and parsed."""
+
+    index: int
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+class Done(msgspec.Struct, frozen=True, tag="done"):
+    finish_reason: FinishReason
+    usage: Usage | None = None
+    raw_reason: str | None = None
+
+
+Event: TypeAlias = TextDelta | ThinkingDelta | ToolCallStart | ToolCallDelta | ToolCallEnd | Done
+
+
+# ---------------------------------------------------------------------------
+# Embeddings
+
+
+class EmbedRequest(msgspec.Struct, frozen=True, kw_only=True):
+    model: str
+    inputs: tuple[str, ...]
+    dimensions: int | None = None
+
+
+class EmbedResult(msgspec.Struct, frozen=True, kw_only=True):
+    vectors: tuple[tuple[float, ...], ...]
+    model: str
+    usage: Usage | None = None
+
+
+# ---------------------------------------------------------------------------
+# What a backend says about itself
+
+
+class Capabilities(msgspec.Struct, frozen=True):
+    tools: bool = False
+    vision: bool = False
+    thinking: bool = False
+    embeddings: bool = False
+    json_schema: bool = False
+
+
+class BackendModel(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    context_window: int | None = None
+    capabilities: Capabilities = Capabilities()
+    loaded: bool | None = None
+    # The engine's own model entry, for callers that want more than we model.
+    native: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class BackendHealth(msgspec.Struct, frozen=True, kw_only=True):
+    """`alive`: the engine answers; `ready`: it can serve a request now."""
+
+    alive: bool
+    ready: bool
+    latency_ms: float | None = None
+    last_error: str | None = None
+
+
+def collect(events: list[Event], *, id: str = "", model: str = "") -> ChatResponse:
+    """Fold a complete event stream into the response a non-streaming call returns."""
+    parts: list[Part] = []
+    thinking: list[str] = []
+    signature: str | None = None
+    text: list[str] = []
+    calls: dict[int, ToolCallEnd] = {}
+    done: Done | None = None
+    for event in events:
+        if isinstance(event, TextDelta):
+            text.append(event.text)
+        elif isinstance(event, ThinkingDelta):
+            thinking.append(event.text)
+            signature = event.signature or signature
+        elif isinstance(event, ToolCallEnd):
+            calls[event.index] = event
+        elif isinstance(event, Done):
+            done = event
+    if done is None:
+        raise ProtocolError("stream ended without a finish")
+    if thinking or signature:
+        parts.append(Thinking("".join(thinking), signature))
+    if text:
+        parts.append(Text("".join(text)))
+    parts.extend(ToolCall(c.id, c.name, c.arguments) for _, c in sorted(calls.items()))
+    return ChatResponse(
+        id=id,
+        model=model,
+        message=Message("assistant", tuple(parts)),
+        finish_reason=done.finish_reason,
+        usage=done.usage,
+        raw_reason=done.raw_reason,
+    )

@@ -1,0 +1,1 @@
+"""Pure codecs between wire bytes and the canonical types. No I/O happens here."""
