@@ -1,0 +1,63 @@
+"""The Backend protocol every engine adapter implements, and the Relay it returns.
+
+A backend owns the I/O to one engine. It offers two paths (DESIGN.md, data path):
+`stream()` decodes the engine's wire into canonical events, and `relay()` hands the
+engine's bytes through untouched when the caller already speaks the engine's format.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol, runtime_checkable
+
+from modelport.types import (
+    BackendHealth,
+    BackendModel,
+    ChatRequest,
+    ChatResponse,
+    EmbedRequest,
+    EmbedResult,
+    Event,
+    FinishReason,
+    Usage,
+    WireFormat,
+)
+
+
+class Relay(Protocol):
+    """Raw passthrough of one request: iterate the engine's bytes as they arrive.
+
+    Once iteration ends, `usage` and `finish_reason` hold what the stream said. A
+    stream that breaks or ends without its terminal frame raises a BackendError from
+    the iterator, after every byte that did arrive has been yielded.
+    """
+
+    status: int
+    content_type: str
+    usage: Usage | None
+    finish_reason: FinishReason | None
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Backend(Protocol):
+    kind: str
+    id: str
+    formats: frozenset[WireFormat]
+
+    async def list_models(self) -> list[BackendModel]: ...
+
+    async def health(self) -> BackendHealth: ...
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[Event]: ...
+
+    async def chat(self, request: ChatRequest) -> ChatResponse: ...
+
+    async def embed(self, request: EmbedRequest) -> EmbedResult: ...
+
+    async def relay(self, format: WireFormat, body: bytes) -> Relay: ...
+
+    async def aclose(self) -> None: ...

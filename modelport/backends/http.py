@@ -1,0 +1,169 @@
+"""The one HTTP client every backend uses: aiohttp, with transport failures made typed.
+
+Backends never see an aiohttp exception: refused connections become `Unreachable`,
+timeouts `Timeout`, and a non-2xx answer is decoded by the caller's wire format into
+the matching error class before anything else happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from modelport.errors import BackendError, ProtocolError, Timeout, Unreachable
+
+ErrorDecoder = Callable[..., BackendError]
+
+_json_encode = msgspec.json.Encoder().encode
+
+
+class HTTPClient:
+    """A lazily created aiohttp session bound to one engine's base URL."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        backend_id: str,
+        headers: Mapping[str, str] | None = None,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 600.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.backend_id = backend_id
+        self.headers = dict(headers or {})
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers=self.headers,
+                timeout=aiohttp.ClientTimeout(
+                    total=None, connect=self.connect_timeout, sock_read=self.read_timeout
+                ),
+                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def open(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        raw: bytes | None = None,
+        decode_error: ErrorDecoder,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> aiohttp.ClientResponse:
+        """Send a request and return the open response, or raise the typed error it carried.
+
+        The caller owns the response: read it, then `release()` it (reuse the
+        connection) or `close()` it (drop the connection so the engine stops work).
+        """
+        data = raw if raw is not None else (None if body is None else _json_encode(body))
+        send_headers = dict(headers or {})
+        if data is not None:
+            send_headers.setdefault("Content-Type", "application/json")
+        kwargs: dict[str, Any] = {}
+        if timeout is not None:
+            kwargs["timeout"] = aiohttp.ClientTimeout(
+                total=timeout, connect=min(timeout, self.connect_timeout)
+            )
+        try:
+            response = await self.session.request(
+                method, self.base_url + path, data=data, headers=send_headers, **kwargs
+            )
+        except (TimeoutError, asyncio.TimeoutError) as exc:
+            raise Timeout(f"no answer from {self.base_url} in time", backend_id=self.backend_id) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise Unreachable(
+                f"cannot connect to {self.base_url}: {exc.os_error.strerror or exc}",
+                backend_id=self.backend_id,
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise Unreachable(f"{self.base_url}: {exc}", backend_id=self.backend_id) from exc
+        if response.status >= 400:
+            try:
+                payload = await response.read()
+            except aiohttp.ClientError:
+                payload = b""
+            finally:
+                response.release()
+            raise decode_error(
+                response.status, payload, backend_id=self.backend_id, headers=response.headers
+            )
+        return response
+
+    async def fetch(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        raw: bytes | None = None,
+        decode_error: ErrorDecoder,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> bytes:
+        """A whole request: the body of a 2xx answer, or the typed error."""
+        response = await self.open(
+            method,
+            path,
+            body=body,
+            raw=raw,
+            decode_error=decode_error,
+            headers=headers,
+            timeout=timeout,
+        )
+        try:
+            return await read_all(response, self.backend_id)
+        finally:
+            response.release()
+
+    async def probe(self, path: str, *, timeout: float = 3.0) -> tuple[int, bytes, float]:
+        """GET `path` for health checks: (status, body, latency_ms); raises Unreachable/Timeout."""
+        started = time.perf_counter()
+        try:
+            async with self.session.get(
+                self.base_url + path, timeout=aiohttp.ClientTimeout(total=timeout)
+            ) as response:
+                body = await response.read()
+                return response.status, body, (time.perf_counter() - started) * 1000
+        except (TimeoutError, asyncio.TimeoutError) as exc:
+            raise Timeout(f"{self.base_url}{path} did not answer in {timeout:g}s") from exc
+        except aiohttp.ClientError as exc:
+            raise Unreachable(f"cannot connect to {self.base_url}: {exc}") from exc
+
+
+async def read_all(response: aiohttp.ClientResponse, backend_id: str) -> bytes:
+    try:
+        return await response.read()
+    except (TimeoutError, asyncio.TimeoutError) as exc:
+        raise Timeout("the engine stopped answering", backend_id=backend_id) from exc
+    except aiohttp.ClientError as exc:
+        raise ProtocolError(f"the answer broke off: {exc}", backend_id=backend_id) from exc
+
+
+async def iter_body(response: aiohttp.ClientResponse, backend_id: str) -> AsyncIterator[bytes]:
+    """The response body chunk by chunk as it arrives, with transport failures typed."""
+    try:
+        async for chunk in response.content.iter_any():
+            yield chunk
+    except (TimeoutError, asyncio.TimeoutError) as exc:
+        raise Timeout("the engine stopped sending mid-stream", backend_id=backend_id) from exc
+    except aiohttp.ClientError as exc:
+        raise ProtocolError(f"the stream broke off: {exc}", backend_id=backend_id) from exc

@@ -1,0 +1,209 @@
+"""The `modelport` command. Heavy imports happen inside commands, so `--help` is quick."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from modelport.errors import BackendError
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="modelport",
+    help="One interface to every LLM inference engine.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+BackendOption = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        "-b",
+        help="KIND or KIND:URL, e.g. vllm:http://127.0.0.1:8000 (KIND alone uses its default URL).",
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """One line on stderr that says what happened, then a non-zero exit."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coro)
+    except BackendError as exc:
+        raise fail(describe(exc)) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted", 130) from None
+
+
+def describe(exc: BackendError) -> str:
+    kinds = {
+        "Unreachable": "cannot reach the engine",
+        "Timeout": "the engine timed out",
+        "AuthError": "authentication failed",
+        "ModelNotFound": "model not found",
+        "RateLimited": "rate limited",
+        "ContextWindowExceeded": "the prompt exceeds the context window",
+        "InvalidRequest": "invalid request",
+        "Overloaded": "the engine is overloaded or loading",
+        "ProtocolError": "the engine's answer broke off or was malformed",
+        "Cancelled": "cancelled",
+        "Unsupported": "unsupported",
+    }
+    what = kinds.get(type(exc).__name__, "the engine failed")
+    where = f" ({exc.backend_id})" if exc.backend_id else ""
+    return f"{what}{where}: {exc.message}"
+
+
+@app.command()
+def models(backend: BackendOption, as_json: JsonOption = False) -> None:
+    """List the models a backend serves, with their context windows."""
+    from modelport.backends import connect
+
+    async def go() -> list[Any]:
+        engine = connect(backend)
+        try:
+            return await engine.list_models()
+        finally:
+            await engine.aclose()
+
+    found = run(go())
+    if as_json:
+        rows = [
+            {
+                "id": m.id,
+                "context_window": m.context_window,
+                "loaded": m.loaded,
+                "capabilities": {
+                    k: getattr(m.capabilities, k) for k in m.capabilities.__struct_fields__
+                },
+            }
+            for m in found
+        ]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"models on {backend}")
+    table.add_column("model")
+    table.add_column("context", justify="right")
+    table.add_column("loaded")
+    table.add_column("capabilities")
+    for m in found:
+        caps = [k for k in m.capabilities.__struct_fields__ if getattr(m.capabilities, k)]
+        loaded = "" if m.loaded is None else ("yes" if m.loaded else "no")
+        context = f"{m.context_window:,}" if m.context_window else "?"
+        table.add_row(m.id, context, loaded, ", ".join(caps))
+    Console().print(table)
+    if not found:
+        typer.echo("the engine lists no models", err=True)
+
+
+@app.command()
+def chat(
+    prompt: Annotated[str, typer.Argument(help="What to say to the model.")],
+    backend: BackendOption,
+    model: Annotated[str, typer.Option("--model", "-m", help="Model id.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the final response as an OpenAI chat.completion.")
+    ] = False,
+    system: Annotated[str | None, typer.Option("--system", "-s", help="System prompt.")] = None,
+    max_tokens: Annotated[int | None, typer.Option("--max-tokens")] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", "-t")] = None,
+    tools_file: Annotated[
+        Path | None,
+        typer.Option("--tools", help="JSON file with a list of OpenAI-style tool definitions."),
+    ] = None,
+) -> None:
+    """Stream a model's answer to the terminal (thinking dimmed, tool calls shown)."""
+    from modelport.backends import connect
+    from modelport.types import (
+        ChatRequest,
+        Done,
+        Message,
+        TextDelta,
+        ThinkingDelta,
+        ToolCallEnd,
+        collect,
+    )
+    from modelport.wire import openai
+
+    tools = None
+    if tools_file is not None:
+        try:
+            spec = {"model": model, "messages": [], "tools": json.loads(tools_file.read_text())}
+            tools = openai.decode_request(spec).tools
+        except (OSError, ValueError, BackendError) as exc:
+            raise fail(f"cannot read tools from {tools_file}: {exc}") from None
+    request = ChatRequest(
+        model=model,
+        messages=(Message.user(prompt),),
+        system=system,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        tools=tools,
+        stream=True,
+    )
+
+    async def go() -> None:
+        engine = connect(backend)
+        events = []
+        thinking = False
+        try:
+            async for event in engine.stream(request):
+                events.append(event)
+                if as_json:
+                    continue
+                if isinstance(event, ThinkingDelta) and event.text:
+                    if not thinking:
+                        sys.stdout.write("\x1b[2m")
+                        thinking = True
+                    sys.stdout.write(event.text)
+                elif isinstance(event, TextDelta | ToolCallEnd | Done) and thinking:
+                    sys.stdout.write("\x1b[0m\n")
+                    thinking = False
+                if isinstance(event, TextDelta):
+                    sys.stdout.write(event.text)
+                elif isinstance(event, ToolCallEnd):
+                    args = json.dumps(event.arguments, ensure_ascii=False)
+                    sys.stdout.write(f"\n[tool call {event.id}] {event.name}({args})\n")
+                sys.stdout.flush()
+        finally:
+            if thinking:
+                sys.stdout.write("\x1b[0m")
+            await engine.aclose()
+        response = collect(events, id="chatcmpl-cli", model=model)
+        if as_json:
+            sys.stdout.write(openai.encode_response(response).decode() + "\n")
+        else:
+            sys.stdout.write("\n")
+            usage = response.usage
+            if usage is not None:
+                sys.stderr.write(
+                    f"[{response.finish_reason}; {usage.input_tokens} tokens in, "
+                    f"{usage.output_tokens} out]\n"
+                )
+
+    run(go())
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
