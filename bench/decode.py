@@ -21,8 +21,11 @@ def import_ms() -> float:
     """Best of five fresh interpreters: `import modelport` minus a bare interpreter start."""
     code = "import time; t=time.perf_counter(); import modelport; print(time.perf_counter()-t)"
     runs = [
-        float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             check=True).stdout)
+        float(
+            subprocess.run(
+                [sys.executable, "-c", code], capture_output=True, text=True, check=True
+            ).stdout
+        )
         for _ in range(5)
     ]
     return min(runs) * 1000
@@ -35,7 +38,9 @@ def openai_stream(chunks: int) -> bytes:
         delta = {"content": f" token{i}"}
         frames.append({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
     frames.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-    frames.append({**base, "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": chunks}})
+    frames.append(
+        {**base, "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": chunks}}
+    )
     body = b"".join(b"data: " + json.dumps(f).encode() + b"\n\n" for f in frames)
     return body + b"data: [DONE]\n\n"
 
@@ -45,17 +50,34 @@ def anthropic_stream(chunks: int) -> bytes:
         return f"event: {name}\ndata: {json.dumps({'type': name, **data})}\n\n".encode()
 
     out = [
-        frame("message_start", {"message": {"id": "msg_1", "type": "message", "role": "assistant",
-              "model": "m", "content": [], "usage": {"input_tokens": 5, "output_tokens": 0}}}),
+        frame(
+            "message_start",
+            {
+                "message": {
+                    "id": "msg_1",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": "m",
+                    "content": [],
+                    "usage": {"input_tokens": 5, "output_tokens": 0},
+                }
+            },
+        ),
         frame("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
     ]
     for i in range(chunks):
-        out.append(frame("content_block_delta",
-                         {"index": 0, "delta": {"type": "text_delta", "text": f" token{i}"}}))
+        out.append(
+            frame(
+                "content_block_delta",
+                {"index": 0, "delta": {"type": "text_delta", "text": f" token{i}"}},
+            )
+        )
     out += [
         frame("content_block_stop", {"index": 0}),
-        frame("message_delta", {"delta": {"stop_reason": "end_turn"},
-                                "usage": {"output_tokens": chunks}}),
+        frame(
+            "message_delta",
+            {"delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": chunks}},
+        ),
         frame("message_stop", {}),
     ]
     return b"".join(out)

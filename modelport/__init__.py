@@ -56,13 +56,17 @@ _EXPORTS = {
     "connect": "modelport.backends",
     "OpenAICompatBackend": "modelport.backends.openai_compat",
     "MockBackend": "modelport.backends.mock",
+    "OllamaBackend": "modelport.backends.ollama",
+    "AnthropicBackend": "modelport.backends.anthropic",
 }
 
 __all__ = ["__version__", *_EXPORTS]
 
 if TYPE_CHECKING:
     from modelport.backends import connect
+    from modelport.backends.anthropic import AnthropicBackend
     from modelport.backends.mock import MockBackend
+    from modelport.backends.ollama import OllamaBackend
     from modelport.backends.openai_compat import OpenAICompatBackend
     from modelport.errors import (
         AuthError,

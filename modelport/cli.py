@@ -201,6 +201,41 @@ def chat(
     run(go())
 
 
+@app.command()
+def embed(
+    texts: Annotated[list[str], typer.Argument(help="One or more texts to embed.")],
+    backend: BackendOption,
+    model: Annotated[str, typer.Option("--model", "-m", help="Embedding model id.")],
+    dimensions: Annotated[
+        int | None, typer.Option("--dimensions", help="Ask for this size.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print an OpenAI embeddings list object.")
+    ] = False,
+) -> None:
+    """Embed texts; prints one line per text (dimensions and the first values), or JSON."""
+    from modelport.backends import connect
+    from modelport.types import EmbedRequest, EmbedResult
+    from modelport.wire import openai
+
+    request = EmbedRequest(model=model, inputs=tuple(texts), dimensions=dimensions)
+
+    async def go() -> EmbedResult:
+        engine = connect(backend)
+        try:
+            return await engine.embed(request)
+        finally:
+            await engine.aclose()
+
+    result = run(go())
+    if as_json:
+        typer.echo(openai.encode_embed_response(result).decode())
+        return
+    for text, vector in zip(texts, result.vectors, strict=True):
+        head = ", ".join(f"{x:.4f}" for x in vector[:4])
+        typer.echo(f"{len(vector)} dims [{head}, ...]  {text[:60]}")
+
+
 def main() -> None:
     app()
 

@@ -14,7 +14,10 @@ ENV = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
 
 async def modelport(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "modelport.cli", *args,
+        sys.executable,
+        "-m",
+        "modelport.cli",
+        *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env={**ENV, **(env or {})},
@@ -54,7 +57,9 @@ async def test_chat_json_is_a_chat_completion(fake_engine) -> None:  # type: ign
     fake.default_reply = Reply(
         text="Calling.", tool_calls=[("call_9", "get_weather", {"city": "Oslo"})], usage=(12, 8)
     )
-    code, out, err = await modelport("chat", "-b", f"llamacpp:{fake.url}", "-m", "m", "--json", "hi")
+    code, out, err = await modelport(
+        "chat", "-b", f"llamacpp:{fake.url}", "-m", "m", "--json", "hi"
+    )
     assert code == 0, err
     completion = json.loads(out)
     assert completion["object"] == "chat.completion"
@@ -71,7 +76,7 @@ async def test_chat_json_is_a_chat_completion(fake_engine) -> None:  # type: ign
 async def test_chat_model_not_found_exits_non_zero(fake_engine) -> None:  # type: ignore[no-untyped-def]
     fake = await fake_engine("vllm", models=["qwen"])
     fake.default_reply = Reply(status=404, error_message="The model `nope` does not exist.")
-    code, out, err = await modelport("chat", "-b", f"vllm:{fake.url}", "-m", "nope", "hi")
+    code, _out, err = await modelport("chat", "-b", f"vllm:{fake.url}", "-m", "nope", "hi")
     assert code == 1
     assert err.strip().count("\n") == 0
     assert err.startswith("error: model not found") and "nope" in err

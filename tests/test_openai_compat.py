@@ -145,9 +145,11 @@ async def test_relay_passes_bytes_through_and_meters(fake_engine, kind: str) -> 
         assert sent.json["stream_options"] == {"include_usage": True}
         async with aiohttp.ClientSession() as session:
             path = sent.path
-            async with session.post(fake.url + path, json=sent.json, headers={
-                "Authorization": sent.headers.get("Authorization", "")
-            }) as direct:
+            async with session.post(
+                fake.url + path,
+                json=sent.json,
+                headers={"Authorization": sent.headers.get("Authorization", "")},
+            ) as direct:
                 expected = await direct.read()
     finally:
         await backend.aclose()
@@ -176,8 +178,12 @@ def _strip_volatile(sse: bytes) -> list[object]:
 async def test_relay_anthropic_format_on_llamacpp(fake_engine) -> None:  # type: ignore[no-untyped-def]
     backend, fake = await backend_for(fake_engine, "llamacpp")
     fake.default_reply = Reply(text="bonjour", usage=(5, 2))
-    body = {"model": "m", "max_tokens": 50, "stream": True,
-            "messages": [{"role": "user", "content": "hi"}]}
+    body = {
+        "model": "m",
+        "max_tokens": 50,
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
     try:
         relay = await backend.relay(WireFormat.ANTHROPIC, json.dumps(body).encode())
         relayed = b"".join([chunk async for chunk in relay])
@@ -292,7 +298,9 @@ async def test_health_ready_loading_and_down(fake_engine, refused_url) -> None: 
     ],
 )
 @pytest.mark.parametrize("kind", ["vllm", "llamacpp", "openrouter", "venice", "vllm-old"])
-async def test_error_statuses_map_to_classes(fake_engine, kind: str, status: int, error: type) -> None:
+async def test_error_statuses_map_to_classes(
+    fake_engine, kind: str, status: int, error: type
+) -> None:
     key = "sk-test" if kind in CLOUD_KINDS else None
     fake = await fake_engine(kind, models=["m"], api_key=key)
     fake.default_reply = Reply(status=status, error_message="model m went wrong", retry_after="7")
@@ -310,7 +318,9 @@ async def test_error_statuses_map_to_classes(fake_engine, kind: str, status: int
 
 async def test_context_overflow(fake_engine) -> None:  # type: ignore[no-untyped-def]
     backend, fake = await backend_for(fake_engine, "llamacpp")
-    fake.default_reply = Reply(status=400, error_message="the request exceeds the available context size")
+    fake.default_reply = Reply(
+        status=400, error_message="the request exceeds the available context size"
+    )
     try:
         with pytest.raises(ContextWindowExceeded):
             await backend.chat(request())
@@ -329,7 +339,9 @@ async def test_refused_connection_is_unreachable(refused_url) -> None:  # type: 
 
 async def test_mid_stream_error_raises_after_partial_text(fake_engine) -> None:  # type: ignore[no-untyped-def]
     backend, fake = await backend_for(fake_engine, "openrouter")
-    fake.default_reply = Reply(text="abcdefghijklmnop", fail_after_chunks=2, error_message="provider fell over")
+    fake.default_reply = Reply(
+        text="abcdefghijklmnop", fail_after_chunks=2, error_message="provider fell over"
+    )
     seen: list[object] = []
     try:
         with pytest.raises(Exception) as caught:
@@ -402,7 +414,7 @@ async def test_abandoned_stream_closes_the_upstream(fake_engine) -> None:  # typ
 
 @pytest.mark.parametrize("kind", ["vllm", "llamacpp", "ollama"])
 async def test_embeddings(fake_engine, kind: str) -> None:
-    backend, fake = await backend_for(fake_engine, kind)
+    backend, _fake = await backend_for(fake_engine, kind)
     try:
         result = await backend.embed(EmbedRequest(model="m", inputs=("a", "b")))
     finally:

@@ -9,16 +9,18 @@ from modelport.errors import InvalidRequest
 __all__ = ["Backend", "Relay", "connect", "kinds", "parse_spec"]
 
 
-NATIVE_KINDS = ("anthropic", "mock")
+# Kinds with an adapter of their own; "ollama" is also a profile row (its /v1), which the
+# native adapter uses for relaying.
+NATIVE_KINDS = ("ollama", "anthropic", "mock")
 
 
 def kinds() -> list[str]:
     """Every kind `connect` accepts: the OpenAI-compatible profiles and the native adapters."""
-    return [*PROFILES, *NATIVE_KINDS]
+    return list(dict.fromkeys([*PROFILES, *NATIVE_KINDS]))
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
-    """"KIND" or "KIND:URL" -> (kind, url or None). The URL keeps its own colons."""
+    """ "KIND" or "KIND:URL" -> (kind, url or None). The URL keeps its own colons."""
     kind, sep, url = spec.partition(":")
     kind = kind.strip().lower()
     if kind not in kinds():
@@ -34,6 +36,10 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
 def connect(spec: str, *, api_key: str | None = None, name: str | None = None) -> Backend:
     """A backend for "KIND[:URL]"; KIND alone uses the profile's default URL."""
     kind, url = parse_spec(spec)
+    if kind == "ollama":
+        from modelport.backends.ollama import OllamaBackend
+
+        return OllamaBackend(url, api_key=api_key, name=name)
     if kind == "anthropic":
         from modelport.backends.anthropic import AnthropicBackend
 

@@ -168,7 +168,7 @@ class AnthropicBackend:
         for _ in range(20):  # pages of up to 1000; a bound, not a loop on trust
             query = "?limit=1000" + (f"&after_id={after}" if after else "")
             body = await self._http.fetch(
-                "GET", "/v1/models" + query, decode_error=anthropic.decode_error, timeout=30.0
+                "GET", "/v1/models" + query, decode_error=anthropic.decode_error, time_limit=30.0
             )
             try:
                 page = msgspec.json.decode(body)

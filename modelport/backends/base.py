@@ -32,10 +32,22 @@ class Relay(Protocol):
     the iterator, after every byte that did arrive has been yielded.
     """
 
-    status: int
-    content_type: str
-    usage: Usage | None
-    finish_reason: FinishReason | None
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def content_type(self) -> str: ...
+
+    @property
+    def usage(self) -> Usage | None: ...
+
+    @property
+    def finish_reason(self) -> FinishReason | None: ...
+
+    @property
+    def error_sent(self) -> bool:
+        """True when the engine's own error frame was among the bytes already yielded."""
+        ...
 
     def __aiter__(self) -> AsyncIterator[bytes]: ...
 

@@ -7,7 +7,6 @@ the matching error class before anything else happens.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
@@ -67,7 +66,7 @@ class HTTPClient:
         raw: bytes | None = None,
         decode_error: ErrorDecoder,
         headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
+        time_limit: float | None = None,
     ) -> aiohttp.ClientResponse:
         """Send a request and return the open response, or raise the typed error it carried.
 
@@ -79,16 +78,18 @@ class HTTPClient:
         if data is not None:
             send_headers.setdefault("Content-Type", "application/json")
         kwargs: dict[str, Any] = {}
-        if timeout is not None:
+        if time_limit is not None:
             kwargs["timeout"] = aiohttp.ClientTimeout(
-                total=timeout, connect=min(timeout, self.connect_timeout)
+                total=time_limit, connect=min(time_limit, self.connect_timeout)
             )
         try:
             response = await self.session.request(
                 method, self.base_url + path, data=data, headers=send_headers, **kwargs
             )
-        except (TimeoutError, asyncio.TimeoutError) as exc:
-            raise Timeout(f"no answer from {self.base_url} in time", backend_id=self.backend_id) from exc
+        except TimeoutError as exc:
+            raise Timeout(
+                f"no answer from {self.base_url} in time", backend_id=self.backend_id
+            ) from exc
         except aiohttp.ClientConnectorError as exc:
             raise Unreachable(
                 f"cannot connect to {self.base_url}: {exc.os_error.strerror or exc}",
@@ -117,7 +118,7 @@ class HTTPClient:
         raw: bytes | None = None,
         decode_error: ErrorDecoder,
         headers: Mapping[str, str] | None = None,
-        timeout: float | None = None,
+        time_limit: float | None = None,
     ) -> bytes:
         """A whole request: the body of a 2xx answer, or the typed error."""
         response = await self.open(
@@ -127,24 +128,24 @@ class HTTPClient:
             raw=raw,
             decode_error=decode_error,
             headers=headers,
-            timeout=timeout,
+            time_limit=time_limit,
         )
         try:
             return await read_all(response, self.backend_id)
         finally:
             response.release()
 
-    async def probe(self, path: str, *, timeout: float = 3.0) -> tuple[int, bytes, float]:
+    async def probe(self, path: str, *, time_limit: float = 3.0) -> tuple[int, bytes, float]:
         """GET `path` for health checks: (status, body, latency_ms); raises Unreachable/Timeout."""
         started = time.perf_counter()
         try:
             async with self.session.get(
-                self.base_url + path, timeout=aiohttp.ClientTimeout(total=timeout)
+                self.base_url + path, timeout=aiohttp.ClientTimeout(total=time_limit)
             ) as response:
                 body = await response.read()
                 return response.status, body, (time.perf_counter() - started) * 1000
-        except (TimeoutError, asyncio.TimeoutError) as exc:
-            raise Timeout(f"{self.base_url}{path} did not answer in {timeout:g}s") from exc
+        except TimeoutError as exc:
+            raise Timeout(f"{self.base_url}{path} did not answer in {time_limit:g}s") from exc
         except aiohttp.ClientError as exc:
             raise Unreachable(f"cannot connect to {self.base_url}: {exc}") from exc
 
@@ -152,7 +153,7 @@ class HTTPClient:
 async def read_all(response: aiohttp.ClientResponse, backend_id: str) -> bytes:
     try:
         return await response.read()
-    except (TimeoutError, asyncio.TimeoutError) as exc:
+    except TimeoutError as exc:
         raise Timeout("the engine stopped answering", backend_id=backend_id) from exc
     except aiohttp.ClientError as exc:
         raise ProtocolError(f"the answer broke off: {exc}", backend_id=backend_id) from exc
@@ -163,7 +164,7 @@ async def iter_body(response: aiohttp.ClientResponse, backend_id: str) -> AsyncI
     try:
         async for chunk in response.content.iter_any():
             yield chunk
-    except (TimeoutError, asyncio.TimeoutError) as exc:
+    except TimeoutError as exc:
         raise Timeout("the engine stopped sending mid-stream", backend_id=backend_id) from exc
     except aiohttp.ClientError as exc:
         raise ProtocolError(f"the stream broke off: {exc}", backend_id=backend_id) from exc

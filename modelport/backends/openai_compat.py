@@ -34,7 +34,10 @@ from modelport.types import (
 from modelport.wire import anthropic, openai
 from modelport.wire.sse import SSEDecoder
 
-_ERROR_DECODERS = {WireFormat.OPENAI: openai.decode_error, WireFormat.ANTHROPIC: anthropic.decode_error}
+_ERROR_DECODERS = {
+    WireFormat.OPENAI: openai.decode_error,
+    WireFormat.ANTHROPIC: anthropic.decode_error,
+}
 _RELAY_PATHS = {WireFormat.OPENAI: "/chat/completions", WireFormat.ANTHROPIC: "/messages"}
 
 
@@ -208,7 +211,7 @@ class OpenAICompatBackend:
             "GET",
             path + self.profile.models_query,
             decode_error=openai.decode_error,
-            timeout=30.0,
+            time_limit=30.0,
         )
         try:
             entries = msgspec.json.decode(body).get("data") or []
@@ -250,4 +253,3 @@ class OpenAICompatBackend:
 
     async def aclose(self) -> None:
         await self._http.aclose()
-

@@ -29,7 +29,9 @@ class Profile:
     cloud: bool = False
     api_key_env: str | None = None
     formats: frozenset[WireFormat] = OPENAI_ONLY
-    capabilities: Capabilities = Capabilities(tools=True, embeddings=True)
+    capabilities: Capabilities = field(
+        default_factory=lambda: Capabilities(tools=True, embeddings=True)
+    )
     headers: dict[str, str] = field(default_factory=dict)
     # Where the model list lives, when not at api_base + "/models" (LM Studio's richer list).
     models_path: str | None = None

@@ -66,4 +66,3 @@ class HTTPRelay:
 
     async def aclose(self) -> None:
         self._response.close()
-

@@ -7,6 +7,7 @@ the one place that turns what they say into our hierarchy.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from modelport.errors import (
     AuthError,
@@ -57,7 +58,7 @@ def classify(
 ) -> BackendError:
     """Pick the error class from the status first, then from the engine's words."""
     words = " ".join(str(x) for x in (message, type, code) if x is not None).lower()
-    kw = {"backend_id": backend_id, "raw": raw}
+    kw: dict[str, Any] = {"backend_id": backend_id, "raw": raw}
     if status in (401, 402, 403) or "authentication" in words or "invalid api key" in words:
         return AuthError(message, status=status if status in (401, 402, 403) else 401, **kw)
     if status == 429 or "rate_limit" in words:
@@ -68,9 +69,12 @@ def classify(
         return Timeout(message, **kw)
     if any(w in words for w in _CONTEXT_WORDS):
         return ContextWindowExceeded(message, **kw)
-    if status == 404 or (status == 400 and any(w in words for w in _NOT_FOUND_WORDS)):
-        if "model" in words or status == 400:
-            return ModelNotFound(message, status=404, **kw)
+    # A 404 from a chat route names a model; a 400 only when it says the model is missing
+    # (LM Studio's "No models loaded"), not when a tool or file is.
+    not_found = any(w in words for w in _NOT_FOUND_WORDS)
+    if "model" in words and (status == 404 or (status == 400 and not_found)):
+        return ModelNotFound(message, status=404, **kw)
+    if status == 404:
         return BackendError(message, status=404, **kw)
     if status == 413:
         return InvalidRequest(message, status=413, **kw)

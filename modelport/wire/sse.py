@@ -29,6 +29,8 @@ class SSEDecoder:
         self._pending_cr = False
 
     def feed(self, chunk: bytes) -> list[SSEFrame]:
+        if not chunk:
+            return []  # an empty read must not forget a CR waiting for its LF
         if self._pending_cr and chunk.startswith(b"\n"):
             chunk = chunk[1:]  # the LF of a CRLF split across two reads
         self._pending_cr = chunk.endswith(b"\r")

@@ -1,0 +1,272 @@
+"""Ollama through its native API, with its /v1 surfaces for passthrough.
+
+The canonical path speaks /api/chat: it is the only surface that gives tool calls as
+objects, thinking when asked, `keep_alive` and Ollama's own `options`. The relay path
+hands OpenAI and Anthropic bodies to Ollama's /v1/chat/completions and /v1/messages
+untouched; that is exactly what OpenAICompatBackend does for the "ollama" profile, so
+this backend delegates to one rather than repeating it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+
+from modelport.backends.http import HTTPClient, iter_body
+from modelport.backends.openai_compat import OpenAICompatBackend
+from modelport.backends.relay import HTTPRelay
+from modelport.errors import BackendError, ProtocolError, Timeout, Unreachable
+from modelport.types import (
+    BackendHealth,
+    BackendModel,
+    ChatRequest,
+    ChatResponse,
+    EmbedRequest,
+    EmbedResult,
+    Event,
+    WireFormat,
+)
+from modelport.wire import ollama
+from modelport.wire.sse import NDJSONDecoder
+
+DEFAULT_URL = "http://127.0.0.1:11434"
+DEFAULT_PORT = 11434
+# /api/show per model is cheap but not free; a few at a time keeps a big library polite.
+SHOW_CONCURRENCY = 8
+# Addresses a server binds to that a client cannot dial as such.
+_ANY_HOSTS = frozenset({"", "0.0.0.0", "::"})
+
+
+def url_from_env(value: str | None) -> str:
+    """OLLAMA_HOST as Ollama's own client reads it: "host", "host:port", ":port" or a URL.
+
+    Without a scheme a missing port is 11434; with http:// or https:// it is the scheme's.
+    """
+    value = (value or "").strip().rstrip("/")
+    if not value:
+        return DEFAULT_URL
+    scheme, sep, rest = value.partition("://")
+    default = {"http": 80, "https": 443}.get(scheme, DEFAULT_PORT) if sep else DEFAULT_PORT
+    if not sep:
+        scheme, rest = "http", value
+    hostport, _, path = rest.partition("/")
+    host, port = _split_host_port(hostport, default)
+    if host in _ANY_HOSTS:
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"  # IPv6
+    return f"{scheme}://{host}:{port}" + (f"/{path}" if path else "")
+
+
+def _split_host_port(hostport: str, default: int) -> tuple[str, int]:
+    if hostport.startswith("["):  # [v6] or [v6]:port
+        host, _, tail = hostport[1:].partition("]")
+        port = tail.removeprefix(":")
+        return host, int(port) if port.isdigit() else default
+    host, sep, port = hostport.rpartition(":")
+    if sep and ":" not in host:
+        return host, int(port) if port.isdigit() else default
+    return hostport, default  # a bare name, or a bare IPv6 address
+
+
+def _base_url(url: str) -> str:
+    """The server root: http://h:11434, http://h:11434/v1 and http://h:11434/api are one."""
+    url = url.rstrip("/")
+    for tail in ("/v1", "/api"):
+        if url.endswith(tail):
+            return url[: -len(tail)]
+    return url
+
+
+class OllamaBackend:
+    """Chat, embeddings, models and health over Ollama's native /api."""
+
+    kind = "ollama"
+    formats: frozenset[WireFormat] = frozenset({WireFormat.OPENAI, WireFormat.ANTHROPIC})
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        api_key: str | None = None,
+        name: str | None = None,
+        connect_timeout: float = 3.0,
+        read_timeout: float = 600.0,
+    ) -> None:
+        raw = url if url else url_from_env(os.environ.get("OLLAMA_HOST"))
+        self.url = _base_url(raw)
+        self.id = name or f"{self.kind}:{self.url}"
+        # Ollama needs no key locally; one is sent when it sits behind a proxy or a cloud.
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = HTTPClient(
+            self.url,
+            backend_id=self.id,
+            headers=headers,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
+        self._compat = OpenAICompatBackend(
+            "ollama",
+            self.url,
+            api_key=api_key,
+            name=self.id,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
+
+    def __repr__(self) -> str:
+        return f"OllamaBackend({self.id!r})"  # never the key
+
+    # -- chat --------------------------------------------------------------------
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+        body = ollama.encode_chat_request(request, stream=True)  # Unsupported before I/O
+        response = await self._http.open(
+            "POST", "/api/chat", body=body, decode_error=ollama.decode_error
+        )
+        completed = False
+        lines = NDJSONDecoder()
+        decoder = ollama.StreamDecoder()
+        try:
+            async for chunk in iter_body(response, self.id):
+                for line in lines.feed(chunk):
+                    for event in decoder.feed(line):
+                        yield event
+            for line in lines.close():
+                for event in decoder.feed(line):
+                    yield event
+            for event in decoder.close():
+                yield event
+            completed = True
+        except BackendError as exc:
+            exc.backend_id = exc.backend_id or self.id
+            raise
+        finally:
+            if completed:
+                response.release()
+            else:
+                response.close()  # an abandoned stream must stop the engine's work
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        body = await self._http.fetch(
+            "POST",
+            "/api/chat",
+            body=ollama.encode_chat_request(request, stream=False),
+            decode_error=ollama.decode_error,
+        )
+        try:
+            return ollama.decode_chat_response(body)
+        except BackendError as exc:
+            exc.backend_id = exc.backend_id or self.id
+            raise
+
+    async def relay(self, format: WireFormat, body: bytes) -> HTTPRelay:
+        """Passthrough on Ollama's /v1/chat/completions or /v1/messages."""
+        return await self._compat.relay(format, body)
+
+    # -- embeddings --------------------------------------------------------------
+
+    async def embed(self, request: EmbedRequest) -> EmbedResult:
+        body = await self._http.fetch(
+            "POST",
+            "/api/embed",
+            body=ollama.encode_embed_request(request),
+            decode_error=ollama.decode_error,
+        )
+        try:
+            return ollama.decode_embed_response(body)
+        except BackendError as exc:
+            exc.backend_id = exc.backend_id or self.id
+            raise
+
+    # -- models and health ---------------------------------------------------------
+
+    async def list_models(self) -> list[BackendModel]:
+        """Tags for the names, /api/show for context and capabilities, /api/ps for loaded."""
+        tags = await self._get_json("GET", "/api/tags")
+        entries = [e for e in tags.get("models") or [] if isinstance(e, dict) and _name(e)]
+        limit = asyncio.Semaphore(SHOW_CONCURRENCY)
+        shows, running = await asyncio.gather(
+            asyncio.gather(*(self._show(_name(e), limit) for e in entries)),
+            self._running(),
+        )
+        return [_model(e, show, running) for e, show in zip(entries, shows, strict=True)]
+
+    async def _get_json(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        raw = await self._http.fetch(
+            method, path, body=body, decode_error=ollama.decode_error, time_limit=30.0
+        )
+        try:
+            parsed = msgspec.json.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise ProtocolError(f"{path} is not JSON", backend_id=self.id, raw=raw) from exc
+        if not isinstance(parsed, dict):
+            raise ProtocolError(f"{path} is not a JSON object", backend_id=self.id, raw=raw)
+        return parsed
+
+    async def _show(self, model: str, limit: asyncio.Semaphore) -> dict[str, Any] | None:
+        """One model's details; a model that vanished meanwhile is listed without them."""
+        async with limit:
+            try:
+                return await self._get_json("POST", "/api/show", {"model": model})
+            except BackendError:
+                return None
+
+    async def _running(self) -> dict[str, int | None] | None:
+        """Loaded model name -> context allocated; None when /api/ps cannot say."""
+        try:
+            ps = await self._get_json("GET", "/api/ps")
+        except BackendError:
+            return None
+        running: dict[str, int | None] = {}
+        for entry in ps.get("models") or []:
+            if isinstance(entry, dict) and _name(entry):
+                context = entry.get("context_length")
+                running[_name(entry)] = context if _positive(context) else None
+        return running
+
+    async def health(self) -> BackendHealth:
+        """GET / answers "Ollama is running" as soon as the server is up."""
+        try:
+            status, body, latency = await self._http.probe("/")
+        except BackendError as exc:
+            alive = not isinstance(exc, Unreachable | Timeout)
+            return BackendHealth(alive=alive, ready=False, last_error=exc.message)
+        if 200 <= status < 300:
+            return BackendHealth(alive=True, ready=True, latency_ms=latency)
+        error = ollama.decode_error(status, body, backend_id=self.id)
+        return BackendHealth(alive=True, ready=False, latency_ms=latency, last_error=error.message)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        await self._compat.aclose()
+
+
+def _name(entry: dict[str, Any]) -> str:
+    value = entry.get("name") or entry.get("model")
+    return value if isinstance(value, str) else ""
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _model(
+    entry: dict[str, Any], show: dict[str, Any] | None, running: dict[str, int | None] | None
+) -> BackendModel:
+    """The runtime context from /api/ps beats the trained one from /api/show."""
+    name = _name(entry)
+    context = ollama.context_window_from_show(show or {})
+    if running and running.get(name):
+        context = running[name]
+    return BackendModel(
+        id=name,
+        context_window=context,
+        capabilities=ollama.capabilities_from_show(show or {}),
+        loaded=None if running is None else name in running,
+        native=entry,
+    )
