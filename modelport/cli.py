@@ -236,6 +236,52 @@ def embed(
         typer.echo(f"{len(vector)} dims [{head}, ...]  {text[:60]}")
 
 
+@app.command()
+def discover(
+    as_json: JsonOption = False,
+    host: Annotated[str, typer.Option("--host", help="Host to probe.")] = "127.0.0.1",
+    port: Annotated[
+        list[int] | None,
+        typer.Option("--port", "-p", help="Extra port to probe (repeatable)."),
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per probe.")] = 0.6,
+) -> None:
+    """Find the engines running on this machine and list what they serve."""
+    from modelport.discovery import DEFAULT_PORTS
+    from modelport.discovery import discover as find
+
+    ports = list(dict.fromkeys([*DEFAULT_PORTS, *(port or [])]))
+    found = run(find(host, ports, timeout=timeout))
+    if as_json:
+        typer.echo(json.dumps([f.to_json() for f in found], indent=2))
+        return
+    if not found:
+        typer.echo(
+            f"No engine is running on {host} (probed ports {', '.join(map(str, ports))}).\n"
+            "Start one, for example:\n"
+            "  ollama serve                      (then: ollama pull llama3.2)\n"
+            "  llama-server -m MODEL.gguf        (llama.cpp, port 8080)\n"
+            "  vllm serve Qwen/Qwen2.5-0.5B-Instruct   (port 8000)\n"
+            "  LM Studio: Developer tab, Start Server (port 1234)\n"
+            "or name another port with --port."
+        )
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"engines on {host}")
+    for column in ("engine", "url", "ready", "latency", "model", "context"):
+        table.add_column(column, justify="right" if column in ("latency", "context") else "left")
+    for engine in found:
+        latency = f"{engine.latency_ms:.0f} ms" if engine.latency_ms is not None else ""
+        ready = "yes" if engine.ready else "no" + (f" ({engine.error})" if engine.error else "")
+        rows = [(m.id, f"{m.context_window:,}" if m.context_window else "") for m in engine.models]
+        for i, (model_id, context) in enumerate(rows or [("(no models)", "")]):
+            head = (engine.kind, engine.url, ready, latency) if i == 0 else ("",) * 4
+            table.add_row(*head, model_id, context)
+    Console().print(table)
+
+
 def main() -> None:
     app()
 

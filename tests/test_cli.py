@@ -106,3 +106,82 @@ async def test_cloud_without_key_fails_before_io() -> None:
 async def test_unknown_kind() -> None:
     code, _, err = await modelport("models", "-b", "nonsense")
     assert code == 1 and "unknown backend kind" in err
+
+
+async def test_discover_json_finds_a_fake(fake_engine) -> None:  # type: ignore[no-untyped-def]
+    fake = await fake_engine("vllm", models=["qwen"], context_window=16384)
+    port = fake.url.rsplit(":", 1)[1]
+    code, out, err = await modelport("discover", "--json", "--port", port)
+    assert code == 0, err
+    found = [e for e in json.loads(out) if e["url"] == fake.url]
+    assert len(found) == 1
+    engine = found[0]
+    assert engine["kind"] == "vllm" and engine["ready"] is True
+    assert isinstance(engine["latency_ms"], float)
+    assert engine["models"][0]["id"] == "qwen"
+    assert engine["models"][0]["context_window"] == 16384
+
+
+async def test_discover_table_and_nothing_found(fake_engine, refused_url) -> None:  # type: ignore[no-untyped-def]
+    fake = await fake_engine("ollama", models=["llama3.2:1b"], context_window=131072)
+    port = fake.url.rsplit(":", 1)[1]
+    code, out, err = await modelport("discover", "--port", port)
+    assert code == 0, err
+    assert "ollama" in out and "llama3.2:1b" in out and "131,072" in out
+    closed = refused_url.rsplit(":", 1)[1]
+    code, out, _ = await modelport("discover", "--host", "127.0.0.2", "--port", closed)
+    assert code == 0
+    assert "No engine is running on 127.0.0.2" in out and "ollama serve" in out
+
+
+async def test_embed_command(fake_engine) -> None:  # type: ignore[no-untyped-def]
+    fake = await fake_engine("ollama", models=["nomic-embed-text"])
+    code, out, err = await modelport(
+        "embed", "-b", f"ollama:{fake.url}", "-m", "nomic-embed-text", "--json", "one", "two"
+    )
+    assert code == 0, err
+    body = json.loads(out)
+    assert body["object"] == "list" and [d["index"] for d in body["data"]] == [0, 1]
+    assert fake.requests[-1].path == "/api/embed"
+    assert fake.requests[-1].json["input"] == ["one", "two"]
+    code, out, err = await modelport("embed", "-b", f"ollama:{fake.url}", "-m", "nomic-embed-text", "hello")
+    assert code == 0 and "dims [" in out and "hello" in out
+
+
+async def test_embed_unsupported_backend(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = await modelport(
+        "embed", "-b", "anthropic", "-m", "claude", "x", env={"ANTHROPIC_API_KEY": "k"}
+    )
+    assert code == 1 and err.startswith("error: unsupported")
+
+
+async def test_chat_and_models_on_native_ollama(fake_engine) -> None:  # type: ignore[no-untyped-def]
+    fake = await fake_engine("ollama", models=["qwen3:0.6b"], context_window=40960)
+    fake.default_reply = Reply(thinking="think", text="Native hello.")
+    code, out, err = await modelport("chat", "-b", f"ollama:{fake.url}", "-m", "qwen3:0.6b", "hi")
+    assert code == 0, err
+    assert "Native hello." in out
+    assert fake.requests[-1].path == "/api/chat"
+    code, out, err = await modelport("models", "-b", f"ollama:{fake.url}", "--json")
+    assert code == 0, err
+    assert json.loads(out)[0]["context_window"] == 40960
+
+
+async def test_chat_and_models_on_anthropic(fake_engine) -> None:  # type: ignore[no-untyped-def]
+    fake = await fake_engine("anthropic", models=["claude-x"], api_key="sk-ant")
+    fake.default_reply = Reply(text="Claude says hi.")
+    env = {"ANTHROPIC_API_KEY": "sk-ant"}
+    code, out, err = await modelport(
+        "chat", "-b", f"anthropic:{fake.url}", "-m", "claude-x", "hi", env=env
+    )
+    assert code == 0, err
+    assert "Claude says hi." in out
+    assert fake.requests[-1].headers["x-api-key"] == "sk-ant"
+    code, out, err = await modelport("models", "-b", f"anthropic:{fake.url}", "--json", env=env)
+    assert code == 0, err
+    assert json.loads(out)[0]["id"] == "claude-x"
+
+
+async def test_anthropic_without_key_fails_before_io() -> None:
+    code, _, err = await modelport("chat", "-b", "anthropic", "-m", "claude", "hi")
+    assert code == 1 and "ANTHROPIC_API_KEY" in err

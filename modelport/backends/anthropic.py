@@ -123,10 +123,7 @@ class AnthropicBackend:
             body=self.messages_body(request, stream=False),
             decode_error=anthropic.decode_error,
         )
-        try:
-            return anthropic.decode_response(body)
-        except InvalidRequest as exc:
-            raise ProtocolError(f"unreadable answer: {exc.message}", backend_id=self.id) from exc
+        return anthropic.decode_response(body)
 
     async def count_tokens(self, request: ChatRequest) -> int:
         """Input tokens the request would cost, as the engine counts them."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -33,6 +33,8 @@ from modelport.types import (
 )
 from modelport.wire import anthropic, openai
 from modelport.wire.sse import SSEDecoder
+
+T = TypeVar("T")
 
 _ERROR_DECODERS = {
     WireFormat.OPENAI: openai.decode_error,
@@ -149,10 +151,7 @@ class OpenAICompatBackend:
             body=self.chat_body(request, stream=False),
             decode_error=openai.decode_error,
         )
-        try:
-            return openai.decode_response(body)
-        except InvalidRequest as exc:
-            raise ProtocolError(f"unreadable answer: {exc.message}", backend_id=self.id) from exc
+        return _stamped(openai.decode_response, body, self.id)
 
     async def relay(self, format: WireFormat, body: bytes) -> HTTPRelay:
         """Forward a client's body unchanged but for asking for usage when it streams."""
@@ -197,10 +196,7 @@ class OpenAICompatBackend:
             body=openai.encode_embed_request(request),
             decode_error=openai.decode_error,
         )
-        try:
-            return openai.decode_embed_response(body)
-        except InvalidRequest as exc:
-            raise ProtocolError(f"unreadable answer: {exc.message}", backend_id=self.id) from exc
+        return _stamped(openai.decode_embed_response, body, self.id)
 
     # -- models and health ---------------------------------------------------------
 
@@ -253,3 +249,12 @@ class OpenAICompatBackend:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def _stamped(decode: Callable[[bytes], T], body: bytes, backend_id: str) -> T:
+    """Decode an engine's answer; an error it carries names the backend it came from."""
+    try:
+        return decode(body)
+    except BackendError as exc:
+        exc.backend_id = exc.backend_id or backend_id
+        raise

@@ -61,7 +61,7 @@ class HTTPRelay:
         error = self._meter.outcome()
         if error is not None:
             error.backend_id = error.backend_id or self.backend_id
-            self.error_sent = self._meter.error is not None
+            self.error_sent = self._meter.error_in_stream
             raise error
 
     async def aclose(self) -> None:

@@ -30,7 +30,14 @@ _CONTEXT_WORDS = (
     "prompt is too long",
     "exceeds the available context",
 )
-_NOT_FOUND_WORDS = ("not found", "does not exist", "model_not_found", "no models loaded")
+_NOT_FOUND_WORDS = (
+    "not found",
+    "not_found",
+    "does not exist",
+    "model_not_found",
+    "no models loaded",
+    "not a valid model",  # OpenRouter's 400 for an unknown model id
+)
 
 
 def retry_after(headers: Mapping[str, str] | None) -> float | None:

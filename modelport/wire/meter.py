@@ -1,72 +1,21 @@
-"""Metering for passthrough: read just enough of a relayed body to know usage and outcome.
+"""Metering for passthrough: watch relayed bytes for usage, finish reason and failure.
 
-The relay path hands an engine's bytes to the client untouched; a meter watches the same
-bytes and keeps the token usage, the finish reason, whether the terminal frame came and
-any error frame the engine sent. It decodes only the few fields it needs.
+The relay path hands an engine's bytes to the client untouched. The meter reads the same
+bytes with the format's own stream decoder (about a microsecond a chunk), so a relayed
+request is counted exactly as a transcoded one would be: same usage, same finish reason,
+same error class.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import msgspec
-
 from modelport.errors import BackendError, ProtocolError
-from modelport.types import FinishReason, Usage, WireFormat
+from modelport.types import Done, Event, FinishReason, Usage, WireFormat
 from modelport.wire import anthropic, openai
 from modelport.wire.sse import SSEDecoder
 
 
-class _OpenAIUsage(msgspec.Struct):
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    prompt_tokens_details: dict[str, Any] | None = None
-    completion_tokens_details: dict[str, Any] | None = None
-
-
-class _OpenAIChoice(msgspec.Struct):
-    finish_reason: str | None = None
-
-
-class _OpenAIChunk(msgspec.Struct):
-    choices: list[_OpenAIChoice] | None = None
-    usage: _OpenAIUsage | None = None
-    error: Any = None
-
-
-class _AnthropicUsage(msgspec.Struct):
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cache_read_input_tokens: int | None = None
-
-
-class _AnthropicMessage(msgspec.Struct):
-    usage: _AnthropicUsage | None = None
-    stop_reason: str | None = None
-
-
-class _AnthropicFrame(msgspec.Struct):
-    type: str = ""
-    message: _AnthropicMessage | None = None
-    delta: _AnthropicMessage | None = None
-    usage: _AnthropicUsage | None = None
-    stop_reason: str | None = None
-    content: Any = None
-    error: Any = None
-
-
-_openai_chunk = msgspec.json.Decoder(_OpenAIChunk)
-_anthropic_frame = msgspec.json.Decoder(_AnthropicFrame)
-
-
-def _openai_usage(u: _OpenAIUsage) -> Usage:
-    cached = (u.prompt_tokens_details or {}).get("cached_tokens") or 0
-    reasoning = (u.completion_tokens_details or {}).get("reasoning_tokens") or 0
-    return Usage(u.prompt_tokens, u.completion_tokens, int(cached), int(reasoning))
-
-
 class Meter:
-    """Feed it the relayed bytes; afterwards read usage, finish_reason and error."""
+    """Feed it the relayed bytes, then `close()`; `outcome()` tells how the answer ended."""
 
     def __init__(self, format: WireFormat, *, stream: bool) -> None:
         self.format = format
@@ -75,130 +24,79 @@ class Meter:
         self.finish_reason: FinishReason | None = None
         self.raw_reason: str | None = None
         self.error: BackendError | None = None
-        self.terminal = False
-        self._sse = SSEDecoder() if stream else None
+        # True when the engine sent the error as a frame: the client has already seen it.
+        self.error_in_stream = False
+        self._done = False
+        self._frames = SSEDecoder() if stream else None
+        self._openai = openai.StreamDecoder()
+        self._anthropic = anthropic.StreamDecoder()
         self._body: list[bytes] = []
-        self._input_tokens = 0
-        self._cache_read = 0
 
     def feed(self, chunk: bytes) -> None:
-        if self._sse is None:
+        if self._frames is None:
             self._body.append(chunk)
             return
-        for frame in self._sse.feed(chunk):
-            self._frame(frame.event, frame.data)
+        if self.error is None:
+            for frame in self._frames.feed(chunk):
+                self._frame(frame.event, frame.data)
 
     def close(self) -> None:
-        """Call at the end of the body; afterwards `outcome()` tells success or failure."""
-        if self._sse is None:
+        """Call once the body has ended."""
+        if self._frames is None:
             self._whole(b"".join(self._body))
             self._body = []
             return
-        for frame in self._sse.close():
+        for frame in self._frames.close():
             self._frame(frame.event, frame.data)
+        if self.error is None and not self._done:
+            decoder = self._openai if self.format is WireFormat.OPENAI else self._anthropic
+            try:
+                self._take(decoder.close())
+            except BackendError as exc:
+                self.error = exc
+        if self.error is None and not self._done:
+            self.error = ProtocolError("the engine's stream ended without its terminal frame")
 
     def outcome(self) -> BackendError | None:
-        """The failure the stream carried or implied, or None when it ended properly."""
-        if self.error is not None:
-            return self.error
-        if not self.terminal:
-            return ProtocolError("the engine's stream ended without its terminal frame")
-        if self.finish_reason is None:
-            return ProtocolError("the engine's stream ended without a finish reason")
-        return None
-
-    # -- OpenAI ------------------------------------------------------------------
+        """The failure the answer carried or implied, or None when it ended properly."""
+        return self.error
 
     def _frame(self, event: str | None, data: str) -> None:
-        if self.format is WireFormat.OPENAI:
-            self._openai_frame(data)
-        else:
-            self._anthropic_frame(event, data)
-
-    def _openai_frame(self, data: str) -> None:
-        if data == "[DONE]":
-            self.terminal = True
+        if self.error is not None or self._done:
             return
         try:
-            chunk = _openai_chunk.decode(data)
-        except msgspec.DecodeError:
+            if self.format is WireFormat.OPENAI:
+                events = self._openai.feed(data)
+            else:
+                events = self._anthropic.feed(event, data)
+        except BackendError as exc:
+            self.error = exc
+            # A ProtocolError is our reading of bad bytes; anything else is the engine's
+            # own error frame, which went to the client with the rest.
+            self.error_in_stream = not isinstance(exc, ProtocolError)
             return
-        if chunk.error is not None:
-            self._openai_error(data)
-            return
-        self._openai_chunk(chunk)
+        self._take(events)
 
-    def _openai_chunk(self, chunk: _OpenAIChunk) -> None:
-        if chunk.usage is not None:
-            self.usage = _openai_usage(chunk.usage)
-        for choice in chunk.choices or ():
-            if choice.finish_reason:
-                self.raw_reason = choice.finish_reason
-                self.finish_reason = openai.finish_reason_from(choice.finish_reason)
-
-    def _openai_error(self, data: str) -> None:
-        self.error = openai.decode_error(500, data.encode())
-
-    # -- Anthropic ---------------------------------------------------------------
-
-    def _anthropic_frame(self, event: str | None, data: str) -> None:
-        name = event or ""
-        if name not in ("message_start", "message_delta", "message_stop", "error", ""):
-            return  # content deltas: nothing to meter
-        try:
-            frame = _anthropic_frame.decode(data)
-        except msgspec.DecodeError:
-            return
-        kind = name or frame.type
-        if kind == "message_start" and frame.message is not None:
-            self._anthropic_usage(frame.message.usage)
-        elif kind == "message_delta":
-            self._anthropic_usage(frame.usage)
-            if frame.delta is not None and frame.delta.stop_reason:
-                self._anthropic_stop(frame.delta.stop_reason)
-        elif kind == "message_stop":
-            self.terminal = True
-        elif kind == "error":
-            self.error = anthropic.decode_error(500, data.encode())
-
-    def _anthropic_usage(self, u: _AnthropicUsage | None) -> None:
-        if u is None:
-            return
-        if u.input_tokens is not None:
-            self._input_tokens = u.input_tokens
-        if u.cache_read_input_tokens is not None:
-            self._cache_read = u.cache_read_input_tokens
-        output = u.output_tokens if u.output_tokens is not None else 0
-        if self.usage is not None and u.output_tokens is None:
-            output = self.usage.output_tokens
-        self.usage = Usage(self._input_tokens, output, self._cache_read)
-
-    def _anthropic_stop(self, reason: str) -> None:
-        self.raw_reason = reason
-        self.finish_reason = anthropic.stop_reason_to_finish(reason)
-
-    # -- whole bodies --------------------------------------------------------------
+    def _take(self, events: list[Event]) -> None:
+        for item in events:
+            if isinstance(item, Done):
+                self._finish(item.usage, item.finish_reason, item.raw_reason)
+                self._done = True
 
     def _whole(self, body: bytes) -> None:
-        self.terminal = True
-        if self.format is WireFormat.OPENAI:
-            try:
-                chunk = _openai_chunk.decode(body)
-            except msgspec.DecodeError:
-                self.error = ProtocolError("the engine's answer is not JSON", raw=body)
-                return
-            self._openai_chunk(chunk)
-        else:
-            self._anthropic_whole(body)
-        if self.error is None and self.finish_reason is None:
-            self.finish_reason = FinishReason.STOP
-
-    def _anthropic_whole(self, body: bytes) -> None:
+        decode = (
+            openai.decode_response
+            if self.format is WireFormat.OPENAI
+            else anthropic.decode_response
+        )
         try:
-            message = msgspec.json.decode(body, type=_AnthropicMessage)
-        except msgspec.DecodeError:
-            self.error = ProtocolError("the engine's answer is not JSON", raw=body)
+            response = decode(body)
+        except BackendError as exc:
+            self.error = ProtocolError(f"unreadable answer: {exc.message}", raw=body)
             return
-        self._anthropic_usage(message.usage)
-        if message.stop_reason:
-            self._anthropic_stop(message.stop_reason)
+        self._finish(response.usage, response.finish_reason, response.raw_reason)
+
+    def _finish(self, usage: Usage | None, reason: FinishReason, raw: str | None) -> None:
+        self.usage = usage
+        self.finish_reason = reason
+        self.raw_reason = raw
