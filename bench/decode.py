@@ -17,9 +17,9 @@ import time
 IMPORT_BUDGET_MS = 100.0
 
 
-def import_ms() -> float:
-    """Best of five fresh interpreters: `import modelport` minus a bare interpreter start."""
-    code = "import time; t=time.perf_counter(); import modelport; print(time.perf_counter()-t)"
+def import_ms(statement: str = "import modelport") -> float:
+    """Best of five fresh interpreters, timing only `statement`."""
+    code = f"import time; t=time.perf_counter(); {statement}; print(time.perf_counter()-t)"
     runs = [
         float(
             subprocess.run(
@@ -102,6 +102,8 @@ def main() -> None:
         sys.exit(f"import modelport takes {ms:.1f} ms, over the {IMPORT_BUDGET_MS:.0f} ms budget")
     if args.import_only:
         return
+    backend_ms = import_ms("from modelport import OpenAICompatBackend")
+    print(f"import modelport + a backend (aiohttp): {backend_ms:.1f} ms")
     from modelport.wire import anthropic, openai
 
     n = 1000
