@@ -11,7 +11,7 @@ Every codec's round-trip property draws from here, so what these strategies make
 - event streams end with every ToolCallEnd (index order) right before one Done; argument
   fragments join to the JSON of the final arguments.
 
-Import in a test as `from strategies import chat_requests, ...` (tests/ is on sys.path).
+Import in a test as `from tests.strategies import chat_requests, ...`.
 """
 
 from __future__ import annotations

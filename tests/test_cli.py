@@ -144,7 +144,9 @@ async def test_embed_command(fake_engine) -> None:  # type: ignore[no-untyped-de
     assert body["object"] == "list" and [d["index"] for d in body["data"]] == [0, 1]
     assert fake.requests[-1].path == "/api/embed"
     assert fake.requests[-1].json["input"] == ["one", "two"]
-    code, out, err = await modelport("embed", "-b", f"ollama:{fake.url}", "-m", "nomic-embed-text", "hello")
+    code, out, err = await modelport(
+        "embed", "-b", f"ollama:{fake.url}", "-m", "nomic-embed-text", "hello"
+    )
     assert code == 0 and "dims [" in out and "hello" in out
 
 

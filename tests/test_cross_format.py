@@ -7,11 +7,8 @@ versus budget) the test states the mapping instead of pretending there is none.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import msgspec
 from hypothesis import given
-from strategies import chat_requests, event_streams, normalize
 
 from modelport.types import (
     ChatRequest,
@@ -23,10 +20,8 @@ from modelport.types import (
     Usage,
 )
 from modelport.wire import anthropic, openai
-
-CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "captures"
-if not CAPTURES.exists():
-    CAPTURES = Path("/work/shared/captures")
+from tests.captures import CAPTURES
+from tests.strategies import chat_requests, event_streams, normalize
 
 ANTHROPIC_REASONS = {
     FinishReason.STOP: "end_turn",

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from modelport import Done, FinishReason, ProtocolError, RateLimited, Usage, WireFormat
 from modelport.wire import anthropic, openai
 from modelport.wire.meter import Meter
-
-CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "captures"
-if not CAPTURES.exists():
-    CAPTURES = Path("/work/shared/captures")
+from tests.captures import CAPTURES
 
 
 def metered(format: WireFormat, body: bytes, *, stream: bool = True) -> Meter:

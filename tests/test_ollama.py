@@ -9,7 +9,6 @@ import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import event_streams, normalize
 
 from modelport.backends.base import Backend
 from modelport.backends.ollama import OllamaBackend, url_from_env
@@ -50,6 +49,7 @@ from modelport.types import (
 from modelport.wire import ollama
 from modelport.wire.sse import NDJSONDecoder
 from tests.fakes import Reply, fake_vector
+from tests.strategies import event_streams, normalize
 
 
 def line(obj: dict[str, Any]) -> bytes:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 from itertools import pairwise
-from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from modelport.wire.sse import NDJSONDecoder, SSEDecoder, SSEFrame, encode_sse
-
-CAPTURES = Path("/work/shared/captures")
+from tests.captures import CAPTURES
 
 
 def sse_whole(body: bytes) -> list[SSEFrame]:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import chat_requests, chat_responses, event_streams, normalize
 
 from modelport.errors import (
     AuthError,
@@ -50,11 +48,10 @@ from modelport.types import (
 )
 from modelport.wire import anthropic
 from modelport.wire.sse import SSEDecoder
+from tests.captures import CAPTURES
+from tests.strategies import chat_requests, chat_responses, event_streams, normalize
 
-CAPTURE = Path(__file__).resolve().parents[2] / "shared" / "captures"
-CAPTURE_FILE = CAPTURE / "llamacpp_anthropic_stream.sse"
-if not CAPTURE_FILE.exists():  # a work tree laid out as /work/main beside /work/shared
-    CAPTURE_FILE = Path("/work/shared/captures/llamacpp_anthropic_stream.sse")
+CAPTURE_FILE = CAPTURES / "llamacpp_anthropic_stream.sse"
 
 ANTHROPIC_REASONS = {
     FinishReason.STOP: "end_turn",

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 from hypothesis import given, settings
-from strategies import chat_requests, chat_responses, event_streams, normalize
 
 from modelport.errors import (
     AuthError,
@@ -51,8 +49,9 @@ from modelport.types import (
 )
 from modelport.wire import openai
 from modelport.wire.sse import SSEDecoder
+from tests.captures import CAPTURES
+from tests.strategies import chat_requests, chat_responses, event_streams, normalize
 
-CAPTURES = Path("/work/shared/captures")
 STREAM_CAPTURE = CAPTURES / "llamacpp_openai_stream.sse"
 RESPONSE_CAPTURE = CAPTURES / "llamacpp_openai_response.json"
 
