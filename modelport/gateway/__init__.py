@@ -1,0 +1,1 @@
+"""The HTTP surface: an aiohttp app that speaks the OpenAI and Anthropic APIs."""

@@ -1,0 +1,300 @@
+"""The usage ledger: one SQLite row per finished request, written off the hot path.
+
+The request path only puts the (immutable) record on a queue; one writer thread turns records
+into rows and inserts them in batches, so a slow disk never slows an answer. A ledger that
+cannot write logs once and drops rows, counting them in `dropped`; it never raises into the
+request path. Reading (`usage_totals`) opens the file read-only and can run while a gateway
+writes, thanks to WAL mode.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from modelport.records import RequestRecord
+
+log = logging.getLogger(__name__)
+
+BATCH_ROWS = 256
+FLUSH_S = 0.5
+QUEUE_MAX = 100_000  # about a minute of a very busy gateway; beyond it rows are dropped
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    time REAL, request_id TEXT, key_id TEXT, format TEXT, endpoint TEXT, model TEXT,
+    backend TEXT, stream INTEGER, passthrough INTEGER, status INTEGER, input_tokens INTEGER,
+    output_tokens INTEGER, ttft_ms REAL, duration_ms REAL, error TEXT
+);
+CREATE INDEX IF NOT EXISTS requests_time ON requests (time);
+"""
+INSERT = "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+_STOP = object()  # tells the writer to flush and exit
+
+
+def _row(r: RequestRecord) -> tuple[object, ...]:
+    return (
+        r.time, r.request_id, r.key_id, r.format, r.endpoint, r.model, r.backend,
+        int(r.stream), int(r.passthrough), r.status, r.input_tokens, r.output_tokens,
+        r.ttft_ms, r.duration_ms, r.error,
+    )  # fmt: skip
+
+
+class Ledger:
+    """Appends a row per request to a SQLite file from one background thread.
+
+    `record()` may be called before `start()` (rows wait in the queue) and after `close()`
+    (rows are dropped and counted). If the database cannot be opened, `start()` logs the
+    reason, keeps it in `error`, and the ledger drops every row; the gateway keeps serving.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.dropped = 0
+        self.error: str | None = None  # why the ledger is not writing, once it failed
+        self._queue: queue.Queue[object] = queue.Queue(QUEUE_MAX)
+        self._lock = threading.Lock()  # guards dropped and the closed/started flags
+        self._db: sqlite3.Connection | None = None
+        self._thread: threading.Thread | None = None
+        self._started = False
+        self._closed = False
+        self._broken = False  # the database could not be opened: drop everything
+
+    def start(self) -> None:
+        """Open the database and start the writer thread."""
+        with self._lock:
+            if self._started or self._closed:
+                raise RuntimeError("a ledger starts once, and not after close()")
+            self._started = True
+        try:
+            self._db = _open(self.path)
+        except (OSError, sqlite3.Error) as exc:
+            self._broken = True
+            self._fail(f"cannot open usage ledger {self.path}: {exc}")
+            self._drain()
+            return
+        self._thread = threading.Thread(target=self._run, name="modelport-ledger", daemon=True)
+        self._thread.start()
+
+    def record(self, record: RequestRecord) -> None:
+        """Queue one row for the writer. Never blocks, never raises."""
+        if self._closed or self._broken:
+            self._drop(1)
+            return
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self._drop(1)
+
+    def close(self) -> None:
+        """Write everything queued, stop the writer, close the database. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(_STOP)  # may wait for room: the writer is draining
+            self._thread.join()
+        self._drain()  # rows that raced with close(), or a ledger never started or failed
+
+    def _run(self) -> None:
+        db = self._db
+        assert db is not None
+        try:
+            stop = False
+            while not stop:
+                item = self._queue.get()
+                if item is _STOP:
+                    break
+                batch = [item]
+                deadline = time.monotonic() + FLUSH_S
+                while len(batch) < BATCH_ROWS:
+                    left = deadline - time.monotonic()
+                    try:
+                        item = (
+                            self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
+                        )
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stop = True
+                        break
+                    batch.append(item)
+                self._write(db, batch)
+        finally:
+            db.close()
+
+    def _write(self, db: sqlite3.Connection, batch: list[object]) -> None:
+        try:
+            with db:  # one transaction per batch
+                db.executemany(INSERT, [_row(r) for r in batch if isinstance(r, RequestRecord)])
+        except Exception as exc:  # a full disk, a locked or broken file: drop, keep serving
+            self._drop(len(batch))
+            if self.error is None:  # log once; later batches are tried again
+                self._fail(f"usage ledger {self.path} failed to write, dropping rows: {exc}")
+
+    def _fail(self, message: str) -> None:
+        self.error = message
+        log.error("%s", message)
+
+    def _drop(self, n: int) -> None:
+        with self._lock:
+            self.dropped += n
+
+    def _drain(self) -> None:
+        n = 0
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            n += item is not _STOP
+        if n:
+            self._drop(n)
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The connection is made here and then used only by the writer thread.
+    db = sqlite3.connect(path, timeout=5.0, check_same_thread=False)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: safe on crash, cheap commits
+        db.executescript(SCHEMA)
+    except BaseException:
+        db.close()
+        raise
+    return db
+
+
+@dataclass
+class UsageRow:
+    """Totals for one model, backend or key."""
+
+    group: str
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    errors: int  # failed requests, including streams that failed after a 200
+    avg_ttft_ms: float | None  # None when no request in the group had a first byte
+    avg_duration_ms: float
+
+
+_GROUP_COLUMNS = {"model": "model", "backend": "backend", "key": "key_id"}
+
+
+def usage_totals(
+    path: Path,
+    *,
+    since_s: float | None = None,
+    by: Literal["model", "backend", "key"] = "model",
+) -> list[UsageRow]:
+    """Totals per group over the last `since_s` seconds (all time when None), busiest first."""
+    column = _GROUP_COLUMNS.get(by)
+    if column is None:
+        raise ValueError(f"cannot group usage by {by!r}: use model, backend or key")
+    if not path.exists():
+        raise FileNotFoundError(f"no usage ledger at {path}")
+    since = 0.0 if since_s is None else time.time() - since_s
+    sql = f"""
+        SELECT {column}, COUNT(*), COALESCE(SUM(input_tokens), 0),
+               COALESCE(SUM(output_tokens), 0),
+               SUM(CASE WHEN status >= 400 OR error != '' THEN 1 ELSE 0 END),
+               AVG(ttft_ms), AVG(duration_ms)
+        FROM requests WHERE time >= ? GROUP BY {column}
+        ORDER BY COUNT(*) DESC, {column} ASC
+    """  # column comes from the fixed map above, never from the caller
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        rows = db.execute(sql, (since,)).fetchall()
+    finally:
+        db.close()
+    return [
+        UsageRow(
+            group=g or "",
+            requests=n,
+            input_tokens=tin,
+            output_tokens=tout,
+            errors=err,
+            avg_ttft_ms=ttft,
+            avg_duration_ms=dur or 0.0,
+        )
+        for g, n, tin, tout, err, ttft, dur in rows
+    ]
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"(?:\d+(?:\.\d+)?[smhdw])+")
+_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in "90s", "30m", "24h", "7d", "1w" or "1h30m" (for `--since`)."""
+    spec = text.strip()
+    if not _DURATION.fullmatch(spec):
+        raise ValueError(
+            f"bad duration {text!r}: use a number and a unit (s, m, h, d or w), e.g. 30m, 24h, 7d"
+        )
+    seconds = sum(float(n) * _UNITS[unit] for n, unit in _PART.findall(spec))
+    if seconds <= 0:
+        raise ValueError(f"bad duration {text!r}: it must be longer than zero")
+    return seconds
+
+
+def render_usage(rows: list[UsageRow], *, by: str) -> str:
+    """A plain-text table of `rows` with a total line, for `modelport usage`."""
+    if not rows:
+        return "no requests recorded\n"
+    header = (by, "requests", "input", "output", "errors", "avg ttft ms", "avg ms")
+    lines = [_cells(r.group or "-", r.requests, r.input_tokens, r.output_tokens, r.errors,
+                    r.avg_ttft_ms, r.avg_duration_ms) for r in rows]  # fmt: skip
+    n = sum(r.requests for r in rows)
+    # The duration average is exact (every request has one); the TTFT one would not be, since
+    # the rows do not say how many requests had a first byte, so the total leaves it blank.
+    total = _cells(
+        "total",
+        n,
+        sum(r.input_tokens for r in rows),
+        sum(r.output_tokens for r in rows),
+        sum(r.errors for r in rows),
+        None,
+        sum(r.avg_duration_ms * r.requests for r in rows) / n,
+    )
+    table = [header, *lines, total]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+
+    def fmt(row: tuple[str, ...]) -> str:
+        first = row[0].ljust(widths[0])
+        rest = (cell.rjust(w) for cell, w in zip(row[1:], widths[1:], strict=True))
+        return "  ".join((first, *rest)).rstrip()
+
+    rule = "-" * len(fmt(header))
+    return "\n".join([fmt(header), rule, *map(fmt, lines), rule, fmt(total)]) + "\n"
+
+
+def _cells(
+    group: str,
+    requests: int,
+    input_tokens: int,
+    output_tokens: int,
+    errors: int,
+    ttft: float | None,
+    duration: float,
+) -> tuple[str, ...]:
+    return (
+        group,
+        f"{requests:,}",
+        f"{input_tokens:,}",
+        f"{output_tokens:,}",
+        f"{errors:,}",
+        "-" if ttft is None else f"{ttft:,.1f}",
+        f"{duration:,.1f}",
+    )

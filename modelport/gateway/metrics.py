@@ -1,0 +1,143 @@
+"""Prometheus metrics for the gateway, on a registry of its own.
+
+Each `Metrics` owns a private `CollectorRegistry`, never the global one, so several gateways
+in one process (tests, embedding) do not collide and `/metrics` shows only the gateway's own
+series (no process or platform collectors).
+
+Label cardinality stays bounded because every label value comes from a bounded set:
+`backend` from configured backend ids, `status` from HTTP codes, `format` from wire formats,
+`error` from error class names. `model` is the exception, since clients name models: the
+caller passes `record.model` only once the router resolved it, and `""` for a model nobody
+serves (so garbage names never become series), and on top of that at most `MODEL_LABEL_CAP`
+distinct models get their own label; later ones share `OTHER_MODEL`.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from modelport.records import RequestRecord
+
+MODEL_LABEL_CAP = 200
+OTHER_MODEL = "other"
+
+# Time to first token: a warm small model on a GPU answers in a few ms, a cold load or a long
+# prompt on a CPU takes tens of seconds.
+TTFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
+# Whole requests: long generations run for minutes.
+DURATION_BUCKETS = (
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+)
+
+
+class Metrics:
+    """The gateway's counters, histograms and gauges; `observe` one record per request."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self._models: set[str] = set()
+        self._models_lock = threading.Lock()
+        r = self.registry
+        self.requests = Counter(
+            "modelport_requests",
+            "Finished requests, by the status the client got.",
+            ["model", "backend", "status", "format"],
+            registry=r,
+        )
+        self.tokens = Counter(
+            "modelport_tokens",
+            "Tokens read (in) and generated (out).",
+            ["model", "backend", "direction"],
+            registry=r,
+        )
+        self.ttft = Histogram(
+            "modelport_time_to_first_token_seconds",
+            "Time from the request to the first byte of the answer.",
+            ["model", "backend"],
+            buckets=TTFT_BUCKETS,
+            registry=r,
+        )
+        self.duration = Histogram(
+            "modelport_request_duration_seconds",
+            "Time from the request to its last byte.",
+            ["model", "backend", "stream"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.stream_errors = Counter(
+            "modelport_stream_errors",
+            "Streams that failed after the 200 status had gone out.",
+            ["backend", "error"],
+            registry=r,
+        )
+        self.backend_ready = Gauge(
+            "modelport_backend_ready",
+            "1 when the backend passed its last health check.",
+            ["backend"],
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "modelport_in_flight", "Requests the backend is serving now.", ["backend"], registry=r
+        )
+        self.queued = Gauge(
+            "modelport_queued", "Requests waiting for a backend slot.", ["backend"], registry=r
+        )
+
+    def model_label(self, model: str) -> str:
+        """The label for `model`: itself for the first `MODEL_LABEL_CAP` models, then "other"."""
+        if not model or model in self._models:
+            return model
+        with self._models_lock:
+            if model in self._models:
+                return model
+            if len(self._models) >= MODEL_LABEL_CAP:
+                return OTHER_MODEL
+            self._models.add(model)
+            return model
+
+    def observe(self, record: RequestRecord) -> None:
+        """Count one finished request. `record.model` must be resolved, or "" (see module doc)."""
+        model = self.model_label(record.model)
+        backend = record.backend
+        self.requests.labels(model, backend, str(record.status), record.format).inc()
+        self.tokens.labels(model, backend, "in").inc(record.input_tokens)
+        self.tokens.labels(model, backend, "out").inc(record.output_tokens)
+        if record.ttft_ms is not None:
+            self.ttft.labels(model, backend).observe(record.ttft_ms / 1000)
+        stream = "true" if record.stream else "false"
+        self.duration.labels(model, backend, stream).observe(record.duration_ms / 1000)
+        if record.status == 200 and record.error:
+            self.stream_errors.labels(backend, record.error).inc()
+
+    def set_backend_state(self, backend: str, *, ready: bool, in_flight: int, queued: int) -> None:
+        """Publish what the router knows of one backend (called by its health and admission)."""
+        self.backend_ready.labels(backend).set(1 if ready else 0)
+        self.in_flight.labels(backend).set(in_flight)
+        self.queued.labels(backend).set(queued)
+
+    def render(self) -> tuple[bytes, str]:
+        """The body and content type for `GET /metrics` (Prometheus text format 0.0.4)."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,296 @@
+"""Model name -> the backends that can serve it, with admission, health and a breaker.
+
+One background task owns the refresh of health and model lists; request handlers only
+read what it last saw. Admission and the breaker are per upstream and purely local state,
+so they need no lock beyond the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import difflib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from modelport.backends.base import Backend
+from modelport.errors import BackendError, Overloaded
+from modelport.types import BackendHealth, BackendModel
+
+log = logging.getLogger("modelport.router")
+T = TypeVar("T")
+
+
+class QueueFull(Overloaded):
+    """Admission said no: too many requests in flight and waiting for one upstream."""
+
+
+class Admission:
+    """At most `max_concurrent` in flight, at most `max_queue` waiting, each at most
+    `queue_timeout_s`. A full queue answers at once; nobody waits forever."""
+
+    def __init__(self, max_concurrent: int, max_queue: int, queue_timeout_s: float) -> None:
+        self.max_concurrent = max_concurrent
+        self.max_queue = max_queue
+        self.queue_timeout_s = queue_timeout_s
+        self.in_flight = 0
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    @property
+    def queued(self) -> int:
+        return sum(1 for w in self._waiters if not w.done())
+
+    async def acquire(self) -> None:
+        if self.in_flight < self.max_concurrent and not self.queued:
+            self.in_flight += 1
+            return
+        if self.queued >= self.max_queue:
+            raise QueueFull(
+                f"{self.in_flight} requests in flight and {self.queued} queued",
+                retry_after=1.0,
+            )
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(self.queue_timeout_s):
+                await waiter
+        except BaseException as exc:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # the slot reached us as we left: hand it on
+            else:
+                waiter.cancel()
+            if isinstance(exc, TimeoutError):
+                raise QueueFull(
+                    f"waited {self.queue_timeout_s:g}s in the queue", retry_after=1.0
+                ) from None
+            raise
+
+    def release(self) -> None:
+        """Give the slot to the next waiter, or free it."""
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self.in_flight -= 1
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        await self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
+
+
+class Breaker:
+    """Opens after `threshold` consecutive failures; after `cooldown_s`, lets one trial through."""
+
+    def __init__(
+        self,
+        threshold: int = 3,
+        cooldown_s: float = 15.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.threshold = threshold
+        self.cooldown_s = cooldown_s
+        self.clock = clock
+        self.failures = 0
+        self.opened_at: float | None = None
+        self._trial = False
+
+    @property
+    def state(self) -> str:
+        if self.opened_at is None:
+            return "closed"
+        return "half-open" if self._cooled() else "open"
+
+    def _cooled(self) -> bool:
+        return self.opened_at is not None and self.clock() - self.opened_at >= self.cooldown_s
+
+    def allow(self) -> bool:
+        if self.opened_at is None:
+            return True
+        if self._cooled() and not self._trial:
+            self._trial = True
+            return True
+        return False
+
+    def success(self) -> None:
+        self.failures = 0
+        self.opened_at = None
+        self._trial = False
+
+    def failure(self) -> None:
+        self.failures += 1
+        if self._trial or self.failures >= self.threshold:
+            self.opened_at = self.clock()
+        self._trial = False
+
+
+@dataclass(eq=False)
+class Upstream:
+    """One backend as the router sees it: limits, breaker and what it last reported."""
+
+    name: str
+    backend: Backend
+    admission: Admission
+    breaker: Breaker = field(default_factory=Breaker)
+    priority: int = 0
+    local: bool = True
+    allow: frozenset[str] | None = None
+    discovered: bool = False
+    models: dict[str, BackendModel] = field(default_factory=dict)
+    health: BackendHealth | None = None
+    listed: bool = False  # whether a model list has ever been read
+
+    @property
+    def ready(self) -> bool:
+        return self.health is not None and self.health.ready
+
+    def serves(self, model: str) -> bool:
+        if self.allow is not None and model not in self.allow:
+            return False
+        return model in self.models
+
+
+@dataclass(frozen=True)
+class Route:
+    upstream: Upstream
+    model: str  # the name the engine knows the model by
+
+
+Discover = Callable[[], Awaitable[list[Upstream]]]
+
+
+class Router:
+    def __init__(
+        self,
+        upstreams: Iterable[Upstream] = (),
+        *,
+        aliases: dict[str, tuple[str, ...]] | None = None,
+        refresh_s: float = 30.0,
+        discover: Discover | None = None,
+        probe_timeout_s: float = 5.0,
+    ) -> None:
+        self.upstreams: list[Upstream] = list(upstreams)
+        self.aliases = dict(aliases or {})
+        self.refresh_s = refresh_s
+        self.discover = discover
+        self.probe_timeout_s = probe_timeout_s
+        self.on_refresh: Callable[[Upstream], None] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Read every upstream once before serving, then keep refreshing in the background."""
+        await self.refresh()
+        self._task = asyncio.create_task(self._loop(), name="modelport-router-refresh")
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await asyncio.gather(*(u.backend.aclose() for u in self.upstreams), return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.refresh_s)
+            try:
+                await self.refresh()
+            except Exception:  # the loop must outlive any one bad refresh
+                log.exception("refresh failed")
+
+    async def refresh(self) -> None:
+        if self.discover is not None:
+            await self._add_discovered(await self.discover())
+        await asyncio.gather(*(self._refresh_one(u) for u in self.upstreams))
+
+    async def _add_discovered(self, found: list[Upstream]) -> None:
+        known = {getattr(u.backend, "url", None) for u in self.upstreams}
+        names = {u.name for u in self.upstreams}
+        for upstream in found:
+            url = getattr(upstream.backend, "url", None)
+            if url in known:
+                await upstream.backend.aclose()
+                continue
+            base, n = upstream.name, 2
+            while upstream.name in names:
+                upstream.name = f"{base}-{n}"
+                n += 1
+            names.add(upstream.name)
+            known.add(url)
+            self.upstreams.append(upstream)
+            log.info("discovered %s at %s", upstream.name, url)
+
+    async def _refresh_one(self, upstream: Upstream) -> None:
+        health, models = await asyncio.gather(
+            self._timed(upstream.backend.health()),
+            self._timed(upstream.backend.list_models()),
+            return_exceptions=True,
+        )
+        if isinstance(health, BaseException):
+            health = BackendHealth(alive=False, ready=False, last_error=str(health))
+        upstream.health = health
+        if isinstance(models, list):
+            upstream.models = {
+                m.id: m for m in models if upstream.allow is None or m.id in upstream.allow
+            }
+            upstream.listed = True
+        if self.on_refresh is not None:
+            self.on_refresh(upstream)
+
+    async def _timed(self, work: Awaitable[T]) -> T:
+        async with asyncio.timeout(self.probe_timeout_s):
+            return await work
+
+    # -- lookups ------------------------------------------------------------------
+
+    def by_name(self, name: str) -> Upstream | None:
+        return next((u for u in self.upstreams if u.name == name), None)
+
+    def resolve(self, model: str) -> list[Route]:
+        """Candidates in the order to try them: aliases in their order, else by preference."""
+        targets = self.aliases.get(model, (model,))
+        routes: list[Route] = []
+        for target in targets:
+            for route in self._resolve_one(target):
+                if route not in routes:
+                    routes.append(route)
+        return routes
+
+    def _resolve_one(self, model: str) -> list[Route]:
+        prefix, sep, rest = model.partition("/")
+        named = self.by_name(prefix) if sep else None
+        if named is not None and rest and (named.allow is None or rest in named.allow):
+            return [Route(named, rest)]
+        serving = [u for u in self.upstreams if u.serves(model)]
+        serving.sort(key=lambda u: (not u.local, -u.priority))
+        return [Route(u, model) for u in serving]
+
+    def models(self) -> list[tuple[Upstream, BackendModel]]:
+        """Every model once, owned by the upstream a request for it would try first."""
+        seen: dict[str, tuple[Upstream, BackendModel]] = {}
+        for upstream in sorted(self.upstreams, key=lambda u: (not u.local, -u.priority)):
+            for model in upstream.models.values():
+                seen.setdefault(model.id, (upstream, model))
+        return list(seen.values())
+
+    def suggestions(self, model: str, limit: int = 3) -> list[str]:
+        names = [m.id for _, m in self.models()] + list(self.aliases)
+        return difflib.get_close_matches(model, names, n=limit, cutoff=0.5)
+
+    def ready(self) -> bool:
+        return any(u.ready for u in self.upstreams)
+
+
+def is_upstream_fault(exc: BackendError) -> bool:
+    """Failures that say the upstream is unwell (and count against its breaker)."""
+    return exc.retryable and not isinstance(exc, QueueFull)

@@ -1,0 +1,527 @@
+"""serve(format, body) -> Reply: the data path shared by the gateway, the agent and the hub.
+
+A request is decoded and validated in the client's wire format, routed, then either
+relayed (the backend speaks that format: bytes pass through, metered on the way) or
+transcoded (canonical events re-encoded in the client's format). Fallback to the next
+candidate happens only before the first byte of an answer exists; after that, a failure
+ends the stream with an error event in the client's format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from modelport.errors import (
+    BackendError,
+    InvalidRequest,
+    ModelNotFound,
+    Overloaded,
+    ProtocolError,
+    RateLimited,
+    Timeout,
+    Unsupported,
+)
+from modelport.records import RequestRecord
+from modelport.router import QueueFull, Route, Router, is_upstream_fault
+from modelport.types import (
+    ChatRequest,
+    Done,
+    EmbedRequest,
+    Event,
+    Image,
+    Usage,
+    WireFormat,
+)
+from modelport.wire import anthropic, openai
+
+CODECS: dict[WireFormat, Any] = {WireFormat.OPENAI: openai, WireFormat.ANTHROPIC: anthropic}
+SSE = "text/event-stream"
+JSON = "application/json"
+
+
+@dataclass
+class Reply:
+    """What the HTTP layer writes: a status, headers, and a whole body or a chunk stream."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    chunks: AsyncIterator[bytes] | None = None
+    content_type: str = JSON
+
+
+def error_status(format: WireFormat, err: BackendError) -> int:
+    if format is WireFormat.ANTHROPIC:
+        return anthropic.http_status(err)
+    return 429 if isinstance(err, QueueFull) else err.status
+
+
+def error_reply(format: WireFormat, err: BackendError, headers: dict[str, str]) -> Reply:
+    """A failure in the client's own format; a queue-full is 429 (OpenAI) or 529 (Anthropic)."""
+    if format is WireFormat.OPENAI and isinstance(err, QueueFull):
+        err = RateLimited(err.message, retry_after=err.retry_after, backend_id=err.backend_id)
+    retry_after = getattr(err, "retry_after", None)
+    if retry_after is not None:
+        headers = {**headers, "Retry-After": str(max(1, round(retry_after)))}
+    body = CODECS[format].encode_error(err)
+    return Reply(status=error_status(format, err), headers=headers, body=body)
+
+
+Observer = Callable[[RequestRecord], None]
+
+
+@dataclass
+class _Attempt:
+    """The bookkeeping of one request as it runs (mutable, unlike the record it becomes)."""
+
+    format: WireFormat
+    endpoint: str
+    model: str
+    stream: bool
+    request_id: str
+    key_id: str
+    started: float = field(default_factory=time.perf_counter)
+    backend: str = ""
+    passthrough: bool = False
+    ttft_ms: float | None = None
+    usage: Usage | None = None
+    status: int = 200
+    error: str = ""
+
+    def first_byte(self) -> None:
+        if self.ttft_ms is None:
+            self.ttft_ms = (time.perf_counter() - self.started) * 1000
+
+    def record(self) -> RequestRecord:
+        usage = self.usage or Usage()
+        return RequestRecord(
+            request_id=self.request_id,
+            format=self.format.value,
+            endpoint=self.endpoint,
+            model=self.model,
+            backend=self.backend,
+            status=self.status,
+            stream=self.stream,
+            passthrough=self.passthrough,
+            key_id=self.key_id,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            ttft_ms=self.ttft_ms,
+            duration_ms=(time.perf_counter() - self.started) * 1000,
+            error=self.error,
+            time=time.time() - (time.perf_counter() - self.started),
+        )
+
+
+class Service:
+    """The gateway's brain without HTTP: bytes of a request in, a Reply out."""
+
+    def __init__(
+        self,
+        router: Router,
+        *,
+        observe: Observer | None = None,
+        request_timeout_s: float = 600.0,
+    ) -> None:
+        self.router = router
+        self.observe = observe or (lambda record: None)
+        self.request_timeout_s = request_timeout_s
+
+    # -- chat ---------------------------------------------------------------------
+
+    async def chat(
+        self, format: WireFormat, body: bytes, *, request_id: str | None = None, key_id: str = ""
+    ) -> Reply:
+        request_id = request_id or uuid.uuid4().hex
+        headers = {"x-request-id": request_id}
+        codec = CODECS[format]
+        try:
+            request: ChatRequest = codec.decode_request(body)
+        except (InvalidRequest, Unsupported) as exc:
+            return error_reply(format, exc, headers)
+        attempt = _Attempt(format, "chat", "", request.stream, request_id, key_id)
+        try:
+            routes = self._routes(request)
+            attempt.model = request.model
+            reply = await self._first_answer(attempt, routes, request, body, headers)
+        except BackendError as exc:
+            attempt.status = error_status(format, exc)
+            attempt.error = type(exc).__name__
+            self.observe(attempt.record())
+            return error_reply(format, exc, {**headers, "x-modelport-backend": attempt.backend})
+        return reply
+
+    def _routes(self, request: ChatRequest) -> list[Route]:
+        routes = self.router.resolve(request.model)
+        if not routes:
+            hint = self.router.suggestions(request.model)
+            tail = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
+            raise ModelNotFound(f"model {request.model!r} is not served here{tail}")
+        if _has_images(request):
+            routes = [r for r in routes if _model_sees(r)]
+            if not routes:
+                raise InvalidRequest(
+                    f"model {request.model!r} does not accept images", param="messages"
+                )
+        return routes
+
+    async def _first_answer(
+        self,
+        attempt: _Attempt,
+        routes: list[Route],
+        request: ChatRequest,
+        body: bytes,
+        headers: dict[str, str],
+    ) -> Reply:
+        """Try candidates in order until one produces the first byte of an answer."""
+        deadline = time.monotonic() + self.request_timeout_s
+        last_error: BackendError | None = None
+        for route in routes:
+            upstream = route.upstream
+            if not upstream.ready or not upstream.breaker.allow():
+                continue
+            attempt.backend = upstream.backend.id
+            try:
+                return await self._try(attempt, route, request, body, headers, deadline)
+            except BackendError as exc:
+                exc.backend_id = exc.backend_id or upstream.backend.id
+                if is_upstream_fault(exc):
+                    upstream.breaker.failure()
+                if not (exc.retryable or isinstance(exc, ModelNotFound)):
+                    raise
+                last_error = exc
+        if last_error is not None:
+            raise last_error
+        names = ", ".join(r.upstream.name for r in routes)
+        raise Overloaded(
+            f"no backend for {request.model!r} is ready (down, loading or failing: {names})",
+            retry_after=5.0,
+        )
+
+    async def _try(
+        self,
+        attempt: _Attempt,
+        route: Route,
+        request: ChatRequest,
+        body: bytes,
+        headers: dict[str, str],
+        deadline: float,
+    ) -> Reply:
+        upstream = route.upstream
+        admission = upstream.admission
+        async with asyncio.timeout_at(_loop_time(deadline)):
+            await admission.acquire()
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                admission.release()
+
+        headers = {**headers, "x-modelport-backend": upstream.backend.id}
+        try:
+            if attempt.format in upstream.backend.formats:
+                attempt.passthrough = True
+                opened = self._relay(attempt, route, request, body, deadline, release)
+            else:
+                attempt.passthrough = False
+                opened = self._transcode(attempt, route, request, deadline, release)
+            async with asyncio.timeout_at(_loop_time(deadline)):
+                status, content_type, chunks = await opened
+        except TimeoutError:
+            release()
+            raise Timeout(f"no answer within {self.request_timeout_s:g}s") from None
+        except BaseException:
+            release()
+            raise
+        upstream.breaker.success()
+        if chunks is None:
+            return Reply(status=status, headers=headers, body=b"", content_type=content_type)
+        if isinstance(chunks, bytes):
+            return Reply(status=status, headers=headers, body=chunks, content_type=content_type)
+        return Reply(status=status, headers=headers, chunks=chunks, content_type=content_type)
+
+    # -- passthrough ----------------------------------------------------------------
+
+    async def _relay(
+        self,
+        attempt: _Attempt,
+        route: Route,
+        request: ChatRequest,
+        body: bytes,
+        deadline: float,
+        release: Callable[[], None],
+    ) -> tuple[int, str, bytes | AsyncIterator[bytes]]:
+        if route.model != request.model:
+            body = _with_model(body, route.model)
+        relay = await route.upstream.backend.relay(attempt.format, body)
+        chunks = aiter(relay)
+        try:
+            first = await anext(chunks)
+        except StopAsyncIteration:
+            first = b""
+        except BaseException:
+            await relay.aclose()
+            raise
+        attempt.first_byte()
+        if not request.stream:
+            rest = [first, *[c async for c in chunks]]
+            whole = b"".join(rest)
+            if route.model != request.model:
+                whole = _with_model(whole, request.model)
+            attempt.usage = relay.usage
+            release()
+            self.observe(attempt.record())
+            return relay.status, relay.content_type, whole
+        return (
+            relay.status,
+            SSE,
+            self._relay_stream(attempt, relay, chunks, first, deadline, release),
+        )
+
+    async def _relay_stream(
+        self,
+        attempt: _Attempt,
+        relay: Any,
+        chunks: AsyncIterator[bytes],
+        first: bytes,
+        deadline: float,
+        release: Callable[[], None],
+    ) -> AsyncIterator[bytes]:
+        try:
+            yield first
+            async with asyncio.timeout_at(_loop_time(deadline)):
+                async for chunk in chunks:
+                    yield chunk
+        except TimeoutError:
+            attempt.error = "Timeout"
+            timeout = Timeout(f"deadline of {self.request_timeout_s:g}s passed")
+            yield _stream_error(attempt.format, timeout)
+        except BackendError as exc:
+            attempt.error = type(exc).__name__
+            if not relay.error_sent:
+                yield _stream_error(attempt.format, exc)
+        except BaseException:
+            attempt.error = "Cancelled"
+            raise
+        finally:
+            await relay.aclose()
+            attempt.usage = relay.usage
+            release()
+            self.observe(attempt.record())
+
+    # -- transcoding ----------------------------------------------------------------
+
+    async def _transcode(
+        self,
+        attempt: _Attempt,
+        route: Route,
+        request: ChatRequest,
+        deadline: float,
+        release: Callable[[], None],
+    ) -> tuple[int, str, bytes | AsyncIterator[bytes]]:
+        # Fields we did not model belong to the client's dialect; another dialect may refuse them.
+        upstream_request = msgspec.structs.replace(request, model=route.model, extra={})
+        backend = route.upstream.backend
+        codec = CODECS[attempt.format]
+        if not request.stream:
+            response = await backend.chat(upstream_request)
+            attempt.first_byte()
+            attempt.usage = response.usage
+            release()
+            self.observe(attempt.record())
+            response = msgspec.structs.replace(response, model=request.model)
+            return 200, JSON, codec.encode_response(response)
+        events = aiter(backend.stream(upstream_request))
+        try:
+            first = await anext(events)
+        except StopAsyncIteration:
+            raise ProtocolError("the engine's stream was empty") from None
+        except BaseException:
+            await _aclose(events)
+            raise
+        attempt.first_byte()
+        return 200, SSE, self._transcode_stream(attempt, events, first, request, deadline, release)
+
+    async def _transcode_stream(
+        self,
+        attempt: _Attempt,
+        events: AsyncIterator[Event],
+        first: Event,
+        request: ChatRequest,
+        deadline: float,
+        release: Callable[[], None],
+    ) -> AsyncIterator[bytes]:
+        encoder = _stream_encoder(attempt.format, attempt.request_id, request.model)
+        try:
+            yield encoder.encode(first)
+            self._note(attempt, first)
+            async with asyncio.timeout_at(_loop_time(deadline)):
+                async for event in events:
+                    self._note(attempt, event)
+                    chunk = encoder.encode(event)
+                    if chunk:
+                        yield chunk
+        except TimeoutError:
+            attempt.error = "Timeout"
+            yield encoder.error(Timeout(f"deadline of {self.request_timeout_s:g}s passed"))
+        except BackendError as exc:
+            attempt.error = type(exc).__name__
+            yield encoder.error(exc)
+        except BaseException:
+            attempt.error = "Cancelled"
+            raise
+        finally:
+            await _aclose(events)
+            release()
+            self.observe(attempt.record())
+
+    @staticmethod
+    def _note(attempt: _Attempt, event: Event) -> None:
+        if isinstance(event, Done):
+            attempt.usage = event.usage
+
+    # -- embeddings -------------------------------------------------------------------
+
+    async def embeddings(
+        self, body: bytes, *, request_id: str | None = None, key_id: str = ""
+    ) -> Reply:
+        request_id = request_id or uuid.uuid4().hex
+        headers = {"x-request-id": request_id}
+        format = WireFormat.OPENAI
+        try:
+            request: EmbedRequest = openai.decode_embed_request(body)
+            encoding = _encoding_format(body)
+        except BackendError as exc:
+            return error_reply(format, exc, headers)
+        attempt = _Attempt(format, "embeddings", request.model, False, request_id, key_id)
+        try:
+            routes = self.router.resolve(request.model)
+            if not routes:
+                hint = self.router.suggestions(request.model)
+                tail = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
+                raise ModelNotFound(f"model {request.model!r} is not served here{tail}")
+            result = await self._embed(attempt, routes, request)
+        except BackendError as exc:
+            attempt.status = error_status(format, exc)
+            attempt.error = type(exc).__name__
+            self.observe(attempt.record())
+            return error_reply(format, exc, headers)
+        attempt.usage = result.usage
+        self.observe(attempt.record())
+        result = msgspec.structs.replace(result, model=request.model)
+        headers["x-modelport-backend"] = attempt.backend
+        body = openai.encode_embed_response(result, encoding_format=encoding)
+        return Reply(status=200, headers=headers, body=body)
+
+    async def _embed(self, attempt: _Attempt, routes: list[Route], request: EmbedRequest) -> Any:
+        last_error: BackendError | None = None
+        for route in routes:
+            upstream = route.upstream
+            if not upstream.ready or not upstream.breaker.allow():
+                continue
+            attempt.backend = upstream.backend.id
+            try:
+                async with asyncio.timeout(self.request_timeout_s), upstream.admission.slot():
+                    result = await upstream.backend.embed(
+                        msgspec.structs.replace(request, model=route.model)
+                    )
+            except TimeoutError:
+                last_error = Timeout(f"no answer within {self.request_timeout_s:g}s")
+                upstream.breaker.failure()
+                continue
+            except BackendError as exc:
+                if is_upstream_fault(exc):
+                    upstream.breaker.failure()
+                if not exc.retryable:
+                    raise
+                last_error = exc
+                continue
+            upstream.breaker.success()
+            return result
+        raise last_error or Overloaded(
+            f"no backend for {request.model!r} is ready", retry_after=5.0
+        )
+
+    # -- count_tokens -------------------------------------------------------------------
+
+    async def count_tokens(self, body: bytes, *, request_id: str | None = None) -> Reply:
+        request_id = request_id or uuid.uuid4().hex
+        headers = {"x-request-id": request_id}
+        format = WireFormat.ANTHROPIC
+        try:
+            request = anthropic.decode_count_tokens_request(body)
+            routes = self._routes(request)
+            for route in routes:
+                counter = getattr(route.upstream.backend, "count_tokens", None)
+                if counter is None or not route.upstream.ready:
+                    continue
+                upstream_request = msgspec.structs.replace(request, model=route.model)
+                async with asyncio.timeout(self.request_timeout_s):
+                    tokens = await counter(upstream_request)
+                headers["x-modelport-backend"] = route.upstream.backend.id
+                return Reply(200, headers, anthropic.encode_count_tokens_response(tokens))
+            raise Unsupported(f"no backend serving {request.model!r} can count tokens")
+        except TimeoutError:
+            return error_reply(format, Timeout("count_tokens timed out"), headers)
+        except BackendError as exc:
+            return error_reply(format, exc, headers)
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _loop_time(deadline: float) -> float:
+    """time.monotonic() deadline -> the event loop's clock, which asyncio.timeout_at wants."""
+    loop = asyncio.get_running_loop()
+    return loop.time() + (deadline - time.monotonic())
+
+
+def _has_images(request: ChatRequest) -> bool:
+    return any(isinstance(p, Image) for m in request.messages for p in m.content)
+
+
+def _model_sees(route: Route) -> bool:
+    model = route.upstream.models.get(route.model)
+    return model is None or model.capabilities.vision
+
+
+def _with_model(body: bytes, model: str) -> bytes:
+    """The same JSON object with its `model` member replaced."""
+    payload = msgspec.json.decode(body)
+    if isinstance(payload, dict) and "model" in payload:
+        payload["model"] = model
+        return msgspec.json.encode(payload)
+    return body
+
+
+def _encoding_format(body: bytes) -> str:
+    payload = msgspec.json.decode(body)
+    value = payload.get("encoding_format") if isinstance(payload, dict) else None
+    return value if value in ("float", "base64") else "float"
+
+
+def _stream_encoder(format: WireFormat, request_id: str, model: str) -> Any:
+    if format is WireFormat.OPENAI:
+        return openai.StreamEncoder(id=f"chatcmpl-{request_id}", model=model)
+    return anthropic.StreamEncoder(id=f"msg_{request_id}", model=model)
+
+
+def _stream_error(format: WireFormat, err: BackendError) -> bytes:
+    """An error frame for a stream that is already under way, in the client's format."""
+    encoder = _stream_encoder(format, "", "")
+    return bytes(encoder.error(err))
+
+
+async def _aclose(iterator: AsyncIterator[Any]) -> None:
+    close = getattr(iterator, "aclose", None)
+    if close is not None:
+        await close()
