@@ -282,6 +282,121 @@ def discover(
     Console().print(table)
 
 
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="Config file (default: $MODELPORT_CONFIG, then the user config dir)."
+    ),
+]
+
+
+def _load(config_file: Path | None) -> tuple[Any, Path | None]:
+    """The config, or exit 2 with a message naming the bad key."""
+    from modelport.config import ConfigError, load_config
+
+    try:
+        return load_config(config_file)
+    except ConfigError as exc:
+        raise fail(str(exc), 2) from None
+
+
+@app.command()
+def serve(
+    config_file: ConfigOption = None,
+    host: Annotated[str | None, typer.Option("--host", help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option("--port", "-p", help="Port.")] = None,
+    no_discovery: Annotated[
+        bool, typer.Option("--no-discovery", help="Serve only the configured backends.")
+    ] = False,
+) -> None:
+    """Serve the OpenAI and Anthropic APIs over every configured and discovered engine."""
+    import logging
+
+    import msgspec
+
+    from modelport.config import with_overrides
+    from modelport.gateway.server import Gateway, StartError
+
+    config, path = _load(config_file)
+    config = with_overrides(config, host=host, port=port)
+    if no_discovery:
+        discovery = msgspec.structs.replace(config.discovery, enabled=False)
+        config = msgspec.structs.replace(config, discovery=discovery)
+    logging.basicConfig(
+        level=config.server.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+    async def go() -> None:
+        gateway = Gateway(config)
+        try:
+            url = await gateway.start()
+        except StartError as exc:
+            raise fail(str(exc), 2) from None
+        models = len(gateway.router.models())
+        upstreams = gateway.router.upstreams
+        ready = sum(1 for u in upstreams if u.ready)
+        typer.echo(
+            f"modelport serving on {url}: {len(upstreams)} backends ({ready} ready), "
+            f"{models} models; config: {path or 'none'}",
+            err=True,
+        )
+        if not upstreams:
+            typer.echo(
+                "no backend is configured and none was discovered: requests will get 404 "
+                "until an engine starts (discovery looks again every "
+                f"{config.discovery.refresh_s:g}s)",
+                err=True,
+            )
+        await gateway.serve_forever()
+
+    run(go())
+
+
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("check")
+def config_check(
+    config_file: Annotated[Path | None, typer.Argument(help="Config file to check.")] = None,
+) -> None:
+    """Validate a config file and print what `modelport serve` would serve."""
+    from modelport.config import render_check
+
+    config, path = _load(config_file)
+    typer.echo(render_check(config, path))
+
+
+@app.command()
+def usage(
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only the last DUR: 30m, 24h, 7d, 1w.")
+    ] = None,
+    by: Annotated[str, typer.Option("--by", help="Group by model, backend or key.")] = "model",
+    config_file: ConfigOption = None,
+) -> None:
+    """Token and request totals from the gateway's usage ledger."""
+    from modelport.gateway.ledger import parse_duration, render_usage, usage_totals
+    from modelport.gateway.server import ledger_path
+
+    if by not in ("model", "backend", "key"):
+        raise fail(f"--by takes model, backend or key, not {by!r}", 2)
+    try:
+        since_s = parse_duration(since) if since else None
+    except ValueError as exc:
+        raise fail(str(exc), 2) from None
+    config, _ = _load(config_file)
+    path = ledger_path(config)
+    if path is None:
+        raise fail('the usage ledger is off in this config (server.ledger = "off")')
+    if not path.exists():
+        typer.echo(f"no usage recorded yet ({path} does not exist)")
+        return
+    rows = usage_totals(path, since_s=since_s, by=by)  # type: ignore[arg-type]
+    typer.echo(render_usage(rows, by=by))
+
+
 def main() -> None:
     app()
 

@@ -191,9 +191,13 @@ def find_llama_server(given: str | None = None) -> Path | None:
     A `given` that does not exist or cannot run raises: the user asked for it by name, so
     quietly falling back to another binary would hide the mistake.
     """
-    if given is None:
-        found = shutil.which(f"llama-server{EXE}")
-        return Path(found).absolute() if found else None
+    if given is not None:
+        return _given_binary(given)
+    found = shutil.which(f"llama-server{EXE}")
+    return Path(found).absolute() if found else None
+
+
+def _given_binary(given: str) -> Path:
     found = shutil.which(given)
     if found is not None:
         return Path(found).absolute()
@@ -314,8 +318,7 @@ def _choose_binary(
 ) -> tuple[Path, str, str] | None:
     """(path, source, version) of a binary to use as is, or None when one must be built."""
     if given is not None:
-        path = find_llama_server(given)
-        assert path is not None  # a given name either resolves or raises
+        path = _given_binary(given)
         report.say(f"using the given llama-server: {path}")
         return path, "given", _version(path)
     recorded = _recorded_binary(old)
@@ -791,6 +794,8 @@ def _remove_stale_temp(root: Path) -> None:
 
 
 def _pid_alive(pid: int) -> bool:
+    if os.name == "nt":  # signal 0 is CTRL_C_EVENT there, not a probe: assume alive
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

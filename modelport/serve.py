@@ -304,11 +304,11 @@ class Service:
         except TimeoutError:
             attempt.error = "Timeout"
             timeout = Timeout(f"deadline of {self.request_timeout_s:g}s passed")
-            yield _stream_error(attempt.format, timeout)
+            yield stream_error(attempt.format, timeout)
         except BackendError as exc:
             attempt.error = type(exc).__name__
             if not relay.error_sent:
-                yield _stream_error(attempt.format, exc)
+                yield stream_error(attempt.format, exc)
         except BaseException:
             attempt.error = "Cancelled"
             raise
@@ -515,7 +515,7 @@ def _stream_encoder(format: WireFormat, request_id: str, model: str) -> Any:
     return anthropic.StreamEncoder(id=f"msg_{request_id}", model=model)
 
 
-def _stream_error(format: WireFormat, err: BackendError) -> bytes:
+def stream_error(format: WireFormat, err: BackendError) -> bytes:
     """An error frame for a stream that is already under way, in the client's format."""
     encoder = _stream_encoder(format, "", "")
     return bytes(encoder.error(err))

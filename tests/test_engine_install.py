@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import stat
 import time
 import zipfile
@@ -261,13 +262,13 @@ def test_missing_cmake_is_named_before_anything_is_downloaded(
 def test_not_enough_disk_space_is_refused_up_front(
     cache: Path, tmp_path: Path, fake_pip: FakePip, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = engine.shutil.disk_usage
+    real = shutil.disk_usage
 
     def tiny_disk(path: str | os.PathLike[str]) -> object:
         usage = real(path)
         return type(usage)(usage.total, usage.total, 1024)
 
-    monkeypatch.setattr(engine.shutil, "disk_usage", tiny_disk)
+    monkeypatch.setattr(shutil, "disk_usage", tiny_disk)
 
     with pytest.raises(EngineInstallError, match="not enough disk space"):
         engine.install(llama_server=str(_stub_binary(tmp_path)))

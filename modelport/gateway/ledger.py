@@ -167,7 +167,8 @@ def _open(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, timeout=5.0, check_same_thread=False)
     try:
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: safe on crash, cheap commits
+        # WAL + NORMAL: cheap commits; never corrupt, may lose the last batch on power loss.
+        db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(SCHEMA)
     except BaseException:
         db.close()
@@ -254,8 +255,18 @@ def render_usage(rows: list[UsageRow], *, by: str) -> str:
     if not rows:
         return "no requests recorded\n"
     header = (by, "requests", "input", "output", "errors", "avg ttft ms", "avg ms")
-    lines = [_cells(r.group or "-", r.requests, r.input_tokens, r.output_tokens, r.errors,
-                    r.avg_ttft_ms, r.avg_duration_ms) for r in rows]  # fmt: skip
+    lines = [
+        _cells(
+            r.group or "-",
+            r.requests,
+            r.input_tokens,
+            r.output_tokens,
+            r.errors,
+            r.avg_ttft_ms,
+            r.avg_duration_ms,
+        )
+        for r in rows
+    ]
     n = sum(r.requests for r in rows)
     # The duration average is exact (every request has one); the TTFT one would not be, since
     # the rows do not say how many requests had a first byte, so the total leaves it blank.

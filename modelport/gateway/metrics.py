@@ -17,7 +17,6 @@ from __future__ import annotations
 import threading
 
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -26,6 +25,11 @@ from prometheus_client import (
 )
 
 from modelport.records import RequestRecord
+
+# What the body is: `generate_latest` escapes names the classic way and ours are plain ASCII.
+# Spelled out because prometheus-client's CONTENT_TYPE_LATEST moved between releases
+# (0.26 says "version=1.0.0"), and every Prometheus and scraper reads 0.0.4.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 MODEL_LABEL_CAP = 200
 OTHER_MODEL = "other"
@@ -140,4 +144,4 @@ class Metrics:
 
     def render(self) -> tuple[bytes, str]:
         """The body and content type for `GET /metrics` (Prometheus text format 0.0.4)."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE

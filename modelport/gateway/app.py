@@ -1,0 +1,326 @@
+"""The aiohttp application: HTTP in, `Service` calls, HTTP out.
+
+Everything about requests and answers lives in `modelport.serve`; this module knows only
+HTTP: routes, keys, body limits, request ids, writing a stream and noticing the client
+leave (aiohttp cancels the handler, which closes the upstream stream on its way out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from modelport.errors import AuthError, BackendError, InvalidRequest, Overloaded
+from modelport.gateway.openapi import OPENAPI
+from modelport.serve import SSE, Reply, Service, error_reply, stream_error
+from modelport.types import WireFormat
+
+log = logging.getLogger("modelport.gateway")
+
+PUBLIC_PATHS = frozenset({"/health", "/ready"})
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+SERVICE = web.AppKey("service", Service)
+KEYS = web.AppKey("keys", dict)
+STREAMS = web.AppKey("streams", set)
+STATE = web.AppKey("state", dict)
+
+
+def format_of(path: str) -> WireFormat:
+    """Which dialect an answer to this path must speak, errors included."""
+    return WireFormat.ANTHROPIC if path.startswith("/v1/messages") else WireFormat.OPENAI
+
+
+def respond(reply: Reply) -> web.Response:
+    headers = {**reply.headers, "Content-Type": reply.content_type}
+    return web.Response(status=reply.status, body=reply.body, headers=headers)
+
+
+def fail(request: web.Request, err: BackendError) -> web.Response:
+    headers = {"x-request-id": request.get("request_id", "")}
+    return respond(error_reply(format_of(request.path), err, headers))
+
+
+# -- middleware ------------------------------------------------------------------------
+
+
+@web.middleware
+async def request_ids(request: web.Request, handler: Handler) -> web.StreamResponse:
+    given = request.headers.get("x-request-id", "")
+    request["request_id"] = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    return await handler(request)
+
+
+@web.middleware
+async def keys_required(request: web.Request, handler: Handler) -> web.StreamResponse:
+    keys: dict[str, str] = request.app[KEYS]
+    request["key_id"] = ""
+    if not keys or request.path in PUBLIC_PATHS:
+        return await handler(request)
+    presented = _presented_key(request)
+    key_id = _match_key(presented, keys) if presented else None
+    if key_id is None:
+        why = (
+            "invalid API key"
+            if presented
+            else "missing API key (Authorization: Bearer or x-api-key)"
+        )
+        return fail(request, AuthError(why))
+    request["key_id"] = key_id
+    return await handler(request)
+
+
+def _presented_key(request: web.Request) -> str:
+    auth = request.headers.get("Authorization", "")
+    if auth[:7].lower() == "bearer ":
+        return auth[7:].strip()
+    return request.headers.get("x-api-key", "").strip()
+
+
+def _match_key(presented: str, keys: dict[str, str]) -> str | None:
+    """Compare against every key in constant time; no early exit that timing could reveal."""
+    found: str | None = None
+    given = presented.encode()
+    for key, key_id in keys.items():
+        if hmac.compare_digest(given, key.encode()):
+            found = key_id
+    return found
+
+
+@web.middleware
+async def errors_in_format(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """No stack trace ever reaches a client: failures become the client's error shape."""
+    try:
+        return await handler(request)
+    except web.HTTPRequestEntityTooLarge as exc:
+        return fail(request, InvalidRequest(f"request body too large: {exc.text}", status=413))
+    except web.HTTPNotFound:
+        return fail(request, BackendError(f"no route {request.method} {request.path}", status=404))
+    except web.HTTPMethodNotAllowed:
+        err = InvalidRequest(f"method {request.method} not allowed on {request.path}", status=405)
+        return fail(request, err)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("internal error on %s %s", request.method, request.path)
+        return fail(request, BackendError("internal error in the gateway", status=500))
+
+
+# -- handlers --------------------------------------------------------------------------
+
+
+async def _body(request: web.Request) -> bytes:
+    return await request.read()
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    return await _chat(request, WireFormat.OPENAI)
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    return await _chat(request, WireFormat.ANTHROPIC)
+
+
+async def _chat(request: web.Request, format: WireFormat) -> web.StreamResponse:
+    if request.app[STATE].get("draining"):
+        return fail(request, Overloaded("the gateway is shutting down", retry_after=5.0))
+    body = await _body(request)
+    service = request.app[SERVICE]
+    reply = await service.chat(
+        format, body, request_id=request["request_id"], key_id=request["key_id"]
+    )
+    if reply.chunks is None:
+        return respond(reply)
+    return await _stream(request, reply, format)
+
+
+async def _stream(request: web.Request, reply: Reply, format: WireFormat) -> web.StreamResponse:
+    """Write a stream; a client that leaves cancels this task, and `aclose` stops upstream."""
+    assert reply.chunks is not None
+    response = web.StreamResponse(
+        status=reply.status,
+        headers={
+            **reply.headers,
+            "Content-Type": SSE,
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        },
+    )
+    streams: set[asyncio.Task[Any]] = request.app[STREAMS]
+    task = asyncio.current_task()
+    assert task is not None
+    streams.add(task)
+    try:
+        await response.prepare(request)
+        async for chunk in reply.chunks:
+            await response.write(chunk)
+    except asyncio.CancelledError:
+        if request.app[STATE].get("draining"):
+            await _write_shutdown(response, format)
+        raise
+    except (ConnectionResetError, ConnectionError):
+        pass  # the client left; closing the chunks below stops the upstream
+    finally:
+        streams.discard(task)
+        close = getattr(reply.chunks, "aclose", None)
+        if close is not None:
+            await close()
+    return response
+
+
+async def _write_shutdown(response: web.StreamResponse, format: WireFormat) -> None:
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        await response.write(stream_error(format, Overloaded("the gateway is shutting down")))
+
+
+async def count_tokens(request: web.Request) -> web.StreamResponse:
+    body = await _body(request)
+    return respond(await request.app[SERVICE].count_tokens(body, request_id=request["request_id"]))
+
+
+async def embeddings(request: web.Request) -> web.StreamResponse:
+    body = await _body(request)
+    service = request.app[SERVICE]
+    reply = await service.embeddings(
+        body, request_id=request["request_id"], key_id=request["key_id"]
+    )
+    return respond(reply)
+
+
+async def list_models(request: web.Request) -> web.StreamResponse:
+    service = request.app[SERVICE]
+    rows = service.router.models()
+    if "anthropic-version" in request.headers:
+        data = [
+            {
+                "type": "model",
+                "id": model.id,
+                "display_name": model.id,
+                "created_at": "1970-01-01T00:00:00Z",
+                "max_input_tokens": model.context_window,
+                "owned_by": upstream.name,
+            }
+            for upstream, model in rows
+        ]
+        body: dict[str, Any] = {
+            "data": data,
+            "has_more": False,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
+        return web.json_response(body, dumps=_dumps)
+    listing: list[dict[str, Any]] = [
+        {
+            "id": model.id,
+            "object": "model",
+            "created": 0,
+            "owned_by": upstream.name,
+            "context_window": model.context_window,
+            "backend": upstream.backend.id,
+            "ready": upstream.ready,
+            "capabilities": msgspec.structs.asdict(model.capabilities),
+        }
+        for upstream, model in rows
+    ]
+    for alias, targets in service.router.aliases.items():
+        listing.append(
+            {
+                "id": alias,
+                "object": "model",
+                "created": 0,
+                "owned_by": "alias",
+                "targets": list(targets),
+            }
+        )
+    return web.json_response({"object": "list", "data": listing}, dumps=_dumps)
+
+
+async def health(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.StreamResponse:
+    router = request.app[SERVICE].router
+    backends = [
+        {
+            "name": u.name,
+            "backend": u.backend.id,
+            "ready": u.ready,
+            "breaker": u.breaker.state,
+            "in_flight": u.admission.in_flight,
+            "queued": u.admission.queued,
+            "models": len(u.models),
+            "last_error": u.health.last_error if u.health else "not checked yet",
+        }
+        for u in router.upstreams
+    ]
+    is_ready = router.ready() and not request.app[STATE].get("draining")
+    body = {"status": "ready" if is_ready else "not ready", "backends": backends}
+    return web.json_response(body, status=200 if is_ready else 503, dumps=_dumps)
+
+
+async def openapi(request: web.Request) -> web.StreamResponse:
+    return web.json_response(OPENAPI, dumps=_dumps)
+
+
+def _dumps(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+def build_app(
+    service: Service,
+    *,
+    keys: dict[str, str] | None = None,
+    max_body_bytes: int = 32 * 1024 * 1024,
+    metrics: Callable[[], tuple[bytes, str]] | None = None,
+) -> web.Application:
+    """The gateway app. `keys` maps accepted key values to their ids (empty: no auth)."""
+    app = web.Application(
+        middlewares=[request_ids, errors_in_format, keys_required],
+        client_max_size=max_body_bytes,
+    )
+    app[SERVICE] = service
+    app[KEYS] = dict(keys or {})
+    app[STREAMS] = set()
+    app[STATE] = {"started": time.time()}
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/messages", messages)
+    app.router.add_post("/v1/messages/count_tokens", count_tokens)
+    app.router.add_post("/v1/embeddings", embeddings)
+    app.router.add_get("/v1/models", list_models)
+    app.router.add_get("/health", health)
+    app.router.add_get("/ready", ready)
+    app.router.add_get("/openapi.json", openapi)
+    if metrics is not None:
+        render = metrics
+
+        async def metrics_handler(request: web.Request) -> web.StreamResponse:
+            body, content_type = render()
+            return web.Response(body=body, headers={"Content-Type": content_type})
+
+        app.router.add_get("/metrics", metrics_handler)
+    return app
+
+
+async def drain(app: web.Application, grace_s: float) -> None:
+    """Stop taking chats, let streams finish for `grace_s`, then end them with an error event."""
+    app[STATE]["draining"] = True
+    streams: set[asyncio.Task[Any]] = app[STREAMS]
+    if streams and grace_s > 0:
+        await asyncio.wait(list(streams), timeout=grace_s)
+    for task in list(streams):
+        task.cancel()
+    if streams:
+        await asyncio.wait(list(streams), timeout=2.0)
