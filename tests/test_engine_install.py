@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import stat
+import sys
 import time
 import zipfile
 from collections.abc import Sequence
@@ -357,3 +358,39 @@ def test_configure_never_reaches_for_the_network(tmp_path: Path) -> None:
     assert "-DLLAMA_BUILD_UI=OFF" in args
     assert "-DBUILD_SHARED_LIBS=OFF" in args
     assert "-DLLAMA_BUILD_NUMBER=11434" in args
+
+
+def _stub_server(folder: Path) -> Path:
+    """A llama-server stand-in that answers /health on the --port it is given."""
+    path = folder / "llama-server"
+    path.write_text(
+        f"#!{sys.executable}\n"
+        "import http.server, sys\n"
+        "port = int(sys.argv[sys.argv.index('--port') + 1])\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        self.send_response(200 if self.path == '/health' else 404)\n"
+        "        self.end_headers()\n"
+        "    def log_message(self, *args):\n"
+        "        pass\n"
+        "http.server.HTTPServer(('127.0.0.1', port), H).serve_forever()\n"
+    )
+    path.chmod(0o755)
+    return path
+
+
+def test_smoke_test_passes_a_server_that_answers_health(tmp_path: Path) -> None:
+    engine._smoke_test(_stub_server(tmp_path), tmp_path / "model.gguf", tmp_path, _quiet())
+
+
+def test_smoke_test_refuses_a_binary_that_crashes_while_loading(tmp_path: Path) -> None:
+    crashing = tmp_path / "llama-server"
+    crashing.write_text('#!/bin/sh\necho "loading model"\nkill -SEGV $$\n')
+    crashing.chmod(0o755)
+
+    with pytest.raises(EngineInstallError, match=r"died of SIGSEGV.*loading model"):
+        engine._smoke_test(crashing, tmp_path / "model.gguf", tmp_path, _quiet())
+
+
+def _quiet() -> engine._Reporter:
+    return engine._Reporter(None, None)

@@ -154,6 +154,15 @@ def test_record_before_start_is_kept_and_after_close_is_dropped(tmp_path: Path) 
         ledger.start()
 
 
+def test_close_without_start_counts_queued_rows(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "usage.db")
+    ledger.record(rec())
+    ledger.record(rec())
+    ledger.close()
+    assert ledger.dropped == 2
+    assert not (tmp_path / "usage.db").exists()
+
+
 def test_unwritable_path_drops_and_counts(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")

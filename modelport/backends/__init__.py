@@ -11,7 +11,7 @@ __all__ = ["Backend", "Relay", "connect", "kinds", "parse_spec"]
 
 # Kinds with an adapter of their own; "ollama" is also a profile row (its /v1), which the
 # native adapter uses for relaying.
-NATIVE_KINDS = ("ollama", "anthropic", "mock")
+NATIVE_KINDS = ("ollama", "anthropic", "managed", "mock")
 
 
 def kinds() -> list[str]:
@@ -34,7 +34,11 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
 
 
 def connect(spec: str, *, api_key: str | None = None, name: str | None = None) -> Backend:
-    """A backend for "KIND[:URL]"; KIND alone uses the profile's default URL."""
+    """A backend for "KIND[:URL]"; KIND alone uses the profile's default URL.
+
+    "managed[:PATH]" runs a llama-server of our own on the GGUF file at PATH (the bundled
+    model when no path is given), once `modelport engine install` has put it in place.
+    """
     kind, url = parse_spec(spec)
     if kind == "ollama":
         from modelport.backends.ollama import OllamaBackend
@@ -44,6 +48,10 @@ def connect(spec: str, *, api_key: str | None = None, name: str | None = None) -
         from modelport.backends.anthropic import AnthropicBackend
 
         return AnthropicBackend(url, api_key=api_key, name=name)
+    if kind == "managed":
+        from modelport.backends.managed import bundled
+
+        return bundled(url)
     if kind == "mock":
         from modelport.backends.mock import MockBackend
 

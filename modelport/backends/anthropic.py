@@ -133,13 +133,7 @@ class AnthropicBackend:
         answer = await self._http.fetch(
             "POST", "/v1/messages/count_tokens", body=body, decode_error=anthropic.decode_error
         )
-        try:
-            tokens = msgspec.json.decode(answer)["input_tokens"]
-        except (msgspec.DecodeError, KeyError, TypeError) as exc:
-            raise ProtocolError("unreadable count_tokens answer", backend_id=self.id) from exc
-        if not isinstance(tokens, int):
-            raise ProtocolError("count_tokens answered no integer", backend_id=self.id)
-        return tokens
+        return anthropic.decode_count_tokens_response(answer, backend_id=self.id)
 
     async def relay(self, format: WireFormat, body: bytes) -> HTTPRelay:
         if format is not WireFormat.ANTHROPIC:

@@ -184,6 +184,20 @@ class OpenAICompatBackend:
         )
         return HTTPRelay(response, format, stream=stream, backend_id=self.id)
 
+    async def count_tokens(self, request: ChatRequest) -> int:
+        """Input tokens as the engine counts them, where it serves Anthropic's count_tokens."""
+        if not self.profile.counts_tokens:
+            raise Unsupported(f"{self.kind} cannot count tokens", backend_id=self.id)
+        body = anthropic.encode_request(request)
+        body.pop("max_tokens", None)
+        answer = await self._http.fetch(
+            "POST",
+            self._path("/messages/count_tokens"),
+            body=body,
+            decode_error=anthropic.decode_error,
+        )
+        return anthropic.decode_count_tokens_response(answer, backend_id=self.id)
+
     # -- embeddings --------------------------------------------------------------
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:

@@ -38,6 +38,8 @@ class Profile:
     models_query: str = ""
     # llama-server reports the runtime context at /props, not in /v1/models.
     props_path: str | None = None
+    # Serves Anthropic's /v1/messages/count_tokens (llama-server does).
+    counts_tokens: bool = False
     # OpenAI's newer models refuse max_tokens and want max_completion_tokens.
     max_tokens_field: str = "max_tokens"
     # Known context windows for engines whose model list has none (OpenAI).
@@ -169,6 +171,7 @@ PROFILES: dict[str, Profile] = {
             formats=BOTH_FORMATS,
             capabilities=Capabilities(tools=True, thinking=True, embeddings=True),
             props_path="/props",
+            counts_tokens=True,
             description="llama.cpp llama-server",
         ),
         Profile(

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 BATCH_ROWS = 256
 FLUSH_S = 0.5
 QUEUE_MAX = 100_000  # about a minute of a very busy gateway; beyond it rows are dropped
+CLOSE_WAIT_S = 30.0  # a stuck disk must not hang the gateway's shutdown
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -101,8 +102,18 @@ class Ledger:
                 return
             self._closed = True
         if self._thread is not None and self._thread.is_alive():
-            self._queue.put(_STOP)  # may wait for room: the writer is draining
-            self._thread.join()
+            try:
+                self._queue.put(_STOP, timeout=CLOSE_WAIT_S)  # waits for room: the writer drains
+                self._thread.join(CLOSE_WAIT_S)
+            except queue.Full:
+                pass
+            if self._thread.is_alive():  # left to die with the process (a daemon thread)
+                n = self._queue.qsize()
+                self._fail(
+                    f"usage ledger {self.path} still writing after {CLOSE_WAIT_S:.0f} s, "
+                    f"about {n} rows may be lost"
+                )
+                return
         self._drain()  # rows that raced with close(), or a ledger never started or failed
 
     def _run(self) -> None:

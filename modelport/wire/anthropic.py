@@ -836,6 +836,17 @@ def encode_count_tokens_response(input_tokens: int) -> bytes:
     return _json_encode({"input_tokens": input_tokens})
 
 
+def decode_count_tokens_response(body: bytes, *, backend_id: str | None = None) -> int:
+    """`{"input_tokens": N}` -> N; anything else is a ProtocolError."""
+    try:
+        tokens = msgspec.json.decode(body).get("input_tokens")
+    except (msgspec.DecodeError, AttributeError):
+        tokens = None
+    if not isinstance(tokens, int) or isinstance(tokens, bool):
+        raise ProtocolError("unreadable count_tokens answer", backend_id=backend_id, raw=body)
+    return tokens
+
+
 # ---------------------------------------------------------------------------
 # Stream decoding. Frames are decoded into one flat typed struct: every event kind fits,
 # fields it lacks stay None, and msgspec skips what we do not read.
