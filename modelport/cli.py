@@ -405,9 +405,7 @@ app.add_typer(engine_app, name="engine")
 def engine_install(
     llama_server: Annotated[
         str | None,
-        typer.Option(
-            "--llama-server", help="Use this llama-server binary; skip the build."
-        ),
+        typer.Option("--llama-server", help="Use this llama-server binary; skip the build."),
     ] = None,
 ) -> None:
     """Put llama-server and the bundled Gemma 3 270M model in the user cache dir."""

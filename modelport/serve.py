@@ -145,11 +145,14 @@ class Service:
         try:
             request: ChatRequest = codec.decode_request(body)
         except (InvalidRequest, Unsupported) as exc:
+            attempt = _Attempt(format, "chat", "", False, request_id, key_id)
+            attempt.status = error_status(format, exc)
+            attempt.error = type(exc).__name__
+            self.observe(attempt.record())
             return error_reply(format, exc, headers)
-        attempt = _Attempt(format, "chat", "", request.stream, request_id, key_id)
+        attempt = _Attempt(format, "chat", request.model, request.stream, request_id, key_id)
         try:
             routes = self._routes(request)
-            attempt.model = request.model
             reply = await self._first_answer(attempt, routes, request, body, headers)
         except BackendError as exc:
             attempt.status = error_status(format, exc)

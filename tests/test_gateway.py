@@ -929,3 +929,523 @@ async def test_no_fallback_after_the_first_byte(fake_engine, gateway, fault: str
     openai_error_frame(raw)
     assert chat_requests(second) == []
     assert len(chat_requests(first)) == 1
+
+
+# == 6. cancellation =============================================================================
+
+SLOW = Reply(text="slow " * 40, chunk_chars=2, delay_s=0.05)  # about five seconds of stream
+# (client format, engine kind): passthrough when the engine speaks the client's format.
+PATHS = [
+    pytest.param("openai", "vllm", id="openai-passthrough"),
+    pytest.param("anthropic", "anthropic", id="anthropic-passthrough"),
+    pytest.param("openai", "anthropic", id="openai-to-anthropic"),
+    pytest.param("anthropic", "localai", id="anthropic-to-openai"),
+]
+
+
+async def one_backend(fake_engine, gateway, kind: str, **server: Any) -> tuple[Any, Any, str]:
+    key = "sk-ant-upstream" if kind == "anthropic" else None
+    fake = await fake_engine(kind, models=["m"], api_key=key)
+    extra = {"api_key_env": "UP_KEY"} if key else {}
+    gw, url = await gateway(
+        backends=[backend(kind, fake, **extra)], server=server, env={"UP_KEY": key or ""}
+    )
+    return fake, gw, url
+
+
+def chat_path(fmt: str) -> str:
+    return "/v1/chat/completions" if fmt == "openai" else "/v1/messages"
+
+
+def chat_body(fmt: str, *, stream: bool, model: str = "m") -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model, "messages": HI, "stream": stream}
+    if fmt == "anthropic":
+        body["max_tokens"] = 100
+    return body
+
+
+async def admissions_settle(gw: Any, within: float = 2.0) -> list[tuple[int, int]]:
+    """(in_flight, queued) of every upstream, once all are (0, 0) or `within` has passed."""
+    deadline = time.monotonic() + within
+    while True:
+        state = [(u.admission.in_flight, u.admission.queued) for u in gw.router.upstreams]
+        if all(s == (0, 0) for s in state) or time.monotonic() > deadline:
+            return state
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize(("fmt", "kind"), PATHS)
+async def test_client_leaving_mid_stream_cancels_upstream(
+    fake_engine, gateway, fmt: str, kind: str
+) -> None:
+    fake, gw, url = await one_backend(fake_engine, gateway, kind)
+    fake.default_reply = SLOW
+    session = aiohttp.ClientSession()
+    try:
+        resp = await session.post(url + chat_path(fmt), json=chat_body(fmt, stream=True))
+        assert resp.status == 200
+        assert await resp.content.readany()
+        resp.close()  # drop the connection mid-stream
+    finally:
+        await session.close()
+    started = time.monotonic()
+    assert await fake.wait_disconnects(1, within=1.0) == 1
+    assert time.monotonic() - started < 1.0
+    assert await admissions_settle(gw) == [(0, 0)]
+
+
+# == 7. deadlines ================================================================================
+
+
+@pytest.mark.parametrize(("fmt", "kind"), PATHS)
+async def test_deadline_ends_a_stream_with_an_error_event(
+    fake_engine, gateway, fmt: str, kind: str
+) -> None:
+    fake, gw, url = await one_backend(fake_engine, gateway, kind, request_timeout_s=0.5)
+    fake.default_reply = Reply(text="tick " * 10, chunk_chars=2, delay_s=0.1)
+    started = time.monotonic()
+    status, _, raw = await post(url, chat_path(fmt), chat_body(fmt, stream=True))
+    assert time.monotonic() - started < 1.5
+    assert status == 200
+    if fmt == "openai":
+        error = openai_error_frame(raw)
+        assert error["code"] == "timeout"
+    else:
+        error = anthropic_error_frame(raw)
+        assert error["type"] == "timeout_error"
+    assert await admissions_settle(gw) == [(0, 0)]
+
+
+@pytest.mark.parametrize(("fmt", "kind"), PATHS)
+async def test_deadline_on_a_whole_answer_is_504(
+    fake_engine, gateway, fmt: str, kind: str
+) -> None:
+    fake, gw, url = await one_backend(fake_engine, gateway, kind, request_timeout_s=0.5)
+    fake.default_reply = Reply(text="tick " * 10, chunk_chars=2, delay_s=0.1)
+    started = time.monotonic()
+    status, headers, raw = await post(url, chat_path(fmt), chat_body(fmt, stream=False))
+    assert time.monotonic() - started < 1.5
+    assert status == 504, raw
+    assert headers["x-request-id"]
+    if fmt == "openai":
+        assert json.loads(raw)["error"]["code"] == "timeout"
+    else:
+        assert json.loads(raw)["error"]["type"] == "timeout_error"
+    assert await fake.wait_disconnects(1, within=1.0) == 1  # the engine was told to stop
+    assert await admissions_settle(gw) == [(0, 0)]
+
+
+# == 8. failures mid-stream ======================================================================
+
+
+@pytest.mark.parametrize("fault", ["fail", "drop"])
+@pytest.mark.parametrize(
+    ("fmt", "kind"),
+    [
+        *PATHS,
+        pytest.param("openai", "llamacpp", id="openai-passthrough-llamacpp"),
+        pytest.param("anthropic", "llamacpp", id="anthropic-passthrough-llamacpp"),
+    ],
+)
+async def test_failure_mid_stream_ends_with_an_error_event(
+    fake_engine, gateway, clients, fmt: str, kind: str, fault: str
+) -> None:
+    fake, gw, url = await one_backend(fake_engine, gateway, kind)
+    fake.default_reply = Reply(
+        text="partial answer here",
+        chunk_chars=3,
+        fail_after_chunks=2 if fault == "fail" else None,
+        drop_after_chunks=2 if fault == "drop" else None,
+    )
+    status, _, raw = await post(url, chat_path(fmt), chat_body(fmt, stream=True))
+    assert status == 200
+    assert b"par" in raw
+    if fmt == "openai":
+        openai_error_frame(raw)
+        stream = await clients("openai", url).chat.completions.create(
+            model="m", messages=HI, stream=True
+        )
+        with pytest.raises(openai.APIError):
+            async for _ in stream:
+                pass
+    else:
+        anthropic_error_frame(raw)
+        with pytest.raises(anthropic.APIError):
+            async with clients("anthropic", url).messages.stream(
+                model="m", max_tokens=100, messages=HI
+            ) as stream:
+                await stream.get_final_message()
+    assert await admissions_settle(gw) == [(0, 0)]
+
+
+# == 9. keys =====================================================================================
+
+GW_KEY = "sk-gw-0123456789abcdef"
+
+
+async def test_keys_are_required_and_never_leak(
+    fake_engine, gateway, clients, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    vllm = await fake_engine("vllm", models=["m"])
+    gw, url = await gateway(backends=[backend("vllm", vllm)], env={"MODELPORT_API_KEY": GW_KEY})
+    bodies: list[bytes] = []
+
+    status, _, raw = await post(url, "/v1/chat/completions", chat_body("openai", stream=False))
+    bodies.append(raw)
+    assert status == 401
+    assert json.loads(raw)["error"]["type"] == "authentication_error"
+    status, _, raw = await post(url, "/v1/messages", chat_body("anthropic", stream=False))
+    bodies.append(raw)
+    assert status == 401
+    assert json.loads(raw) == {
+        "type": "error",
+        "error": {"type": "authentication_error", "message": json.loads(raw)["error"]["message"]},
+    }
+    for headers in (
+        {"Authorization": "Bearer sk-wrong-0123456789"},
+        {"x-api-key": "sk-wrong-0123456789"},
+        {"Authorization": f"Bearer {GW_KEY}x"},
+    ):
+        status, _, raw = await post(
+            url, "/v1/chat/completions", chat_body("openai", stream=False), headers=headers
+        )
+        bodies.append(raw)
+        assert status == 401
+        assert b"sk-wrong" not in raw
+    status, _, raw = await post(
+        url, "/v1/models", {}, headers={"Authorization": f"Bearer {GW_KEY}"}
+    )  # POST on a GET route: still an error without the key in it
+    bodies.append(raw)
+
+    for path in ("/health", "/ready"):
+        status, _, raw = await get(url, path)
+        assert status == 200, path
+    status, _, raw = await get(url, "/metrics")
+    assert status == 401
+
+    # Bearer (the OpenAI SDK) and x-api-key (the Anthropic SDK) both work.
+    reply = await clients("openai", url, key=GW_KEY).chat.completions.create(
+        model="m", messages=HI
+    )
+    assert reply.choices[0].message.content == "Hello from the fake."
+    msg = await clients("anthropic", url, key=GW_KEY).messages.create(
+        model="m", max_tokens=5, messages=HI
+    )
+    assert msg.content[0].text == "Hello from the fake."
+    status, _, raw = await post(
+        url, "/v1/chat/completions", chat_body("openai", stream=True), headers={"x-api-key": GW_KEY}
+    )
+    assert status == 200 and raw.rstrip().endswith(b"data: [DONE]")
+    with pytest.raises(openai.AuthenticationError):
+        await clients("openai", url, key="nope").chat.completions.create(model="m", messages=HI)
+    with pytest.raises(anthropic.AuthenticationError):
+        await clients("anthropic", url, key="nope").messages.create(
+            model="m", max_tokens=5, messages=HI
+        )
+    # The engine never saw the gateway's key.
+    assert all(GW_KEY not in json.dumps(dict(r.headers)) for r in vllm.requests)
+    assert len(chat_requests(vllm)) == 3
+
+    await gw.stop(grace_s=0)
+    for raw in bodies:
+        assert GW_KEY.encode() not in raw
+    assert GW_KEY not in caplog.text
+    assert all(GW_KEY not in str(r.args) for r in caplog.records)
+
+
+async def test_non_loopback_host_needs_a_key(fake_engine, gateway, clients) -> None:
+    vllm = await fake_engine("vllm", models=["m"])
+    with pytest.raises(StartError, match="MODELPORT_API_KEY"):
+        await gateway(backends=[backend("vllm", vllm)], server={"host": "0.0.0.0"}, env={})
+    gw, url = await gateway(
+        backends=[backend("vllm", vllm)],
+        server={"host": "0.0.0.0"},
+        env={"MODELPORT_API_KEY": GW_KEY},
+    )
+    reply = await clients("openai", url, key=GW_KEY).chat.completions.create(
+        model="m", messages=HI
+    )
+    assert reply.choices[0].message.content == "Hello from the fake."
+
+
+# == 10. observability ===========================================================================
+
+
+def scrape(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+def sample(samples: dict[Any, float], name: str, **labels: str) -> float | None:
+    return samples.get((name, frozenset(labels.items())))
+
+
+async def test_metrics_access_log_and_ledger(
+    fake_engine, gateway, clients, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="modelport.access")
+    vllm = await fake_engine("vllm", models=["qwen"])
+    vllm.default_reply = Reply(text="the secret answer", usage=(7, 5))
+    gw, url = await gateway(backends=[backend("vllm", vllm)])
+    b = f"vllm:{vllm.url}"
+    oc = clients("openai", url)
+    ac = clients("anthropic", url)
+    prompt = [{"role": "user", "content": "the secret prompt"}]
+
+    ids = []
+    raw = await oc.chat.completions.with_raw_response.create(model="qwen", messages=prompt)
+    ids.append(raw.headers["x-request-id"])
+    raw = await oc.chat.completions.with_raw_response.create(
+        model="qwen", messages=prompt, stream=True
+    )
+    ids.append(raw.headers["x-request-id"])
+    _ = [c async for c in raw.parse()]
+    raw = await ac.messages.with_raw_response.create(model="qwen", max_tokens=9, messages=prompt)
+    ids.append(raw.headers["x-request-id"])
+    async with ac.messages.stream(model="qwen", max_tokens=9, messages=prompt) as stream:
+        await stream.get_final_message()
+    with pytest.raises(openai.NotFoundError):
+        await oc.chat.completions.create(model="nope", messages=prompt)
+
+    status, headers, text = await get(url, "/metrics")
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/plain")
+    s = scrape(text.decode())
+    req = "modelport_requests_total"
+    assert sample(s, req, model="qwen", backend=b, status="200", format="openai") == 2
+    assert sample(s, req, model="qwen", backend=b, status="200", format="anthropic") == 2
+    assert sample(s, req, model="", backend="", status="404", format="openai") == 1
+    assert sample(s, "modelport_tokens_total", model="qwen", backend=b, direction="in") == 28
+    assert sample(s, "modelport_tokens_total", model="qwen", backend=b, direction="out") == 20
+    ttft = "modelport_time_to_first_token_seconds_count"
+    assert sample(s, ttft, model="qwen", backend=b) == 4
+    assert sample(s, "modelport_backend_ready", backend=b) == 1
+    assert sample(s, "modelport_in_flight", backend=b) == 0
+
+    lines = [r for r in caplog.records if r.name == "modelport.access"]
+    assert len(lines) == 5
+    fields = [json.loads(r.getMessage()) for r in lines]
+    assert [f["request_id"] for f in fields[:3]] == [ids[0], ids[1], ids[2]]
+    assert [(f["format"], f["stream"], f["status"]) for f in fields] == [
+        ("openai", False, 200),
+        ("openai", True, 200),
+        ("anthropic", False, 200),
+        ("anthropic", True, 200),
+        ("openai", False, 404),
+    ]
+    assert [(f["tokens_in"], f["tokens_out"]) for f in fields[:4]] == [(7, 5)] * 4
+    assert all(f["passthrough"] for f in fields[:4])
+    for record in lines:
+        assert "secret" not in record.getMessage()
+
+    await gw.stop(grace_s=0)
+    (row,) = usage_totals(tmp_path / "usage.sqlite3", by="model")[:1]
+    assert (row.group, row.requests, row.input_tokens, row.output_tokens) == ("qwen", 4, 28, 20)
+    by_backend = {r.group: r for r in usage_totals(tmp_path / "usage.sqlite3", by="backend")}
+    assert by_backend[b].requests == 4
+    assert by_backend[""].errors == 1
+
+
+async def test_rejected_requests_are_logged_and_counted(
+    fake_engine, gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="modelport.access")
+    vllm = await fake_engine("vllm", models=["qwen"])
+    gw, url = await gateway(backends=[backend("vllm", vllm)])
+    status, headers, _ = await post(url, "/v1/chat/completions", {"model": "qwen", "messages": 1})
+    assert status == 400
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "modelport.access"]
+    assert [(f["request_id"], f["status"]) for f in lines] == [(headers["x-request-id"], 400)]
+    _, _, text = await get(url, "/metrics")
+    s = scrape(text.decode())
+    assert sample(s, "modelport_requests_total", model="", backend="", status="400", format="openai") == 1
+
+
+async def test_models_listing_in_both_shapes(fake_engine, gateway, clients) -> None:
+    vllm = await fake_engine("vllm", models=["qwen"], context_window=8192)
+    claude = await fake_engine("anthropic", models=["claude-x"], api_key="k")
+    gw, url = await gateway(
+        backends=[
+            backend("vllm", vllm, name="gpu"),
+            backend("anthropic", claude, name="claude", api_key_env="K"),
+        ],
+        aliases={"fast": ["qwen"]},
+        env={"K": "k"},
+    )
+    listing = await clients("openai", url).models.list()
+    rows = {m.id: m for m in listing.data}
+    assert set(rows) == {"qwen", "claude-x", "fast"}
+    qwen = rows["qwen"].model_dump()
+    assert (qwen["owned_by"], qwen["context_window"], qwen["backend"]) == (
+        "gpu",
+        8192,
+        f"vllm:{vllm.url}",
+    )
+    assert qwen["capabilities"]["tools"] is True
+    assert rows["claude-x"].owned_by == "claude"
+    assert rows["fast"].model_dump()["targets"] == ["qwen"]
+
+    page = await clients("anthropic", url).models.list()
+    ids = [m.id for m in page.data]
+    assert sorted(ids) == ["claude-x", "qwen"]
+    by_id = {m.id: m.model_dump() for m in page.data}
+    assert by_id["qwen"]["type"] == "model"
+    assert by_id["qwen"]["max_input_tokens"] == 8192
+
+
+async def test_health_ready_and_openapi(fake_engine, gateway) -> None:
+    llama = await fake_engine("llamacpp", models=["gemma.gguf"])
+    gw, url = await gateway(backends=[backend("llamacpp", llama)])
+    status, _, raw = await get(url, "/health")
+    assert status == 200
+    status, _, raw = await get(url, "/ready")
+    assert status == 200
+    ready = json.loads(raw)
+    assert ready["status"] == "ready"
+    assert ready["backends"][0]["ready"] is True
+    status, headers, raw = await get(url, "/openapi.json")
+    assert status == 200
+    assert headers["Content-Type"].startswith("application/json")
+    doc = json.loads(raw)
+    assert doc["openapi"].startswith("3.")
+    for path in (
+        "/v1/chat/completions",
+        "/v1/messages",
+        "/v1/messages/count_tokens",
+        "/v1/embeddings",
+        "/v1/models",
+        "/health",
+        "/ready",
+        "/metrics",
+    ):
+        assert path in doc["paths"], path
+
+
+async def test_ready_is_503_while_every_backend_loads(fake_engine, gateway) -> None:
+    llama = await fake_engine("llamacpp", models=["gemma.gguf"], loading=True)
+    gw, url = await gateway(backends=[backend("llamacpp", llama)])
+    status, _, raw = await get(url, "/health")
+    assert status == 200
+    status, _, raw = await get(url, "/ready")
+    assert status == 503
+    body = json.loads(raw)
+    assert body["status"] == "not ready"
+    assert body["backends"][0]["ready"] is False
+    # Once it has loaded, a refresh makes it ready.
+    llama.loading = False
+    await gw.router.refresh()
+    status, _, raw = await get(url, "/ready")
+    assert status == 200
+
+
+# == 11. graceful shutdown =======================================================================
+
+
+@pytest.mark.parametrize("fmt", ["openai", "anthropic"])
+async def test_stop_ends_a_slow_stream_with_an_error(fake_engine, gateway, fmt: str) -> None:
+    vllm = await fake_engine("vllm", models=["m"])
+    vllm.default_reply = SLOW
+    gw, url = await gateway(backends=[backend("vllm", vllm)])
+    async with aiohttp.ClientSession() as session:
+        resp = await session.post(url + chat_path(fmt), json=chat_body(fmt, stream=True))
+        assert resp.status == 200
+        first = await resp.content.readany()
+        started = time.monotonic()
+        await gw.stop(grace_s=0.3)
+        took = time.monotonic() - started
+        try:
+            rest = await asyncio.wait_for(resp.read(), 2.0)
+        except aiohttp.ClientPayloadError:
+            rest = b""
+    assert 0.25 <= took < 2.0
+    body = first + rest
+    if fmt == "openai":
+        error = openai_error_frame(body)
+        assert error["code"] == "service_unavailable"
+    else:
+        error = anthropic_error_frame(body)
+        assert error["type"] == "overloaded_error"
+    assert await vllm.wait_disconnects(1, within=1.0) == 1
+
+
+async def test_stop_lets_a_stream_finish_within_the_grace(fake_engine, gateway, clients) -> None:
+    vllm = await fake_engine("vllm", models=["m"])
+    vllm.default_reply = Reply(text="quick " * 4, chunk_chars=4, delay_s=0.05)  # ~0.3 s
+    gw, url = await gateway(backends=[backend("vllm", vllm)])
+    stream = await clients("openai", url).chat.completions.create(
+        model="m", messages=HI, stream=True
+    )
+    chunks = aiter(stream)
+    text = (await anext(chunks)).choices[0].delta.content or ""
+    started = time.monotonic()
+    stopping = asyncio.create_task(gw.stop(grace_s=3.0))
+    text += "".join([c.choices[0].delta.content or "" async for c in chunks if c.choices])
+    await stopping
+    assert text == "quick " * 4
+    assert time.monotonic() - started < 1.5  # stop returns once the stream is done
+    # No new requests once stopped.
+    with pytest.raises(openai.APIConnectionError):
+        await clients("openai", url).chat.completions.create(model="m", messages=HI)
+
+
+# == 12. count_tokens and embeddings ============================================================
+
+
+async def test_count_tokens(fake_engine, gateway, clients) -> None:
+    claude = await fake_engine("anthropic", models=["claude-x"], api_key="k")
+    llama = await fake_engine("llamacpp", models=["gemma.gguf"])
+    gw, url = await gateway(
+        backends=[
+            backend("anthropic", claude, api_key_env="K"),
+            backend("llamacpp", llama),
+        ],
+        env={"K": "k"},
+    )
+    ac = clients("anthropic", url)
+    messages = [{"role": "user", "content": "x" * 40}]
+    counted = await ac.messages.count_tokens(model="claude-x", messages=messages, system="abcdefgh")
+    assert counted.input_tokens == 13  # the fake's estimate: 48 characters / 4 + 1
+    (sent,) = claude.requests_to("/v1/messages/count_tokens")
+    assert sent.json["model"] == "claude-x"
+    assert "max_tokens" not in sent.json
+
+    # llama-server answers /v1/messages/count_tokens too.
+    counted = await ac.messages.count_tokens(model="gemma.gguf", messages=messages)
+    assert counted.input_tokens == 11
+    assert len(llama.requests_to("/v1/messages/count_tokens")) == 1
+
+    status, _, raw = await post(url, "/v1/messages/count_tokens", {"model": "x", "messages": 1})
+    assert status == 400
+    assert json.loads(raw)["error"]["type"] == "invalid_request_error"
+
+
+async def test_embeddings_floats_and_base64(fake_engine, gateway, clients) -> None:
+    vllm = await fake_engine("vllm", models=["embed-1"])
+    gw, url = await gateway(backends=[backend("vllm", vllm)])
+    oc = clients("openai", url)
+    texts = ["hello world", "bye"]
+
+    raw = await oc.embeddings.with_raw_response.create(
+        model="embed-1", input=texts, encoding_format="float"
+    )
+    result = raw.parse()
+    assert raw.headers["x-modelport-backend"] == f"vllm:{vllm.url}"
+    assert [d.embedding for d in result.data] == [fake_vector(t) for t in texts]
+    assert [d.index for d in result.data] == [0, 1]
+    assert result.model == "embed-1"
+    assert (result.usage.prompt_tokens, result.usage.total_tokens) == (3, 3)
+
+    result = await oc.embeddings.create(model="embed-1", input="hello world")  # SDK: base64
+    (vector,) = [d.embedding for d in result.data]
+    assert vector == pytest.approx(fake_vector("hello world"), abs=1e-6)
+
+    status, _, raw = await post(
+        url, "/v1/embeddings", {"model": "embed-1", "input": "bye", "encoding_format": "base64"}
+    )
+    assert status == 200
+    packed = base64.b64decode(json.loads(raw)["data"][0]["embedding"])
+    assert list(struct.unpack("<8f", packed)) == pytest.approx(fake_vector("bye"), abs=1e-6)

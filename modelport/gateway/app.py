@@ -284,7 +284,7 @@ def build_app(
     *,
     keys: dict[str, str] | None = None,
     max_body_bytes: int = 32 * 1024 * 1024,
-    metrics: Callable[[], tuple[bytes, str]] | None = None,
+    metrics: Callable[[], Awaitable[tuple[bytes, str]]] | None = None,
 ) -> web.Application:
     """The gateway app. `keys` maps accepted key values to their ids (empty: no auth)."""
     app = web.Application(
@@ -307,7 +307,7 @@ def build_app(
         render = metrics
 
         async def metrics_handler(request: web.Request) -> web.StreamResponse:
-            body, content_type = render()
+            body, content_type = await render()
             return web.Response(body=body, headers={"Content-Type": content_type})
 
         app.router.add_get("/metrics", metrics_handler)

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from aiohttp import web
@@ -142,7 +143,9 @@ class Gateway:
         return [discovered_upstream(engine.kind, engine.url) for engine in found]
 
     def _observe(self, record: RequestRecord) -> None:
-        self.metrics.observe(record)
+        # Metric labels carry only models that reached a backend: client-chosen names that
+        # match nothing would grow the series without bound. The ledger keeps them all.
+        self.metrics.observe(record if record.backend else replace(record, model=""))
         if self.ledger is not None:
             self.ledger.record(record)
         if access_log.isEnabledFor(logging.INFO):
@@ -156,10 +159,11 @@ class Gateway:
             queued=upstream.admission.queued,
         )
 
-    def _render_metrics(self) -> tuple[bytes, str]:
+    async def _render_metrics(self) -> tuple[bytes, str]:
         for upstream in self.router.upstreams:
             self._backend_state(upstream)
-        return self.metrics.render()
+        # A big registry takes a while to render: keep it off the event loop.
+        return await asyncio.to_thread(self.metrics.render)
 
     async def start(self) -> str:
         refusal = requires_keys(self.config, self.env)
@@ -167,6 +171,8 @@ class Gateway:
             raise StartError(refusal)
         if self.ledger is not None:
             self.ledger.start()
+            if self.ledger.error:
+                self.say(f"usage ledger off: {self.ledger.error}")
         await self.router.start()
         if not self.router.upstreams and not self.config.backends and self.config.server.embedded:
             await self._start_embedded()
