@@ -63,6 +63,11 @@ IDLE_TRANS_MODEL = "bench-idle-trans"
 FAKE_MODELS = (PASS_MODEL, TRANS_MODEL, ANTH_MODEL, IDLE_MODEL, IDLE_TRANS_MODEL)
 IDLE_CAP_S = 30.0
 
+UVLOOP_SERVE = (
+    "import asyncio, uvloop; asyncio.set_event_loop_policy(uvloop.EventLoopPolicy()); "
+    "from modelport.cli import main; main()"
+)
+
 TOKENS = [f" tok{i}" for i in range(CHUNKS)]
 TEXT = "".join(TOKENS)
 
@@ -375,6 +380,7 @@ class Target:
     fmt: str  # "openai" or "anthropic": the client's format
     model: str
     headers: dict[str, str] = field(default_factory=dict)
+    server: int = 0  # process group whose CPU time a request costs (the gateway, or the fake)
 
     def body(self, stream: bool) -> bytes:
         messages = [{"role": "user", "content": "Say a hundred tokens."}]
@@ -478,6 +484,8 @@ class Measure:
     ttlb_p99: float = float("nan")
     rps: float = float("nan")  # whole answers per second at CONCURRENCY
     stream_rps: float = float("nan")
+    cpu_us: float = float("nan")  # server CPU per whole answer at CONCURRENCY
+    stream_cpu_us: float = float("nan")
     errors: int = 0
     pieces: str = ""
 
@@ -498,8 +506,9 @@ async def sequential(
 
 async def throughput(
     session: Any, target: Target, stream: bool, seconds: float, cap: int
-) -> tuple[float, int]:
-    """Requests per second with CONCURRENCY workers, for `seconds` or `cap` requests."""
+) -> tuple[float, int, float]:
+    """Requests per second with CONCURRENCY workers, for `seconds` or `cap` requests, and the
+    server's CPU time per request in microseconds (user + system, whole process group)."""
     body = target.body(stream)
     done = 0
     errors = 0
@@ -508,6 +517,7 @@ async def throughput(
         await one(session, target, stream, body)
 
     await asyncio.gather(*(warm() for _ in range(CONCURRENCY)))
+    cpu_before = group_cpu(target.server)
     started = time.perf_counter()
     deadline = started + seconds
 
@@ -524,7 +534,31 @@ async def throughput(
 
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
     elapsed = time.perf_counter() - started
-    return done / elapsed, errors
+    cpu_us = (group_cpu(target.server) - cpu_before) / max(done, 1) * 1e6
+    return done / elapsed, errors, cpu_us
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the live processes of a process group."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid:  # fields[0] is the state; pgrp is two after it
+            total += int(fields[11]) + int(fields[12])
+    return total / TICK
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy (steal included) since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = values[:8]
+    return (user + nice + system + irq + softirq + steal) / TICK
 
 
 @dataclass(frozen=True)
@@ -566,12 +600,15 @@ async def measure_all(
         m.ttlb_p50, m.ttlb_p99 = pct(got["last"], 50), pct(got["last"], 99)
     for target, m in rows:
         print(f"  throughput, {target.key} ...", file=sys.stderr, flush=True)
-        m.rps, e1 = await throughput(session, target, False, plan.seconds, plan.cap)
-        m.stream_rps, e2 = await throughput(session, target, True, plan.seconds, plan.cap)
+        m.rps, e1, m.cpu_us = await throughput(session, target, False, plan.seconds, plan.cap)
+        m.stream_rps, e2, m.stream_cpu_us = await throughput(
+            session, target, True, plan.seconds, plan.cap
+        )
         m.errors = e1 + e2
         print(
             f"    whole p50 {m.seq_p50:.2f} ms, stream TTLB p50 {m.ttlb_p50:.2f} ms, "
-            f"{m.rps:,.0f} / {m.stream_rps:,.0f} req/s ({m.pieces})",
+            f"{m.rps:,.0f} / {m.stream_rps:,.0f} req/s, {m.cpu_us:,.0f} / "
+            f"{m.stream_cpu_us:,.0f} us CPU per request ({m.pieces})",
             file=sys.stderr,
             flush=True,
         )
@@ -712,14 +749,16 @@ def fmt_rps(value: float) -> str:
 def table(rows: list[tuple[Target, Measure]]) -> list[str]:
     head = (
         "| target | client -> upstream | whole p50 ms | whole p99 ms | stream TTFB p50 ms "
-        "| stream TTLB p50 ms | stream TTLB p99 ms | whole req/s @64 | stream req/s @64 | errors |"
+        "| stream TTLB p50 ms | stream TTLB p99 ms | whole req/s @64 | stream req/s @64 "
+        "| server CPU us/req, whole | server CPU us/req, stream | errors |"
     )
-    lines = [head, "|" + "---|" * 10]
+    lines = [head, "|" + "---|" * 12]
     for target, m in rows:
         lines.append(
             f"| {target.label} | {target.key} | {fmt_ms(m.seq_p50)} | {fmt_ms(m.seq_p99)} "
             f"| {fmt_ms(m.ttft_p50)} | {fmt_ms(m.ttlb_p50)} | {fmt_ms(m.ttlb_p99)} "
-            f"| {fmt_rps(m.rps)} | {fmt_rps(m.stream_rps)} | {m.errors} |"
+            f"| {fmt_rps(m.rps)} | {fmt_rps(m.stream_rps)} | {fmt_rps(m.cpu_us)} "
+            f"| {fmt_rps(m.stream_cpu_us)} | {m.errors} |"
         )
     return lines
 
@@ -792,11 +831,26 @@ def ratios(results: dict[str, Measure], rss: dict[str, dict[str, float]]) -> Ver
         f"{t_an_stream:.1f}x (goal >= 5x): "
         f"{verdict(min(t_whole, t_stream, t_an_whole, t_an_stream) >= 5)}"
     )
+    v.add(
+        f"- server CPU per request, LiteLLM / modelport (capacity per core, insensitive to "
+        f"other load): OpenAI whole {ll.cpu_us / mp.cpu_us:.1f}x, stream "
+        f"{ll.stream_cpu_us / mp.stream_cpu_us:.1f}x; Anthropic client whole "
+        f"{ll_an.cpu_us / tr_ao.cpu_us:.1f}x, "
+        f"stream {ll_an.stream_cpu_us / tr_ao.stream_cpu_us:.1f}x"
+    )
     cost = [
         ("whole req/s", mp.rps / tr_ao.rps, mp.rps / tr_oa.rps),
         ("stream req/s", mp.stream_rps / tr_ao.stream_rps, mp.stream_rps / tr_oa.stream_rps),
         ("whole p50", tr_ao.seq_p50 / mp.seq_p50, tr_oa.seq_p50 / mp.seq_p50),
         ("stream TTLB p50", tr_ao.ttlb_p50 / mp.ttlb_p50, tr_oa.ttlb_p50 / mp.ttlb_p50),
+    ]
+    cost += [
+        ("server CPU whole", tr_ao.cpu_us / mp.cpu_us, tr_oa.cpu_us / mp.cpu_us),
+        (
+            "server CPU stream",
+            tr_ao.stream_cpu_us / mp.stream_cpu_us,
+            tr_oa.stream_cpu_us / mp.stream_cpu_us,
+        ),
     ]
     worst = max(max(a, b) for _, a, b in cost)
     parts = ", ".join(f"{name} {a:.2f}x / {b:.2f}x" for name, a, b in cost)
@@ -868,16 +922,37 @@ def chart(bars: dict[str, Any], path: Path, subtitle: str) -> bool:
     return True
 
 
-def machine() -> dict[str, str]:
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+def short_commit(rev: str) -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "--short", rev], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--", "modelport"],
+
+
+def export_commit(rev: str, into: Path) -> Path:
+    """`git archive` of the modelport package at `rev` into `into`; the repo is not touched."""
+    into.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "archive", short_commit(rev), "modelport"],
         cwd=ROOT,
         capture_output=True,
-        text=True,
-    ).stdout.strip()
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def machine(commit_arg: str | None) -> dict[str, str]:
+    if commit_arg:
+        commit = short_commit(commit_arg)
+        dirty = ""
+    else:
+        commit = short_commit("HEAD")
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "modelport"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
     litellm_version = subprocess.run(
         [sys.executable, "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
         capture_output=True,
@@ -894,7 +969,9 @@ def machine() -> dict[str, str]:
         "nproc": str(os.cpu_count()),
         "cpu": cpu,
         "python": platform.python_version(),
-        "modelport": commit + (" (modelport/ has uncommitted changes)" if dirty else ""),
+        "modelport": commit
+        + (" (git archive of that commit)" if commit_arg else "")
+        + (" (working tree: modelport/ has uncommitted changes)" if dirty else ""),
         "litellm": litellm_version or "?",
     }
 
@@ -949,14 +1026,24 @@ async def run_client(
     mp_pid: int,
     hold_s: float,
     profile: Callable[[str], tuple[Proc, Path] | None] | None,
-) -> tuple[list[tuple[Target, Measure]], dict[str, dict[str, float]], dict[str, Path]]:
+    servers: list[int],
+) -> tuple[list[tuple[Target, Measure]], dict[str, dict[str, float]], dict[str, Path], float]:
+    """Measure every target, profile if asked, then the idle streams. The last value is the
+    CPU (in cores, on average) that processes other than this benchmark's used meanwhile."""
     import aiohttp
+
+    def ours() -> float:
+        own = os.times()
+        return own.user + own.system + sum(group_cpu(pgid) for pgid in servers)
 
     connector = aiohttp.TCPConnector(limit=IDLE_STREAMS + CONCURRENCY + 16, limit_per_host=0)
     timeout = aiohttp.ClientTimeout(total=120)
     rss: dict[str, dict[str, float]] = {}
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        busy, mine, started = machine_busy(), ours(), time.perf_counter()
         rows = await measure_all(session, targets, plan)
+        elapsed = time.perf_counter() - started
+        others = max(0.0, (machine_busy() - busy) - (ours() - mine)) / elapsed
         profiles: dict[str, Path] = {}
         if profile is not None:
             for target in targets:
@@ -979,7 +1066,7 @@ async def run_client(
             rss[name] = await idle_streams(
                 session, target, release_url, mp_pid, IDLE_STREAMS, hold_s
             )
-    return rows, rss, profiles
+    return rows, rss, profiles, others
 
 
 def main() -> int:
@@ -989,6 +1076,18 @@ def main() -> int:
         "--profile",
         action="store_true",
         help="also record modelport with py-spy while it is under load and list hot functions",
+    )
+    parser.add_argument(
+        "--uvloop",
+        action="store_true",
+        help="what-if: run modelport serve on uvloop (LiteLLM's uvicorn uses it already); "
+        "prints only",
+    )
+    parser.add_argument(
+        "--commit",
+        metavar="REV",
+        help="benchmark modelport as committed at REV (a git archive export) instead of the "
+        "working tree the venv's editable install points at",
     )
     parser.add_argument("--fake-upstream", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-write", action="store_true", help="print only; keep results/")
@@ -1003,6 +1102,12 @@ def main() -> int:
         plan = Plan(warmup=10, seq_n=50, rounds=1, seconds=2.0, cap=2000)
         hold_s = 2.0
     raise_fd_limit()
+    load_before = Path("/proc/loadavg").read_text().split()[0]
+    if float(load_before) > 0.5:
+        print(
+            f"warning: the machine is busy (load average {load_before}): numbers will be noisy",
+            file=sys.stderr,
+        )
     env = dict(os.environ)
     env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # no fetch of the price list at start
     env.setdefault("LITELLM_LOG", "ERROR")
@@ -1019,14 +1124,19 @@ def main() -> int:
         procs = Processes(work)
         try:
             print("starting the fake upstream, modelport and LiteLLM ...", file=sys.stderr)
-            _, fake_port = start_fake(procs)
+            fake_proc, fake_port = start_fake(procs)
             fake = f"http://{HOST}:{fake_port}"
 
             mp_port = free_port()
             (work / "modelport.toml").write_text(modelport_config(fake, mp_port))
             mp_cmd = [sys.executable, "-m", "modelport.cli", "serve"]
+            if args.uvloop:  # a what-if: modelport itself runs on asyncio's own loop
+                mp_cmd = [sys.executable, "-c", UVLOOP_SERVE, "serve"]
             mp_cmd += ["--config", str(work / "modelport.toml"), "--no-discovery"]
-            mp = procs.start("modelport", mp_cmd, env)
+            mp_env = env
+            if args.commit:
+                mp_env = {**env, "PYTHONPATH": str(export_commit(args.commit, work / "src"))}
+            mp = procs.start("modelport", mp_cmd, mp_env)
             mp_url = f"http://{HOST}:{mp_port}"
 
             ll_port = free_port()
@@ -1045,7 +1155,9 @@ def main() -> int:
             wait_ready(ll_url + "/health/liveliness", ll, 180, expect=lambda b: True)
 
             def target(key: str, label: str, base: str, fmt: str, model: str) -> Target:
-                return Target(key, label, endpoint(base, fmt), fmt, model, headers_for(fmt))
+                server = {fake: fake_proc.pid, mp_url: mp.pid, ll_url: ll.pid}[base]
+                url = endpoint(base, fmt)
+                return Target(key, label, url, fmt, model, headers_for(fmt), server)
 
             targets = [
                 target("direct-openai", "direct", fake, "openai", PASS_MODEL),
@@ -1074,12 +1186,18 @@ def main() -> int:
                     return start_profile(procs, mp.pid, plan.seconds + 1, out)
 
             print(f"measuring ({'quick' if args.quick else 'full'} run) ...", file=sys.stderr)
-            rows, rss, profiles = asyncio.run(
-                run_client(targets, plan, idle, fake + "/release", mp.pid, hold_s, profile_hook)
+            servers = [fake_proc.pid, mp.pid, ll.pid]
+            rows, rss, profiles, others = asyncio.run(
+                run_client(
+                    targets, plan, idle, fake + "/release", mp.pid, hold_s, profile_hook, servers
+                )
             )
             results = {t.key: m for t, m in rows}
             v = ratios(results, rss)
-            info = machine()
+            info = machine(args.commit)
+            info["others"] = f"{others:.2f}"
+            info["uvloop"] = "yes" if args.uvloop else ""
+            info["load_before"] = load_before
             profile_lines: list[str] = []
             for key, raw in profiles.items():
                 profile_lines += [
@@ -1097,7 +1215,9 @@ def main() -> int:
         finally:
             procs.stop_all()
 
-    report(rows, v, info, plan, args.quick, profile_lines, write=not args.no_write)
+    # The what-if run prints only: results/ holds the product as it ships.
+    write = not (args.no_write or args.uvloop)
+    report(rows, v, info, plan, args.quick, profile_lines, write=write)
     return 0
 
 
@@ -1119,7 +1239,10 @@ def report(
     )
     machine_line = (
         f"{info['date']}; {info['nproc']} CPUs ({info['cpu']}); Python {info['python']}; "
-        f"modelport {info['modelport']}; LiteLLM {info['litellm']}"
+        f"modelport {info['modelport']}; LiteLLM {info['litellm']}; load average "
+        f"{info['load_before']} at start; other processes used {info['others']} CPUs on "
+        "average while the targets were measured"
+        + ("; modelport on uvloop (--uvloop what-if)" if info.get("uvloop") else "")
         + ("; QUICK run (smoke test, not a measurement)" if quick else "")
     )
     lines = table(rows)
@@ -1146,7 +1269,9 @@ def report(
         "per stream), so every millisecond here is the client's, the gateway's or the fake's "
         "own CPU; on a machine this small the three processes share the cores.",
         "",
-        "Command: `.venv-bench/bin/python bench/gateway.py" + (" --quick" if quick else "") + "`",
+        "Command: `"
+        + " ".join([".venv-bench/bin/python", "bench/gateway.py", *sys.argv[1:]])
+        + "`",
         "",
         "Latency in ms (TTFB: first body byte of the stream; TTLB: its last byte), "
         "throughput in requests per second at 64 concurrent.",

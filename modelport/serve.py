@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -219,38 +219,64 @@ class Service:
     ) -> Reply:
         upstream = route.upstream
         admission = upstream.admission
-        async with asyncio.timeout_at(_loop_time(deadline)):
-            await admission.acquire()
-        released = False
-
-        def release() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                admission.release()
-
+        try:
+            async with asyncio.timeout_at(_loop_time(deadline)):
+                await admission.acquire()
+        except TimeoutError:
+            raise Timeout(f"no slot within {self.request_timeout_s:g}s") from None
+        finish = _Finish(admission.release, lambda: self.observe(attempt.record()))
         headers = {**headers, "x-modelport-backend": upstream.backend.id}
         try:
-            if attempt.format in upstream.backend.formats:
-                attempt.passthrough = True
-                opened = self._relay(attempt, route, request, body, deadline, release)
-            else:
-                attempt.passthrough = False
-                opened = self._transcode(attempt, route, request, deadline, release)
             async with asyncio.timeout_at(_loop_time(deadline)):
-                status, content_type, chunks = await opened
+                if attempt.format in upstream.backend.formats:
+                    attempt.passthrough = True
+                    reply = await self._relay(attempt, route, request, body, finish)
+                else:
+                    attempt.passthrough = False
+                    reply = await self._transcode(attempt, route, request, body, finish)
         except TimeoutError:
-            release()
+            await finish.run(record=False)
             raise Timeout(f"no answer within {self.request_timeout_s:g}s") from None
         except BaseException:
-            release()
+            await finish.run(record=False)
             raise
         upstream.breaker.success()
-        if chunks is None:
-            return Reply(status=status, headers=headers, body=b"", content_type=content_type)
-        if isinstance(chunks, bytes):
-            return Reply(status=status, headers=headers, body=chunks, content_type=content_type)
-        return Reply(status=status, headers=headers, chunks=chunks, content_type=content_type)
+        reply.headers = headers
+        if reply.chunks is not None:
+            body_chunks = self._stream_body(attempt, reply.chunks, deadline, finish)
+            reply.chunks = _Chunks(body_chunks, finish, attempt)
+        return reply
+
+    async def _stream_body(
+        self,
+        attempt: _Attempt,
+        source: AsyncIterator[bytes],
+        deadline: float,
+        finish: _Finish,
+    ) -> AsyncIterator[bytes]:
+        """Bytes to the client; a failure ends them with an error frame in its format."""
+        try:
+            while True:
+                # The deadline covers waiting on the engine, never time spent in a yield.
+                async with asyncio.timeout_at(_loop_time(deadline)):
+                    try:
+                        chunk = await anext(source)
+                    except StopAsyncIteration:
+                        break
+                if chunk:
+                    yield chunk
+        except TimeoutError:
+            attempt.error = "Timeout"
+            timeout = Timeout(f"deadline of {self.request_timeout_s:g}s passed")
+            yield stream_error(attempt.format, timeout)
+        except BackendError as exc:
+            attempt.error = type(exc).__name__
+            yield stream_error(attempt.format, exc)
+        except BaseException:
+            attempt.error = attempt.error or "Cancelled"
+            raise
+        finally:
+            await finish.run()
 
     # -- passthrough ----------------------------------------------------------------
 
@@ -260,66 +286,30 @@ class Service:
         route: Route,
         request: ChatRequest,
         body: bytes,
-        deadline: float,
-        release: Callable[[], None],
-    ) -> tuple[int, str, bytes | AsyncIterator[bytes]]:
+        finish: _Finish,
+    ) -> Reply:
         if route.model != request.model:
             body = _with_model(body, route.model)
         relay = await route.upstream.backend.relay(attempt.format, body)
+
+        async def close_relay() -> None:
+            await relay.aclose()
+            attempt.usage = relay.usage
+
+        finish.before(close_relay)
         chunks = aiter(relay)
         try:
             first = await anext(chunks)
         except StopAsyncIteration:
             first = b""
-        except BaseException:
-            await relay.aclose()
-            raise
         attempt.first_byte()
         if not request.stream:
-            rest = [first, *[c async for c in chunks]]
-            whole = b"".join(rest)
+            whole = first + b"".join([c async for c in chunks])
             if route.model != request.model:
                 whole = _with_model(whole, request.model)
-            attempt.usage = relay.usage
-            release()
-            self.observe(attempt.record())
-            return relay.status, relay.content_type, whole
-        return (
-            relay.status,
-            SSE,
-            self._relay_stream(attempt, relay, chunks, first, deadline, release),
-        )
-
-    async def _relay_stream(
-        self,
-        attempt: _Attempt,
-        relay: Any,
-        chunks: AsyncIterator[bytes],
-        first: bytes,
-        deadline: float,
-        release: Callable[[], None],
-    ) -> AsyncIterator[bytes]:
-        try:
-            yield first
-            async with asyncio.timeout_at(_loop_time(deadline)):
-                async for chunk in chunks:
-                    yield chunk
-        except TimeoutError:
-            attempt.error = "Timeout"
-            timeout = Timeout(f"deadline of {self.request_timeout_s:g}s passed")
-            yield stream_error(attempt.format, timeout)
-        except BackendError as exc:
-            attempt.error = type(exc).__name__
-            if not relay.error_sent:
-                yield stream_error(attempt.format, exc)
-        except BaseException:
-            attempt.error = "Cancelled"
-            raise
-        finally:
-            await relay.aclose()
-            attempt.usage = relay.usage
-            release()
-            self.observe(attempt.record())
+            await finish.run()
+            return Reply(relay.status, body=whole, content_type=relay.content_type)
+        return Reply(relay.status, chunks=_prepend(first, chunks), content_type=SSE)
 
     # -- transcoding ----------------------------------------------------------------
 
@@ -328,9 +318,9 @@ class Service:
         attempt: _Attempt,
         route: Route,
         request: ChatRequest,
-        deadline: float,
-        release: Callable[[], None],
-    ) -> tuple[int, str, bytes | AsyncIterator[bytes]]:
+        body: bytes,
+        finish: _Finish,
+    ) -> Reply:
         # Fields we did not model belong to the client's dialect; another dialect may refuse them.
         upstream_request = msgspec.structs.replace(request, model=route.model, extra={})
         backend = route.upstream.backend
@@ -339,58 +329,25 @@ class Service:
             response = await backend.chat(upstream_request)
             attempt.first_byte()
             attempt.usage = response.usage
-            release()
-            self.observe(attempt.record())
+            await finish.run()
             response = msgspec.structs.replace(response, model=request.model)
-            return 200, JSON, codec.encode_response(response)
+            return Reply(200, body=codec.encode_response(response))
         events = aiter(backend.stream(upstream_request))
+
+        async def close_events() -> None:
+            await _aclose(events)
+
+        finish.before(close_events)
         try:
             first = await anext(events)
         except StopAsyncIteration:
             raise ProtocolError("the engine's stream was empty") from None
-        except BaseException:
-            await _aclose(events)
-            raise
         attempt.first_byte()
-        return 200, SSE, self._transcode_stream(attempt, events, first, request, deadline, release)
-
-    async def _transcode_stream(
-        self,
-        attempt: _Attempt,
-        events: AsyncIterator[Event],
-        first: Event,
-        request: ChatRequest,
-        deadline: float,
-        release: Callable[[], None],
-    ) -> AsyncIterator[bytes]:
-        encoder = _stream_encoder(attempt.format, attempt.request_id, request.model)
-        try:
-            yield encoder.encode(first)
-            self._note(attempt, first)
-            async with asyncio.timeout_at(_loop_time(deadline)):
-                async for event in events:
-                    self._note(attempt, event)
-                    chunk = encoder.encode(event)
-                    if chunk:
-                        yield chunk
-        except TimeoutError:
-            attempt.error = "Timeout"
-            yield encoder.error(Timeout(f"deadline of {self.request_timeout_s:g}s passed"))
-        except BackendError as exc:
-            attempt.error = type(exc).__name__
-            yield encoder.error(exc)
-        except BaseException:
-            attempt.error = "Cancelled"
-            raise
-        finally:
-            await _aclose(events)
-            release()
-            self.observe(attempt.record())
-
-    @staticmethod
-    def _note(attempt: _Attempt, event: Event) -> None:
-        if isinstance(event, Done):
-            attempt.usage = event.usage
+        include_usage = attempt.format is WireFormat.ANTHROPIC or _wants_usage(body)
+        encoder = _stream_encoder(
+            attempt.format, attempt.request_id, request.model, include_usage=include_usage
+        )
+        return Reply(200, chunks=_encoded(attempt, encoder, first, events), content_type=SSE)
 
     # -- embeddings -------------------------------------------------------------------
 
@@ -456,27 +413,44 @@ class Service:
 
     # -- count_tokens -------------------------------------------------------------------
 
-    async def count_tokens(self, body: bytes, *, request_id: str | None = None) -> Reply:
+    async def count_tokens(
+        self, body: bytes, *, request_id: str | None = None, key_id: str = ""
+    ) -> Reply:
         request_id = request_id or uuid.uuid4().hex
         headers = {"x-request-id": request_id}
         format = WireFormat.ANTHROPIC
+        attempt = _Attempt(format, "count_tokens", "", False, request_id, key_id)
         try:
             request = anthropic.decode_count_tokens_request(body)
-            routes = self._routes(request)
-            for route in routes:
-                counter = getattr(route.upstream.backend, "count_tokens", None)
-                if counter is None or not route.upstream.ready:
-                    continue
-                upstream_request = msgspec.structs.replace(request, model=route.model)
-                async with asyncio.timeout(self.request_timeout_s):
-                    tokens = await counter(upstream_request)
-                headers["x-modelport-backend"] = route.upstream.backend.id
-                return Reply(200, headers, anthropic.encode_count_tokens_response(tokens))
-            raise Unsupported(f"no backend serving {request.model!r} can count tokens")
-        except TimeoutError:
-            return error_reply(format, Timeout("count_tokens timed out"), headers)
+            attempt.model = request.model
+            tokens = await self._count(attempt, self._routes(request), request)
         except BackendError as exc:
+            attempt.status = error_status(format, exc)
+            attempt.error = type(exc).__name__
+            self.observe(attempt.record())
             return error_reply(format, exc, headers)
+        attempt.usage = Usage(input_tokens=tokens)
+        self.observe(attempt.record())
+        headers["x-modelport-backend"] = attempt.backend
+        return Reply(200, headers, anthropic.encode_count_tokens_response(tokens))
+
+    async def _count(self, attempt: _Attempt, routes: list[Route], request: ChatRequest) -> int:
+        """The first backend serving the model that can count; those that cannot are skipped."""
+        for route in routes:
+            counter = getattr(route.upstream.backend, "count_tokens", None)
+            if counter is None or not route.upstream.ready:
+                continue
+            attempt.backend = route.upstream.backend.id
+            try:
+                async with asyncio.timeout(self.request_timeout_s):
+                    tokens: int = await counter(msgspec.structs.replace(request, model=route.model))
+            except TimeoutError:
+                raise Timeout("count_tokens timed out") from None
+            except Unsupported:
+                continue
+            return tokens
+        attempt.backend = ""
+        raise Unsupported(f"no backend serving {request.model!r} can count tokens")
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -512,10 +486,111 @@ def _encoding_format(body: bytes) -> str:
     return value if value in ("float", "base64") else "float"
 
 
-def _stream_encoder(format: WireFormat, request_id: str, model: str) -> Any:
+def _stream_encoder(
+    format: WireFormat, request_id: str, model: str, *, include_usage: bool = True
+) -> Any:
     if format is WireFormat.OPENAI:
-        return openai.StreamEncoder(id=f"chatcmpl-{request_id}", model=model)
+        return openai.StreamEncoder(
+            id=f"chatcmpl-{request_id}", model=model, include_usage=include_usage
+        )
     return anthropic.StreamEncoder(id=f"msg_{request_id}", model=model)
+
+
+class _StreamOptions(msgspec.Struct):
+    include_usage: bool = False
+
+
+class _UsageAsked(msgspec.Struct):
+    stream_options: _StreamOptions | None = None
+
+
+_usage_asked = msgspec.json.Decoder(_UsageAsked)
+
+
+def _wants_usage(body: bytes) -> bool:
+    """Whether an OpenAI client asked for the usage chunk (`stream_options.include_usage`)."""
+    try:
+        options = _usage_asked.decode(body).stream_options
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return False
+    return options is not None and options.include_usage
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for chunk in rest:
+        yield chunk
+
+
+async def _encoded(
+    attempt: _Attempt, encoder: Any, first: Event, events: AsyncIterator[Event]
+) -> AsyncIterator[bytes]:
+    """Canonical events as the client's wire bytes, noting usage as it goes by."""
+    event = first
+    while True:
+        if isinstance(event, Done):
+            attempt.usage = event.usage
+        chunk: bytes = encoder.encode(event)
+        if chunk:
+            yield chunk
+        try:
+            event = await anext(events)
+        except StopAsyncIteration:
+            return
+
+
+class _Finish:
+    """A request's end, run exactly once however it comes: close upstream, free the slot,
+    record. `run(record=False)` is for an attempt that fails before answering (the caller
+    may fall back to another backend and records the request itself)."""
+
+    def __init__(self, release: Callable[[], None], record: Callable[[], None]) -> None:
+        self._release = release
+        self._record = record
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+        self._done = False
+
+    def before(self, closer: Callable[[], Awaitable[None]]) -> None:
+        self._closers.append(closer)
+
+    async def run(self, *, record: bool = True) -> None:
+        if self._done:
+            return
+        self._done = True
+        try:
+            for closer in self._closers:
+                await closer()
+        finally:
+            self._release()
+            if record:
+                self._record()
+
+
+class _Chunks:
+    """A stream reply's body. Closing it runs the request's end even when nothing was read
+    (a client that leaves as the answer starts), which a bare async generator would skip."""
+
+    def __init__(self, body: AsyncIterator[bytes], finish: _Finish, attempt: _Attempt) -> None:
+        self._body = body
+        self._finish = finish
+        self._attempt = attempt
+        self._ended = False
+
+    def __aiter__(self) -> _Chunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return await anext(self._body)
+        except StopAsyncIteration:
+            self._ended = True
+            raise
+
+    async def aclose(self) -> None:
+        if not self._ended:
+            self._attempt.error = self._attempt.error or "Cancelled"
+        await _aclose(self._body)
+        await self._finish.run()
 
 
 def stream_error(format: WireFormat, err: BackendError) -> bytes:

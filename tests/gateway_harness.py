@@ -1,18 +1,24 @@
-"""A `gateway` fixture: a real Gateway on 127.0.0.1, port 0, over protocol fakes.
+"""Fixtures for gateway tests (load with `pytest_plugins = ["tests.gateway_harness"]`).
 
-    gw, url = await gateway(backends=[{"kind": "vllm", "url": fake.url}])
+`gateway`: a real Gateway on 127.0.0.1, port 0, over protocol fakes:
+
+    gw, url = await gateway(backends=[{"kind": "vllm", "url": fake.url}], aliases={...})
     gw, url = await gateway('[[backends]]\\nkind = "vllm"\\nurl = "..."', env={...})
 
-Discovery is always off and the ledger goes to the test's tmp_path. Server settings the
-config checks would refuse or that need the environment (port 0) are applied after parsing.
-Every gateway started is stopped at teardown, and the clients made by `openai_client` /
-`anthropic_client` are closed.
+Discovery is always off and the ledger goes to the test's tmp_path. `server={...}` settings
+(and port 0, which the config check refuses) are applied after parsing. Every gateway
+started is stopped at teardown.
+
+`clients`: `clients("openai" | "anthropic", url, key=...)` makes an official SDK client
+with retries off; all are closed at teardown. `until`, `admission_state` and `settled`
+poll the gateway's state without fixed sleeps.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +46,7 @@ def _toml_value(value: Any) -> str:
 
 
 def config_toml(
-    backends: list[Mapping[str, Any]] = (),  # type: ignore[assignment]
+    backends: Sequence[Mapping[str, Any]] = (),
     aliases: Mapping[str, list[str]] | None = None,
 ) -> str:
     """TOML text for a list of backend tables and an alias table."""
@@ -124,3 +130,23 @@ async def clients() -> AsyncIterator[Callable[..., Any]]:
     yield make
     for client in made:
         await client.close()
+
+
+async def until(condition: Callable[[], bool], within: float = 2.0) -> bool:
+    """Poll `condition` every 10 ms for up to `within` seconds; whether it came true."""
+    for _ in range(max(1, int(within / 0.01))):
+        if condition():
+            return True
+        await asyncio.sleep(0.01)
+    return condition()
+
+
+def admission_state(gw: Gateway) -> list[tuple[int, int]]:
+    """(in_flight, queued) of every upstream, in config order."""
+    return [(u.admission.in_flight, u.admission.queued) for u in gw.router.upstreams]
+
+
+async def settled(gw: Gateway, within: float = 2.0) -> list[tuple[int, int]]:
+    """`admission_state` once every upstream is at (0, 0), or when `within` has passed."""
+    await until(lambda: all(s == (0, 0) for s in admission_state(gw)), within)
+    return admission_state(gw)

@@ -25,7 +25,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from modelport.gateway.ledger import usage_totals
 from modelport.gateway.server import StartError
 from tests.fakes import FakeEngine, Reply, fake_vector
-from tests.gateway_harness import clients, gateway, make_config  # noqa: F401
+from tests.gateway_harness import settled, until
+
+pytest_plugins = ["tests.gateway_harness"]
 
 HI = [{"role": "user", "content": "hi"}]
 WEATHER_OPENAI = {
@@ -76,6 +78,17 @@ async def get(
 ) -> tuple[int, CIMultiDict[str], bytes]:
     async with aiohttp.ClientSession() as session, session.get(url + path, headers=headers) as r:
         return r.status, CIMultiDict(r.headers), await r.read()
+
+
+async def read_until_closed(resp: aiohttp.ClientResponse) -> bytes:
+    """Whatever arrives until the body ends or the connection drops."""
+    got = b""
+    try:
+        while chunk := await resp.content.readany():
+            got += chunk
+    except aiohttp.ClientPayloadError:
+        pass
+    return got
 
 
 def sse_frames(body: bytes) -> list[tuple[str | None, str]]:
@@ -132,7 +145,7 @@ def chat_requests(fake: FakeEngine) -> list[Any]:
 async def test_openai_passthrough_non_stream(fake_engine, gateway, clients) -> None:
     vllm = await fake_engine("vllm", models=["qwen"])
     vllm.default_reply = Reply(text="Hello there.", usage=(11, 3))
-    gw, url = await gateway(backends=[backend("vllm", vllm)])
+    _gw, url = await gateway(backends=[backend("vllm", vllm)])
     oc = clients("openai", url)
 
     raw = await oc.chat.completions.with_raw_response.create(
@@ -145,8 +158,12 @@ async def test_openai_passthrough_non_stream(fake_engine, gateway, clients) -> N
     assert reply.model == "qwen"
     assert raw.headers["x-request-id"]
     assert raw.headers["x-modelport-backend"] == f"vllm:{vllm.url}"
+    given = await oc.chat.completions.with_raw_response.create(
+        model="qwen", messages=HI, extra_headers={"x-request-id": "my-trace.42"}
+    )
+    assert given.headers["x-request-id"] == "my-trace.42"
     # The engine got exactly what the client sent.
-    (sent,) = chat_requests(vllm)
+    sent = chat_requests(vllm)[0]
     assert sent.path == "/v1/chat/completions"
     assert sent.json == {"model": "qwen", "messages": HI, "temperature": 0.5, "max_tokens": 20}
 
@@ -154,7 +171,7 @@ async def test_openai_passthrough_non_stream(fake_engine, gateway, clients) -> N
 async def test_openai_passthrough_stream_with_usage(fake_engine, gateway, clients) -> None:
     vllm = await fake_engine("vllm", models=["qwen"])
     vllm.default_reply = Reply(text="Streaming along nicely.", usage=(9, 6), chunk_chars=3)
-    gw, url = await gateway(backends=[backend("vllm", vllm)])
+    _gw, url = await gateway(backends=[backend("vllm", vllm)])
     oc = clients("openai", url)
 
     raw = await oc.chat.completions.with_raw_response.create(
@@ -186,7 +203,7 @@ async def test_openai_passthrough_stream_with_usage(fake_engine, gateway, client
 async def test_openai_passthrough_tool_calls(fake_engine, gateway, clients) -> None:
     vllm = await fake_engine("vllm", models=["qwen"])
     calls = [("call_a1", "get_weather", {"city": "Paris"}), ("call_b2", "get_time", {"tz": "CET"})]
-    gw, url = await gateway(backends=[backend("vllm", vllm)])
+    _gw, url = await gateway(backends=[backend("vllm", vllm)])
     oc = clients("openai", url)
 
     vllm.replies.append(Reply(text="", tool_calls=calls))
@@ -228,13 +245,15 @@ async def test_openai_passthrough_tool_calls(fake_engine, gateway, clients) -> N
 
 async def test_anthropic_passthrough_create_and_stream(fake_engine, gateway, clients) -> None:
     claude = await fake_engine("anthropic", models=["claude-x"], api_key="sk-ant-up")
-    gw, url = await gateway(
+    _gw, url = await gateway(
         backends=[backend("anthropic", claude, api_key_env="ANT_KEY")],
         env={"ANT_KEY": "sk-ant-up"},
     )
     ac = clients("anthropic", url)
 
-    claude.replies.append(Reply(text="Bonjour.", thinking="Think.", signature="sig-1", usage=(12, 4)))
+    claude.replies.append(
+        Reply(text="Bonjour.", thinking="Think.", signature="sig-1", usage=(12, 4))
+    )
     raw = await ac.messages.with_raw_response.create(
         model="claude-x", max_tokens=64, messages=HI, system="Be brief."
     )
@@ -268,7 +287,7 @@ async def test_anthropic_passthrough_create_and_stream(fake_engine, gateway, cli
 
 async def test_anthropic_passthrough_tools(fake_engine, gateway, clients) -> None:
     claude = await fake_engine("anthropic", models=["claude-x"], api_key="k")
-    gw, url = await gateway(
+    _gw, url = await gateway(
         backends=[backend("anthropic", claude, api_key_env="ANT_KEY")], env={"ANT_KEY": "k"}
     )
     ac = clients("anthropic", url)
@@ -296,12 +315,10 @@ async def test_anthropic_passthrough_tools(fake_engine, gateway, clients) -> Non
 async def test_anthropic_passthrough_to_llamacpp(fake_engine, gateway, clients) -> None:
     llama = await fake_engine("llamacpp", models=["gemma.gguf"])
     llama.default_reply = Reply(text="From llama.", usage=(5, 2))
-    gw, url = await gateway(backends=[backend("llamacpp", llama)])
+    _gw, url = await gateway(backends=[backend("llamacpp", llama)])
     ac = clients("anthropic", url)
 
-    raw = await ac.messages.with_raw_response.create(
-        model="gemma.gguf", max_tokens=32, messages=HI
-    )
+    raw = await ac.messages.with_raw_response.create(model="gemma.gguf", max_tokens=32, messages=HI)
     msg = await raw.parse()
     assert raw.headers["x-modelport-backend"] == f"llamacpp:{llama.url}"
     assert msg.content[0].text == "From llama."
@@ -316,9 +333,16 @@ async def test_anthropic_passthrough_to_llamacpp(fake_engine, gateway, clients) 
 
 async def test_model_rewritten_only_for_prefix_and_alias(fake_engine, gateway, clients) -> None:
     vllm = await fake_engine("vllm", models=["qwen"])
-    gw, url = await gateway(
-        backends=[backend("vllm", vllm, name="gpu")], aliases={"fast": ["qwen"]}
-    )
+    toml = f"""
+[[backends]]
+kind = "vllm"
+name = "gpu"
+url = "{vllm.url}"
+
+[aliases]
+fast = ["qwen"]
+"""
+    _gw, url = await gateway(toml)
     oc = clients("openai", url)
 
     by_prefix = await oc.chat.completions.create(model="gpu/qwen", messages=HI, max_tokens=5)
@@ -335,7 +359,7 @@ async def test_model_rewritten_only_for_prefix_and_alias(fake_engine, gateway, c
 
 async def test_anthropic_client_to_openai_engine(fake_engine, gateway, clients) -> None:
     local = await fake_engine("localai", models=["tiny"])
-    gw, url = await gateway(backends=[backend("localai", local)])
+    _gw, url = await gateway(backends=[backend("localai", local)])
     ac = clients("anthropic", url)
     call = ("call_x1", "get_weather", {"city": "Rome"})
 
@@ -386,7 +410,7 @@ async def test_anthropic_client_to_cloud_openai_engine_length(
     fake_engine, gateway, clients
 ) -> None:
     router = await fake_engine("openrouter", models=["m-1"], api_key="sk-or-secret")
-    gw, url = await gateway(
+    _gw, url = await gateway(
         backends=[backend("openrouter", router, api_key_env="OR_KEY")],
         env={"OR_KEY": "sk-or-secret"},
     )
@@ -409,7 +433,7 @@ async def test_anthropic_client_to_cloud_openai_engine_length(
 
 async def test_openai_client_to_anthropic_engine(fake_engine, gateway, clients) -> None:
     claude = await fake_engine("anthropic", models=["claude-x"], api_key="k")
-    gw, url = await gateway(
+    _gw, url = await gateway(
         backends=[backend("anthropic", claude, api_key_env="ANT_KEY")], env={"ANT_KEY": "k"}
     )
     oc = clients("openai", url)
@@ -486,11 +510,9 @@ async def test_openai_client_to_anthropic_engine(fake_engine, gateway, clients) 
     assert usage is not None and (usage.prompt_tokens, usage.completion_tokens) == (30, 12)
 
 
-async def test_openai_client_to_anthropic_engine_max_tokens(
-    fake_engine, gateway, clients
-) -> None:
+async def test_openai_client_to_anthropic_engine_max_tokens(fake_engine, gateway, clients) -> None:
     claude = await fake_engine("anthropic", models=["claude-x"], api_key="k")
-    gw, url = await gateway(
+    _gw, url = await gateway(
         backends=[backend("anthropic", claude, api_key_env="ANT_KEY")], env={"ANT_KEY": "k"}
     )
     oc = clients("openai", url)
@@ -508,7 +530,7 @@ async def test_openai_client_to_anthropic_engine_max_tokens(
 async def test_tool_results_travel_through_transcoding(fake_engine, gateway, clients) -> None:
     claude = await fake_engine("anthropic", models=["claude-x"], api_key="k")
     local = await fake_engine("localai", models=["tiny"])
-    gw, url = await gateway(
+    _gw, url = await gateway(
         backends=[
             backend("anthropic", claude, api_key_env="ANT_KEY"),
             backend("localai", local),
@@ -616,7 +638,7 @@ async def test_openai_invalid_requests_are_refused_before_forwarding(
     fake_engine, gateway, body: bytes, field: str | None
 ) -> None:
     vllm = await fake_engine("vllm", models=["qwen"])
-    gw, url = await gateway(backends=[backend("vllm", vllm)])
+    _gw, url = await gateway(backends=[backend("vllm", vllm)])
     status, headers, raw = await post(url, "/v1/chat/completions", data=body)
     assert status == 400, raw
     error = json.loads(raw)["error"]
@@ -633,8 +655,8 @@ async def test_anthropic_invalid_requests_are_refused_before_forwarding(
     fake_engine, gateway, body: bytes, field: str | None
 ) -> None:
     llama = await fake_engine("llamacpp", models=["qwen"])
-    gw, url = await gateway(backends=[backend("llamacpp", llama)])
-    status, headers, raw = await post(url, "/v1/messages", data=body)
+    _gw, url = await gateway(backends=[backend("llamacpp", llama)])
+    status, _headers, raw = await post(url, "/v1/messages", data=body)
     assert status == 400, raw
     payload = json.loads(raw)
     assert payload["type"] == "error"
@@ -646,16 +668,19 @@ async def test_anthropic_invalid_requests_are_refused_before_forwarding(
 
 async def test_invalid_request_through_the_sdks(fake_engine, gateway, clients) -> None:
     vllm = await fake_engine("vllm", models=["qwen"])
-    gw, url = await gateway(backends=[backend("vllm", vllm)])
+    _gw, url = await gateway(backends=[backend("vllm", vllm)])
     with pytest.raises(openai.BadRequestError) as caught:
         await clients("openai", url).chat.completions.create(
-            model="qwen", messages="bad"  # type: ignore[arg-type]
+            model="qwen",
+            messages="bad",  # type: ignore[arg-type]
         )
     assert caught.value.status_code == 400
     assert caught.value.param == "messages"
     with pytest.raises(anthropic.BadRequestError) as err:
         await clients("anthropic", url).messages.create(
-            model="qwen", max_tokens=5, messages="bad"  # type: ignore[arg-type]
+            model="qwen",
+            max_tokens=5,
+            messages="bad",  # type: ignore[arg-type]
         )
     assert err.value.body["error"]["type"] == "invalid_request_error"
     assert chat_requests(vllm) == []
@@ -663,7 +688,7 @@ async def test_invalid_request_through_the_sdks(fake_engine, gateway, clients) -
 
 async def test_body_over_the_cap_is_413_in_each_shape(fake_engine, gateway) -> None:
     vllm = await fake_engine("vllm", models=["qwen"])
-    gw, url = await gateway(backends=[backend("vllm", vllm)], server={"max_body_mb": 0.01})
+    _gw, url = await gateway(backends=[backend("vllm", vllm)], server={"max_body_mb": 0.01})
     big = [{"role": "user", "content": "x" * 20_000}]
 
     status, _, raw = await post(url, "/v1/chat/completions", {"model": "qwen", "messages": big})
@@ -687,7 +712,7 @@ async def test_body_over_the_cap_is_413_in_each_shape(fake_engine, gateway) -> N
 
 async def test_unknown_model_is_404_with_a_suggestion(fake_engine, gateway, clients) -> None:
     vllm = await fake_engine("vllm", models=["qwen-coder"])
-    gw, url = await gateway(backends=[backend("vllm", vllm)])
+    _gw, url = await gateway(backends=[backend("vllm", vllm)])
 
     with pytest.raises(openai.NotFoundError) as caught:
         await clients("openai", url).chat.completions.create(model="qwen-codr", messages=HI)
@@ -703,9 +728,7 @@ async def test_unknown_model_is_404_with_a_suggestion(fake_engine, gateway, clie
     assert err.value.body["error"]["type"] == "not_found_error"
     assert "did you mean 'qwen-coder'" in err.value.body["error"]["message"]
 
-    status, _, raw = await post(
-        url, "/v1/embeddings", {"model": "qwen-codr", "input": "hello"}
-    )
+    status, _, raw = await post(url, "/v1/embeddings", {"model": "qwen-codr", "input": "hello"})
     assert status == 404
     assert "did you mean 'qwen-coder'" in json.loads(raw)["error"]["message"]
     assert chat_requests(vllm) == []
@@ -717,7 +740,7 @@ PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 32).decode()
 @pytest.mark.parametrize("kind", ["localai", "llamacpp"])
 async def test_images_to_a_text_only_model_are_400(fake_engine, gateway, kind: str) -> None:
     fake = await fake_engine(kind, models=["text-only"])
-    gw, url = await gateway(backends=[backend(kind, fake)])
+    _gw, url = await gateway(backends=[backend(kind, fake)])
     openai_body = {
         "model": "text-only",
         "messages": [
@@ -766,7 +789,7 @@ async def test_images_to_a_text_only_model_are_400(fake_engine, gateway, kind: s
 async def test_prefix_picks_the_named_backend(fake_engine, gateway, clients) -> None:
     one = await fake_engine("vllm", models=["qwen"])
     two = await fake_engine("vllm", models=["qwen"])
-    gw, url = await gateway(
+    _gw, url = await gateway(
         backends=[backend("vllm", one, name="one"), backend("vllm", two, name="two")]
     )
     oc = clients("openai", url)
@@ -783,7 +806,7 @@ async def test_alias_falls_back_past_a_down_backend(
     fake_engine, gateway, clients, refused_url: str
 ) -> None:
     up = await fake_engine("vllm", models=["qwen"])
-    gw, url = await gateway(
+    _gw, url = await gateway(
         backends=[
             {"kind": "vllm", "url": refused_url, "name": "down"},
             backend("vllm", up, name="up"),
@@ -802,7 +825,7 @@ async def test_alias_falls_back_when_the_first_answers_503(fake_engine, gateway,
     busy = await fake_engine("vllm", models=["big"])
     spare = await fake_engine("localai", models=["small"])
     busy.default_reply = Reply(status=503)
-    gw, url = await gateway(
+    _gw, url = await gateway(
         backends=[backend("vllm", busy, name="busy"), backend("localai", spare, name="spare")],
         aliases={"smart": ["big", "small"]},
     )
@@ -817,9 +840,7 @@ async def test_alias_falls_back_when_the_first_answers_503(fake_engine, gateway,
     stream = await oc.chat.completions.create(model="smart", messages=HI, stream=True)
     text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert text == "Hello from the fake."
-    msg = await clients("anthropic", url).messages.create(
-        model="smart", max_tokens=10, messages=HI
-    )
+    msg = await clients("anthropic", url).messages.create(model="smart", max_tokens=10, messages=HI)
     assert msg.content[0].text == "Hello from the fake."
     assert len(chat_requests(busy)) == 3
     assert len(chat_requests(spare)) == 3
@@ -829,7 +850,7 @@ async def test_local_before_cloud_then_priority(fake_engine, gateway, clients) -
     cloud = await fake_engine("openrouter", models=["m"], api_key="sk-or-1234567")
     low = await fake_engine("vllm", models=["m"])
     high = await fake_engine("localai", models=["m"])
-    gw, url = await gateway(
+    _gw, url = await gateway(
         backends=[
             backend("openrouter", cloud, api_key_env="OR_KEY", priority=100),
             backend("vllm", low, name="low", priority=1),
@@ -891,7 +912,7 @@ async def test_breaker_open_on_the_only_backend_is_an_error_without_a_request(
 ) -> None:
     flaky = await fake_engine("vllm", models=["m"])
     flaky.default_reply = Reply(status=503)
-    gw, url = await gateway(backends=[backend("vllm", flaky)])
+    _gw, url = await gateway(backends=[backend("vllm", flaky)])
     oc = clients("openai", url)
     for _ in range(3):
         with pytest.raises(openai.APIStatusError) as caught:
@@ -918,7 +939,7 @@ async def test_no_fallback_after_the_first_byte(fake_engine, gateway, fault: str
         drop_after_chunks=2 if fault == "drop" else None,
         fail_after_chunks=2 if fault == "fail" else None,
     )
-    gw, url = await gateway(
+    _gw, url = await gateway(
         backends=[backend("vllm", first, priority=5), backend("localai", second)]
     )
     status, _, raw = await post(
@@ -964,16 +985,6 @@ def chat_body(fmt: str, *, stream: bool, model: str = "m") -> dict[str, Any]:
     return body
 
 
-async def admissions_settle(gw: Any, within: float = 2.0) -> list[tuple[int, int]]:
-    """(in_flight, queued) of every upstream, once all are (0, 0) or `within` has passed."""
-    deadline = time.monotonic() + within
-    while True:
-        state = [(u.admission.in_flight, u.admission.queued) for u in gw.router.upstreams]
-        if all(s == (0, 0) for s in state) or time.monotonic() > deadline:
-            return state
-        await asyncio.sleep(0.01)
-
-
 @pytest.mark.parametrize(("fmt", "kind"), PATHS)
 async def test_client_leaving_mid_stream_cancels_upstream(
     fake_engine, gateway, fmt: str, kind: str
@@ -991,7 +1002,50 @@ async def test_client_leaving_mid_stream_cancels_upstream(
     started = time.monotonic()
     assert await fake.wait_disconnects(1, within=1.0) == 1
     assert time.monotonic() - started < 1.0
-    assert await admissions_settle(gw) == [(0, 0)]
+    assert await settled(gw) == [(0, 0)]
+
+
+@pytest.mark.parametrize(("fmt", "kind"), PATHS)
+async def test_client_leaving_before_the_first_byte_cancels_upstream(
+    fake_engine, gateway, fmt: str, kind: str
+) -> None:
+    fake, gw, url = await one_backend(fake_engine, gateway, kind)
+    fake.default_reply = Reply(hang=True)
+    async with aiohttp.ClientSession() as session:
+        request = asyncio.create_task(
+            session.post(url + chat_path(fmt), json=chat_body(fmt, stream=True))
+        )
+        assert await until(lambda: bool(chat_requests(fake)))
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
+    assert await fake.wait_disconnects(1, within=1.0) == 1
+    assert await settled(gw) == [(0, 0)]
+
+
+@pytest.mark.parametrize(("fmt", "kind"), [PATHS[0], PATHS[2]])
+async def test_stream_without_include_usage_gets_no_usage_chunk(
+    fake_engine, gateway, clients, fmt: str, kind: str
+) -> None:
+    """OpenAI sends the usage chunk (empty `choices`) only to a client that asked for it;
+    clients that read `chunk.choices[0]` break on one they did not ask for."""
+    _fake, gw, url = await one_backend(fake_engine, gateway, kind)
+    status, _, raw = await post(url, chat_path(fmt), chat_body(fmt, stream=True))
+    assert status == 200
+    chunks = [json.loads(d) for _, d in sse_frames(raw) if d != "[DONE]"]
+    assert chunks and all(c["choices"] for c in chunks), raw
+    assert all(c.get("usage") is None for c in chunks), raw
+    assert sse_frames(raw)[-1] == (None, "[DONE]")
+    # The gateway still meters the request.
+    _, _, text = await get(url, "/metrics")
+    tokens = sample(
+        scrape(text.decode()),
+        "modelport_tokens_total",
+        model="m",
+        backend=gw.router.upstreams[0].backend.id,
+        direction="out",
+    )
+    assert tokens == 5
 
 
 # == 7. deadlines ================================================================================
@@ -1013,13 +1067,11 @@ async def test_deadline_ends_a_stream_with_an_error_event(
     else:
         error = anthropic_error_frame(raw)
         assert error["type"] == "timeout_error"
-    assert await admissions_settle(gw) == [(0, 0)]
+    assert await settled(gw) == [(0, 0)]
 
 
 @pytest.mark.parametrize(("fmt", "kind"), PATHS)
-async def test_deadline_on_a_whole_answer_is_504(
-    fake_engine, gateway, fmt: str, kind: str
-) -> None:
+async def test_deadline_on_a_whole_answer_is_504(fake_engine, gateway, fmt: str, kind: str) -> None:
     fake, gw, url = await one_backend(fake_engine, gateway, kind, request_timeout_s=0.5)
     fake.default_reply = Reply(text="tick " * 10, chunk_chars=2, delay_s=0.1)
     started = time.monotonic()
@@ -1032,7 +1084,7 @@ async def test_deadline_on_a_whole_answer_is_504(
     else:
         assert json.loads(raw)["error"]["type"] == "timeout_error"
     assert await fake.wait_disconnects(1, within=1.0) == 1  # the engine was told to stop
-    assert await admissions_settle(gw) == [(0, 0)]
+    assert await settled(gw) == [(0, 0)]
 
 
 # == 8. failures mid-stream ======================================================================
@@ -1075,7 +1127,7 @@ async def test_failure_mid_stream_ends_with_an_error_event(
                 model="m", max_tokens=100, messages=HI
             ) as stream:
                 await stream.get_final_message()
-    assert await admissions_settle(gw) == [(0, 0)]
+    assert await settled(gw) == [(0, 0)]
 
 
 # == 9. keys =====================================================================================
@@ -1125,9 +1177,7 @@ async def test_keys_are_required_and_never_leak(
     assert status == 401
 
     # Bearer (the OpenAI SDK) and x-api-key (the Anthropic SDK) both work.
-    reply = await clients("openai", url, key=GW_KEY).chat.completions.create(
-        model="m", messages=HI
-    )
+    reply = await clients("openai", url, key=GW_KEY).chat.completions.create(model="m", messages=HI)
     assert reply.choices[0].message.content == "Hello from the fake."
     msg = await clients("anthropic", url, key=GW_KEY).messages.create(
         model="m", max_tokens=5, messages=HI
@@ -1154,18 +1204,49 @@ async def test_keys_are_required_and_never_leak(
     assert all(GW_KEY not in str(r.args) for r in caplog.records)
 
 
+@pytest.mark.parametrize("up_key", ["sk-or-v1-0123456789abcdef", "hunter2-upstream-secret"])
+async def test_upstream_keys_never_reach_clients_or_logs(
+    fake_engine, gateway, caplog: pytest.LogCaptureFixture, up_key: str
+) -> None:
+    """Engines echo keys in their errors ("Incorrect API key provided: ..."); the gateway
+    knows its upstream keys and must keep them out of every answer, whatever their shape."""
+    caplog.set_level(logging.DEBUG)
+    router = await fake_engine("openrouter", models=["m"], api_key=up_key)
+    claude = await fake_engine("anthropic", models=["c"], api_key=up_key)
+    gw, url = await gateway(
+        backends=[
+            backend("openrouter", router, api_key_env="UP"),
+            backend("anthropic", claude, api_key_env="UP"),
+        ],
+        env={"UP": up_key},
+    )
+    leaks = []
+    for fake, model in ((router, "m"), (claude, "c")):
+        for status in (400, 401, 500):
+            for fmt in ("openai", "anthropic"):
+                fake.replies.append(
+                    Reply(status=status, error_message=f"Incorrect API key provided: {up_key}")
+                )
+                got, _, raw = await post(
+                    url, chat_path(fmt), chat_body(fmt, stream=False, model=model)
+                )
+                assert got >= 400
+                if up_key.encode() in raw:
+                    leaks.append((fake.kind, status, fmt))
+    await gw.stop(grace_s=0)
+    assert (leaks, up_key in caplog.text) == ([], False)
+
+
 async def test_non_loopback_host_needs_a_key(fake_engine, gateway, clients) -> None:
     vllm = await fake_engine("vllm", models=["m"])
     with pytest.raises(StartError, match="MODELPORT_API_KEY"):
         await gateway(backends=[backend("vllm", vllm)], server={"host": "0.0.0.0"}, env={})
-    gw, url = await gateway(
+    _gw, url = await gateway(
         backends=[backend("vllm", vllm)],
         server={"host": "0.0.0.0"},
         env={"MODELPORT_API_KEY": GW_KEY},
     )
-    reply = await clients("openai", url, key=GW_KEY).chat.completions.create(
-        model="m", messages=HI
-    )
+    reply = await clients("openai", url, key=GW_KEY).chat.completions.create(model="m", messages=HI)
     assert reply.choices[0].message.content == "Hello from the fake."
 
 
@@ -1255,20 +1336,23 @@ async def test_rejected_requests_are_logged_and_counted(
 ) -> None:
     caplog.set_level(logging.INFO, logger="modelport.access")
     vllm = await fake_engine("vllm", models=["qwen"])
-    gw, url = await gateway(backends=[backend("vllm", vllm)])
+    _gw, url = await gateway(backends=[backend("vllm", vllm)])
     status, headers, _ = await post(url, "/v1/chat/completions", {"model": "qwen", "messages": 1})
     assert status == 400
     lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "modelport.access"]
     assert [(f["request_id"], f["status"]) for f in lines] == [(headers["x-request-id"], 400)]
     _, _, text = await get(url, "/metrics")
     s = scrape(text.decode())
-    assert sample(s, "modelport_requests_total", model="", backend="", status="400", format="openai") == 1
+    assert (
+        sample(s, "modelport_requests_total", model="", backend="", status="400", format="openai")
+        == 1
+    )
 
 
 async def test_models_listing_in_both_shapes(fake_engine, gateway, clients) -> None:
     vllm = await fake_engine("vllm", models=["qwen"], context_window=8192)
     claude = await fake_engine("anthropic", models=["claude-x"], api_key="k")
-    gw, url = await gateway(
+    _gw, url = await gateway(
         backends=[
             backend("vllm", vllm, name="gpu"),
             backend("anthropic", claude, name="claude", api_key_env="K"),
@@ -1299,7 +1383,7 @@ async def test_models_listing_in_both_shapes(fake_engine, gateway, clients) -> N
 
 async def test_health_ready_and_openapi(fake_engine, gateway) -> None:
     llama = await fake_engine("llamacpp", models=["gemma.gguf"])
-    gw, url = await gateway(backends=[backend("llamacpp", llama)])
+    _gw, url = await gateway(backends=[backend("llamacpp", llama)])
     status, _, raw = await get(url, "/health")
     assert status == 200
     status, _, raw = await get(url, "/ready")
@@ -1354,15 +1438,14 @@ async def test_stop_ends_a_slow_stream_with_an_error(fake_engine, gateway, fmt: 
         resp = await session.post(url + chat_path(fmt), json=chat_body(fmt, stream=True))
         assert resp.status == 200
         first = await resp.content.readany()
+        reader = asyncio.create_task(read_until_closed(resp))  # reads as the bytes arrive
         started = time.monotonic()
         await gw.stop(grace_s=0.3)
         took = time.monotonic() - started
-        try:
-            rest = await asyncio.wait_for(resp.read(), 2.0)
-        except aiohttp.ClientPayloadError:
-            rest = b""
+        rest = await asyncio.wait_for(reader, 2.0)
     assert 0.25 <= took < 2.0
     body = first + rest
+    assert len(sse_frames(rest)) >= 4  # the stream went on during the grace
     if fmt == "openai":
         error = openai_error_frame(body)
         assert error["code"] == "service_unavailable"
@@ -1398,7 +1481,7 @@ async def test_stop_lets_a_stream_finish_within_the_grace(fake_engine, gateway, 
 async def test_count_tokens(fake_engine, gateway, clients) -> None:
     claude = await fake_engine("anthropic", models=["claude-x"], api_key="k")
     llama = await fake_engine("llamacpp", models=["gemma.gguf"])
-    gw, url = await gateway(
+    _gw, url = await gateway(
         backends=[
             backend("anthropic", claude, api_key_env="K"),
             backend("llamacpp", llama),
@@ -1423,9 +1506,43 @@ async def test_count_tokens(fake_engine, gateway, clients) -> None:
     assert json.loads(raw)["error"]["type"] == "invalid_request_error"
 
 
+async def test_count_tokens_skips_backends_that_cannot_count(fake_engine, gateway, clients) -> None:
+    vllm = await fake_engine("vllm", models=["gemma"])
+    llama = await fake_engine("llamacpp", models=["gemma"])
+    _gw, url = await gateway(
+        backends=[backend("vllm", vllm, priority=5), backend("llamacpp", llama)],
+        aliases={"only-vllm": ["vllm/gemma"]},
+    )
+    ac = clients("anthropic", url)
+    messages = [{"role": "user", "content": "x" * 40}]
+    # vLLM is tried first and cannot count; llama-server serves the same model and can.
+    raw = await ac.messages.with_raw_response.count_tokens(model="gemma", messages=messages)
+    assert raw.headers["x-modelport-backend"] == f"llamacpp:{llama.url}"
+    assert (await raw.parse()).input_tokens == 11
+    # With no backend that can count, a clear 400 in Anthropic's shape.
+    with pytest.raises(anthropic.BadRequestError) as err:
+        await ac.messages.count_tokens(model="only-vllm", messages=messages)
+    assert err.value.body["error"]["type"] == "invalid_request_error"
+    assert "count tokens" in err.value.body["error"]["message"]
+    assert vllm.requests_to("/v1/messages/count_tokens") == []
+
+
+async def test_count_tokens_is_logged_and_counted(
+    fake_engine, gateway, clients, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="modelport.access")
+    llama = await fake_engine("llamacpp", models=["gemma"])
+    _gw, url = await gateway(backends=[backend("llamacpp", llama)])
+    await clients("anthropic", url).messages.count_tokens(model="gemma", messages=HI)
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "modelport.access"]
+    assert [(f["endpoint"], f["status"], f["format"]) for f in lines] == [
+        ("count_tokens", 200, "anthropic")
+    ]
+
+
 async def test_embeddings_floats_and_base64(fake_engine, gateway, clients) -> None:
     vllm = await fake_engine("vllm", models=["embed-1"])
-    gw, url = await gateway(backends=[backend("vllm", vllm)])
+    _gw, url = await gateway(backends=[backend("vllm", vllm)])
     oc = clients("openai", url)
     texts = ["hello world", "bye"]
 

@@ -136,7 +136,12 @@ async def test_openai_profile_sends_max_completion_tokens(fake_engine) -> None: 
 async def test_relay_passes_bytes_through_and_meters(fake_engine, kind: str) -> None:
     backend, fake = await backend_for(fake_engine, kind)
     fake.default_reply = Reply(text="pass me through", usage=(6, 3))
-    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    body = {
+        "model": "m",
+        "messages": [{"role": "user", "content": "hi"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
     try:
         relay = await backend.relay(WireFormat.OPENAI, json.dumps(body).encode())
         relayed = b"".join([chunk async for chunk in relay])
@@ -205,7 +210,7 @@ async def test_relay_refuses_a_format_the_engine_lacks(fake_engine) -> None:  # 
     assert fake.requests == []
 
 
-async def test_relay_mid_stream_error_is_passed_then_raised(fake_engine) -> None:  # type: ignore[no-untyped-def]
+async def test_relay_mid_stream_error_is_withheld_and_raised(fake_engine) -> None:  # type: ignore[no-untyped-def]
     backend, fake = await backend_for(fake_engine, "openrouter")
     fake.default_reply = Reply(text="a" * 40, fail_after_chunks=2, error_message="upstream died")
     body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
@@ -218,9 +223,28 @@ async def test_relay_mid_stream_error_is_passed_then_raised(fake_engine) -> None
     finally:
         await backend.aclose()
     assert "upstream died" in str(caught.value)
-    assert relay.error_sent
-    assert b"upstream died" in b"".join(chunks)
-    assert b"[DONE]" not in b"".join(chunks)
+    relayed = b"".join(chunks)
+    assert relayed.count(b"data: {") >= 2  # the good frames before it went through
+    assert b"upstream died" not in relayed  # the engine's own error frame did not
+    assert b"[DONE]" not in relayed
+
+
+async def test_relay_drops_the_usage_chunk_only_metering_asked_for(fake_engine) -> None:  # type: ignore[no-untyped-def]
+    backend, fake = await backend_for(fake_engine, "vllm")
+    fake.default_reply = Reply(text="counted", usage=(4, 2))
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    asked = {**body, "stream_options": {"include_usage": True}}
+    try:
+        quiet = await backend.relay(WireFormat.OPENAI, json.dumps(body).encode())
+        without = b"".join([c async for c in quiet])
+        loud = await backend.relay(WireFormat.OPENAI, json.dumps(asked).encode())
+        with_usage = b"".join([c async for c in loud])
+    finally:
+        await backend.aclose()
+    assert quiet.usage == loud.usage == Usage(4, 2)  # metered either way
+    assert b'"choices": []' not in without and b'"choices":[]' not in without
+    assert b"[DONE]" in without
+    assert b'"prompt_tokens": 4' in with_usage or b'"prompt_tokens":4' in with_usage
 
 
 @pytest.mark.parametrize("kind", ["vllm", "llamacpp", "openai"])

@@ -70,6 +70,7 @@ class AnthropicBackend:
             headers=headers,
             connect_timeout=10.0 if self.cloud else 3.0,
             read_timeout=read_timeout,
+            secrets=[self._api_key],
         )
 
     def __repr__(self) -> str:
@@ -108,7 +109,7 @@ class AnthropicBackend:
             completed = True
         except BackendError as exc:
             exc.backend_id = exc.backend_id or self.id
-            raise
+            raise self._http.scrub(exc) from None
         finally:
             if completed:
                 response.release()
@@ -123,7 +124,10 @@ class AnthropicBackend:
             body=self.messages_body(request, stream=False),
             decode_error=anthropic.decode_error,
         )
-        return anthropic.decode_response(body)
+        try:
+            return anthropic.decode_response(body)
+        except BackendError as exc:
+            raise self._http.scrub(exc) from None
 
     async def count_tokens(self, request: ChatRequest) -> int:
         """Input tokens the request would cost, as the engine counts them."""
@@ -147,7 +151,9 @@ class AnthropicBackend:
         response = await self._http.open(
             "POST", "/v1/messages", raw=body, decode_error=anthropic.decode_error
         )
-        return HTTPRelay(response, format, stream=stream, backend_id=self.id)
+        return HTTPRelay(
+            response, format, stream=stream, backend_id=self.id, scrub=self._http.scrub
+        )
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         raise Unsupported("the Anthropic API has no embeddings", backend_id=self.id)

@@ -27,9 +27,10 @@ from modelport.types import (
 class Relay(Protocol):
     """Raw passthrough of one request: iterate the engine's bytes as they arrive.
 
-    Once iteration ends, `usage` and `finish_reason` hold what the stream said. A
-    stream that breaks or ends without its terminal frame raises a BackendError from
-    the iterator, after every byte that did arrive has been yielded.
+    Once iteration ends, `usage` and `finish_reason` hold what the stream said. A stream
+    that carries an error, breaks, or ends without its terminal frame raises a BackendError
+    from the iterator after the last good frame; the engine's own error frame is not among
+    the bytes, so the caller can report the error in its client's format.
     """
 
     @property
@@ -43,11 +44,6 @@ class Relay(Protocol):
 
     @property
     def finish_reason(self) -> FinishReason | None: ...
-
-    @property
-    def error_sent(self) -> bool:
-        """True when the engine's own error frame was among the bytes already yielded."""
-        ...
 
     def __aiter__(self) -> AsyncIterator[bytes]: ...
 

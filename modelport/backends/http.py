@@ -8,13 +8,14 @@ the matching error class before anything else happens.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 import aiohttp
 import msgspec
 
 from modelport.errors import BackendError, ProtocolError, Timeout, Unreachable
+from modelport.wire.errors import redact
 
 ErrorDecoder = Callable[..., BackendError]
 
@@ -32,8 +33,11 @@ class HTTPClient:
         headers: Mapping[str, str] | None = None,
         connect_timeout: float = 10.0,
         read_timeout: float = 600.0,
+        secrets: Iterable[str | None] = (),
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # Keys this client sends: an engine that echoes one in an error must not leak it.
+        self.secrets = tuple(s for s in secrets if s)
         self.backend_id = backend_id
         self.headers = dict(headers or {})
         self.connect_timeout = connect_timeout
@@ -51,6 +55,15 @@ class HTTPClient:
                 connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
             )
         return self._session
+
+    def scrub(self, exc: BackendError) -> BackendError:
+        """The same error with our keys taken out of its message and raw body."""
+        if self.secrets:
+            exc.message = redact(exc.message, self.secrets)
+            exc.args = (exc.message,)
+            if exc.raw:
+                exc.raw = redact(exc.raw, self.secrets)
+        return exc
 
     async def aclose(self) -> None:
         if self._session is not None and not self._session.closed:
@@ -104,9 +117,10 @@ class HTTPClient:
                 payload = b""
             finally:
                 response.release()
-            raise decode_error(
+            error = decode_error(
                 response.status, payload, backend_id=self.backend_id, headers=response.headers
             )
+            raise self.scrub(error)
         return response
 
     async def fetch(

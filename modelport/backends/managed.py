@@ -17,10 +17,10 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from modelport.backends.openai_compat import OpenAICompatBackend
 from modelport.errors import BackendError, Overloaded, Unreachable, Unsupported
@@ -39,6 +39,7 @@ from modelport.types import (
 )
 
 log = logging.getLogger("modelport.managed")
+T = TypeVar("T")
 engine_log = logging.getLogger("modelport.managed.llama-server")
 
 STOP_GRACE_S = 5.0
@@ -296,35 +297,57 @@ class ManagedBackend:
 
     @contextlib.asynccontextmanager
     async def _in_use(self) -> AsyncIterator[None]:
-        """Running for the duration of a request, and not idle meanwhile."""
+        """Busy for the duration of a request, so idle unload and the fleet leave it be."""
         self.in_flight += 1
         self.last_used = time.monotonic()
         try:
-            await self.start()
             yield
         finally:
             self.in_flight -= 1
             self.last_used = time.monotonic()
 
+    async def _call(self, work: Callable[[], Awaitable[T]]) -> T:
+        """Run `work` against a running engine; if the engine just died, wait for its restart."""
+        await self.start()
+        try:
+            return await work()
+        except Unreachable:
+            if not await self._died():
+                raise
+        await self.start()
+        return await work()
+
+    async def _died(self) -> bool:
+        """Whether the child is gone (a crash the supervisor will mend), waiting a moment."""
+        process = self._process
+        if not self._wanted or process is None:
+            return False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(process.wait()), 2.0)
+        if process.returncode is None:
+            return False
+        self._ready.clear()
+        return True
+
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
         async with self._in_use():
-            async for event in self._http.stream(request):
+            events = await self._call(lambda: _first(self._http.stream(request)))
+            async for event in events:
                 yield event
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         async with self._in_use():
-            return await self._http.chat(request)
+            return await self._call(lambda: self._http.chat(request))
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         async with self._in_use():
-            return await self._http.embed(request)
+            return await self._call(lambda: self._http.embed(request))
 
     async def relay(self, format: WireFormat, body: bytes) -> _HeldRelay:
         self.in_flight += 1
         self.last_used = time.monotonic()
         try:
-            await self.start()
-            relay = await self._http.relay(format, body)
+            relay = await self._call(lambda: self._http.relay(format, body))
         except BaseException:
             self.in_flight -= 1
             raise
@@ -332,18 +355,19 @@ class ManagedBackend:
 
     async def count_tokens(self, request: ChatRequest) -> int:
         async with self._in_use():
-            return await self._http.count_tokens(request)
+            return await self._call(lambda: self._http.count_tokens(request))
 
     async def list_models(self) -> list[BackendModel]:
         if self.running and self._ready.is_set():
             self._models = await self._http.list_models()
         if self._models:
             return self._models
-        # Not running (idle or not started yet): what it will serve once it is.
+        # Not running (idle or not started yet): what it will serve once it is. llama-server
+        # splits --ctx-size across its parallel slots, so that is what one request gets.
         return [
             BackendModel(
                 id=self.spec.alias,
-                context_window=self.spec.ctx_size,
+                context_window=self.spec.ctx_size // self.spec.parallel,
                 capabilities=Capabilities(tools=True),
                 loaded=False,
             )
@@ -357,6 +381,36 @@ class ManagedBackend:
         if not self._ready.is_set():
             return BackendHealth(alive=self.running, ready=False, last_error=self.last_error)
         return await self._http.health()
+
+
+async def _first(events: AsyncIterator[Event]) -> AsyncIterator[Event]:
+    """Open a stream far enough to know the engine answered (the first event), then hand it on.
+
+    A stream that fails to connect raises here, inside `_call`, where a crash can be mended.
+    """
+    iterator = aiter(events)
+    try:
+        first = await anext(iterator)
+    except StopAsyncIteration:
+        first = None
+    except BaseException:
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            await close()
+        raise
+
+    async def chained() -> AsyncIterator[Event]:
+        try:
+            if first is not None:
+                yield first
+            async for event in iterator:
+                yield event
+        finally:
+            close = getattr(iterator, "aclose", None)
+            if close is not None:
+                await close()
+
+    return chained()
 
 
 class _HeldRelay:
@@ -384,10 +438,6 @@ class _HeldRelay:
     def finish_reason(self) -> FinishReason | None:
         reason: FinishReason | None = self._relay.finish_reason
         return reason
-
-    @property
-    def error_sent(self) -> bool:
-        return bool(self._relay.error_sent)
 
     def _release(self) -> None:
         if self._held:

@@ -108,6 +108,7 @@ class OllamaBackend:
             headers=headers,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
+            secrets=[api_key],
         )
         self._compat = OpenAICompatBackend(
             "ollama",
@@ -144,7 +145,7 @@ class OllamaBackend:
             completed = True
         except BackendError as exc:
             exc.backend_id = exc.backend_id or self.id
-            raise
+            raise self._http.scrub(exc) from None
         finally:
             if completed:
                 response.release()
@@ -162,7 +163,7 @@ class OllamaBackend:
             return ollama.decode_chat_response(body)
         except BackendError as exc:
             exc.backend_id = exc.backend_id or self.id
-            raise
+            raise self._http.scrub(exc) from None
 
     async def relay(self, format: WireFormat, body: bytes) -> HTTPRelay:
         """Passthrough on Ollama's /v1/chat/completions or /v1/messages."""
@@ -181,7 +182,7 @@ class OllamaBackend:
             return ollama.decode_embed_response(body)
         except BackendError as exc:
             exc.backend_id = exc.backend_id or self.id
-            raise
+            raise self._http.scrub(exc) from None
 
     # -- models and health ---------------------------------------------------------
 

@@ -79,6 +79,7 @@ class OpenAICompatBackend:
             headers=headers,
             connect_timeout=connect_timeout or (10.0 if self.profile.cloud else 3.0),
             read_timeout=read_timeout,
+            secrets=[self._api_key],
         )
 
     def __repr__(self) -> str:
@@ -136,7 +137,7 @@ class OpenAICompatBackend:
             completed = True
         except BackendError as exc:
             exc.backend_id = exc.backend_id or self.id
-            raise
+            raise self._http.scrub(exc) from None
         finally:
             if completed:
                 response.release()
@@ -151,7 +152,7 @@ class OpenAICompatBackend:
             body=self.chat_body(request, stream=False),
             decode_error=openai.decode_error,
         )
-        return _stamped(openai.decode_response, body, self.id)
+        return _stamped(openai.decode_response, body, self._http)
 
     async def relay(self, format: WireFormat, body: bytes) -> HTTPRelay:
         """Forward a client's body unchanged but for asking for usage when it streams."""
@@ -165,11 +166,13 @@ class OpenAICompatBackend:
         if not isinstance(payload, dict):
             raise InvalidRequest("body must be a JSON object", backend_id=self.id)
         stream = payload.get("stream") is True
+        added_usage = False  # asked for usage for metering only: keep its chunk from the client
         if format is WireFormat.OPENAI and stream:
             options = payload.get("stream_options") or {}
             if options.get("include_usage") is not True:
                 payload["stream_options"] = {**options, "include_usage": True}
                 body = msgspec.json.encode(payload)
+                added_usage = True
         headers = {}
         if format is WireFormat.ANTHROPIC:
             headers = {"anthropic-version": anthropic.ANTHROPIC_VERSION}
@@ -182,7 +185,14 @@ class OpenAICompatBackend:
             headers=headers,
             decode_error=_ERROR_DECODERS[format],
         )
-        return HTTPRelay(response, format, stream=stream, backend_id=self.id)
+        return HTTPRelay(
+            response,
+            format,
+            stream=stream,
+            backend_id=self.id,
+            drop_usage_chunk=added_usage,
+            scrub=self._http.scrub,
+        )
 
     async def count_tokens(self, request: ChatRequest) -> int:
         """Input tokens as the engine counts them, where it serves Anthropic's count_tokens."""
@@ -210,7 +220,7 @@ class OpenAICompatBackend:
             body=openai.encode_embed_request(request),
             decode_error=openai.decode_error,
         )
-        return _stamped(openai.decode_embed_response, body, self.id)
+        return _stamped(openai.decode_embed_response, body, self._http)
 
     # -- models and health ---------------------------------------------------------
 
@@ -265,10 +275,10 @@ class OpenAICompatBackend:
         await self._http.aclose()
 
 
-def _stamped(decode: Callable[[bytes], T], body: bytes, backend_id: str) -> T:
-    """Decode an engine's answer; an error it carries names the backend it came from."""
+def _stamped(decode: Callable[[bytes], T], body: bytes, http: HTTPClient) -> T:
+    """Decode an engine's answer; an error it carries names its backend and holds no key."""
     try:
         return decode(body)
     except BackendError as exc:
-        exc.backend_id = exc.backend_id or backend_id
-        raise
+        exc.backend_id = exc.backend_id or http.backend_id
+        raise http.scrub(exc) from None

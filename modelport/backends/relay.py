@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 
 from modelport.backends.http import iter_body
+from modelport.errors import BackendError
 from modelport.types import FinishReason, Usage, WireFormat
 from modelport.wire.meter import Meter
 
 
 class HTTPRelay:
-    """Iterate to get the bytes; then `usage`, `finish_reason` and `error_sent` are known.
+    """Iterate to get the engine's bytes, whole frames at a time; then `usage` and
+    `finish_reason` are known.
 
-    If the stream carried an error frame, that frame is among the bytes yielded (so the
-    client has already seen it, `error_sent` is True) and the error is raised after it.
-    A stream cut short raises ProtocolError after the last byte that did arrive.
+    An error frame from the engine is not forwarded: iteration stops before it and raises
+    the classified error, so the caller can tell the client in the client's own format.
+    A stream cut short raises ProtocolError after the last complete frame.
     """
 
     def __init__(
@@ -26,15 +28,17 @@ class HTTPRelay:
         *,
         stream: bool,
         backend_id: str,
+        drop_usage_chunk: bool = False,
+        scrub: Callable[[BackendError], BackendError] = lambda exc: exc,
     ) -> None:
         self._response = response
-        self._meter = Meter(format, stream=stream)
+        self._meter = Meter(format, stream=stream, drop_usage_chunk=drop_usage_chunk)
+        self._scrub = scrub
         self.backend_id = backend_id
         self.status = response.status
         self.content_type = response.headers.get(
             "Content-Type", "text/event-stream" if stream else "application/json"
         )
-        self.error_sent = False
 
     @property
     def usage(self) -> Usage | None:
@@ -48,10 +52,15 @@ class HTTPRelay:
         completed = False
         try:
             async for chunk in iter_body(self._response, self.backend_id):
-                self._meter.feed(chunk)
-                yield chunk
-            self._meter.close()
-            completed = True
+                ready = self._meter.feed(chunk)
+                if ready:
+                    yield ready
+                if self._meter.error is not None:
+                    break
+            tail = self._meter.close() if self._meter.error is None else b""
+            if tail:
+                yield tail
+            completed = self._meter.error is None
         finally:
             if completed:
                 self._response.release()
@@ -61,8 +70,7 @@ class HTTPRelay:
         error = self._meter.outcome()
         if error is not None:
             error.backend_id = error.backend_id or self.backend_id
-            self.error_sent = self._meter.error_in_stream
-            raise error
+            raise self._scrub(error)
 
     async def aclose(self) -> None:
         self._response.close()

