@@ -616,8 +616,17 @@ def render_check(config: Config, path: Path | None, env: Mapping[str, str] = os.
         *_discovery_lines(config),
         *_backend_lines(config.backends, env),
         *_alias_lines(config.aliases),
+        _embedded_line(config),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _embedded_line(config: Config) -> str:
+    if not config.server.embedded:
+        return "embedded engine: off"
+    if config.backends:
+        return "embedded engine: not used (backends are configured)"
+    return "embedded engine: served as gemma-3-270m when discovery finds no engine"
 
 
 def _host_port(host: str, port: int) -> str:
@@ -679,7 +688,21 @@ def _backend_lines(backends: tuple[BackendConfig, ...], env: Mapping[str, str]) 
             f"queue_timeout_s {backend.queue_timeout_s:g}",
             f"    priority: {backend.priority}",
         ]
+        if backend.kind == "managed":
+            lines += _managed_lines(backend)
     return lines
+
+
+def _managed_lines(backend: BackendConfig) -> list[str]:
+    model = backend.model or "the bundled Gemma 3 270M"
+    alias = backend.alias or ("gemma-3-270m" if backend.model is None else "the file's stem")
+    idle = f"after {backend.idle_unload_s:g} s idle" if backend.idle_unload_s else "never"
+    return [
+        f"    engine: {backend.llama_server or 'the installed llama-server'}",
+        f"    model file: {model}, served as {alias}",
+        f"    ctx_size {backend.ctx_size} over {backend.parallel} slots "
+        f"({backend.ctx_size // backend.parallel} per request); unload: {idle}",
+    ]
 
 
 def _shown_url(backend: BackendConfig, env: Mapping[str, str]) -> str:
@@ -687,6 +710,8 @@ def _shown_url(backend: BackendConfig, env: Mapping[str, str]) -> str:
         return _redact(backend.url)
     if backend.kind == "mock":
         return "none (scripted in-process backend)"
+    if backend.kind == "managed":
+        return "a free loopback port, chosen when it starts"
     if backend.kind == "ollama" and env.get("OLLAMA_HOST"):
         return f"default, from OLLAMA_HOST ({_redact(env['OLLAMA_HOST'])})"
     if backend.kind == "anthropic":

@@ -560,6 +560,7 @@ def test_render_check_of_the_example(dirs: Path) -> None:
         "    priority: 0\n"
         "aliases:\n"
         "  chat -> local/qwen, openrouter/meta-llama/llama-3.1-8b-instruct\n"
+        "embedded engine: not used (backends are configured)\n"
     )
     assert SECRET not in text
     assert "vllm-secret-value" not in text
@@ -572,7 +573,9 @@ def test_render_check_defaults_and_refusal(dirs: Path) -> None:
     assert "auth: off (no key variable is set)\n  MODELPORT_API_KEY: not set\n" in text
     assert "  serve would not start: refusing to serve on 0.0.0.0" in text
     assert "backends: none configured\n" in text
-    assert text.endswith("aliases: none\n")
+    assert text.endswith(
+        "aliases: none\nembedded engine: served as gemma-3-270m when discovery finds no engine\n"
+    )
 
 
 def test_render_check_backends_never_show_secrets() -> None:
@@ -618,3 +621,30 @@ def test_render_check_backends_never_show_secrets() -> None:
     assert "    url: default, from OLLAMA_HOST (10.0.0.5:11434)\n" in text
     assert "    url: none (scripted in-process backend)\n" in text
     assert "    models: all it lists\n" in text
+
+
+def test_the_readme_config_example_is_valid_and_checks() -> None:
+    """The example users copy must parse, and `config check` must describe every part."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = readme.index("```toml\n[server]") + len("```toml\n")
+    example = readme[start : readme.index("```", start)]
+    config = parse_config(example)
+    assert [b.label for b in config.backends] == ["local", "openrouter", "coder"]
+    coder = config.backends[2]
+    assert (coder.kind, coder.alias, coder.ctx_size, coder.idle_unload_s) == (
+        "managed",
+        "qwen-coder",
+        8192,
+        600,
+    )
+    text = render_check(config, None, env={"VLLM_KEY": "sekrit-value"})
+    assert "ctx_size 8192 over 2 slots (4096 per request); unload: after 600 s idle" in text
+    assert "served as qwen-coder" in text
+    assert "sekrit-value" not in text
+
+
+def test_managed_knobs_belong_to_managed_backends() -> None:
+    with pytest.raises(ConfigError, match=r'backends\[0\]\.model: only for kind = "managed"'):
+        parse_config('[[backends]]\nkind = "vllm"\nmodel = "x.gguf"\n')
+    with pytest.raises(ConfigError, match=r"backends\[0\]\.url: a managed engine picks its own"):
+        parse_config('[[backends]]\nkind = "managed"\nurl = "http://127.0.0.1:1"\n')

@@ -140,9 +140,7 @@ async def _chat(request: web.Request, format: WireFormat) -> web.StreamResponse:
         return fail(request, Overloaded("the gateway is shutting down", retry_after=5.0))
     body = await _body(request)
     service = request.app[SERVICE]
-    reply = await service.chat(
-        format, body, request_id=request[REQUEST_ID], key_id=request[KEY_ID]
-    )
+    reply = await service.chat(format, body, request_id=request[REQUEST_ID], key_id=request[KEY_ID])
     if reply.chunks is None:
         return respond(reply)
     return await _stream(request, reply, format)
@@ -190,18 +188,14 @@ async def _write_shutdown(response: web.StreamResponse, format: WireFormat) -> N
 async def count_tokens(request: web.Request) -> web.StreamResponse:
     body = await _body(request)
     service = request.app[SERVICE]
-    reply = await service.count_tokens(
-        body, request_id=request[REQUEST_ID], key_id=request[KEY_ID]
-    )
+    reply = await service.count_tokens(body, request_id=request[REQUEST_ID], key_id=request[KEY_ID])
     return respond(reply)
 
 
 async def embeddings(request: web.Request) -> web.StreamResponse:
     body = await _body(request)
     service = request.app[SERVICE]
-    reply = await service.embeddings(
-        body, request_id=request[REQUEST_ID], key_id=request[KEY_ID]
-    )
+    reply = await service.embeddings(body, request_id=request[REQUEST_ID], key_id=request[KEY_ID])
     return respond(reply)
 
 
