@@ -932,18 +932,28 @@ def export_commit(rev: str, into: Path) -> Path:
     """`git archive` of the modelport package at `rev` into `into`; the repo is not touched."""
     into.mkdir(parents=True, exist_ok=True)
     archive = subprocess.run(
-        ["git", "archive", short_commit(rev), "modelport"],
+        ["git", "archive", rev, "modelport"],
         cwd=ROOT,
         capture_output=True,
         check=True,
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    found = subprocess.run(
+        [sys.executable, "-c", "import modelport; print(modelport.__file__)"],
+        env={**os.environ, "PYTHONPATH": str(into)},
+        cwd=into,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if not found.startswith(str(into)):
+        raise RuntimeError(f"the export of {rev} is shadowed: modelport loads from {found}")
     return into
 
 
 def machine(commit_arg: str | None) -> dict[str, str]:
     if commit_arg:
-        commit = short_commit(commit_arg)
+        commit = commit_arg
         dirty = ""
     else:
         commit = short_commit("HEAD")
@@ -1101,6 +1111,8 @@ def main() -> int:
     if args.quick:
         plan = Plan(warmup=10, seq_n=50, rounds=1, seconds=2.0, cap=2000)
         hold_s = 2.0
+    # Resolved once: HEAD may move while the benchmark runs.
+    commit = short_commit(args.commit) if args.commit else None
     raise_fd_limit()
     load_before = Path("/proc/loadavg").read_text().split()[0]
     if float(load_before) > 0.5:
@@ -1135,7 +1147,7 @@ def main() -> int:
             mp_cmd += ["--config", str(work / "modelport.toml"), "--no-discovery"]
             mp_env = env
             if args.commit:
-                mp_env = {**env, "PYTHONPATH": str(export_commit(args.commit, work / "src"))}
+                mp_env = {**env, "PYTHONPATH": str(export_commit(commit, work / "src"))}
             mp = procs.start("modelport", mp_cmd, mp_env)
             mp_url = f"http://{HOST}:{mp_port}"
 
@@ -1194,7 +1206,7 @@ def main() -> int:
             )
             results = {t.key: m for t, m in rows}
             v = ratios(results, rss)
-            info = machine(args.commit)
+            info = machine(commit)
             info["others"] = f"{others:.2f}"
             info["uvloop"] = "yes" if args.uvloop else ""
             info["load_before"] = load_before

@@ -222,8 +222,9 @@ def _alive(pid: int) -> bool:
 
 
 async def test_idle_unload_then_the_next_request_waits_and_succeeds(engine_paths) -> None:  # type: ignore[no-untyped-def]
+    # Shorter than the engine takes to load: loading must not count as idle.
     spec = ManagedSpec(
-        engine_paths.llama_server, engine_paths.model, MODEL, ctx_size=CTX, idle_unload_s=1.0
+        engine_paths.llama_server, engine_paths.model, MODEL, ctx_size=CTX, idle_unload_s=0.3
     )
     backend = ManagedBackend(spec)
     try:

@@ -154,6 +154,7 @@ class ManagedBackend:
 
     async def start(self) -> None:
         """Ask for the engine to run; returns once it is ready (or raises why it is not)."""
+        self.last_used = time.monotonic()  # asking for it is using it: not idle from here
         async with self._lock:
             if not self._wanted:
                 if self.fleet is not None:
@@ -218,22 +219,21 @@ class ManagedBackend:
             env={**os.environ, **self.spec.env},
         )
         stderr_task = asyncio.create_task(self._pipe_stderr(self._process))
+        ready_task = asyncio.create_task(self._poll_health())
+        exited = asyncio.create_task(self._process.wait())
         try:
-            ready_task = asyncio.create_task(self._poll_health())
-            exited = asyncio.create_task(self._process.wait())
             await asyncio.wait({ready_task, exited}, return_when=asyncio.FIRST_COMPLETED)
             if ready_task.done() and not ready_task.exception():
                 self.last_error = None
                 self._ready.set()
                 log.info("%s ready on %s (pid %s)", self.spec.alias, self.url, self._process.pid)
-            ready_task.cancel()
             code = await exited
-            self._ready.clear()
             self.last_error = f"llama-server exited with code {code}"
         finally:
             self._ready.clear()
+            for task in (ready_task, exited, stderr_task):
+                task.cancel()
             await self._kill()
-            stderr_task.cancel()
 
     async def _poll_health(self) -> None:
         while True:
@@ -279,7 +279,8 @@ class ManagedBackend:
         while True:
             await asyncio.sleep(min(self.spec.idle_unload_s, 5.0))
             idle_for = time.monotonic() - self.last_used
-            if self._wanted and self.in_flight == 0 and idle_for >= self.spec.idle_unload_s:
+            loaded = self._ready.is_set()  # an engine still loading is not idle
+            if loaded and self.in_flight == 0 and idle_for >= self.spec.idle_unload_s:
                 log.info("unloading %s after %.0fs idle", self.spec.alias, idle_for)
                 await self.unload()
 
