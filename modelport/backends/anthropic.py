@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from modelport.backends.http import HTTPClient, iter_body
+from modelport.backends.http import Framed, HTTPClient, stream_events
 from modelport.backends.profiles import first_int
 from modelport.backends.relay import HTTPRelay
 from modelport.errors import (
@@ -93,28 +93,12 @@ class AnthropicBackend:
             body=self.messages_body(request, stream=True),
             decode_error=anthropic.decode_error,
         )
-        completed = False
-        frames = SSEDecoder()
         decoder = anthropic.StreamDecoder()
-        try:
-            async for chunk in iter_body(response, self.id):
-                for frame in frames.feed(chunk):
-                    for event in decoder.feed(frame.event, frame.data):
-                        yield event
-            for frame in frames.close():
-                for event in decoder.feed(frame.event, frame.data):
-                    yield event
-            for event in decoder.close():
-                yield event
-            completed = True
-        except BackendError as exc:
-            exc.backend_id = exc.backend_id or self.id
-            raise self._http.scrub(exc) from None
-        finally:
-            if completed:
-                response.release()
-            else:
-                response.close()  # an abandoned stream must stop the engine's work
+        framed = Framed(
+            SSEDecoder(), lambda frame: decoder.feed(frame.event, frame.data), decoder.close
+        )
+        async for event in stream_events(self._http, response, framed):
+            yield event
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         self._require_key()

@@ -8,14 +8,16 @@ the matching error class before anything else happens.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import aiohttp
 import msgspec
 
 from modelport.errors import BackendError, ProtocolError, Timeout, Unreachable
+from modelport.types import Event
 from modelport.wire.errors import redact
+from modelport.wire.sse import NDJSONDecoder, SSEDecoder
 
 ErrorDecoder = Callable[..., BackendError]
 
@@ -182,3 +184,51 @@ async def iter_body(response: aiohttp.ClientResponse, backend_id: str) -> AsyncI
         raise Timeout("the engine stopped sending mid-stream", backend_id=backend_id) from exc
     except aiohttp.ClientError as exc:
         raise ProtocolError(f"the stream broke off: {exc}", backend_id=backend_id) from exc
+
+
+class Framed:
+    """Bytes -> frames -> canonical events: a framer glued to a format's stream decoder."""
+
+    def __init__(
+        self,
+        framer: SSEDecoder | NDJSONDecoder,
+        step: Callable[[Any], list[Event]],
+        finish: Callable[[], list[Event]],
+    ) -> None:
+        self.framer = framer
+        self.step = step
+        self.finish = finish
+
+    def feed(self, chunk: bytes) -> Iterator[Event]:
+        # Event by event: the good events before an error frame in the same read still count.
+        for frame in self.framer.feed(chunk):
+            yield from self.step(frame)
+
+    def close(self) -> Iterator[Event]:
+        for frame in self.framer.close():
+            yield from self.step(frame)
+        yield from self.finish()
+
+
+async def stream_events(
+    http: HTTPClient, response: aiohttp.ClientResponse, decoder: Framed
+) -> AsyncIterator[Event]:
+    """An engine's stream as events. The connection is reused when the stream ended well
+    and dropped when it did not (an abandoned stream must stop the engine's work); errors
+    name the backend and carry none of our keys."""
+    completed = False
+    try:
+        async for chunk in iter_body(response, http.backend_id):
+            for event in decoder.feed(chunk):
+                yield event
+        for event in decoder.close():
+            yield event
+        completed = True
+    except BackendError as exc:
+        exc.backend_id = exc.backend_id or http.backend_id
+        raise http.scrub(exc) from None
+    finally:
+        if completed:
+            response.release()
+        else:
+            response.close()

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 
-from modelport.backends.http import HTTPClient, iter_body
+from modelport.backends.http import Framed, HTTPClient, stream_events
 from modelport.backends.openai_compat import OpenAICompatBackend
 from modelport.backends.relay import HTTPRelay
 from modelport.errors import BackendError, ProtocolError, Timeout, Unreachable
@@ -129,28 +129,10 @@ class OllamaBackend:
         response = await self._http.open(
             "POST", "/api/chat", body=body, decode_error=ollama.decode_error
         )
-        completed = False
-        lines = NDJSONDecoder()
         decoder = ollama.StreamDecoder()
-        try:
-            async for chunk in iter_body(response, self.id):
-                for line in lines.feed(chunk):
-                    for event in decoder.feed(line):
-                        yield event
-            for line in lines.close():
-                for event in decoder.feed(line):
-                    yield event
-            for event in decoder.close():
-                yield event
-            completed = True
-        except BackendError as exc:
-            exc.backend_id = exc.backend_id or self.id
-            raise self._http.scrub(exc) from None
-        finally:
-            if completed:
-                response.release()
-            else:
-                response.close()  # an abandoned stream must stop the engine's work
+        framed = Framed(NDJSONDecoder(), decoder.feed, decoder.close)
+        async for event in stream_events(self._http, response, framed):
+            yield event
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         body = await self._http.fetch(
