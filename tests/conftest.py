@@ -16,6 +16,9 @@ if str(ROOT) not in sys.path:  # `from tests.fakes import ...` wherever pytest i
 
 from tests.fakes import FakeEngine  # noqa: E402
 
+# The gateway fixtures live in their own module; registered here, before any test imports it.
+pytest_plugins = ["tests.gateway_harness"]
+
 FakeFactory = Callable[..., Awaitable[FakeEngine]]
 
 

@@ -1,4 +1,4 @@
-"""Fixtures for gateway tests (load with `pytest_plugins = ["tests.gateway_harness"]`).
+"""Fixtures for gateway tests (registered in conftest.py as a pytest plugin).
 
 `gateway`: a real Gateway on 127.0.0.1, port 0, over protocol fakes:
 

@@ -27,8 +27,6 @@ from modelport.gateway.server import StartError
 from tests.fakes import FakeEngine, Reply, fake_vector
 from tests.gateway_harness import settled, until
 
-pytest_plugins = ["tests.gateway_harness"]
-
 HI = [{"role": "user", "content": "hi"}]
 WEATHER_OPENAI = {
     "type": "function",

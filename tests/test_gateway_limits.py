@@ -18,8 +18,6 @@ from modelport.types import WireFormat
 from tests.fakes import FakeEngine, Reply
 from tests.gateway_harness import admission_state, settled, until
 
-pytest_plugins = ["tests.gateway_harness"]
-
 HI = [{"role": "user", "content": "hi"}]
 SLOW = Reply(text="slow " * 40, chunk_chars=2, delay_s=0.05)  # about five seconds of stream
 OPENAI_BODY = {"model": "m", "messages": HI, "stream": True}
