@@ -255,14 +255,13 @@ class Service:
         finish: _Finish,
     ) -> AsyncIterator[bytes]:
         """Bytes to the client; a failure ends them with an error frame in its format."""
+        watchdog = _Deadline(_loop_time(deadline))
         try:
             while True:
-                # The deadline covers waiting on the engine, never time spent in a yield.
-                async with asyncio.timeout_at(_loop_time(deadline)):
-                    try:
-                        chunk = await anext(source)
-                    except StopAsyncIteration:
-                        break
+                try:
+                    chunk = await watchdog.next(source)
+                except StopAsyncIteration:
+                    break
                 if chunk:
                     yield chunk
         except TimeoutError:
@@ -276,6 +275,7 @@ class Service:
             attempt.error = attempt.error or "Cancelled"
             raise
         finally:
+            watchdog.cancel()
             await finish.run()
 
     # -- passthrough ----------------------------------------------------------------
@@ -537,6 +537,40 @@ async def _encoded(
             event = await anext(events)
         except StopAsyncIteration:
             return
+
+
+class _Deadline:
+    """One timer for a whole stream. When it fires it cancels the stream's task only if that
+    task is waiting on the engine, never while it is suspended in a yield (the consumer's
+    time), which a timeout context spanning the loop would get wrong; and it costs one timer
+    per stream rather than one per chunk."""
+
+    def __init__(self, when: float) -> None:
+        self.expired = False
+        self._waiting: asyncio.Task[Any] | None = None
+        self._handle = asyncio.get_running_loop().call_at(when, self._fire)
+
+    def _fire(self) -> None:
+        self.expired = True
+        if self._waiting is not None:
+            self._waiting.cancel()
+
+    async def next(self, source: AsyncIterator[bytes]) -> bytes:
+        if self.expired:
+            raise TimeoutError
+        task = asyncio.current_task()
+        self._waiting = task
+        try:
+            return await anext(source)
+        except asyncio.CancelledError:
+            if self.expired and task is not None and task.uncancel() == 0:
+                raise TimeoutError from None
+            raise
+        finally:
+            self._waiting = None
+
+    def cancel(self) -> None:
+        self._handle.cancel()
 
 
 class _Finish:

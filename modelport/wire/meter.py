@@ -26,15 +26,14 @@ class _UsageOnly(msgspec.Struct):
 _usage_only = msgspec.json.Decoder(_UsageOnly)
 
 
-def _frame_end(buffer: bytes) -> int:
-    """Where the first complete SSE frame ends (after its blank line), or -1."""
-    lf = buffer.find(b"\n\n")
-    crlf = buffer.find(b"\r\n\r\n")
-    if lf < 0:
-        return crlf + 4 if crlf >= 0 else -1
-    if crlf < 0 or lf + 2 <= crlf + 4:
-        return lf + 2
-    return crlf + 4
+def _frame_end(buffer: bytes, start: int, crlf: bool) -> int:
+    """Where the first complete SSE frame after `start` ends (after its blank line), or -1."""
+    lf = buffer.find(b"\n\n", start)
+    if not crlf:
+        return lf + 2 if lf >= 0 else -1
+    cr = buffer.find(b"\r\n\r\n", start)
+    ends = [i + n for i, n in ((lf, 2), (cr, 4)) if i >= 0]
+    return min(ends) if ends else -1
 
 
 class Meter:
@@ -62,16 +61,26 @@ class Meter:
             return b""
         if self.error is not None:
             return b""
-        self._pending += chunk
-        out: list[bytes] = []
-        while (end := _frame_end(self._pending)) >= 0:
-            raw, self._pending = self._pending[:end], self._pending[end:]
-            if self._forward(raw):
-                out.append(raw)
+        buffer = self._pending + chunk if self._pending else chunk
+        crlf = b"\r" in buffer
+        dropped: list[tuple[int, int]] = []  # spans of frames kept from the client
+        start = 0
+        # One forward scan per read: a read holding many frames costs linear, not quadratic.
+        while (end := _frame_end(buffer, start, crlf)) >= 0:
+            if not self._forward(buffer[start:end]):
+                dropped.append((start, end))
+            start = end
             if self.error is not None:
-                self._pending = b""
                 break
-        return b"".join(out)
+        self._pending = b"" if self.error is not None else buffer[start:]
+        if not dropped:
+            return buffer[:start]
+        kept, cursor = [], 0
+        for begin, finish in dropped:
+            kept.append(buffer[cursor:begin])
+            cursor = finish
+        kept.append(buffer[cursor:start])
+        return b"".join(kept)
 
     def close(self) -> bytes:
         """The body has ended: the last bytes to forward (a whole body when not streaming)."""
