@@ -276,6 +276,7 @@ class Service:
             raise
         finally:
             watchdog.cancel()
+            await _aclose(source)  # first: a producer task may still be reading the engine
             await finish.run()
 
     # -- passthrough ----------------------------------------------------------------
@@ -347,7 +348,8 @@ class Service:
         encoder = _stream_encoder(
             attempt.format, attempt.request_id, request.model, include_usage=include_usage
         )
-        return Reply(200, chunks=_encoded(attempt, encoder, first, events), content_type=SSE)
+        encoded = _encoded(attempt, encoder, first, events)
+        return Reply(200, chunks=_batched(encoded), content_type=SSE)
 
     # -- embeddings -------------------------------------------------------------------
 
@@ -537,6 +539,47 @@ async def _encoded(
             event = await anext(events)
         except StopAsyncIteration:
             return
+
+
+async def _batched(source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """What `source` makes without waiting, joined: one write per upstream read, not per event.
+
+    A producer task runs the source; this side wakes when something is there and takes all
+    that has piled up. Tokens that arrive one per read still go out one by one, at once.
+    """
+    pending: list[bytes] = []
+    ready = asyncio.Event()
+    ended = False
+    failure: BaseException | None = None
+
+    async def produce() -> None:
+        nonlocal ended, failure
+        try:
+            async for chunk in source:
+                pending.append(chunk)
+                ready.set()
+        except BaseException as exc:  # handed to the consumer, which owns the request
+            failure = exc
+        finally:
+            ended = True
+            ready.set()
+
+    producer = asyncio.create_task(produce())
+    try:
+        while True:
+            await ready.wait()
+            ready.clear()
+            if pending:
+                batch = pending[0] if len(pending) == 1 else b"".join(pending)
+                pending.clear()
+                yield batch
+            if ended:
+                if failure is not None and not isinstance(failure, asyncio.CancelledError):
+                    raise failure
+                return
+    finally:
+        producer.cancel()
+        await asyncio.gather(producer, return_exceptions=True)
 
 
 class _Deadline:
