@@ -187,3 +187,51 @@ async def test_chat_and_models_on_anthropic(fake_engine) -> None:  # type: ignor
 async def test_anthropic_without_key_fails_before_io() -> None:
     code, _, err = await modelport("chat", "-b", "anthropic", "-m", "claude", "hi")
     assert code == 1 and "ANTHROPIC_API_KEY" in err
+
+
+async def test_serve_with_a_bad_config_exits_2_naming_the_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "modelport.toml"
+    bad.write_text('[[backends]]\nkind = "vllm"\nmax_concurrent = "eight"\n')
+    code, _, err = await modelport("serve", "--config", str(bad))
+    assert code == 2
+    assert "backends[0].max_concurrent" in err and err.count("\n") == 1
+    code, _, err = await modelport("config", "check", str(bad))
+    assert code == 2 and "backends[0].max_concurrent" in err
+
+
+async def test_serve_refuses_a_public_host_without_keys(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    config = tmp_path / "modelport.toml"
+    config.write_text('[server]\nledger = "off"\n[discovery]\nenabled = false\n')
+    code, _, err = await modelport("serve", "--config", str(config), "--host", "0.0.0.0")
+    assert code == 2 and "key" in err.lower()
+
+
+async def test_usage_totals_from_the_ledger(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from modelport.gateway.ledger import Ledger
+    from modelport.records import RequestRecord
+
+    path = tmp_path / "usage.sqlite3"
+    ledger = Ledger(path)
+    ledger.start()
+    for model, backend, tokens in [
+        ("qwen", "vllm:a", 10),
+        ("qwen", "vllm:a", 5),
+        ("llama", "x", 1),
+    ]:
+        ledger.record(
+            RequestRecord(
+                request_id="r", format="openai", endpoint="chat", model=model,
+                backend=backend, status=200, input_tokens=tokens, output_tokens=2 * tokens,
+            )
+        )  # fmt: skip
+    ledger.close()
+    config = tmp_path / "modelport.toml"
+    config.write_text(f'[server]\nledger = "{path}"\n')
+    code, out, err = await modelport("usage", "--config", str(config), "--since", "1h")
+    assert code == 0, err
+    qwen = next(line for line in out.splitlines() if line.startswith("qwen"))
+    assert qwen.split()[1:4] == ["2", "15", "30"]
+    code, out, _ = await modelport("usage", "--config", str(config), "--by", "backend")
+    assert code == 0 and "vllm:a" in out
+    code, _, err = await modelport("usage", "--config", str(config), "--since", "soon")
+    assert code == 2 and "soon" in err
