@@ -455,3 +455,15 @@ def test_parse_spec() -> None:
     backend = connect("llamacpp")
     assert backend.id == "llamacpp:http://127.0.0.1:8080"
     assert connect("openai", api_key="k").id == "openai"
+
+
+@pytest.mark.parametrize(("model", "vision"), [("qwen2-vl-2b", True), ("gemma-3-270m", False)])
+async def test_llamacpp_vision_comes_from_props(fake_engine, model: str, vision: bool) -> None:
+    fake = await fake_engine("llamacpp", models=[model])
+    backend = OpenAICompatBackend("llamacpp", fake.url)
+    try:
+        found = await backend.list_models()
+    finally:
+        await backend.aclose()
+    assert found[0].capabilities.vision is vision
+    assert found[0].capabilities.tools  # the rest of the profile's capabilities stay

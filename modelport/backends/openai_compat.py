@@ -220,21 +220,33 @@ class OpenAICompatBackend:
         except (msgspec.DecodeError, AttributeError) as exc:
             raise ProtocolError("the model list is not JSON", backend_id=self.id, raw=body) from exc
         models = [parse_model(e, self.profile) for e in entries if isinstance(e, dict)]
-        runtime_context = await self._runtime_context() if self.profile.props_path else None
-        if runtime_context:
-            models = [msgspec.structs.replace(m, context_window=runtime_context) for m in models]
+        if self.profile.props_path:
+            models = await self._with_props(models)
         return models
 
-    async def _runtime_context(self) -> int | None:
-        """llama-server's context actually allocated (`/props`), which beats the trained one."""
+    async def _with_props(self, models: list[BackendModel]) -> list[BackendModel]:
+        """llama-server's `/props`: the context actually allocated per request, which beats
+        the trained one, and whether a vision projector is loaded."""
         assert self.profile.props_path
         try:
             status, body, _ = await self._http.probe(self.profile.props_path)
             props = msgspec.json.decode(body) if status == 200 else {}
         except (BackendError, msgspec.DecodeError):
-            return None
+            return models
+        if not isinstance(props, dict):
+            return models
         n_ctx = (props.get("default_generation_settings") or {}).get("n_ctx")
-        return n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None
+        vision = (props.get("modalities") or {}).get("vision")
+        updated = []
+        for model in models:
+            changes: dict[str, Any] = {}
+            if isinstance(n_ctx, int) and n_ctx > 0:
+                changes["context_window"] = n_ctx
+            if isinstance(vision, bool):
+                caps = msgspec.structs.replace(model.capabilities, vision=vision)
+                changes["capabilities"] = caps
+            updated.append(msgspec.structs.replace(model, **changes))
+        return updated
 
     async def health(self) -> BackendHealth:
         started = time.perf_counter()
