@@ -161,12 +161,17 @@ class Service:
             return error_reply(format, exc, {**headers, "x-modelport-backend": attempt.backend})
         return reply
 
-    def _routes(self, request: ChatRequest) -> list[Route]:
-        routes = self.router.resolve(request.model)
+    def _resolve(self, model: str) -> list[Route]:
+        """The candidates for `model`, or ModelNotFound with the closest names served."""
+        routes = self.router.resolve(model)
         if not routes:
-            hint = self.router.suggestions(request.model)
+            hint = self.router.suggestions(model)
             tail = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
-            raise ModelNotFound(f"model {request.model!r} is not served here{tail}")
+            raise ModelNotFound(f"model {model!r} is not served here{tail}")
+        return routes
+
+    def _routes(self, request: ChatRequest) -> list[Route]:
+        routes = self._resolve(request.model)
         if _has_images(request):
             routes = [r for r in routes if _model_sees(r)]
             if not routes:
@@ -366,12 +371,7 @@ class Service:
             return error_reply(format, exc, headers)
         attempt = _Attempt(format, "embeddings", request.model, False, request_id, key_id)
         try:
-            routes = self.router.resolve(request.model)
-            if not routes:
-                hint = self.router.suggestions(request.model)
-                tail = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
-                raise ModelNotFound(f"model {request.model!r} is not served here{tail}")
-            result = await self._embed(attempt, routes, request)
+            result = await self._embed(attempt, self._resolve(request.model), request)
         except BackendError as exc:
             attempt.status = error_status(format, exc)
             attempt.error = type(exc).__name__
