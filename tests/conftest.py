@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `from tests.fakes import ...` wherever pytest is started from
@@ -18,6 +19,11 @@ from tests.fakes import FakeEngine  # noqa: E402
 
 # The gateway fixtures live in their own module; registered here, before any test imports it.
 pytest_plugins = ["tests.gateway_harness"]
+
+# Property tests check what a codec does, not how fast one example runs: on a loaded 2-core
+# CI machine the default 200 ms deadline per example would fail them for the wrong reason.
+settings.register_profile("modelport", deadline=None, print_blob=True)
+settings.load_profile("modelport")
 
 FakeFactory = Callable[..., Awaitable[FakeEngine]]
 
