@@ -1432,8 +1432,10 @@ async def test_stop_ends_a_slow_stream_with_an_error(fake_engine, gateway, fmt: 
     vllm = await fake_engine("vllm", models=["m"])
     vllm.default_reply = SLOW
     gw, url = await gateway(backends=[backend("vllm", vllm)])
-    async with aiohttp.ClientSession() as session:
-        resp = await session.post(url + chat_path(fmt), json=chat_body(fmt, stream=True))
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url + chat_path(fmt), json=chat_body(fmt, stream=True)) as resp,
+    ):
         assert resp.status == 200
         first = await resp.content.readany()
         reader = asyncio.create_task(read_until_closed(resp))  # reads as the bytes arrive

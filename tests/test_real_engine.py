@@ -67,15 +67,40 @@ async def gateway(engine_paths, tmp_path) -> AsyncIterator[tuple[Gateway, str]]:
         await gw.stop(grace_s=1)
 
 
+class Clients:
+    """The official SDK clients, closed when the test ends (they hold connections)."""
+
+    def __init__(self) -> None:
+        self.made: list[openai.AsyncOpenAI | anthropic.AsyncAnthropic] = []
+
+    def openai(self, url: str) -> openai.AsyncOpenAI:
+        client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="none", max_retries=0)
+        self.made.append(client)
+        return client
+
+    def anthropic(self, url: str) -> anthropic.AsyncAnthropic:
+        client = anthropic.AsyncAnthropic(base_url=url, api_key="none", max_retries=0)
+        self.made.append(client)
+        return client
+
+
+@pytest.fixture
+async def sdk() -> AsyncIterator[Clients]:
+    clients = Clients()
+    yield clients
+    for client in clients.made:
+        await client.close()
+
+
 def managed(gw: Gateway) -> ManagedBackend:
     backend = gw.router.upstreams[0].backend
     assert isinstance(backend, ManagedBackend)
     return backend
 
 
-async def test_openai_sdk_non_streaming_usage_matches_the_engine(gateway) -> None:  # type: ignore[no-untyped-def]
+async def test_openai_sdk_non_streaming_usage_matches_the_engine(sdk, gateway) -> None:  # type: ignore[no-untyped-def]
     gw, url = gateway
-    client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="none", max_retries=0)
+    client = sdk.openai(url)
     completion = await client.chat.completions.create(
         model=MODEL,
         messages=[{"role": "user", "content": PROMPT}],
@@ -103,9 +128,9 @@ async def test_openai_sdk_non_streaming_usage_matches_the_engine(gateway) -> Non
     assert completion.usage.completion_tokens == usage["completion_tokens"]
 
 
-async def test_openai_sdk_streaming_with_usage(gateway) -> None:  # type: ignore[no-untyped-def]
+async def test_openai_sdk_streaming_with_usage(sdk, gateway) -> None:  # type: ignore[no-untyped-def]
     _, url = gateway
-    client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="none", max_retries=0)
+    client = sdk.openai(url)
     stream = await client.chat.completions.create(
         model=MODEL,
         messages=[{"role": "user", "content": PROMPT}],
@@ -125,9 +150,9 @@ async def test_openai_sdk_streaming_with_usage(gateway) -> None:  # type: ignore
     assert usage is not None and 0 < usage.completion_tokens <= 12
 
 
-async def test_anthropic_sdk_both_ways(gateway) -> None:  # type: ignore[no-untyped-def]
+async def test_anthropic_sdk_both_ways(sdk, gateway) -> None:  # type: ignore[no-untyped-def]
     _, url = gateway
-    client = anthropic.AsyncAnthropic(base_url=url, api_key="none", max_retries=0)
+    client = sdk.anthropic(url)
     message = await client.messages.create(
         model=MODEL, max_tokens=8, messages=[{"role": "user", "content": PROMPT}]
     )
@@ -174,7 +199,7 @@ async def test_not_ready_while_loading_then_ready(engine_paths) -> None:  # type
     assert backend.pid is None or not _alive(backend.pid)
 
 
-async def test_crash_mid_stream_gives_an_error_event_then_recovers(gateway) -> None:  # type: ignore[no-untyped-def]
+async def test_crash_mid_stream_gives_an_error_event_then_recovers(sdk, gateway) -> None:  # type: ignore[no-untyped-def]
     gw, url = gateway
     engine = managed(gw)
     await engine.start()
@@ -203,7 +228,7 @@ async def test_crash_mid_stream_gives_an_error_event_then_recovers(gateway) -> N
     assert "error" in last, frames[-1]
     assert not any(f.strip() == b"data: [DONE]" for f in frames)
     # The supervisor restarts it; the next request waits for that and succeeds.
-    client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="none", max_retries=0)
+    client = sdk.openai(url)
     started = time.monotonic()
     completion = await client.chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": PROMPT}], max_tokens=4
@@ -302,7 +327,7 @@ async def test_no_orphan_when_the_gateway_process_is_killed(engine_paths, tmp_pa
 
 
 async def test_serve_without_config_answers_from_the_embedded_engine(
-    engine_paths, tmp_path
+    sdk, engine_paths, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]
     from modelport.backends.managed import free_port
 
@@ -331,7 +356,7 @@ async def test_serve_without_config_answers_from_the_embedded_engine(
                 await asyncio.sleep(0.1)
             else:
                 raise AssertionError("the gateway never became ready")
-        client = openai.AsyncOpenAI(base_url=url + "/v1", api_key="none", max_retries=0)
+        client = sdk.openai(url)
         completion = await client.chat.completions.create(
             model=MODEL, messages=[{"role": "user", "content": PROMPT}], max_tokens=6
         )
