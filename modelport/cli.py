@@ -50,20 +50,23 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def describe(exc: BackendError) -> str:
-    kinds = {
-        "Unreachable": "cannot reach the engine",
-        "Timeout": "the engine timed out",
-        "AuthError": "authentication failed",
-        "ModelNotFound": "model not found",
-        "RateLimited": "rate limited",
-        "ContextWindowExceeded": "the prompt exceeds the context window",
-        "InvalidRequest": "invalid request",
-        "Overloaded": "the engine is overloaded or loading",
-        "ProtocolError": "the engine's answer broke off or was malformed",
-        "Cancelled": "cancelled",
-        "Unsupported": "unsupported",
+    """One line saying what kind of failure this was, where, and the engine's words."""
+    from modelport import errors
+
+    words = {
+        errors.Unreachable: "cannot reach the engine",
+        errors.Timeout: "the engine timed out",
+        errors.AuthError: "authentication failed",
+        errors.ModelNotFound: "model not found",
+        errors.RateLimited: "rate limited",
+        errors.ContextWindowExceeded: "the prompt exceeds the context window",
+        errors.InvalidRequest: "invalid request",
+        errors.Overloaded: "the engine is overloaded or loading",
+        errors.ProtocolError: "the engine's answer broke off or was malformed",
+        errors.Cancelled: "cancelled",
+        errors.Unsupported: "unsupported",
     }
-    what = kinds.get(type(exc).__name__, "the engine failed")
+    what = next((w for cls, w in words.items() if isinstance(exc, cls)), "the engine failed")
     where = f" ({exc.backend_id})" if exc.backend_id else ""
     return f"{what}{where}: {exc.message}"
 
@@ -314,11 +317,14 @@ def serve(
 
     import msgspec
 
-    from modelport.config import with_overrides
+    from modelport.config import ConfigError, with_overrides
     from modelport.gateway.server import Gateway, StartError
 
     config, path = _load(config_file)
-    config = with_overrides(config, host=host, port=port)
+    try:
+        config = with_overrides(config, host=host, port=port)
+    except ConfigError as exc:
+        raise fail(str(exc), 2) from None
     if no_discovery:
         discovery = msgspec.structs.replace(config.discovery, enabled=False)
         config = msgspec.structs.replace(config, discovery=discovery)

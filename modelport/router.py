@@ -146,7 +146,6 @@ class Upstream:
     discovered: bool = False
     models: dict[str, BackendModel] = field(default_factory=dict)
     health: BackendHealth | None = None
-    listed: bool = False  # whether a model list has ever been read
 
     @property
     def ready(self) -> bool:
@@ -243,7 +242,6 @@ class Router:
             upstream.models = {
                 m.id: m for m in models if upstream.allow is None or m.id in upstream.allow
             }
-            upstream.listed = True
         if self.on_refresh is not None:
             self.on_refresh(upstream)
 

@@ -235,3 +235,24 @@ async def test_usage_totals_from_the_ledger(tmp_path) -> None:  # type: ignore[n
     assert code == 0 and "vllm:a" in out
     code, _, err = await modelport("usage", "--config", str(config), "--since", "soon")
     assert code == 2 and "soon" in err
+
+
+async def test_serve_says_why_when_the_embedded_engine_cannot_be_installed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    empty = tmp_path / "bin"  # a PATH with no llama-server, no cmake, no compiler
+    empty.mkdir()
+    env = {
+        "PATH": str(empty),
+        "MODELPORT_CACHE_DIR": str(tmp_path / "cache"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+    }
+    from modelport.backends.managed import free_port
+
+    code, _, err = await modelport("serve", "--port", "0", env=env)
+    assert code == 2 and err.strip() == "error: --port: expected a port in 1..65535, got 0"
+    code, _, err = await modelport("serve", "--port", str(free_port()), env=env)
+    assert code == 2, err
+    assert "Traceback" not in err
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("error: no engine is running and the embedded one could not be")
+    assert "cmake" in line

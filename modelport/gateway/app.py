@@ -123,10 +123,6 @@ async def errors_in_format(request: web.Request, handler: Handler) -> web.Stream
 # -- handlers --------------------------------------------------------------------------
 
 
-async def _body(request: web.Request) -> bytes:
-    return await request.read()
-
-
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     return await _chat(request, WireFormat.OPENAI)
 
@@ -138,7 +134,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
 async def _chat(request: web.Request, format: WireFormat) -> web.StreamResponse:
     if request.app[STATE].get("draining"):
         return fail(request, Overloaded("the gateway is shutting down", retry_after=5.0))
-    body = await _body(request)
+    body = await request.read()
     service = request.app[SERVICE]
     reply = await service.chat(format, body, request_id=request[REQUEST_ID], key_id=request[KEY_ID])
     if reply.chunks is None:
@@ -186,14 +182,14 @@ async def _write_shutdown(response: web.StreamResponse, format: WireFormat) -> N
 
 
 async def count_tokens(request: web.Request) -> web.StreamResponse:
-    body = await _body(request)
+    body = await request.read()
     service = request.app[SERVICE]
     reply = await service.count_tokens(body, request_id=request[REQUEST_ID], key_id=request[KEY_ID])
     return respond(reply)
 
 
 async def embeddings(request: web.Request) -> web.StreamResponse:
-    body = await _body(request)
+    body = await request.read()
     service = request.app[SERVICE]
     reply = await service.embeddings(body, request_id=request[REQUEST_ID], key_id=request[KEY_ID])
     return respond(reply)

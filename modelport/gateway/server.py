@@ -29,7 +29,7 @@ from modelport.config import (
     ledger_path,
     requires_keys,
 )
-from modelport.engine import EnginePaths, installed
+from modelport.engine import EngineInstallError, EnginePaths, installed
 from modelport.gateway.app import build_app, drain
 from modelport.gateway.ledger import Ledger
 from modelport.gateway.metrics import Metrics
@@ -196,7 +196,15 @@ class Gateway:
         paths = installed()
         if paths is None:
             self.say("no engine found: installing the embedded one (llama.cpp + Gemma 3 270M)")
-            paths = await asyncio.to_thread(_install_with_progress, self.say)
+            try:
+                paths = await asyncio.to_thread(_install_with_progress, self.say)
+            except EngineInstallError as exc:
+                await self.stop(grace_s=0)
+                raise StartError(
+                    f"no engine is running and the embedded one could not be installed: {exc}. "
+                    "Start an engine (see `modelport discover`), configure a backend, or run "
+                    "`modelport engine install --llama-server PATH`."
+                ) from exc
         backend = ManagedBackend(
             ManagedSpec(paths.llama_server, paths.model, BUNDLED_ALIAS), fleet=self.fleet
         )
