@@ -166,7 +166,7 @@ async def _stream(request: web.Request, reply: Reply, format: WireFormat) -> web
         if request.app[STATE].get("draining"):
             await _write_shutdown(response, format)
         raise
-    except (ConnectionResetError, ConnectionError):
+    except ConnectionError:
         pass  # the client left; closing the chunks below stops the upstream
     finally:
         streams.discard(task)
