@@ -42,7 +42,7 @@ _EXPORTS = {
     # errors
     "BackendError": "modelport.errors",
     "Unreachable": "modelport.errors",
-    "Timeout": "modelport.errors",
+    "TimedOut": "modelport.errors",
     "AuthError": "modelport.errors",
     "ModelNotFound": "modelport.errors",
     "RateLimited": "modelport.errors",
@@ -78,7 +78,7 @@ if TYPE_CHECKING:
         Overloaded,
         ProtocolError,
         RateLimited,
-        Timeout,
+        TimedOut,
         Unreachable,
         Unsupported,
     )

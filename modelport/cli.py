@@ -55,7 +55,7 @@ def describe(exc: BackendError) -> str:
 
     words = {
         errors.Unreachable: "cannot reach the engine",
-        errors.Timeout: "the engine timed out",
+        errors.TimedOut: "the engine timed out",
         errors.AuthError: "authentication failed",
         errors.ModelNotFound: "model not found",
         errors.RateLimited: "rate limited",

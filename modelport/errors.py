@@ -53,7 +53,7 @@ class Unreachable(BackendError):
     retryable = True
 
 
-class Timeout(BackendError):
+class TimedOut(BackendError):
     status = 504
     retryable = True
 

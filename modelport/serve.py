@@ -25,7 +25,7 @@ from modelport.errors import (
     Overloaded,
     ProtocolError,
     RateLimited,
-    Timeout,
+    TimedOut,
     Unsupported,
 )
 from modelport.records import RequestRecord
@@ -228,7 +228,7 @@ class Service:
             async with asyncio.timeout_at(_loop_time(deadline)):
                 await admission.acquire()
         except TimeoutError:
-            raise Timeout(f"no slot within {self.request_timeout_s:g}s") from None
+            raise TimedOut(f"no slot within {self.request_timeout_s:g}s") from None
         finish = _Finish(admission.release, lambda: self.observe(attempt.record()))
         headers = {**headers, "x-modelport-backend": upstream.backend.id}
         try:
@@ -241,7 +241,7 @@ class Service:
                     reply = await self._transcode(attempt, route, request, body, finish)
         except TimeoutError:
             await finish.run(record=False)
-            raise Timeout(f"no answer within {self.request_timeout_s:g}s") from None
+            raise TimedOut(f"no answer within {self.request_timeout_s:g}s") from None
         except BaseException:
             await finish.run(record=False)
             raise
@@ -270,8 +270,8 @@ class Service:
                 if chunk:
                     yield chunk
         except TimeoutError:
-            attempt.error = "Timeout"
-            timeout = Timeout(f"deadline of {self.request_timeout_s:g}s passed")
+            attempt.error = "TimedOut"
+            timeout = TimedOut(f"deadline of {self.request_timeout_s:g}s passed")
             yield stream_error(attempt.format, timeout)
         except BackendError as exc:
             attempt.error = type(exc).__name__
@@ -397,7 +397,7 @@ class Service:
                         msgspec.structs.replace(request, model=route.model)
                     )
             except TimeoutError:
-                last_error = Timeout(f"no answer within {self.request_timeout_s:g}s")
+                last_error = TimedOut(f"no answer within {self.request_timeout_s:g}s")
                 upstream.breaker.failure()
                 continue
             except BackendError as exc:
@@ -447,7 +447,7 @@ class Service:
                 async with asyncio.timeout(self.request_timeout_s):
                     tokens: int = await counter(msgspec.structs.replace(request, model=route.model))
             except TimeoutError:
-                raise Timeout("count_tokens timed out") from None
+                raise TimedOut("count_tokens timed out") from None
             except Unsupported:
                 continue
             return tokens

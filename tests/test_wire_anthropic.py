@@ -20,7 +20,7 @@ from modelport.errors import (
     Overloaded,
     ProtocolError,
     RateLimited,
-    Timeout,
+    TimedOut,
     Unreachable,
     Unsupported,
 )
@@ -1348,7 +1348,7 @@ def test_odd_error_bodies(status: int, body: bytes, cls: type[BackendError], mes
         (ModelNotFound("gone"), "not_found_error", 404),
         (RateLimited("slow"), "rate_limit_error", 429),
         (Overloaded("busy"), "overloaded_error", 529),
-        (Timeout("late"), "timeout_error", 504),
+        (TimedOut("late"), "timeout_error", 504),
         (Unreachable("down"), "api_error", 502),
         (ProtocolError("garbled"), "api_error", 502),
         (Cancelled("bye"), "api_error", 499),

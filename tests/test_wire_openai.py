@@ -19,7 +19,7 @@ from modelport.errors import (
     Overloaded,
     ProtocolError,
     RateLimited,
-    Timeout,
+    TimedOut,
     Unreachable,
     Unsupported,
 )
@@ -1093,7 +1093,7 @@ def decode(status: int, body: Any, headers: dict[str, str] | None = None) -> Bac
         ),
         (500, b"Internal Server Error", BackendError, 502, "Internal Server Error"),
         (502, b"", BackendError, 502, "HTTP 502"),
-        (504, b"<html>gateway timeout</html>", Timeout, 504, "<html>gateway timeout</html>"),
+        (504, b"<html>gateway timeout</html>", TimedOut, 504, "<html>gateway timeout</html>"),
     ],
 )
 def test_decode_error_shapes(
@@ -1148,7 +1148,7 @@ def test_decode_error_cuts_raw_body():
         (RateLimited("slow"), "rate_limit_error", "rate_limit_exceeded"),
         (ContextWindowExceeded("long"), "invalid_request_error", "context_length_exceeded"),
         (Overloaded("busy"), "server_error", "service_unavailable"),
-        (Timeout("late"), "server_error", "timeout"),
+        (TimedOut("late"), "server_error", "timeout"),
         (Unreachable("down"), "server_error", "backend_unreachable"),
         (ProtocolError("garbled"), "server_error", "bad_upstream_response"),
         (Cancelled("gone"), "server_error", "cancelled"),

@@ -21,7 +21,7 @@ from modelport.errors import (
     BackendError,
     InvalidRequest,
     ProtocolError,
-    Timeout,
+    TimedOut,
     Unreachable,
     Unsupported,
 )
@@ -167,7 +167,7 @@ class AnthropicBackend:
         try:
             await self.list_models()
         except BackendError as exc:
-            alive = not isinstance(exc, Unreachable | Timeout)
+            alive = not isinstance(exc, Unreachable | TimedOut)
             return BackendHealth(alive=alive, ready=False, last_error=exc.message)
         latency = (time.perf_counter() - started) * 1000
         return BackendHealth(alive=True, ready=True, latency_ms=latency)

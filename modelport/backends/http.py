@@ -1,7 +1,7 @@
 """The one HTTP client every backend uses: aiohttp, with transport failures made typed.
 
 Backends never see an aiohttp exception: refused connections become `Unreachable`,
-timeouts `Timeout`, and a non-2xx answer is decoded by the caller's wire format into
+timeouts `TimedOut`, and a non-2xx answer is decoded by the caller's wire format into
 the matching error class before anything else happens.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from modelport.errors import BackendError, ProtocolError, Timeout, Unreachable
+from modelport.errors import BackendError, ProtocolError, TimedOut, Unreachable
 from modelport.types import Event
 from modelport.wire.errors import redact
 from modelport.wire.sse import NDJSONDecoder, SSEDecoder
@@ -102,7 +102,7 @@ class HTTPClient:
                 method, self.base_url + path, data=data, headers=send_headers, **kwargs
             )
         except TimeoutError as exc:
-            raise Timeout(
+            raise TimedOut(
                 f"no answer from {self.base_url} in time", backend_id=self.backend_id
             ) from exc
         except aiohttp.ClientConnectorError as exc:
@@ -152,7 +152,7 @@ class HTTPClient:
             response.release()
 
     async def probe(self, path: str, *, time_limit: float = 3.0) -> tuple[int, bytes, float]:
-        """GET `path` for health checks: (status, body, latency_ms); raises Unreachable/Timeout."""
+        """GET `path` for health checks: (status, body, latency_ms); raises Unreachable/TimedOut."""
         started = time.perf_counter()
         try:
             async with self.session.get(
@@ -161,7 +161,7 @@ class HTTPClient:
                 body = await response.read()
                 return response.status, body, (time.perf_counter() - started) * 1000
         except TimeoutError as exc:
-            raise Timeout(f"{self.base_url}{path} did not answer in {time_limit:g}s") from exc
+            raise TimedOut(f"{self.base_url}{path} did not answer in {time_limit:g}s") from exc
         except aiohttp.ClientError as exc:
             raise Unreachable(f"cannot connect to {self.base_url}: {exc}") from exc
 
@@ -170,7 +170,7 @@ async def read_all(response: aiohttp.ClientResponse, backend_id: str) -> bytes:
     try:
         return await response.read()
     except TimeoutError as exc:
-        raise Timeout("the engine stopped answering", backend_id=backend_id) from exc
+        raise TimedOut("the engine stopped answering", backend_id=backend_id) from exc
     except aiohttp.ClientError as exc:
         raise ProtocolError(f"the answer broke off: {exc}", backend_id=backend_id) from exc
 
@@ -181,7 +181,7 @@ async def iter_body(response: aiohttp.ClientResponse, backend_id: str) -> AsyncI
         async for chunk in response.content.iter_any():
             yield chunk
     except TimeoutError as exc:
-        raise Timeout("the engine stopped sending mid-stream", backend_id=backend_id) from exc
+        raise TimedOut("the engine stopped sending mid-stream", backend_id=backend_id) from exc
     except aiohttp.ClientError as exc:
         raise ProtocolError(f"the stream broke off: {exc}", backend_id=backend_id) from exc
 

@@ -19,7 +19,7 @@ import msgspec
 from modelport.backends.http import Framed, HTTPClient, stream_events
 from modelport.backends.openai_compat import OpenAICompatBackend
 from modelport.backends.relay import HTTPRelay
-from modelport.errors import BackendError, ProtocolError, Timeout, Unreachable
+from modelport.errors import BackendError, ProtocolError, TimedOut, Unreachable
 from modelport.types import (
     BackendHealth,
     BackendModel,
@@ -217,7 +217,7 @@ class OllamaBackend:
         try:
             status, body, latency = await self._http.probe("/")
         except BackendError as exc:
-            alive = not isinstance(exc, Unreachable | Timeout)
+            alive = not isinstance(exc, Unreachable | TimedOut)
             return BackendHealth(alive=alive, ready=False, last_error=exc.message)
         if 200 <= status < 300:
             return BackendHealth(alive=True, ready=True, latency_ms=latency)

@@ -17,7 +17,7 @@ from modelport.errors import (
     BackendError,
     InvalidRequest,
     ProtocolError,
-    Timeout,
+    TimedOut,
     Unreachable,
     Unsupported,
 )
@@ -257,7 +257,7 @@ class OpenAICompatBackend:
             else:
                 status, body, _ = await self._http.probe(self.profile.health_path)
         except BackendError as exc:
-            alive = not isinstance(exc, Unreachable | Timeout)
+            alive = not isinstance(exc, Unreachable | TimedOut)
             return BackendHealth(alive=alive, ready=False, last_error=exc.message)
         latency = (time.perf_counter() - started) * 1000
         if 200 <= status < 300:

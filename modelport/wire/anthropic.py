@@ -39,7 +39,7 @@ from modelport.errors import (
     Overloaded,
     ProtocolError,
     RateLimited,
-    Timeout,
+    TimedOut,
     Unsupported,
 )
 from modelport.types import (
@@ -1470,7 +1470,7 @@ def _error_type(err: BackendError) -> str:
         return "rate_limit_error"
     if isinstance(err, Overloaded):
         return "overloaded_error"
-    if isinstance(err, Timeout):
+    if isinstance(err, TimedOut):
         return "timeout_error"
     return _STATUS_ERROR.get(err.status, "api_error")
 

@@ -18,7 +18,7 @@ from modelport.errors import (
     ModelNotFound,
     Overloaded,
     RateLimited,
-    Timeout,
+    TimedOut,
 )
 
 _CONTEXT_WORDS = (
@@ -97,7 +97,7 @@ def classify(
     if status in (503, 529) or "overloaded" in words or "loading model" in words:
         return Overloaded(message, retry_after=retry_after(headers), **kw)
     if status in (408, 504) or "timeout" in (type or "").lower():
-        return Timeout(message, **kw)
+        return TimedOut(message, **kw)
     if any(w in words for w in _CONTEXT_WORDS):
         return ContextWindowExceeded(message, **kw)
     # A 404 from a chat route names a model; a 400 only when it says the model is missing

@@ -32,7 +32,7 @@ from modelport.errors import (
     Overloaded,
     ProtocolError,
     RateLimited,
-    Timeout,
+    TimedOut,
     Unreachable,
     Unsupported,
 )
@@ -343,7 +343,7 @@ _ERROR_SHAPES: tuple[tuple[type[BackendError], str, str | None], ...] = (
     (Unsupported, "invalid_request_error", "unsupported"),
     (RateLimited, "rate_limit_error", "rate_limit_exceeded"),
     (Overloaded, "server_error", "service_unavailable"),
-    (Timeout, "server_error", "timeout"),
+    (TimedOut, "server_error", "timeout"),
     (Unreachable, "server_error", "backend_unreachable"),
     (ProtocolError, "server_error", "bad_upstream_response"),
     (Cancelled, "server_error", "cancelled"),
