@@ -7,6 +7,8 @@ the matching error class before anything else happens.
 
 from __future__ import annotations
 
+import contextlib
+import enum
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -15,13 +17,56 @@ import aiohttp
 import msgspec
 
 from modelport.errors import BackendError, ProtocolError, TimedOut, Unreachable
+from modelport.scrub import scrub_error
 from modelport.types import Event
-from modelport.wire.errors import redact
 from modelport.wire.sse import NDJSONDecoder, SSEDecoder
 
 ErrorDecoder = Callable[..., BackendError]
 
 _json_encode = msgspec.json.Encoder().encode
+
+
+class Phase(enum.Enum):
+    """Where a transport failure happened; the same exception means a different thing in each.
+
+    Before an answer (SEND, PROBE) nothing reached the engine or it never answered, so another
+    backend may be tried; once a body is being read (READ, STREAM) the answer broke off.
+    """
+
+    SEND = "send"
+    PROBE = "probe"
+    READ = "read"
+    STREAM = "stream"
+
+
+_TIMED_OUT = {
+    Phase.SEND: "no answer from {url} in time",
+    Phase.PROBE: "{url} did not answer in time",
+    Phase.READ: "the engine stopped answering",
+    Phase.STREAM: "the engine stopped sending mid-stream",
+}
+
+
+@contextlib.contextmanager
+def transport_errors(phase: Phase, *, url: str, backend_id: str | None) -> Iterator[None]:
+    """The one map from aiohttp's and the socket's exceptions to our hierarchy.
+
+    Wrapped around every send and every read (httpx's map_httpcore_exceptions is the model),
+    so no backend ever sees an aiohttp exception.
+    """
+    try:
+        yield
+    except TimeoutError as exc:
+        message = _TIMED_OUT[phase].format(url=url)
+        raise TimedOut(message, backend_id=backend_id) from exc
+    except aiohttp.ClientConnectorError as exc:
+        why = exc.os_error.strerror or exc
+        raise Unreachable(f"cannot connect to {url}: {why}", backend_id=backend_id) from exc
+    except (aiohttp.ClientError, ConnectionError) as exc:
+        if phase in (Phase.READ, Phase.STREAM):
+            what = "answer" if phase is Phase.READ else "stream"
+            raise ProtocolError(f"the {what} broke off: {exc}", backend_id=backend_id) from exc
+        raise Unreachable(f"cannot connect to {url}: {exc}", backend_id=backend_id) from exc
 
 
 class HTTPClient:
@@ -60,12 +105,7 @@ class HTTPClient:
 
     def scrub(self, exc: BackendError) -> BackendError:
         """The same error with our keys taken out of its message and raw body."""
-        if self.secrets:
-            exc.message = redact(exc.message, self.secrets)
-            exc.args = (exc.message,)
-            if exc.raw:
-                exc.raw = redact(exc.raw, self.secrets)
-        return exc
+        return scrub_error(exc, self.secrets)
 
     async def aclose(self) -> None:
         if self._session is not None and not self._session.closed:
@@ -97,26 +137,15 @@ class HTTPClient:
             kwargs["timeout"] = aiohttp.ClientTimeout(
                 total=time_limit, connect=min(time_limit, self.connect_timeout)
             )
-        try:
+        with transport_errors(Phase.SEND, url=self.base_url, backend_id=self.backend_id):
             response = await self.session.request(
                 method, self.base_url + path, data=data, headers=send_headers, **kwargs
             )
-        except TimeoutError as exc:
-            raise TimedOut(
-                f"no answer from {self.base_url} in time", backend_id=self.backend_id
-            ) from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise Unreachable(
-                f"cannot connect to {self.base_url}: {exc.os_error.strerror or exc}",
-                backend_id=self.backend_id,
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise Unreachable(f"{self.base_url}: {exc}", backend_id=self.backend_id) from exc
         if response.status >= 400:
             try:
-                payload = await response.read()
-            except aiohttp.ClientError:
-                payload = b""
+                payload = await read_all(response, self.backend_id)
+            except BackendError:
+                payload = b""  # the status alone still says what went wrong
             finally:
                 response.release()
             error = decode_error(
@@ -154,36 +183,24 @@ class HTTPClient:
     async def probe(self, path: str, *, time_limit: float = 3.0) -> tuple[int, bytes, float]:
         """GET `path` for health checks: (status, body, latency_ms); raises Unreachable/TimedOut."""
         started = time.perf_counter()
-        try:
+        with transport_errors(Phase.PROBE, url=self.base_url + path, backend_id=None):
             async with self.session.get(
                 self.base_url + path, timeout=aiohttp.ClientTimeout(total=time_limit)
             ) as response:
                 body = await response.read()
                 return response.status, body, (time.perf_counter() - started) * 1000
-        except TimeoutError as exc:
-            raise TimedOut(f"{self.base_url}{path} did not answer in {time_limit:g}s") from exc
-        except aiohttp.ClientError as exc:
-            raise Unreachable(f"cannot connect to {self.base_url}: {exc}") from exc
 
 
 async def read_all(response: aiohttp.ClientResponse, backend_id: str) -> bytes:
-    try:
+    with transport_errors(Phase.READ, url=str(response.url), backend_id=backend_id):
         return await response.read()
-    except TimeoutError as exc:
-        raise TimedOut("the engine stopped answering", backend_id=backend_id) from exc
-    except aiohttp.ClientError as exc:
-        raise ProtocolError(f"the answer broke off: {exc}", backend_id=backend_id) from exc
 
 
 async def iter_body(response: aiohttp.ClientResponse, backend_id: str) -> AsyncIterator[bytes]:
     """The response body chunk by chunk as it arrives, with transport failures typed."""
-    try:
+    with transport_errors(Phase.STREAM, url=str(response.url), backend_id=backend_id):
         async for chunk in response.content.iter_any():
             yield chunk
-    except TimeoutError as exc:
-        raise TimedOut("the engine stopped sending mid-stream", backend_id=backend_id) from exc
-    except aiohttp.ClientError as exc:
-        raise ProtocolError(f"the stream broke off: {exc}", backend_id=backend_id) from exc
 
 
 class Framed:

@@ -42,6 +42,7 @@ from modelport.errors import (
     TimedOut,
     Unsupported,
 )
+from modelport.scrub import public_message
 from modelport.types import (
     ChatRequest,
     ChatResponse,
@@ -65,7 +66,7 @@ from modelport.types import (
     ToolResult,
     Usage,
 )
-from modelport.wire.errors import classify, public_message
+from modelport.wire.errors import classify
 from modelport.wire.sse import SSEDecoder, encode_sse
 
 __all__ = [

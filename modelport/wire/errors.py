@@ -6,8 +6,7 @@ the one place that turns what they say into our hierarchy.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from modelport.errors import (
@@ -39,29 +38,6 @@ _NOT_FOUND_WORDS = (
     "no models loaded",
     "not a valid model",  # OpenRouter's 400 for an unknown model id
 )
-
-
-_KEY_SHAPED = re.compile(
-    r"(?i)\b(?:sk|pk|rk|key|org|proj)-[A-Za-z0-9_\-*]{6,}|\bbearer\s+\S+|\b[A-Za-z0-9_\-]{40,}\b"
-)
-MESSAGE_LIMIT = 1000
-
-
-def public_message(message: str) -> str:
-    """An error message fit for a client: key-shaped strings redacted, length capped.
-
-    Upstream messages can echo (part of) a key ("Incorrect API key provided: sk-..."); the
-    backends redact the keys they hold, and this catches what still looks like one.
-    """
-    return _KEY_SHAPED.sub("[redacted]", message)[:MESSAGE_LIMIT]
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every occurrence of each secret (and of its longer fragments) removed."""
-    for secret in secrets:
-        if secret and len(secret) >= 4 and secret in text:
-            text = text.replace(secret, "[redacted]")
-    return text
 
 
 def retry_after(headers: Mapping[str, str] | None) -> float | None:

@@ -36,6 +36,7 @@ from modelport.errors import (
     Unreachable,
     Unsupported,
 )
+from modelport.scrub import public_message
 from modelport.types import (
     ChatRequest,
     ChatResponse,
@@ -61,7 +62,7 @@ from modelport.types import (
     ToolResult,
     Usage,
 )
-from modelport.wire.errors import classify, public_message
+from modelport.wire.errors import classify
 from modelport.wire.sse import SSEDecoder
 
 __all__ = [

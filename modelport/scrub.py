@@ -1,0 +1,66 @@
+"""The one place that takes secrets out of text that leaves the process.
+
+Two kinds of secret reach strings we show: the keys a backend sends (an engine may echo
+one in an error) and passwords inside URLs. Everything that builds a message for a client,
+a log line, a status page or a file goes through these functions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from modelport.errors import BackendError
+
+REDACTED = "[redacted]"
+MESSAGE_LIMIT = 1000
+
+# What still looks like a key after the keys we hold are gone: sk-..., Bearer ..., long tokens.
+_KEY_SHAPED = re.compile(
+    r"(?i)\b(?:sk|pk|rk|key|org|proj)-[A-Za-z0-9_\-*]{6,}|\bbearer\s+\S+|\b[A-Za-z0-9_\-]{40,}\b"
+)
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every occurrence of each secret removed (secrets under 4 characters are
+    too short to find without mangling ordinary words)."""
+    for secret in secrets:
+        if secret and len(secret) >= 4 and secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+def public_message(message: str) -> str:
+    """An error message fit for a client: key-shaped strings redacted, length capped.
+
+    Upstream messages can echo (part of) a key ("Incorrect API key provided: sk-..."); the
+    backends redact the keys they hold, and this catches what still looks like one.
+    """
+    return _KEY_SHAPED.sub(REDACTED, message)[:MESSAGE_LIMIT]
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password in it replaced: URLs are shown, secrets are not."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    if password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
+
+
+def scrub_error(exc: BackendError, secrets: Iterable[str]) -> BackendError:
+    """The same error with `secrets` taken out of its message and its kept upstream body."""
+    secrets = tuple(secrets)
+    if secrets:
+        exc.message = redact(exc.message, secrets)
+        exc.args = (exc.message,)
+        if exc.raw:
+            exc.raw = redact(exc.raw, secrets)
+    return exc

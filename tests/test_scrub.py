@@ -1,0 +1,35 @@
+"""The one secret scrubber: keys we hold, key-shaped strings, URL passwords."""
+
+from __future__ import annotations
+
+from modelport.errors import AuthError
+from modelport.scrub import public_message, redact, redact_url, scrub_error
+
+
+def test_redact_removes_every_occurrence_of_each_secret() -> None:
+    text = "key abcd1234 rejected; abcd1234 again; short ab stays"
+    assert redact(text, ["abcd1234", "ab"]) == (
+        "key [redacted] rejected; [redacted] again; short ab stays"
+    )
+
+
+def test_public_message_redacts_key_shapes_and_caps_length() -> None:
+    message = "Incorrect API key provided: sk-proj-ABCDEF123456. Bearer xyz.abc " + "x " * 1000
+    out = public_message(message)
+    assert "sk-proj" not in out and "xyz.abc" not in out
+    assert len(out) == 1000
+
+
+def test_redact_url_hides_only_the_password() -> None:
+    assert redact_url("http://user:s3cret@host:8000/v1") == "http://user:***@host:8000/v1"
+    assert redact_url("http://host:8000/v1") == "http://host:8000/v1"
+    assert redact_url("http://[bad") == "http://[bad"
+
+
+def test_scrub_error_cleans_message_args_and_raw_body() -> None:
+    exc = AuthError("bad key topsecret-key", raw=b'{"echo": "topsecret-key"}')
+    scrubbed = scrub_error(exc, ["topsecret-key"])
+    assert scrubbed is exc
+    assert "topsecret-key" not in str(exc)
+    assert exc.args == ("bad key [redacted]",)
+    assert exc.raw == '{"echo": "[redacted]"}'
