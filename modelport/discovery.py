@@ -2,7 +2,7 @@
 
 Ports are only where to look. Several engines share defaults (llama-server and LocalAI
 both like 8080) and any of them can run anywhere, so an engine is named by what it
-answers (WIRE.md, "Discovery fingerprints"), never by the port it was found on.
+answers (docs/wire.md, "Discovery fingerprints"), never by the port it was found on.
 Everything runs at once with short timeouts: a closed port costs one refused connect,
 and ten engines cost about what one does.
 """
@@ -98,7 +98,7 @@ class Found:
 
 
 # ---------------------------------------------------------------------------
-# Fingerprints: pure functions of the answers, tried in WIRE.md's order.
+# Fingerprints: pure functions of the answers, tried in the order docs/wire.md gives.
 
 
 def _json(answers: Answers, path: str, *, ok_only: bool = True) -> Any:

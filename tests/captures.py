@@ -1,11 +1,7 @@
-"""Where the real llama-server captures are: ../shared/captures beside the checkout."""
+"""Where the real llama-server captures are: docs/captures in this repository."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-_CANDIDATES = (
-    Path(__file__).resolve().parents[2] / "shared" / "captures",
-    Path("/work/shared/captures"),
-)
-CAPTURES = next((p for p in _CANDIDATES if p.is_dir()), _CANDIDATES[0])
+CAPTURES = Path(__file__).resolve().parents[1] / "docs" / "captures"

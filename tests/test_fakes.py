@@ -1,4 +1,4 @@
-"""The protocol fakes send the wire WIRE.md describes.
+"""The protocol fakes send the wire docs/wire.md describes.
 
 Checked with a plain aiohttp.ClientSession and a hand parser, never with modelport's codecs.
 """

@@ -1,4 +1,4 @@
-"""OpenAI codec: round trips, real llama-server bytes, every engine quirk in WIRE.md."""
+"""OpenAI codec: round trips, real llama-server bytes, every engine quirk in docs/wire.md."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The Backend protocol every engine adapter implements, and the Relay it returns.
 
-A backend owns the I/O to one engine. It offers two paths (DESIGN.md, data path):
+A backend owns the I/O to one engine. It offers two paths (docs/architecture.md):
 `stream()` decodes the engine's wire into canonical events, and `relay()` hands the
 engine's bytes through untouched when the caller already speaks the engine's format.
 """

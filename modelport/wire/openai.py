@@ -2,7 +2,7 @@
 
 Pure: bytes and dicts in, canonical objects out, and back. Every OpenAI-compatible
 engine (llama.cpp, vLLM, Ollama /v1, LM Studio, OpenRouter, Venice, OpenAI) goes
-through here, so the decoders accept each engine's variant (see WIRE.md) and the
+through here, so the decoders accept each engine's variant (see docs/wire.md) and the
 encoders write what the official SDKs expect.
 
 Two fields are ours, not OpenAI's: `reasoning_signature` beside `reasoning_content`
@@ -267,7 +267,7 @@ _TYPE_STATUS: Mapping[str, int] = {
 
 
 def _error_fields(body: Any) -> tuple[str | None, str | None, str | int | None, str | None]:
-    """message, type, code, param from any error shape engines send (see WIRE.md)."""
+    """message, type, code, param from any error shape engines send (see docs/wire.md)."""
     if not isinstance(body, dict):
         return (body if isinstance(body, str) and body else None), None, None, None
     inner = body.get("error")

@@ -120,7 +120,7 @@ def openai_models(fake: FakeEngine, request: web.Request) -> dict[str, Any]:
 
 
 def llamacpp_models(fake: FakeEngine) -> dict[str, Any]:
-    """Shaped like captures/llamacpp_models.json: an Ollama-style `models` list beside `data`."""
+    """Shaped like docs/captures/llamacpp_models.json: Ollama-style `models` beside `data`."""
     name = fake.models[0] if fake.models else "model.gguf"
     modalities = ["text", "image"] if "vision" in caps(name) else ["text"]
     return {
@@ -172,7 +172,7 @@ def llamacpp_models(fake: FakeEngine) -> dict[str, Any]:
 
 
 def llamacpp_props(fake: FakeEngine) -> dict[str, Any]:
-    """Shaped like captures/llamacpp_props.json (trimmed)."""
+    """Shaped like docs/captures/llamacpp_props.json (trimmed)."""
     name = fake.models[0] if fake.models else "model.gguf"
     return {
         "default_generation_settings": {

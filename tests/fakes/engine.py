@@ -355,7 +355,7 @@ class FakeEngine:
         if not isinstance(body, dict):
             return self.error(wire, 400, "invalid", "request body must be a JSON object")
         if not self.profile.strict:
-            return None  # local engines generate from garbage (see captures/README.md)
+            return None  # local engines generate from garbage (see docs/captures/README.md)
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             return self.error(wire, 400, "invalid", "messages: must be a non-empty array")

@@ -1,4 +1,4 @@
-"""Engines as data rows: paths, error shapes, reasoning field, quirks (see WIRE.md)."""
+"""Engines as data rows: paths, error shapes, reasoning field, quirks (see docs/wire.md)."""
 
 from __future__ import annotations
 
