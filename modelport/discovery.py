@@ -21,6 +21,7 @@ import msgspec
 from yarl import URL
 
 from modelport.backends import Backend, connect
+from modelport.backends.profiles import DISCOVERY_PORTS
 from modelport.errors import BackendError
 from modelport.types import BackendHealth, BackendModel
 
@@ -35,8 +36,8 @@ __all__ = [
     "locate",
 ]
 
-# Ollama, llama-server (old and new default), vLLM, LM Studio; LocalAI shares 8080.
-DEFAULT_PORTS = (11434, 8080, 9931, 8000, 1234)
+# Where engines listen by default; the kind table keeps the list (config shows it too).
+DEFAULT_PORTS = DISCOVERY_PORTS
 
 # Listing models is real work on some engines (Ollama asks /api/show per model, LM Studio
 # may load one), so it gets more time than a fingerprint probe.

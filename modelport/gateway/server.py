@@ -26,6 +26,7 @@ from modelport.config import (
     backend_key,
     discovery_ports,
     is_cloud,
+    kind_of,
     ledger_path,
     requires_keys,
 )
@@ -82,7 +83,7 @@ DEFAULT_LIMITS = limits_of(BackendConfig(kind=""))
 
 
 def backend_for(config: BackendConfig, env: Mapping[str, str], fleet: Fleet) -> Backend:
-    if config.kind == "managed":
+    if kind_of(config).runs_engine:
         return managed_backend(config, fleet)
     return connect(config.spec, api_key=backend_key(config, env))
 
