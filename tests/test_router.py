@@ -92,3 +92,21 @@ async def test_upstreams_is_a_snapshot() -> None:
     assert len(snapshot) == 1
     assert len(router.upstreams) == 2
     await router.aclose()
+
+
+async def test_a_failing_discovery_does_not_stop_the_refresh(fake_engine: FakeFactory) -> None:
+    """Changed: before, an exception from discovery skipped every upstream's refresh (and
+    failed `start`); now it is logged and the engines already known are still read."""
+    fake = await fake_engine("ollama", models=["llama3.2"])
+
+    async def broken(router: Router) -> None:
+        raise RuntimeError("no network today")
+
+    router = Router(discover=broken)
+    upstream = router.add(OllamaBackend(fake.url), LIMITS)
+    try:
+        await router.start()
+        assert upstream.ready
+        assert list(upstream.models) == ["llama3.2:latest"]
+    finally:
+        await router.aclose()
