@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,13 +21,23 @@ import msgspec
 from yarl import URL
 
 from modelport.backends import Backend, connect
+from modelport.backends.profiles import DISCOVERY_PORTS
 from modelport.errors import BackendError
 from modelport.types import BackendHealth, BackendModel
 
-__all__ = ["DEFAULT_PORTS", "Answer", "Found", "discover", "fingerprint", "identify"]
+__all__ = [
+    "DEFAULT_PORTS",
+    "Answer",
+    "Found",
+    "Located",
+    "discover",
+    "fingerprint",
+    "identify",
+    "locate",
+]
 
-# Ollama, llama-server (old and new default), vLLM, LM Studio; LocalAI shares 8080.
-DEFAULT_PORTS = (11434, 8080, 9931, 8000, 1234)
+# Where engines listen by default; the kind table keeps the list (config shows it too).
+DEFAULT_PORTS = DISCOVERY_PORTS
 
 # Listing models is real work on some engines (Ollama asks /api/show per model, LM Studio
 # may load one), so it gets more time than a fingerprint probe.
@@ -70,6 +80,15 @@ class Answer:
 
 
 Answers = Mapping[str, Answer | None]
+
+
+@dataclass(frozen=True)
+class Located:
+    """Which engine kind answers at which URL: a fingerprint, nothing described yet."""
+
+    kind: str
+    url: str
+    latency_ms: float
 
 
 @dataclass(frozen=True)
@@ -282,8 +301,8 @@ async def _describe(kind: str, url: str, latency_ms: float) -> Found:
     )
 
 
-async def _probe(session: aiohttp.ClientSession, url: str, seconds: float) -> Found | None:
-    """One place: is it open, what is it, what does it serve."""
+async def _locate_one(session: aiohttp.ClientSession, url: str, seconds: float) -> Located | None:
+    """One place: is it open, and what answers there."""
     parsed = URL(url)
     if parsed.host is None or parsed.port is None:
         return None
@@ -293,7 +312,7 @@ async def _probe(session: aiohttp.ClientSession, url: str, seconds: float) -> Fo
     if known is None:
         return None
     kind, latency_ms = known
-    return await _describe(kind, url, latency_ms)
+    return Located(kind, url, latency_ms)
 
 
 def _root(url: str) -> str:
@@ -306,6 +325,24 @@ def _host_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+async def locate(
+    host: str = "127.0.0.1",
+    ports: Iterable[int] = DEFAULT_PORTS,
+    *,
+    timeout: float = 0.6,  # noqa: ASYNC109 (per probe, not for the whole call)
+    extra_urls: Iterable[str] = (),
+    skip: Container[str] = (),
+) -> list[Located]:
+    """The kind of every engine listening on `host`'s `ports` or at `extra_urls`, in the
+    order given. URLs in `skip` (engines already served) are not probed at all."""
+    urls = [_host_url(host, p) for p in ports] + [_root(u) for u in extra_urls]
+    urls = [u for u in dict.fromkeys(urls) if u not in skip]
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        results = await asyncio.gather(*(_locate_one(session, u, timeout) for u in urls))
+    return [r for r in results if r is not None]
+
+
 async def discover(
     host: str = "127.0.0.1",
     ports: Iterable[int] = DEFAULT_PORTS,
@@ -313,10 +350,6 @@ async def discover(
     timeout: float = 0.6,  # noqa: ASYNC109 (per probe, not for the whole call)
     extra_urls: Iterable[str] = (),
 ) -> list[Found]:
-    """Every engine listening on `host`'s `ports` or at `extra_urls`, in the order given."""
-    urls = [_host_url(host, p) for p in ports] + [_root(u) for u in extra_urls]
-    urls = list(dict.fromkeys(urls))
-    connector = aiohttp.TCPConnector(limit=0, force_close=True)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        results = await asyncio.gather(*(_probe(session, u, timeout) for u in urls))
-    return [f for f in results if f is not None]
+    """`locate`, then each engine's health and models (what `modelport discover` shows)."""
+    located = await locate(host, ports, timeout=timeout, extra_urls=extra_urls)
+    return list(await asyncio.gather(*(_describe(e.kind, e.url, e.latency_ms) for e in located)))

@@ -1,6 +1,7 @@
 """Model name -> the backends that can serve it, with admission, health and a breaker.
 
-One background task owns the refresh of health and model lists; request handlers only
+The router owns its upstreams: they come and go through `Router.add` and `Router.remove`,
+and one background task owns the refresh of health and model lists; request handlers only
 read what it last saw. Admission and the breaker are per upstream and purely local state,
 so they need no lock beyond the event loop.
 """
@@ -13,7 +14,7 @@ import contextlib
 import difflib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -132,6 +133,18 @@ class Breaker:
         self._trial = False
 
 
+@dataclass(frozen=True)
+class Limits:
+    """How much one upstream takes at once: Admission's three numbers."""
+
+    max_concurrent: int = 8
+    max_queue: int = 64
+    queue_timeout_s: float = 30.0
+
+    def admission(self) -> Admission:
+        return Admission(self.max_concurrent, self.max_queue, self.queue_timeout_s)
+
+
 @dataclass(eq=False)
 class Upstream:
     """One backend as the router sees it: limits, breaker and what it last reported."""
@@ -163,26 +176,87 @@ class Route:
     model: str  # the name the engine knows the model by
 
 
-Discover = Callable[[], Awaitable[list[Upstream]]]
+# Called at the start of every refresh; it adds what it finds through `Router.add`.
+Discover = Callable[["Router"], Awaitable[None]]
 
 
 class Router:
+    """Owns the upstreams: only `add` and `remove` change the set, only `refresh` reads them.
+
+    One background loop refreshes every `refresh_s` (or at once after `refresh_soon`):
+    discovery first, so an engine found now is described in the same pass, then each
+    upstream's health and model list, each asked once.
+    """
+
     def __init__(
         self,
-        upstreams: Iterable[Upstream] = (),
         *,
         aliases: dict[str, tuple[str, ...]] | None = None,
         refresh_s: float = 30.0,
         discover: Discover | None = None,
         probe_timeout_s: float = 5.0,
     ) -> None:
-        self.upstreams: list[Upstream] = list(upstreams)
+        self._upstreams: list[Upstream] = []
         self.aliases = dict(aliases or {})
         self.refresh_s = refresh_s
         self.discover = discover
         self.probe_timeout_s = probe_timeout_s
         self.on_refresh: Callable[[Upstream], None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._waiting: list[asyncio.Future[None]] = []
+
+    @property
+    def upstreams(self) -> tuple[Upstream, ...]:
+        """A snapshot; change the set with `add` and `remove`."""
+        return tuple(self._upstreams)
+
+    # -- the set of upstreams -----------------------------------------------------
+
+    def add(
+        self,
+        backend: Backend,
+        limits: Limits,
+        *,
+        name: str | None = None,
+        priority: int = 0,
+        local: bool = True,
+        allow: frozenset[str] | None = None,
+        discovered: bool = False,
+    ) -> Upstream:
+        """Serve `backend` from the next refresh on. A taken name gets a "-2", "-3" suffix
+        (configured labels are unique, so only discovered engines ever get one)."""
+        upstream = Upstream(
+            name=self._free_name(name or backend.kind),
+            backend=backend,
+            admission=limits.admission(),
+            priority=priority,
+            local=local,
+            allow=allow,
+            discovered=discovered,
+        )
+        self._upstreams.append(upstream)
+        log.info("serving %s (%s)", upstream.name, backend.url or backend.id)
+        return upstream
+
+    async def remove(self, name: str) -> Upstream | None:
+        """Stop routing to the upstream called `name` and close its backend."""
+        upstream = self.by_name(name)
+        if upstream is None:
+            return None
+        self._upstreams.remove(upstream)
+        await upstream.backend.aclose()
+        return upstream
+
+    def by_url(self, url: str) -> Upstream | None:
+        return next((u for u in self._upstreams if u.backend.url == url), None)
+
+    def _free_name(self, base: str) -> str:
+        names = {u.name for u in self._upstreams}
+        name, n = base, 2
+        while name in names:
+            name, n = f"{base}-{n}", n + 1
+        return name
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -197,37 +271,43 @@ class Router:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await asyncio.gather(*(u.backend.aclose() for u in self.upstreams), return_exceptions=True)
+        for waiter in self._waiting:
+            waiter.cancel()
+        await asyncio.gather(*(u.backend.aclose() for u in self._upstreams), return_exceptions=True)
+
+    async def refresh_soon(self) -> None:
+        """Have the loop refresh now (not in `refresh_s`) and wait until it has."""
+        if self._task is None:  # not started: there is no loop to ask
+            await self.refresh()
+            return
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append(done)
+        self._wake.set()
+        await done
 
     async def _loop(self) -> None:
         while True:
-            await asyncio.sleep(self.refresh_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.refresh_s):
+                    await self._wake.wait()
+            self._wake.clear()
+            waiting, self._waiting = self._waiting, []
             try:
                 await self.refresh()
             except Exception:  # the loop must outlive any one bad refresh
                 log.exception("refresh failed")
+            for done in waiting:
+                if not done.done():
+                    done.set_result(None)
 
     async def refresh(self) -> None:
+        """Discover, then describe every upstream (health and models, once each) at once."""
         if self.discover is not None:
-            await self._add_discovered(await self.discover())
-        await asyncio.gather(*(self._refresh_one(u) for u in self.upstreams))
-
-    async def _add_discovered(self, found: list[Upstream]) -> None:
-        known = {getattr(u.backend, "url", None) for u in self.upstreams}
-        names = {u.name for u in self.upstreams}
-        for upstream in found:
-            url = getattr(upstream.backend, "url", None)
-            if url in known:
-                await upstream.backend.aclose()
-                continue
-            base, n = upstream.name, 2
-            while upstream.name in names:
-                upstream.name = f"{base}-{n}"
-                n += 1
-            names.add(upstream.name)
-            known.add(url)
-            self.upstreams.append(upstream)
-            log.info("discovered %s at %s", upstream.name, url)
+            try:
+                await self.discover(self)
+            except Exception:  # the engines we know still need their refresh
+                log.exception("discovery failed")
+        await asyncio.gather(*(self._refresh_one(u) for u in self._upstreams))
 
     async def _refresh_one(self, upstream: Upstream) -> None:
         health, models = await asyncio.gather(
@@ -252,7 +332,7 @@ class Router:
     # -- lookups ------------------------------------------------------------------
 
     def by_name(self, name: str) -> Upstream | None:
-        return next((u for u in self.upstreams if u.name == name), None)
+        return next((u for u in self._upstreams if u.name == name), None)
 
     def resolve(self, model: str) -> list[Route]:
         """Candidates in the order to try them: aliases in their order, else by preference."""
@@ -269,14 +349,14 @@ class Router:
         named = self.by_name(prefix) if sep else None
         if named is not None and rest and (named.allow is None or rest in named.allow):
             return [Route(named, rest)]
-        serving = [u for u in self.upstreams if u.serves(model)]
+        serving = [u for u in self._upstreams if u.serves(model)]
         serving.sort(key=lambda u: (not u.local, -u.priority))
         return [Route(u, model) for u in serving]
 
     def models(self) -> list[tuple[Upstream, BackendModel]]:
         """Every model once, owned by the upstream a request for it would try first."""
         seen: dict[str, tuple[Upstream, BackendModel]] = {}
-        for upstream in sorted(self.upstreams, key=lambda u: (not u.local, -u.priority)):
+        for upstream in sorted(self._upstreams, key=lambda u: (not u.local, -u.priority)):
             for model in upstream.models.values():
                 seen.setdefault(model.id, (upstream, model))
         return list(seen.values())
@@ -286,7 +366,7 @@ class Router:
         return difflib.get_close_matches(model, names, n=limit, cutoff=0.5)
 
     def ready(self) -> bool:
-        return any(u.ready for u in self.upstreams)
+        return any(u.ready for u in self._upstreams)
 
 
 def is_upstream_fault(exc: BackendError) -> bool:

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 from modelport.backends.base import Backend, Relay
-from modelport.backends.profiles import PROFILES
+from modelport.backends.profiles import KINDS
 from modelport.errors import InvalidRequest
 
 __all__ = ["Backend", "Relay", "connect", "kinds", "parse_spec"]
 
 
-# Kinds with an adapter of their own; "ollama" is also a profile row (its /v1), which the
-# native adapter uses for relaying.
-NATIVE_KINDS = ("ollama", "anthropic", "managed", "mock")
-
-
 def kinds() -> list[str]:
     """Every kind `connect` accepts: the OpenAI-compatible profiles and the native adapters."""
-    return list(dict.fromkeys([*PROFILES, *NATIVE_KINDS]))
+    return list(KINDS)
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
@@ -40,22 +35,4 @@ def connect(spec: str, *, api_key: str | None = None, name: str | None = None) -
     model when no path is given), once `modelport engine install` has put it in place.
     """
     kind, url = parse_spec(spec)
-    if kind == "ollama":
-        from modelport.backends.ollama import OllamaBackend
-
-        return OllamaBackend(url, api_key=api_key, name=name)
-    if kind == "anthropic":
-        from modelport.backends.anthropic import AnthropicBackend
-
-        return AnthropicBackend(url, api_key=api_key, name=name)
-    if kind == "managed":
-        from modelport.backends.managed import bundled
-
-        return bundled(url)
-    if kind == "mock":
-        from modelport.backends.mock import MockBackend
-
-        return MockBackend(name=name or "mock")
-    from modelport.backends.openai_compat import OpenAICompatBackend
-
-    return OpenAICompatBackend(kind, url, api_key=api_key, name=name)
+    return KINDS[kind].build(kind, url, api_key, name)

@@ -56,6 +56,12 @@ class Backend(Protocol):
     id: str
     formats: frozenset[WireFormat]
 
+    @property
+    def url(self) -> str | None:
+        """Where the engine listens; None for in-process backends. Read-only here, so a
+        class may hold a plain `str`."""
+        ...
+
     async def list_models(self) -> list[BackendModel]: ...
 
     async def health(self) -> BackendHealth: ...

@@ -30,6 +30,7 @@ from modelport.types import (
 
 class MockBackend:
     kind = "mock"
+    url: str | None = None  # in-process: nothing to dial
     formats: frozenset[WireFormat] = frozenset()
 
     def __init__(

@@ -1,17 +1,27 @@
-"""OpenAI-compatible engines as data rows.
+"""Every backend kind as a data row.
 
 A new engine that speaks the OpenAI API is a `Profile` here, not a class: where it
 listens, how it says it is healthy, where its key comes from, which fields of its model
 list carry the context window and capabilities, and the quirks that set it apart.
+
+`KINDS` is the one table of every kind `connect` accepts: the OpenAI-compatible profiles
+and the native adapters (Ollama's /api, Anthropic, managed, mock), each with what the
+config and the gateway need to know (default URL, key, cloud or local, allowed config
+fields, the factory that builds it). Nothing here imports aiohttp: `modelport config
+check` reads this table and answers at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from modelport.types import BackendModel, Capabilities, WireFormat
+
+if TYPE_CHECKING:
+    from modelport.backends.base import Backend
 
 ModelParser = Callable[[dict[str, Any], "Profile"], BackendModel]
 
@@ -258,3 +268,170 @@ PROFILES: dict[str, Profile] = {
 def parse_model(entry: dict[str, Any], profile: Profile) -> BackendModel:
     parser = profile.parse_model or _generic_model
     return parser(entry, profile)
+
+
+# ---------------------------------------------------------------------------
+# Every kind: one row each
+
+# Where engines listen by default: Ollama, llama-server (old and new default), vLLM,
+# LM Studio; LocalAI shares 8080. Discovery probes these.
+DISCOVERY_PORTS = (11434, 8080, 9931, 8000, 1234)
+
+# (kind, url or None, api_key or None, name or None) -> a backend. Imports happen on
+# call, so reading the table costs nothing.
+Factory = Callable[[str, "str | None", "str | None", "str | None"], "Backend"]
+
+# Config fields every kind takes; `Kind.fields` adds or removes from these.
+COMMON_FIELDS = frozenset(
+    {
+        "kind",
+        "name",
+        "url",
+        "api_key_env",
+        "models",
+        "max_concurrent",
+        "max_queue",
+        "queue_timeout_s",
+        "priority",
+    }
+)
+# Knobs of an engine modelport runs itself.
+ENGINE_FIELDS = frozenset(
+    {
+        "model",
+        "alias",
+        "llama_server",
+        "ctx_size",
+        "threads",
+        "parallel",
+        "chat_template",
+        "idle_unload_s",
+        "args",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of backend, as `connect`, the config and the gateway see it."""
+
+    name: str
+    build: Factory
+    # None: nothing to dial (in-process, or a port picked at start); `no_url` says which.
+    default_url: str | None
+    no_url: str = ""
+    # A variable that moves the default URL, as the engine's own client reads it.
+    url_env: str | None = None
+    # Cloud kinds need a key; with `cloud_at_default_only`, only at the default host
+    # (engines speak Anthropic's API too).
+    cloud: bool = False
+    cloud_at_default_only: bool = False
+    # The variable the backend reads when it is given no key.
+    api_key_env: str | None = None
+    fields: frozenset[str] = COMMON_FIELDS
+    # Why a field this kind does not take is refused, when there is more to say.
+    refused: Mapping[str, str] = field(default_factory=dict)
+    # modelport starts the engine itself, from the config's engine fields.
+    runs_engine: bool = False
+    profile: Profile | None = None
+    description: str = ""
+
+    def is_cloud(self, url: str | None) -> bool:
+        if not self.cloud:
+            return False
+        if not self.cloud_at_default_only or url is None:
+            return True
+        return _hostname(url) == _hostname(self.default_url)
+
+
+def _hostname(url: str | None) -> str | None:
+    try:
+        return urlsplit(url or "").hostname
+    except ValueError:
+        return None
+
+
+def _openai_compatible(kind: str, url: str | None, key: str | None, name: str | None) -> Backend:
+    from modelport.backends.openai_compat import OpenAICompatBackend
+
+    return OpenAICompatBackend(kind, url, api_key=key, name=name)
+
+
+def _ollama(kind: str, url: str | None, key: str | None, name: str | None) -> Backend:
+    from modelport.backends.ollama import OllamaBackend
+
+    return OllamaBackend(url, api_key=key, name=name)
+
+
+def _anthropic(kind: str, url: str | None, key: str | None, name: str | None) -> Backend:
+    from modelport.backends.anthropic import AnthropicBackend
+
+    return AnthropicBackend(url, api_key=key, name=name)
+
+
+def _managed(kind: str, url: str | None, key: str | None, name: str | None) -> Backend:
+    """ "managed[:PATH]": the installed llama-server on the GGUF at PATH (else the bundled one)."""
+    from modelport.backends.managed import bundled
+
+    return bundled(url)
+
+
+def _mock(kind: str, url: str | None, key: str | None, name: str | None) -> Backend:
+    from modelport.backends.mock import MockBackend
+
+    return MockBackend(name=name or "mock")
+
+
+def _profile_kind(profile: Profile) -> Kind:
+    return Kind(
+        name=profile.name,
+        build=_openai_compatible,
+        default_url=profile.default_url,
+        cloud=profile.cloud,
+        api_key_env=profile.api_key_env,
+        profile=profile,
+        description=profile.description,
+    )
+
+
+_NATIVE = [
+    Kind(
+        "ollama",
+        _ollama,
+        PROFILES["ollama"].default_url,
+        url_env="OLLAMA_HOST",
+        profile=PROFILES["ollama"],  # its /v1, for relaying
+        description="Ollama through its native /api",
+    ),
+    Kind(
+        "anthropic",
+        _anthropic,
+        "https://api.anthropic.com",
+        cloud=True,
+        cloud_at_default_only=True,
+        api_key_env="ANTHROPIC_API_KEY",
+        description="Anthropic's Messages API",
+    ),
+    Kind(
+        "managed",
+        _managed,
+        None,
+        no_url="a free loopback port, chosen when it starts",
+        fields=(COMMON_FIELDS - {"url"}) | ENGINE_FIELDS,
+        refused={"url": "a managed engine picks its own port; remove url"},
+        runs_engine=True,
+        description="a llama-server modelport runs itself",
+    ),
+    Kind(
+        "mock",
+        _mock,
+        None,
+        no_url="none (scripted in-process backend)",
+        description="scripted in-process backend, for tests",
+    ),
+]
+
+KINDS: dict[str, Kind] = {
+    **{name: _profile_kind(profile) for name, profile in PROFILES.items()},
+    **{kind.name: kind for kind in _NATIVE},
+}

@@ -26,6 +26,7 @@ from modelport.config import (
     backend_key,
     discovery_ports,
     is_cloud,
+    kind_of,
     ledger_path,
     requires_keys,
 )
@@ -34,7 +35,7 @@ from modelport.gateway.app import build_app, drain
 from modelport.gateway.ledger import Ledger
 from modelport.gateway.metrics import Metrics
 from modelport.records import RequestRecord
-from modelport.router import Admission, Router, Upstream
+from modelport.router import Limits, Router, Upstream
 from modelport.serve import Service
 
 log = logging.getLogger("modelport.gateway")
@@ -73,30 +74,18 @@ def managed_backend(config: BackendConfig, fleet: Fleet) -> ManagedBackend:
     return ManagedBackend(spec, fleet=fleet)
 
 
-def upstream_for(config: BackendConfig, env: Mapping[str, str], fleet: Fleet) -> Upstream:
-    if config.kind == "managed":
-        backend: Backend = managed_backend(config, fleet)
-    else:
-        backend = connect(config.spec, api_key=backend_key(config, env))
-    return Upstream(
-        name=config.label,
-        backend=backend,
-        admission=Admission(config.max_concurrent, config.max_queue, config.queue_timeout_s),
-        priority=config.priority,
-        local=not is_cloud(config),
-        allow=frozenset(config.models) if config.models else None,
-    )
+def limits_of(config: BackendConfig) -> Limits:
+    return Limits(config.max_concurrent, config.max_queue, config.queue_timeout_s)
 
 
-def discovered_upstream(kind: str, url: str) -> Upstream:
-    """An engine found on this machine, with the limits a configured one gets by default."""
-    limits = BackendConfig(kind=kind)
-    return Upstream(
-        name=kind,
-        backend=connect(f"{kind}:{url}"),
-        admission=Admission(limits.max_concurrent, limits.max_queue, limits.queue_timeout_s),
-        discovered=True,
-    )
+# What a backend gets when nothing says otherwise: discovered and embedded engines.
+DEFAULT_LIMITS = limits_of(BackendConfig(kind=""))
+
+
+def backend_for(config: BackendConfig, env: Mapping[str, str], fleet: Fleet) -> Backend:
+    if kind_of(config).runs_engine:
+        return managed_backend(config, fleet)
+    return connect(config.spec, api_key=backend_key(config, env))
 
 
 class Gateway:
@@ -115,11 +104,19 @@ class Gateway:
         self.ledger = Ledger(path) if path is not None else None
         self.fleet = Fleet(config.server.max_managed)
         self.router = Router(
-            [upstream_for(b, self.env, self.fleet) for b in config.backends],
             aliases=dict(config.aliases),
             refresh_s=config.discovery.refresh_s,
             discover=self._discover if config.discovery.enabled else None,
         )
+        for backend in config.backends:
+            self.router.add(
+                backend_for(backend, self.env, self.fleet),
+                limits_of(backend),
+                name=backend.label,
+                priority=backend.priority,
+                local=not is_cloud(backend),
+                allow=frozenset(backend.models) if backend.models else None,
+            )
         self.router.on_refresh = self._backend_state
         self.service = Service(
             self.router,
@@ -136,11 +133,18 @@ class Gateway:
         self._embedded_start: asyncio.Task[None] | None = None
         self.url = ""
 
-    async def _discover(self) -> list[Upstream]:
-        from modelport.discovery import discover
+    async def _discover(self, router: Router) -> None:
+        """Fingerprint the ports nothing is served from yet; hand new engines to the router."""
+        from modelport.discovery import locate
 
-        found = await discover(self.config.discovery.host, discovery_ports(self.config))
-        return [discovered_upstream(engine.kind, engine.url) for engine in found]
+        served = {u.backend.url for u in router.upstreams if u.backend.url}
+        ports = discovery_ports(self.config)
+        for engine in await locate(self.config.discovery.host, ports, skip=served):
+            backend = connect(f"{engine.kind}:{engine.url}")
+            if backend.url is not None and router.by_url(backend.url) is not None:
+                await backend.aclose()  # the same engine under another spelling of its URL
+                continue
+            router.add(backend, DEFAULT_LIMITS, name=engine.kind, discovered=True)
 
     def _observe(self, record: RequestRecord) -> None:
         # Metric labels carry only models that reached a backend: client-chosen names that
@@ -208,12 +212,7 @@ class Gateway:
         backend = ManagedBackend(
             ManagedSpec(paths.llama_server, paths.model, BUNDLED_ALIAS), fleet=self.fleet
         )
-        upstream = Upstream(
-            name="embedded",
-            backend=backend,
-            admission=Admission(8, 64, 30.0),
-        )
-        self.router.upstreams.append(upstream)
+        upstream = self.router.add(backend, DEFAULT_LIMITS, name="embedded")
         self.say(f"starting the embedded engine: {BUNDLED_ALIAS} on llama-server")
         self._embedded_start = asyncio.create_task(self._load_embedded(upstream))
 
@@ -224,7 +223,7 @@ class Gateway:
             await backend.start()
         except Exception as exc:
             log.error("the embedded engine did not start: %s", exc)
-        await self.router.refresh()
+        await self.router.refresh_soon()
         if upstream.ready:
             self.say(f"embedded engine ready: model {BUNDLED_ALIAS!r}")
 

@@ -1,0 +1,153 @@
+"""`modelport config check`: plain text of what `serve` would do with a config.
+
+Never prints a key's value: only whether its variable is set, and URLs with any
+password replaced.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from modelport.config.derive import (
+    api_keys,
+    discovery_ports,
+    is_cloud,
+    kind_of,
+    ledger_path,
+    redact_url,
+    requires_keys,
+    split_keys,
+)
+from modelport.config.schema import BackendConfig, Config
+
+__all__ = ["render_check"]
+
+
+def render_check(config: Config, path: Path | None, env: Mapping[str, str] = os.environ) -> str:
+    lines = [
+        f"config: {path}" if path is not None else "no config file: defaults",
+        f"listen: http://{_host_port(config.server.host, config.server.port)}",
+        *_auth_lines(config, env),
+        *_server_lines(config),
+        *_discovery_lines(config),
+        *_backend_lines(config.backends, env),
+        *_alias_lines(config.aliases),
+        _embedded_line(config),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _embedded_line(config: Config) -> str:
+    if not config.server.embedded:
+        return "embedded engine: off"
+    if config.backends:
+        return "embedded engine: not used (backends are configured)"
+    return "embedded engine: served as gemma-3-270m when discovery finds no engine"
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _auth_lines(config: Config, env: Mapping[str, str]) -> list[str]:
+    names = config.server.api_keys_env
+    if not names:
+        lines = ["auth: off (server.api_keys_env is empty)"]
+    else:
+        state = "on" if api_keys(config, env) else "off (no key variable is set)"
+        lines = [f"auth: {state}"]
+        lines += [f"  {name}: {_key_state(env.get(name, ''))}" for name in names]
+    refusal = requires_keys(config, env)
+    if refusal:
+        lines.append(f"  serve would not start: {refusal}")
+    return lines
+
+
+def _key_state(value: str) -> str:
+    count = len(split_keys(value))
+    if count == 0:
+        return "not set"
+    return "set" if count == 1 else f"set ({count} keys)"
+
+
+def _server_lines(config: Config) -> list[str]:
+    server = config.server
+    ledger = ledger_path(config)
+    return [
+        f"body cap: {server.max_body_mb:g} MB",
+        f"request timeout: {server.request_timeout_s:g} s",
+        f"shutdown grace: {server.shutdown_grace_s:g} s",
+        f"ledger: {ledger if ledger is not None else 'off'}",
+        f"log level: {server.log_level}",
+    ]
+
+
+def _discovery_lines(config: Config) -> list[str]:
+    discovery = config.discovery
+    if not discovery.enabled:
+        return ["discovery: off"]
+    ports = ", ".join(str(port) for port in discovery_ports(config))
+    return [f"discovery: on, host {discovery.host}, ports {ports}, every {discovery.refresh_s:g} s"]
+
+
+def _backend_lines(backends: tuple[BackendConfig, ...], env: Mapping[str, str]) -> list[str]:
+    if not backends:
+        return ["backends: none configured"]
+    lines = [f"backends: {len(backends)}"]
+    for backend in backends:
+        lines += [
+            f"  {backend.label} ({backend.kind}{', cloud' if is_cloud(backend) else ''})",
+            f"    url: {_shown_url(backend, env)}",
+            f"    key: {_backend_key_state(backend, env)}",
+            f"    models: {', '.join(backend.models) if backend.models else 'all it lists'}",
+            f"    limits: max_concurrent {backend.max_concurrent}, max_queue {backend.max_queue}, "
+            f"queue_timeout_s {backend.queue_timeout_s:g}",
+            f"    priority: {backend.priority}",
+        ]
+        if kind_of(backend).runs_engine:
+            lines += _engine_lines(backend)
+    return lines
+
+
+def _engine_lines(backend: BackendConfig) -> list[str]:
+    model = backend.model or "the bundled Gemma 3 270M"
+    alias = backend.alias or ("gemma-3-270m" if backend.model is None else "the file's stem")
+    idle = f"after {backend.idle_unload_s:g} s idle" if backend.idle_unload_s else "never"
+    return [
+        f"    engine: {backend.llama_server or 'the installed llama-server'}",
+        f"    model file: {model}, served as {alias}",
+        f"    ctx_size {backend.ctx_size} over {backend.parallel} slots "
+        f"({backend.ctx_size // backend.parallel} per request); unload: {idle}",
+    ]
+
+
+def _shown_url(backend: BackendConfig, env: Mapping[str, str]) -> str:
+    if backend.url is not None:
+        return redact_url(backend.url)
+    kind = kind_of(backend)
+    moved = env.get(kind.url_env) if kind.url_env else None
+    if moved:
+        return f"default, from {kind.url_env} ({redact_url(moved)})"
+    if kind.default_url is None:
+        return kind.no_url
+    return f"default ({kind.default_url})"
+
+
+def _backend_key_state(backend: BackendConfig, env: Mapping[str, str]) -> str:
+    if backend.api_key_env is not None:
+        state = "set" if env.get(backend.api_key_env) else "not set"
+        if state == "not set" and is_cloud(backend):
+            state += ": its requests will fail with AuthError"
+        return f"{backend.api_key_env} ({state})"
+    fallback = kind_of(backend).api_key_env
+    if fallback and env.get(fallback):
+        return f"none configured; the backend reads {fallback} (set)"
+    return "none"
+
+
+def _alias_lines(aliases: Mapping[str, tuple[str, ...]]) -> list[str]:
+    if not aliases:
+        return ["aliases: none"]
+    return ["aliases:", *(f"  {name} -> {', '.join(to)}" for name, to in aliases.items())]

@@ -1,0 +1,94 @@
+"""What `modelport.toml` may say: typed msgspec structs, one per table, with defaults.
+
+Types and key names live here and only here: `shape` reads them (through
+`msgspec.inspect`) to check a file before conversion, and `check` holds the rules types
+cannot express.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+FILE_NAME = "modelport.toml"
+LEDGER_FILE = "usage.sqlite3"
+LEDGER_OFF = "off"
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The gateway's HTTP side: where it listens, who may call it, how much it accepts."""
+
+    host: str = "127.0.0.1"
+    port: int = 7878
+    # Environment variables holding accepted keys; none set means no auth (loopback only).
+    api_keys_env: tuple[str, ...] = ("MODELPORT_API_KEY",)
+    max_body_mb: float = 32
+    request_timeout_s: float = 600
+    # How long SIGTERM lets streams in flight finish; 0 cuts them at once.
+    shutdown_grace_s: float = 10
+    # "" = the user data dir, "off" = no ledger, else a path (relative to the config file).
+    ledger: str = ""
+    log_level: str = "info"
+    # With no backend configured and none discovered, run the bundled model.
+    embedded: bool = True
+    # How many managed llama-servers may run at once (each holds a model in memory).
+    max_managed: int = 1
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * 1024 * 1024)
+
+
+class DiscoveryConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Engines found on this machine, served alongside the configured ones."""
+
+    enabled: bool = True
+    refresh_s: float = 30
+    host: str = "127.0.0.1"
+    ports: tuple[int, ...] = ()  # probed besides the default ports
+
+
+class BackendConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """One engine to serve; clients reach its models as "label/model" or by model name.
+
+    Which of these fields a kind takes is its row's `fields` in modelport.backends.profiles.
+    """
+
+    kind: str
+    name: str | None = None
+    url: str | None = None  # None: the kind's default URL
+    api_key_env: str | None = None
+    models: tuple[str, ...] = ()  # allow-list; empty serves every model the engine lists
+    max_concurrent: int = 8
+    max_queue: int = 64
+    queue_timeout_s: float = 30
+    priority: int = 0
+    # kind = "managed" only: a llama-server modelport runs itself.
+    model: str | None = None  # GGUF path; None: the bundled Gemma 3 270M
+    alias: str | None = None  # the model name clients use; default: bundled name or file stem
+    llama_server: str | None = None  # binary; None: the installed one (`modelport engine install`)
+    ctx_size: int = 4096
+    threads: int | None = None
+    parallel: int = 2
+    chat_template: str | None = None
+    idle_unload_s: float = 0  # stop the engine after this long without requests; 0: never
+    args: tuple[str, ...] = ()  # more llama-server flags, passed as they are
+
+    @property
+    def label(self) -> str:
+        """The name clients and logs use: `name`, or the kind when there is none."""
+        return self.name if self.name is not None else self.kind
+
+    @property
+    def spec(self) -> str:
+        """What `modelport.backends.connect` takes: "KIND" or "KIND:URL"."""
+        return f"{self.kind}:{self.url}" if self.url else self.kind
+
+
+class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The whole file. Every part has a default: no file means discovery alone."""
+
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    discovery: DiscoveryConfig = msgspec.field(default_factory=DiscoveryConfig)
+    backends: tuple[BackendConfig, ...] = ()
+    aliases: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)

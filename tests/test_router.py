@@ -1,0 +1,112 @@
+"""The router owns its upstreams: added and removed through its methods, described once a tick."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from modelport.backends.mock import MockBackend
+from modelport.backends.ollama import OllamaBackend
+from modelport.router import Limits, Router
+from tests.fakes import FakeEngine
+
+FakeFactory = Callable[..., Awaitable[FakeEngine]]
+LIMITS = Limits(max_concurrent=2, max_queue=4, queue_timeout_s=1.0)
+
+
+async def test_ollama_is_described_once_per_refresh(fake_engine: FakeFactory) -> None:
+    fake = await fake_engine("ollama", models=["llama3.2", "qwen3:4b"])
+    router = Router()
+    router.add(OllamaBackend(fake.url), LIMITS)
+    try:
+        await router.refresh()
+        assert len(fake.requests_to("/api/tags")) == 1
+        assert len(fake.requests_to("/")) == 1  # health
+        await router.refresh()
+        assert len(fake.requests_to("/api/tags")) == 2
+    finally:
+        await router.aclose()
+    assert sorted(router.upstreams[0].models) == ["llama3.2:latest", "qwen3:4b"]
+
+
+async def test_refresh_soon_is_done_by_the_loop(fake_engine: FakeFactory) -> None:
+    fake = await fake_engine("ollama", models=["llama3.2"])
+    router = Router(refresh_s=3600)
+    upstream = router.add(OllamaBackend(fake.url), LIMITS)
+    try:
+        await router.start()
+        assert len(fake.requests_to("/api/tags")) == 1
+        await router.refresh_soon()  # without it the next look would be an hour away
+        assert len(fake.requests_to("/api/tags")) == 2
+        assert upstream.ready
+    finally:
+        await router.aclose()
+
+
+async def test_discover_hook_adds_through_the_router_and_is_described_at_once(
+    fake_engine: FakeFactory,
+) -> None:
+    fake = await fake_engine("ollama", models=["late"])
+    calls: list[int] = []
+
+    async def discover(router: Router) -> None:
+        calls.append(len(router.upstreams))
+        if router.by_url(fake.url) is None:
+            router.add(OllamaBackend(fake.url), LIMITS, discovered=True)
+
+    router = Router(discover=discover)
+    try:
+        await router.refresh()
+        await router.refresh()
+    finally:
+        await router.aclose()
+    assert calls == [0, 1]
+    (upstream,) = router.upstreams
+    assert (upstream.name, upstream.discovered, upstream.ready) == ("ollama", True, True)
+    assert [r.upstream for r in router.resolve("late:latest")] == [upstream]
+    assert len(fake.requests_to("/api/tags")) == 2  # once per refresh
+
+
+async def test_add_names_and_limits_and_remove() -> None:
+    router = Router()
+    first = router.add(MockBackend(), LIMITS)
+    second = router.add(MockBackend(), LIMITS, discovered=True)
+    third = router.add(MockBackend(), LIMITS, name="mine", priority=3, local=False)
+    assert [u.name for u in router.upstreams] == ["mock", "mock-2", "mine"]
+    assert (first.admission.max_concurrent, first.admission.max_queue) == (2, 4)
+    assert first.admission.queue_timeout_s == 1.0
+    assert (third.priority, third.local, second.discovered) == (3, False, True)
+    assert first.admission is not second.admission  # limits are per upstream
+
+    assert await router.remove("mock-2") is second
+    assert await router.remove("mock-2") is None
+    assert [u.name for u in router.upstreams] == ["mock", "mine"]
+    assert router.add(MockBackend(), LIMITS).name == "mock-2"  # the name is free again
+    await router.aclose()
+
+
+async def test_upstreams_is_a_snapshot() -> None:
+    router = Router()
+    router.add(MockBackend(), LIMITS)
+    snapshot = router.upstreams
+    router.add(MockBackend(), LIMITS)
+    assert len(snapshot) == 1
+    assert len(router.upstreams) == 2
+    await router.aclose()
+
+
+async def test_a_failing_discovery_does_not_stop_the_refresh(fake_engine: FakeFactory) -> None:
+    """Changed: before, an exception from discovery skipped every upstream's refresh (and
+    failed `start`); now it is logged and the engines already known are still read."""
+    fake = await fake_engine("ollama", models=["llama3.2"])
+
+    async def broken(router: Router) -> None:
+        raise RuntimeError("no network today")
+
+    router = Router(discover=broken)
+    upstream = router.add(OllamaBackend(fake.url), LIMITS)
+    try:
+        await router.start()
+        assert upstream.ready
+        assert list(upstream.models) == ["llama3.2:latest"]
+    finally:
+        await router.aclose()
