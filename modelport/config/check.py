@@ -12,7 +12,7 @@ import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from modelport.backends.profiles import KINDS
-from modelport.config.derive import is_cloud, kind_of, redact_url, split_url
+from modelport.config.derive import is_cloud, kind_of, split_url
 from modelport.config.errors import ConfigError, join_key
 from modelport.config.schema import (
     LOG_LEVELS,
@@ -21,6 +21,7 @@ from modelport.config.schema import (
     DiscoveryConfig,
     ServerConfig,
 )
+from modelport.scrub import redact_url
 
 __all__ = ["check_config", "check_host", "check_port"]
 

@@ -25,7 +25,6 @@ __all__ = [
     "is_loopback",
     "kind_of",
     "ledger_path",
-    "redact_url",
     "requires_keys",
     "split_keys",
     "split_url",
@@ -120,12 +119,3 @@ def split_url(url: str) -> SplitResult | None:
     except ValueError:
         return None
     return parts
-
-
-def redact_url(url: str) -> str:
-    """The URL with any password in it replaced: URLs are shown, secrets are not."""
-    parts = split_url(url)
-    if parts is None or parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()

@@ -16,11 +16,11 @@ from modelport.config.derive import (
     is_cloud,
     kind_of,
     ledger_path,
-    redact_url,
     requires_keys,
     split_keys,
 )
 from modelport.config.schema import BackendConfig, Config
+from modelport.scrub import redact_url
 
 __all__ = ["render_check"]
 
