@@ -13,7 +13,8 @@ from typing import Any, Protocol
 
 from modelport.errors import BackendError
 from modelport.types import ChatRequest, ChatResponse, Event, WireFormat
-from modelport.wire.sse import Frame
+from modelport.wire.errors import decode_error_body
+from modelport.wire.sse import Frame, SSEDecoder
 
 
 class Framer(Protocol):
@@ -90,3 +91,23 @@ class Codec(Protocol):
     def error_status(self, err: BackendError) -> int:
         """The HTTP status this dialect's clients expect for `err`."""
         ...
+
+
+class SSECodecBase:
+    """What every dialect streaming SSE shares: the framer and the one error-body parser.
+
+    A dialect's codec class inherits these and adds its own requests, responses, stream
+    coders and error bodies."""
+
+    def framer(self) -> SSEDecoder:
+        return SSEDecoder()
+
+    def decode_error(
+        self,
+        status: int,
+        body: bytes | str,
+        *,
+        backend_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> BackendError:
+        return decode_error_body(status, body, backend_id=backend_id, headers=headers)

@@ -144,6 +144,9 @@ TYPE_STATUS: Mapping[str, int] = {
 }
 
 
+_TEXT_LIMIT = 500  # characters of an error body that is not an error object
+
+
 class ErrorFields(NamedTuple):
     """What an error body says, whatever its shape; None where it says nothing."""
 
@@ -231,11 +234,12 @@ def decode_error_body(
 ) -> BackendError:
     """An engine's non-2xx answer, any shape, JSON or not, as our error class."""
     parsed = parse_error_body(body)
-    text = parsed if isinstance(parsed, str) else None
-    fallback = text[:500] if text else None
-    if fallback is None and parsed is not None:
+    fallback = None
+    if isinstance(parsed, str):
+        parsed = parsed[:_TEXT_LIMIT]  # plain text, e.g. a proxy's HTML page: its start says enough
+    elif parsed is not None:  # a JSON body that names no message: say it whole
         raw_text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-        fallback = raw_text.strip()[:500]  # a JSON body that names no message: say it whole
+        fallback = raw_text.strip()[:_TEXT_LIMIT]
     return classify_body(
         status, parsed, body, backend_id=backend_id, headers=headers, fallback=fallback
     )

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from modelport.errors import BackendError
 from modelport.types import ChatRequest, ChatResponse, WireFormat
-from modelport.wire.anthropic.errors import decode_error, encode_error, http_status
+from modelport.wire.anthropic.errors import encode_error, http_status
 from modelport.wire.anthropic.request import decode_request
 from modelport.wire.anthropic.request_encode import encode_request
 from modelport.wire.anthropic.response import decode_response, encode_response
 from modelport.wire.anthropic.stream_decode import StreamDecoder
 from modelport.wire.anthropic.stream_encode import StreamEncoder
-from modelport.wire.sse import SSEDecoder
+from modelport.wire.codec import Codec, SSECodecBase
 
 
-class AnthropicCodec:
+class AnthropicCodec(SSECodecBase):
     """Stateless: each stream gets its own framer, decoder and encoder."""
 
     @property
@@ -35,9 +34,6 @@ class AnthropicCodec:
     def encode_response(self, response: ChatResponse) -> bytes:
         return encode_response(response)
 
-    def framer(self) -> SSEDecoder:
-        return SSEDecoder()
-
     def stream_decoder(self, *, backend_id: str | None = None) -> StreamDecoder:
         return StreamDecoder(backend_id=backend_id)
 
@@ -47,16 +43,6 @@ class AnthropicCodec:
         # Anthropic streams always carry usage; `include_usage` is OpenAI's opt-in.
         return StreamEncoder(id=f"msg_{request_id}", model=model)
 
-    def decode_error(
-        self,
-        status: int,
-        body: bytes | str,
-        *,
-        backend_id: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> BackendError:
-        return decode_error(status, body, backend_id=backend_id, headers=headers)
-
     def encode_error(self, err: BackendError) -> bytes:
         return encode_error(err)
 
@@ -64,4 +50,4 @@ class AnthropicCodec:
         return http_status(err)
 
 
-CODEC = AnthropicCodec()
+CODEC: Codec = AnthropicCodec()  # typed, so mypy checks the class against the protocol

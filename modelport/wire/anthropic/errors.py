@@ -41,15 +41,8 @@ _STATUS_TYPE: Mapping[int, str] = {
 }
 
 
-def decode_error(
-    status: int,
-    body: bytes | str,
-    *,
-    backend_id: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> BackendError:
-    """An error answer of any engine's shape, as the matching BackendError."""
-    return decode_error_body(status, body, backend_id=backend_id, headers=headers)
+# Every dialect reads engine error bodies with the one shared parser.
+decode_error = decode_error_body
 
 
 def decode_stream_error(data: str, *, backend_id: str | None = None) -> BackendError:

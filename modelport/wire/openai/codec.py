@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from modelport.errors import BackendError
 from modelport.types import ChatRequest, ChatResponse, WireFormat
-from modelport.wire.openai.errors import decode_error, encode_error, error_status
+from modelport.wire.codec import Codec, SSECodecBase
+from modelport.wire.openai.errors import encode_error, error_status
 from modelport.wire.openai.request import decode_request
 from modelport.wire.openai.request_encode import encode_request
 from modelport.wire.openai.response import decode_response, encode_response
 from modelport.wire.openai.stream_decode import StreamDecoder
 from modelport.wire.openai.stream_encode import StreamEncoder
-from modelport.wire.sse import SSEDecoder
 
 
-class OpenAICodec:
+class OpenAICodec(SSECodecBase):
     """Stateless: each stream gets its own framer, decoder and encoder."""
 
     @property
@@ -35,9 +34,6 @@ class OpenAICodec:
     def encode_response(self, response: ChatResponse) -> bytes:
         return encode_response(response)
 
-    def framer(self) -> SSEDecoder:
-        return SSEDecoder()
-
     def stream_decoder(self, *, backend_id: str | None = None) -> StreamDecoder:
         return StreamDecoder()  # errors get their backend id where the stream is read
 
@@ -46,16 +42,6 @@ class OpenAICodec:
     ) -> StreamEncoder:
         return StreamEncoder(id=f"chatcmpl-{request_id}", model=model, include_usage=include_usage)
 
-    def decode_error(
-        self,
-        status: int,
-        body: bytes | str,
-        *,
-        backend_id: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> BackendError:
-        return decode_error(status, body, backend_id=backend_id, headers=headers)
-
     def encode_error(self, err: BackendError) -> bytes:
         return encode_error(err)
 
@@ -63,4 +49,4 @@ class OpenAICodec:
         return error_status(err)
 
 
-CODEC = OpenAICodec()
+CODEC: Codec = OpenAICodec()  # typed, so mypy checks the class against the protocol

@@ -30,15 +30,8 @@ from modelport.wire.errors import decode_error_body, error_from_payload, public_
 _encode = msgspec.json.Encoder().encode
 
 
-def decode_error(
-    status: int,
-    body: bytes | str,
-    *,
-    backend_id: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> BackendError:
-    """An engine's error answer as our error class; any body shape, JSON or not."""
-    return decode_error_body(status, body, backend_id=backend_id, headers=headers)
+# Every dialect reads engine error bodies with the one shared parser.
+decode_error = decode_error_body
 
 
 def payload_error(payload: Any, raw: str | bytes) -> BackendError:

@@ -63,15 +63,20 @@ def _assistant_json(msg: Message) -> JSONObject:
         out["content"] = parts_json(content)
     else:
         out["content"] = None if calls else ""
+    add_reasoning(out, msg)
+    if calls:
+        out["tool_calls"] = [call_json(c) for c in calls]
+    return out
+
+
+def add_reasoning(out: JSONObject, msg: Message) -> None:
+    """Thinking parts as `reasoning_content`, with our `reasoning_signature` beside it."""
     thinking = [p for p in msg.content if isinstance(p, Thinking)]
     if thinking:
         out["reasoning_content"] = "".join(p.text for p in thinking)
         signature = next((p.signature for p in reversed(thinking) if p.signature), None)
         if signature:
             out["reasoning_signature"] = signature
-    if calls:
-        out["tool_calls"] = [call_json(c) for c in calls]
-    return out
 
 
 def _results_json(msg: Message) -> list[JSONObject]:

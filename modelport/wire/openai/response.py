@@ -20,7 +20,7 @@ from modelport.wire.arguments import parse_arguments
 from modelport.wire.ids import mint_tool_id
 from modelport.wire.openai.errors import payload_error
 from modelport.wire.openai.finish import finish_reason_from, finish_word
-from modelport.wire.openai.request_encode import call_json
+from modelport.wire.openai.request_encode import add_reasoning, call_json
 from modelport.wire.openai.structs import (
     RESPONSE,
     WireFunction,
@@ -83,12 +83,7 @@ def decode_response(body: bytes | dict[str, Any]) -> ChatResponse:
 
 def _message_out(msg: Message) -> JSONObject:
     out: JSONObject = {"role": "assistant", "content": msg.text if _has_text(msg) else None}
-    thinking = [p for p in msg.content if isinstance(p, Thinking)]
-    if thinking:
-        out["reasoning_content"] = "".join(p.text for p in thinking)
-        signature = next((p.signature for p in reversed(thinking) if p.signature), None)
-        if signature:
-            out["reasoning_signature"] = signature
+    add_reasoning(out, msg)
     if msg.tool_calls:
         out["tool_calls"] = [call_json(c) for c in msg.tool_calls]
     return out
