@@ -30,8 +30,7 @@ from modelport.wire.anthropic.finish import stop_reason_to_finish
 from modelport.wire.ids import mint_tool_id
 from modelport.wire.sse import Frame, SSEDecoder
 
-# ---------------------------------------------------------------------------
-# Stream decoding. Frames are decoded into one flat typed struct: every event kind fits,
+# Frames are decoded into one flat typed struct: every event kind fits,
 # fields it lacks stay None, and msgspec skips what we do not read.
 
 

@@ -28,9 +28,6 @@ from modelport.wire.anthropic.response import usage_body
 from modelport.wire.ids import mint_tool_id
 from modelport.wire.sse import encode_sse
 
-# ---------------------------------------------------------------------------
-# Stream encoding
-
 
 class _PendingCall:
     """A tool call that cannot stream yet because another tool_use block is open."""

@@ -9,8 +9,6 @@ from modelport.types import (
     Capabilities,
 )
 
-JSONObject = dict[str, Any]
-
 
 def context_window_from_show(show: Mapping[str, Any]) -> int | None:
     """The trained context: model_info[<architecture>.context_length]."""

@@ -26,8 +26,6 @@ from modelport.wire.ids import mint_tool_id
 from modelport.wire.ollama.finish import finish_reason_from
 from modelport.wire.sse import Frame, NDJSONDecoder
 
-JSONObject = dict[str, Any]
-
 
 class WireFunction(msgspec.Struct):
     name: str = ""

@@ -23,10 +23,6 @@ from modelport.wire.validate import expected, load_body, non_empty_text, optiona
 JSONObject = dict[str, Any]
 
 
-# ---------------------------------------------------------------------------
-# Embeddings
-
-
 def decode_embed_request(body: bytes | dict[str, Any]) -> EmbedRequest:
     """An embeddings body; token-array inputs are refused (no engine here takes them)."""
     obj = load_body(body)

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from modelport.types import (
     FinishReason,
 )
-
-JSONObject = dict[str, Any]
-
 
 REASONS: Mapping[str, FinishReason] = {
     "stop": FinishReason.STOP,

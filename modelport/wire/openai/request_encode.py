@@ -24,10 +24,6 @@ from modelport.wire.openai.structs import (
 JSONObject = dict[str, Any]
 
 
-# ---------------------------------------------------------------------------
-# Request encoding
-
-
 def _image_json(image: Image) -> JSONObject:
     if image.data is not None:
         url = f"data:{image.media_type or ''};base64,{image.data}"

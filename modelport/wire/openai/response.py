@@ -35,10 +35,6 @@ from modelport.wire.openai.structs import (
 JSONObject = dict[str, Any]
 
 
-# ---------------------------------------------------------------------------
-# Responses
-
-
 def _content_text(content: str | list[Any] | None) -> str:
     if isinstance(content, list):
         return "".join(

@@ -28,10 +28,6 @@ from modelport.wire.openai.structs import (
 JSONObject = dict[str, Any]
 
 
-# ---------------------------------------------------------------------------
-# Stream encoding
-
-
 class StreamEncoder:
     """Canonical events in, OpenAI SSE bytes out, framed as OpenAI itself frames them."""
 

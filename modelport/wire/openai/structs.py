@@ -16,10 +16,6 @@ from modelport.types import (
 JSONObject = dict[str, Any]
 
 
-# ---------------------------------------------------------------------------
-# Wire structs: decoding engine output (typed, so a chunk costs one msgspec call)
-
-
 class WireFunction(msgspec.Struct):
     name: str | None = None
     arguments: str | dict[str, Any] | None = None
