@@ -39,9 +39,9 @@ from modelport.types import (
     Usage,
     WireFormat,
 )
-from modelport.wire import anthropic, openai
+from modelport.wire import anthropic, codec_for, openai
+from modelport.wire.codec import StreamEncoder
 
-CODECS: dict[WireFormat, Any] = {WireFormat.OPENAI: openai, WireFormat.ANTHROPIC: anthropic}
 SSE = "text/event-stream"
 JSON = "application/json"
 
@@ -58,9 +58,9 @@ class Reply:
 
 
 def error_status(format: WireFormat, err: BackendError) -> int:
-    if format is WireFormat.ANTHROPIC:
-        return anthropic.http_status(err)
-    return 429 if isinstance(err, QueueFull) else err.status
+    if format is WireFormat.OPENAI and isinstance(err, QueueFull):
+        return 429
+    return codec_for(format).error_status(err)
 
 
 def error_reply(format: WireFormat, err: BackendError, headers: dict[str, str]) -> Reply:
@@ -70,7 +70,7 @@ def error_reply(format: WireFormat, err: BackendError, headers: dict[str, str]) 
     retry_after = getattr(err, "retry_after", None)
     if retry_after is not None:
         headers = {**headers, "Retry-After": str(max(1, round(retry_after)))}
-    body = CODECS[format].encode_error(err)
+    body = codec_for(format).encode_error(err)
     return Reply(status=error_status(format, err), headers=headers, body=body)
 
 
@@ -141,7 +141,7 @@ class Service:
     ) -> Reply:
         request_id = request_id or uuid.uuid4().hex
         headers = {"x-request-id": request_id}
-        codec = CODECS[format]
+        codec = codec_for(format)
         try:
             request: ChatRequest = codec.decode_request(body)
         except (InvalidRequest, Unsupported) as exc:
@@ -330,7 +330,7 @@ class Service:
         # Fields we did not model belong to the client's dialect; another dialect may refuse them.
         upstream_request = msgspec.structs.replace(request, model=route.model, extra={})
         backend = route.upstream.backend
-        codec = CODECS[attempt.format]
+        codec = codec_for(attempt.format)
         if not request.stream:
             response = await backend.chat(upstream_request)
             attempt.first_byte()
@@ -349,9 +349,8 @@ class Service:
         except StopAsyncIteration:
             raise ProtocolError("the engine's stream was empty") from None
         attempt.first_byte()
-        include_usage = attempt.format is WireFormat.ANTHROPIC or _wants_usage(body)
         encoder = _stream_encoder(
-            attempt.format, attempt.request_id, request.model, include_usage=include_usage
+            attempt.format, attempt.request_id, request.model, include_usage=_wants_usage(body)
         )
         encoded = _encoded(attempt, encoder, first, events)
         return Reply(200, chunks=_batched(encoded), content_type=SSE)
@@ -490,12 +489,10 @@ def _encoding_format(body: bytes) -> str:
 
 def _stream_encoder(
     format: WireFormat, request_id: str, model: str, *, include_usage: bool = True
-) -> Any:
-    if format is WireFormat.OPENAI:
-        return openai.StreamEncoder(
-            id=f"chatcmpl-{request_id}", model=model, include_usage=include_usage
-        )
-    return anthropic.StreamEncoder(id=f"msg_{request_id}", model=model)
+) -> StreamEncoder:
+    return codec_for(format).stream_encoder(
+        request_id=request_id, model=model, include_usage=include_usage
+    )
 
 
 class _StreamOptions(msgspec.Struct):
@@ -525,14 +522,14 @@ async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[by
 
 
 async def _encoded(
-    attempt: _Attempt, encoder: Any, first: Event, events: AsyncIterator[Event]
+    attempt: _Attempt, encoder: StreamEncoder, first: Event, events: AsyncIterator[Event]
 ) -> AsyncIterator[bytes]:
     """Canonical events as the client's wire bytes, noting usage as it goes by."""
     event = first
     while True:
         if isinstance(event, Done):
             attempt.usage = event.usage
-        chunk: bytes = encoder.encode(event)
+        chunk = encoder.encode(event)
         if chunk:
             yield chunk
         try:
@@ -673,7 +670,7 @@ class _Chunks:
 def stream_error(format: WireFormat, err: BackendError) -> bytes:
     """An error frame for a stream that is already under way, in the client's format."""
     encoder = _stream_encoder(format, "", "")
-    return bytes(encoder.error(err))
+    return encoder.error(err)
 
 
 async def _aclose(iterator: AsyncIterator[Any]) -> None:

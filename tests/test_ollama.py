@@ -47,7 +47,7 @@ from modelport.types import (
     WireFormat,
 )
 from modelport.wire import ollama
-from modelport.wire.sse import NDJSONDecoder
+from modelport.wire.sse import Frame, NDJSONDecoder
 from tests.fakes import Reply, fake_vector
 from tests.strategies import event_streams, normalize
 
@@ -83,7 +83,7 @@ def done(reason: str | None = "stop", prompt: int | None = 11, output: int | Non
 
 def decode(*lines: bytes) -> list[Event]:
     decoder = ollama.StreamDecoder()
-    events = [e for raw in lines for e in decoder.feed(raw)]
+    events = [e for raw in lines for e in decoder.feed(Frame(None, raw.decode()))]
     return events + decoder.close()
 
 
@@ -350,9 +350,13 @@ def test_usage_absent_is_none_and_partial_is_zero() -> None:
 
 def test_error_line_raises_classified() -> None:
     decoder = ollama.StreamDecoder()
-    assert decoder.feed(chunk("partial")) == [TextDelta("partial")]
+    assert decoder.feed(Frame(None, chunk("partial").decode())) == [TextDelta("partial")]
     with pytest.raises(BackendError) as caught:
-        decoder.feed(line({"error": "an error was encountered while running the model"}))
+        decoder.feed(
+            Frame(
+                None, line({"error": "an error was encountered while running the model"}).decode()
+            )
+        )
     assert type(caught.value) is BackendError
     assert caught.value.message == "an error was encountered while running the model"
     assert (caught.value.status, caught.value.retryable) == (502, True)
@@ -362,14 +366,14 @@ def test_error_line_raises_classified() -> None:
 
 def test_stream_without_done_is_protocol_error() -> None:
     decoder = ollama.StreamDecoder()
-    decoder.feed(chunk("half"))
+    decoder.feed(Frame(None, chunk("half").decode()))
     with pytest.raises(ProtocolError, match="done"):
         decoder.close()
 
 
 def test_garbage_line_is_protocol_error() -> None:
     with pytest.raises(ProtocolError):
-        ollama.StreamDecoder().feed(b"{not json")
+        ollama.StreamDecoder().feed(Frame(None, "{not json"))
 
 
 def test_lines_after_done_are_ignored() -> None:

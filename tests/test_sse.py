@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from modelport.wire.sse import NDJSONDecoder, SSEDecoder, SSEFrame, encode_sse
+from modelport.wire.sse import Frame, NDJSONDecoder, SSEDecoder, SSEFrame, encode_sse
 from tests.captures import CAPTURES
 
 
@@ -157,10 +157,10 @@ def test_encode_sse_round_trip():
 
 def ndjson_pieces(pieces: list[bytes]) -> list[bytes]:
     decoder = NDJSONDecoder()
-    lines: list[bytes] = []
+    frames: list[Frame] = []
     for piece in pieces:
-        lines += decoder.feed(piece)
-    return lines + decoder.close()
+        frames += decoder.feed(piece)
+    return [frame.data.encode() for frame in frames + decoder.close()]
 
 
 @given(

@@ -47,7 +47,7 @@ from modelport.types import (
     Usage,
 )
 from modelport.wire import anthropic
-from modelport.wire.sse import SSEDecoder
+from modelport.wire.sse import Frame, SSEDecoder
 from tests.captures import CAPTURES
 from tests.strategies import chat_requests, chat_responses, event_streams, normalize
 
@@ -621,7 +621,7 @@ def test_real_llama_server_capture() -> None:
     framer = SSEDecoder()
     events: list[Event] = []
     for frame in [*framer.feed(CAPTURE_FILE.read_bytes()), *framer.close()]:
-        events.extend(decoder.feed(frame.event, frame.data))
+        events.extend(decoder.feed(frame))
     events.extend(decoder.close())
     assert (
         "".join(e.text for e in events if isinstance(e, TextDelta)) == "Say hello.<|im_end|>\n<|im"
@@ -643,9 +643,9 @@ def test_capture_fed_one_byte_at_a_time() -> None:
     events: list[Event] = []
     for i in range(len(body)):
         for frame in framer.feed(body[i : i + 1]):
-            events.extend(decoder.feed(frame.event, frame.data))
+            events.extend(decoder.feed(frame))
     for frame in framer.close():
-        events.extend(decoder.feed(frame.event, frame.data))
+        events.extend(decoder.feed(frame))
     assert events == anthropic.decode_stream(body)
 
 
@@ -798,7 +798,9 @@ def test_missing_message_stop_is_an_error() -> None:
     with pytest.raises(ProtocolError, match="without message_stop"):
         anthropic.decode_stream(stream)
     decoder = anthropic.StreamDecoder()
-    decoder.feed("message_start", json.dumps({"type": "message_start", "message": {"id": "m"}}))
+    decoder.feed(
+        Frame("message_start", json.dumps({"type": "message_start", "message": {"id": "m"}}))
+    )
     with pytest.raises(ProtocolError):
         decoder.close()
 
@@ -856,10 +858,10 @@ def test_error_events_raise_the_right_class(
     decoder = anthropic.StreamDecoder(backend_id="anthropic")
     framer = SSEDecoder()
     for f in framer.feed(message_start()):
-        decoder.feed(f.event, f.data)
+        decoder.feed(f)
     (f,) = framer.feed(frame)
     with pytest.raises(cls) as caught:
-        decoder.feed(f.event, f.data)
+        decoder.feed(f)
     assert type(caught.value) is cls
     assert caught.value.status == status
     assert caught.value.backend_id == "anthropic"
@@ -1142,7 +1144,7 @@ def test_interleaved_streams_keep_their_meaning(events: list[Event], cut: int) -
     decoded: list[Event] = []
     for start in range(0, len(body), cut):  # frames split at arbitrary points
         for frame in framer.feed(body[start : start + cut]):
-            decoded.extend(decoder.feed(frame.event, frame.data))
+            decoded.extend(decoder.feed(frame))
     decoded.extend(decoder.close())
     assert normalize(decoded) == normalize(events)
     assert sorted(map(repr, decoded)) == sorted(map(repr, events))

@@ -48,7 +48,7 @@ from modelport.types import (
     Usage,
 )
 from modelport.wire import openai
-from modelport.wire.sse import SSEDecoder
+from modelport.wire.sse import Frame, SSEDecoder
 from tests.captures import CAPTURES
 from tests.strategies import chat_requests, chat_responses, event_streams, normalize
 
@@ -66,7 +66,7 @@ def feed_all(payloads: list[str]) -> list[Event]:
     decoder = openai.StreamDecoder()
     events: list[Event] = []
     for payload in payloads:
-        events += decoder.feed(payload)
+        events += decoder.feed(Frame(None, payload))
     return events + decoder.close()
 
 
@@ -80,9 +80,9 @@ def bytewise_events(body: bytes) -> list[Event]:
     events: list[Event] = []
     for i in range(len(body)):
         for frame in framer.feed(body[i : i + 1]):
-            events += decoder.feed(frame.data)
+            events += decoder.feed(frame)
     for frame in framer.close():
-        events += decoder.feed(frame.data)
+        events += decoder.feed(frame)
     return events + decoder.close()
 
 
@@ -152,7 +152,7 @@ def test_llamacpp_stream_capture_bytewise_and_ids():
     assert bytewise_events(body) == openai.decode_stream(body)
     decoder = openai.StreamDecoder()
     for frame in SSEDecoder().feed(body):
-        decoder.feed(frame.data)
+        decoder.feed(frame)
     assert decoder.id == "chatcmpl-w6OKMY3utnYkArUwpEhkLMROchb3ANzc"
     assert decoder.model == "gemma.gguf"
 
@@ -282,9 +282,9 @@ def test_tool_call_name_arriving_late_delays_the_start():
 def test_bad_tool_arguments_raise_protocol_error_naming_the_tool(arguments: str):
     call = {"index": 0, "id": "c", "function": {"name": "get_weather", "arguments": arguments}}
     decoder = openai.StreamDecoder()
-    decoder.feed(chunk({"tool_calls": [call]}))
+    decoder.feed(Frame(None, chunk({"tool_calls": [call]})))
     with pytest.raises(ProtocolError, match="get_weather"):
-        decoder.feed(chunk({}, "tool_calls"))
+        decoder.feed(Frame(None, chunk({}, "tool_calls")))
 
 
 # ---------------------------------------------------------------------------
@@ -347,41 +347,41 @@ def test_continuous_usage_keeps_the_last():
 
 def test_done_is_emitted_once_and_later_data_ignored():
     decoder = openai.StreamDecoder()
-    assert decoder.feed(chunk({"content": "a"})) == [TextDelta("a")]
-    assert decoder.feed(chunk({}, "stop")) == []
-    assert decoder.feed("[DONE]") == [Done(FinishReason.STOP, None, "stop")]
-    assert decoder.feed(chunk({"content": "late"})) == []
-    assert decoder.feed("not json at all") == []
+    assert decoder.feed(Frame(None, chunk({"content": "a"}))) == [TextDelta("a")]
+    assert decoder.feed(Frame(None, chunk({}, "stop"))) == []
+    assert decoder.feed(Frame(None, "[DONE]")) == [Done(FinishReason.STOP, None, "stop")]
+    assert decoder.feed(Frame(None, chunk({"content": "late"}))) == []
+    assert decoder.feed(Frame(None, "not json at all")) == []
     assert decoder.close() == []
 
 
 def test_finish_without_done_marker_completes_at_close():
     decoder = openai.StreamDecoder()
-    decoder.feed(chunk({"content": "a"}, "content_filter"))
+    decoder.feed(Frame(None, chunk({"content": "a"}, "content_filter")))
     assert decoder.close() == [Done(FinishReason.CONTENT_FILTER, None, "content_filter")]
 
 
 def test_missing_finish_raises_protocol_error():
     decoder = openai.StreamDecoder()
-    decoder.feed(chunk({"content": "cut off"}))
+    decoder.feed(Frame(None, chunk({"content": "cut off"})))
     with pytest.raises(ProtocolError, match="ended without a finish"):
         decoder.close()
 
 
 def test_done_marker_without_finish_raises_protocol_error():
     decoder = openai.StreamDecoder()
-    decoder.feed(chunk({"content": "a"}))
+    decoder.feed(Frame(None, chunk({"content": "a"})))
     with pytest.raises(ProtocolError):
-        decoder.feed("[DONE]")
+        decoder.feed(Frame(None, "[DONE]"))
 
 
 def test_unreadable_chunk_raises_protocol_error_and_blank_data_is_ignored():
     decoder = openai.StreamDecoder()
-    assert decoder.feed("") == []
+    assert decoder.feed(Frame(None, "")) == []
     with pytest.raises(ProtocolError, match="unreadable"):
-        decoder.feed("{not json")
+        decoder.feed(Frame(None, "{not json"))
     with pytest.raises(ProtocolError):
-        decoder.feed('{"choices": "nope"}')
+        decoder.feed(Frame(None, '{"choices": "nope"}'))
 
 
 def test_comment_lines_are_skipped():

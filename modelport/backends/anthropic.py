@@ -37,7 +37,6 @@ from modelport.types import (
     WireFormat,
 )
 from modelport.wire import anthropic
-from modelport.wire.sse import SSEDecoder
 
 DEFAULT_URL = "https://api.anthropic.com"
 API_KEY_ENV = "ANTHROPIC_API_KEY"
@@ -93,10 +92,8 @@ class AnthropicBackend:
             body=self.messages_body(request, stream=True),
             decode_error=anthropic.decode_error,
         )
-        decoder = anthropic.StreamDecoder()
-        framed = Framed(
-            SSEDecoder(), lambda frame: decoder.feed(frame.event, frame.data), decoder.close
-        )
+        codec = anthropic.CODEC
+        framed = Framed(codec.framer(), codec.stream_decoder(backend_id=self.id))
         async for event in stream_events(self._http, response, framed):
             yield event
 

@@ -11,7 +11,7 @@ import contextlib
 import enum
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import msgspec
@@ -19,7 +19,9 @@ import msgspec
 from modelport.errors import BackendError, ProtocolError, TimedOut, Unreachable
 from modelport.scrub import scrub_error
 from modelport.types import Event
-from modelport.wire.sse import NDJSONDecoder, SSEDecoder
+
+if TYPE_CHECKING:
+    from modelport.wire.codec import Framer, StreamDecoder
 
 ErrorDecoder = Callable[..., BackendError]
 
@@ -204,27 +206,23 @@ async def iter_body(response: aiohttp.ClientResponse, backend_id: str) -> AsyncI
 
 
 class Framed:
-    """Bytes -> frames -> canonical events: a framer glued to a format's stream decoder."""
+    """Bytes -> frames -> canonical events: a dialect's framer glued to its stream decoder.
 
-    def __init__(
-        self,
-        framer: SSEDecoder | NDJSONDecoder,
-        step: Callable[[Any], list[Event]],
-        finish: Callable[[], list[Event]],
-    ) -> None:
+    Every stream decoder takes the same `Frame`, so this glue knows no dialect."""
+
+    def __init__(self, framer: Framer, decoder: StreamDecoder) -> None:
         self.framer = framer
-        self.step = step
-        self.finish = finish
+        self.decoder = decoder
 
     def feed(self, chunk: bytes) -> Iterator[Event]:
         # Event by event: the good events before an error frame in the same read still count.
         for frame in self.framer.feed(chunk):
-            yield from self.step(frame)
+            yield from self.decoder.feed(frame)
 
     def close(self) -> Iterator[Event]:
         for frame in self.framer.close():
-            yield from self.step(frame)
-        yield from self.finish()
+            yield from self.decoder.feed(frame)
+        yield from self.decoder.close()
 
 
 async def stream_events(

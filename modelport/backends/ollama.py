@@ -129,8 +129,7 @@ class OllamaBackend:
         response = await self._http.open(
             "POST", "/api/chat", body=body, decode_error=ollama.decode_error
         )
-        decoder = ollama.StreamDecoder()
-        framed = Framed(NDJSONDecoder(), decoder.feed, decoder.close)
+        framed = Framed(NDJSONDecoder(), ollama.StreamDecoder(backend_id=self.id))
         async for event in stream_events(self._http, response, framed):
             yield event
 

@@ -31,15 +31,10 @@ from modelport.types import (
     Event,
     WireFormat,
 )
-from modelport.wire import anthropic, openai
-from modelport.wire.sse import SSEDecoder
+from modelport.wire import anthropic, codec_for, openai
 
 T = TypeVar("T")
 
-_ERROR_DECODERS = {
-    WireFormat.OPENAI: openai.decode_error,
-    WireFormat.ANTHROPIC: anthropic.decode_error,
-}
 _RELAY_PATHS = {WireFormat.OPENAI: "/chat/completions", WireFormat.ANTHROPIC: "/messages"}
 
 
@@ -121,8 +116,8 @@ class OpenAICompatBackend:
             body=self.chat_body(request, stream=True),
             decode_error=openai.decode_error,
         )
-        decoder = openai.StreamDecoder()
-        framed = Framed(SSEDecoder(), lambda frame: decoder.feed(frame.data), decoder.close)
+        codec = openai.CODEC
+        framed = Framed(codec.framer(), codec.stream_decoder(backend_id=self.id))
         async for event in stream_events(self._http, response, framed):
             yield event
 
@@ -165,7 +160,7 @@ class OpenAICompatBackend:
             self._path(_RELAY_PATHS[format]),
             raw=body,
             headers=headers,
-            decode_error=_ERROR_DECODERS[format],
+            decode_error=codec_for(format).decode_error,
         )
         return HTTPRelay(
             response,

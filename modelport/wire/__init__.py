@@ -1,1 +1,55 @@
-"""Pure codecs between wire bytes and the canonical types. No I/O happens here."""
+"""Pure codecs between wire bytes and the canonical types. No I/O happens here.
+
+The registry: `CODECS` maps each client WireFormat to its dialect's codec, and
+`codec_for(format)` returns one. A dialect package is imported on first use, so
+`import modelport` stays cheap. Adding a dialect is a new package plus one row in
+`_DIALECTS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
+
+from modelport.types import WireFormat
+
+if TYPE_CHECKING:
+    from modelport.wire.codec import Codec
+
+__all__ = ["CODECS", "codec_for"]
+
+# WireFormat -> the package whose `CODEC` speaks it.
+_DIALECTS: Mapping[WireFormat, str] = {
+    WireFormat.OPENAI: "modelport.wire.openai",
+    WireFormat.ANTHROPIC: "modelport.wire.anthropic",
+}
+
+
+class _Registry(Mapping[WireFormat, "Codec"]):
+    """A read-only mapping that imports a dialect package the first time it is asked for."""
+
+    def __init__(self, dialects: Mapping[WireFormat, str]) -> None:
+        self._dialects = dialects
+        self._loaded: dict[WireFormat, Codec] = {}
+
+    def __getitem__(self, format: WireFormat) -> Codec:
+        codec = self._loaded.get(format)
+        if codec is None:
+            module = importlib.import_module(self._dialects[format])
+            codec = self._loaded[format] = module.CODEC
+        return codec
+
+    def __iter__(self) -> Iterator[WireFormat]:
+        return iter(self._dialects)
+
+    def __len__(self) -> int:
+        return len(self._dialects)
+
+
+CODECS: Mapping[WireFormat, Codec] = _Registry(_DIALECTS)
+
+
+def codec_for(format: WireFormat) -> Codec:
+    """The codec of a client dialect; KeyError for a format no dialect speaks."""
+    return CODECS[format]

@@ -7,7 +7,9 @@ the one place that turns what they say into our hierarchy.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
+
+import msgspec
 
 from modelport.errors import (
     AuthError,
@@ -88,3 +90,143 @@ def classify(
     if 400 <= status < 500:
         return InvalidRequest(message, status=status if status != 422 else 400, **kw)
     return BackendError(message, status=502, retryable=status >= 500, **kw)
+
+
+# ---------------------------------------------------------------------------
+# Error bodies: one parser for every shape engines send (see WIRE.md), for every dialect.
+
+# The HTTP status an error `type` word stands for, when it arrives without one (a stream
+# error event, an error object under 200). Anthropic's and OpenAI's words, then
+# llama-server's and vLLM's own.
+TYPE_STATUS: Mapping[str, int] = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+    "exceed_context_size_error": 400,
+    "server_error": 500,
+    "not_supported_error": 501,
+    "unavailable_error": 503,
+    "BadRequestError": 400,
+    "NotFoundError": 404,
+    "InternalServerError": 500,
+    "internal_error": 500,
+}
+
+
+_TEXT_LIMIT = 500  # characters of an error body that is not an error object
+
+
+class ErrorFields(NamedTuple):
+    """What an error body says, whatever its shape; None where it says nothing."""
+
+    message: str | None
+    type: str | None
+    code: str | int | None
+    param: str | None
+
+
+def error_fields(body: Any) -> ErrorFields:
+    """message, type, code, param from `{"error": {...}}`, `{"error": "..."}`, a bare
+    object with `message` (llama-server, vLLM), FastAPI's `detail`, or plain text."""
+    if not isinstance(body, dict):
+        return ErrorFields(body if isinstance(body, str) and body else None, None, None, None)
+    inner = body.get("error")
+    if isinstance(inner, str):
+        return ErrorFields(inner or None, None, None, None)
+    source = inner if isinstance(inner, dict) else body
+    message = source.get("message")
+    if message is None:
+        message = source.get("detail", body.get("detail"))  # FastAPI validation errors
+    if message is not None and not isinstance(message, str):
+        message = msgspec.json.encode(message).decode()
+    kind, code, param = source.get("type"), source.get("code"), source.get("param")
+    return ErrorFields(
+        message or None,
+        kind if isinstance(kind, str) and kind != "error" else None,
+        code if isinstance(code, str | int) and not isinstance(code, bool) else None,
+        param if isinstance(param, str) else None,
+    )
+
+
+def status_for(type: str | None, code: str | int | None) -> int:
+    """An HTTP status for an error that came without one: its int code, else its type word."""
+    if isinstance(code, int) and 400 <= code < 600:
+        return code
+    return TYPE_STATUS.get(type or "", 500)
+
+
+def parse_error_body(body: bytes | str) -> Any:
+    """The body as JSON when it is JSON, else its text; None when empty."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    if not text.strip():
+        return None
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return text.strip()
+
+
+def classify_body(
+    status: int,
+    parsed: Any,
+    raw: str | bytes,
+    *,
+    backend_id: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    fallback: str | None = None,
+) -> BackendError:
+    """A parsed error body as our error class. A status under 400 (an error inside a 2xx
+    answer or a stream) is replaced by the one the body's code or type stands for."""
+    fields = error_fields(parsed)
+    if status < 400:
+        status = status_for(fields.type, fields.code)
+    err = classify(
+        status,
+        fields.message or fallback or f"HTTP {status}",
+        type=fields.type,
+        code=fields.code,
+        backend_id=backend_id,
+        headers=headers,
+        raw=raw,
+    )
+    if isinstance(err, InvalidRequest) and fields.param:
+        err.param = fields.param
+    return err
+
+
+def decode_error_body(
+    status: int,
+    body: bytes | str,
+    *,
+    backend_id: str | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> BackendError:
+    """An engine's non-2xx answer, any shape, JSON or not, as our error class."""
+    parsed = parse_error_body(body)
+    fallback = None
+    if isinstance(parsed, str):
+        parsed = parsed[:_TEXT_LIMIT]  # plain text, e.g. a proxy's HTML page: its start says enough
+    elif parsed is not None:  # a JSON body that names no message: say it whole
+        raw_text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        fallback = raw_text.strip()[:_TEXT_LIMIT]
+    return classify_body(
+        status, parsed, body, backend_id=backend_id, headers=headers, fallback=fallback
+    )
+
+
+def error_from_payload(
+    payload: Any,
+    raw: str | bytes,
+    *,
+    backend_id: str | None = None,
+) -> BackendError:
+    """An error that came without an HTTP status: a stream's error event or line, or an
+    error object in a 2xx answer; `payload` is the whole object (or its text)."""
+    return classify_body(200, payload, raw, backend_id=backend_id, fallback="stream error")

@@ -1,29 +1,21 @@
 """Metering for passthrough: watch relayed bytes for usage, finish reason and failure.
 
 The relay path hands an engine's bytes to the client untouched, a whole frame at a time.
-The meter reads each frame with the format's own stream decoder (about a microsecond a
-chunk), so a relayed request is counted exactly as a transcoded one would be. It also
-decides what may go on: an engine's error frame stops the stream (the gateway writes the
-error in the client's own format instead), and a usage chunk that only metering asked
-for is kept from a client that did not.
+The meter reads each frame with the format's own codec (its framer and stream decoder,
+about a microsecond a chunk), so a relayed request is counted exactly as a transcoded one
+would be. It also decides what may go on: an engine's error frame stops the stream (the
+gateway writes the error in the client's own format instead), and a usage-only frame
+(the decoder says which) that only metering asked for is kept from a client that did not.
+
+Frames are cut out of the raw bytes at SSE blank lines: every relayed dialect streams SSE
+today. A dialect that streams another framing needs that boundary scan taught to it.
 """
 
 from __future__ import annotations
 
-import msgspec
-
 from modelport.errors import BackendError, ProtocolError
 from modelport.types import Done, Event, FinishReason, Usage, WireFormat
-from modelport.wire import anthropic, openai
-from modelport.wire.sse import SSEDecoder
-
-
-class _UsageOnly(msgspec.Struct):
-    choices: list[object] | None = None
-    usage: dict[str, object] | None = None
-
-
-_usage_only = msgspec.json.Decoder(_UsageOnly)
+from modelport.wire import codec_for
 
 
 def _frame_end(buffer: bytes, start: int, crlf: bool) -> int:
@@ -42,15 +34,15 @@ class Meter:
     def __init__(self, format: WireFormat, *, stream: bool, drop_usage_chunk: bool = False) -> None:
         self.format = format
         self.stream = stream
-        self.drop_usage_chunk = drop_usage_chunk and format is WireFormat.OPENAI
+        self.drop_usage_chunk = drop_usage_chunk
+        self._codec = codec_for(format)
         self.usage: Usage | None = None
         self.finish_reason: FinishReason | None = None
         self.raw_reason: str | None = None
         self.error: BackendError | None = None
         self._done = False
-        self._frames = SSEDecoder()
-        self._openai = openai.StreamDecoder()
-        self._anthropic = anthropic.StreamDecoder()
+        self._frames = self._codec.framer()
+        self._decoder = self._codec.stream_decoder()
         self._pending = b""
         self._body: list[bytes] = []
 
@@ -94,9 +86,8 @@ class Meter:
             raw, self._pending = self._pending, b""
             tail = raw if self._forward(raw + b"\n\n", flush=True) else b""
         if self.error is None and not self._done:
-            decoder = self._openai if self.format is WireFormat.OPENAI else self._anthropic
             try:
-                self._take(decoder.close())
+                self._take(self._decoder.close())
             except BackendError as exc:
                 self.error = exc
         if self.error is None and not self._done:
@@ -116,16 +107,13 @@ class Meter:
             frames += self._frames.close()
         keep = True
         for frame in frames:
-            if self.drop_usage_chunk and _is_usage_only(frame.data):
-                keep = False
             try:
-                if self.format is WireFormat.OPENAI:
-                    events = self._openai.feed(frame.data)
-                else:
-                    events = self._anthropic.feed(frame.event, frame.data)
+                events = self._decoder.feed(frame)
             except BackendError as exc:
                 self.error = exc
                 return False
+            if self.drop_usage_chunk and self._decoder.usage_only:
+                keep = False
             self._take(events)
         return keep
 
@@ -136,12 +124,8 @@ class Meter:
                 self._done = True
 
     def _whole(self, body: bytes) -> None:
-        if self.format is WireFormat.OPENAI:
-            decode = openai.decode_response
-        else:
-            decode = anthropic.decode_response
         try:
-            response = decode(body)
+            response = self._codec.decode_response(body)
         except ProtocolError as exc:
             self.error = ProtocolError(f"unreadable answer: {exc.message}", raw=body)
             return
@@ -154,14 +138,3 @@ class Meter:
         self.usage = usage
         self.finish_reason = reason
         self.raw_reason = raw
-
-
-def _is_usage_only(data: str) -> bool:
-    """An OpenAI chunk with `choices: []` and usage: what include_usage adds at the end."""
-    if '"usage"' not in data:
-        return False
-    try:
-        chunk = _usage_only.decode(data)
-    except msgspec.DecodeError:
-        return False
-    return chunk.choices == [] and chunk.usage is not None

@@ -10,11 +10,18 @@ from __future__ import annotations
 from typing import NamedTuple
 
 
-class SSEFrame(NamedTuple):
-    """One dispatched event: the `event:` name (None when absent) and the joined `data:` lines."""
+class Frame(NamedTuple):
+    """One framed unit of a stream, whatever the framing: every stream decoder takes these.
+
+    SSE: the `event:` name (None when absent) and the joined `data:` lines.
+    NDJSON: `event` is None and `data` is one line, stripped.
+    """
 
     event: str | None
     data: str
+
+
+SSEFrame = Frame  # the name the SSE framer's frames had first
 
 
 class SSEDecoder:
@@ -28,7 +35,7 @@ class SSEDecoder:
         self._data: list[str] = []
         self._pending_cr = False
 
-    def feed(self, chunk: bytes) -> list[SSEFrame]:
+    def feed(self, chunk: bytes) -> list[Frame]:
         if not chunk:
             return []  # an empty read must not forget a CR waiting for its LF
         if self._pending_cr and chunk.startswith(b"\n"):
@@ -39,24 +46,24 @@ class SSEDecoder:
             buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         lines = buffer.split(b"\n")
         self._buffer = lines.pop()
-        frames: list[SSEFrame] = []
+        frames: list[Frame] = []
         for raw in lines:
             self._line(raw, frames)
         return frames
 
-    def close(self) -> list[SSEFrame]:
+    def close(self) -> list[Frame]:
         """Flush at end of stream: a last frame without its blank line still counts."""
-        frames: list[SSEFrame] = []
+        frames: list[Frame] = []
         if self._buffer:
             self._line(self._buffer, frames)
             self._buffer = b""
         self._line(b"", frames)
         return frames
 
-    def _line(self, raw: bytes, frames: list[SSEFrame]) -> None:
+    def _line(self, raw: bytes, frames: list[Frame]) -> None:
         if not raw:
             if self._data:
-                frames.append(SSEFrame(self._event, "\n".join(self._data)))
+                frames.append(Frame(self._event, "\n".join(self._data)))
             self._event = None
             self._data = []
             return
@@ -73,22 +80,27 @@ class SSEDecoder:
 
 
 class NDJSONDecoder:
-    """Bytes in, complete non-empty lines out (Ollama's native stream)."""
+    """Bytes in, complete non-empty lines out as frames (Ollama's native stream)."""
 
     __slots__ = ("_buffer",)
 
     def __init__(self) -> None:
         self._buffer = b""
 
-    def feed(self, chunk: bytes) -> list[bytes]:
+    def feed(self, chunk: bytes) -> list[Frame]:
         buffer = self._buffer + chunk
         lines = buffer.split(b"\n")
         self._buffer = lines.pop()
-        return [line.strip() for line in lines if line.strip()]
+        return [_line_frame(line) for line in lines if line.strip()]
 
-    def close(self) -> list[bytes]:
-        tail, self._buffer = self._buffer.strip(), b""
-        return [tail] if tail else []
+    def close(self) -> list[Frame]:
+        tail, self._buffer = self._buffer, b""
+        return [_line_frame(tail)] if tail.strip() else []
+
+
+def _line_frame(line: bytes) -> Frame:
+    # Whole lines only, so a multi-byte character is never cut in two here.
+    return Frame(None, line.strip().decode("utf-8", "replace"))
 
 
 def encode_sse(data: str | bytes, event: str | None = None) -> bytes:

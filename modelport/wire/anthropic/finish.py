@@ -1,0 +1,37 @@
+"""Anthropic stop_reason words <-> canonical finish reasons."""
+
+from __future__ import annotations
+
+from modelport.types import (
+    FinishReason,
+)
+
+FINISH = {
+    "end_turn": FinishReason.STOP,
+    "stop_sequence": FinishReason.STOP,
+    "pause_turn": FinishReason.STOP,
+    "max_tokens": FinishReason.LENGTH,
+    "model_context_window_exceeded": FinishReason.LENGTH,
+    "tool_use": FinishReason.TOOL_CALLS,
+    "refusal": FinishReason.CONTENT_FILTER,
+}
+_STOP_REASON = {
+    FinishReason.STOP: "end_turn",
+    FinishReason.LENGTH: "max_tokens",
+    FinishReason.TOOL_CALLS: "tool_use",
+    FinishReason.CONTENT_FILTER: "refusal",
+}
+
+
+def stop_reason_to_finish(raw: str | None) -> FinishReason:
+    """Anthropic's stop_reason in the canonical vocabulary; unknown words count as a stop."""
+    if raw is None:
+        return FinishReason.STOP
+    return FINISH.get(raw, FinishReason.STOP)
+
+
+def stop_reason_for(finish: FinishReason, raw: str | None) -> str:
+    """Keep the engine's own word when it is Anthropic's and agrees with the finish reason."""
+    if raw in FINISH and FINISH[raw] == finish:
+        return raw
+    return _STOP_REASON.get(finish, "end_turn")

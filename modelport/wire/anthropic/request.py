@@ -1,0 +1,313 @@
+"""Decoding a client's /v1/messages body into a ChatRequest, validated."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from modelport.errors import (
+    Unsupported,
+)
+from modelport.types import (
+    ChatRequest,
+    Image,
+    Message,
+    Part,
+    Reasoning,
+    Text,
+    Thinking,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+)
+from modelport.wire.anthropic.constants import (
+    EMPTY_SCHEMA,
+    REDACTED_PREFIX,
+)
+from modelport.wire.validate import (
+    expect,
+    expected,
+    fail,
+    load_body,
+    optional,
+    optional_number,
+    required,
+    strings,
+    text,
+    unsupported,
+)
+
+_REQUEST_KEYS = frozenset(
+    {
+        "model",
+        "max_tokens",
+        "messages",
+        "system",
+        "tools",
+        "tool_choice",
+        "temperature",
+        "top_p",
+        "stop_sequences",
+        "thinking",
+        "stream",
+        "output_config",
+    }
+)
+_UNSUPPORTED_BLOCKS = (
+    "document",
+    "search_result",
+    "server_tool_use",
+    "web_search_tool_result",
+    "web_fetch_tool_result",
+    "code_execution_tool_result",
+    "container_upload",
+    "mcp_tool_use",
+    "mcp_tool_result",
+)
+
+
+def decode_request(body: bytes | dict[str, Any]) -> ChatRequest:
+    """A /v1/messages body as a ChatRequest; malformed input raises InvalidRequest."""
+    return decode_request_object(load_body(body), count_tokens=False)
+
+
+def decode_request_object(obj: dict[str, Any], *, count_tokens: bool) -> ChatRequest:
+    model = text(obj, "model", "model")
+    max_tokens = _decode_max_tokens(obj, needed=not count_tokens)
+    messages = _decode_messages(required(obj, "messages", "messages"))
+    extra = {k: v for k, v in obj.items() if k not in _REQUEST_KEYS}
+    reasoning = _decode_thinking(obj.get("thinking"), extra)
+    response_format = _decode_output_config(obj.get("output_config"), extra)
+    tool_choice, parallel = _decode_tool_choice(obj.get("tool_choice"))
+    stop = optional(obj, "stop_sequences", list, "an array of strings", "stop_sequences")
+    stream = optional(obj, "stream", bool, "a boolean", "stream")
+    return ChatRequest(
+        model=model,
+        messages=messages,
+        system=_decode_system(obj.get("system")),
+        tools=_decode_tools(obj.get("tools")),
+        tool_choice=tool_choice,
+        parallel_tool_calls=parallel,
+        max_tokens=max_tokens,
+        temperature=optional_number(obj, "temperature", "temperature"),
+        top_p=optional_number(obj, "top_p", "top_p"),
+        stop=None if stop is None else strings(stop, "stop_sequences"),
+        response_format=response_format,
+        reasoning=reasoning,
+        stream=bool(stream),
+        extra=extra,
+    )
+
+
+def _decode_max_tokens(obj: Mapping[str, Any], *, needed: bool) -> int | None:
+    if not needed and obj.get("max_tokens") is None:
+        return None
+    value: int = expect(required(obj, "max_tokens", "max_tokens"), int, "an integer", "max_tokens")
+    if value < 1:
+        fail("max_tokens", "must be at least 1")
+    return value
+
+
+def _decode_system(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    blocks = expect(value, list, "a string or an array of text blocks", "system")
+    texts = []
+    for i, block in enumerate(blocks):
+        param = f"system[{i}]"
+        expect(block, dict, "an object", param)
+        if block.get("type") != "text":
+            expected(f"{param}.type", "a text block", block.get("type"))
+        texts.append(text(block, "text", f"{param}.text"))
+    return "\n\n".join(texts)
+
+
+def _decode_messages(value: Any) -> tuple[Message, ...]:
+    items = expect(value, list, "an array of messages", "messages")
+    out: list[Message] = []
+    for i, item in enumerate(items):
+        out.extend(_decode_message(item, f"messages[{i}]"))
+    return tuple(out)
+
+
+def _decode_message(item: Any, param: str) -> list[Message]:
+    expect(item, dict, "an object", param)
+    role = text(item, "role", f"{param}.role")
+    if role not in ("user", "assistant"):
+        unsupported(f"{param}.role", role)
+    parts = _decode_content(required(item, "content", f"{param}.content"), f"{param}.content")
+    if role == "assistant":
+        return [Message("assistant", parts)]
+    return _split_tool_results(parts)
+
+
+def _split_tool_results(parts: tuple[Part, ...]) -> list[Message]:
+    """Runs of tool results become role "tool" messages; the rest stay user messages, in order."""
+    if not parts:
+        return [Message("user", ())]
+    messages: list[Message] = []
+    run: list[Part] = []
+    for part in parts:
+        if run and isinstance(part, ToolResult) != isinstance(run[0], ToolResult):
+            messages.append(_run_message(run))
+            run = []
+        run.append(part)
+    messages.append(_run_message(run))
+    return messages
+
+
+def _run_message(run: list[Part]) -> Message:
+    return Message("tool" if isinstance(run[0], ToolResult) else "user", tuple(run))
+
+
+def _decode_content(value: Any, param: str) -> tuple[Part, ...]:
+    if isinstance(value, str):
+        return (Text(value),)
+    blocks = expect(value, list, "a string or an array of content blocks", param)
+    return tuple(decode_block(b, f"{param}[{i}]") for i, b in enumerate(blocks))
+
+
+def decode_block(block: Any, param: str) -> Part:
+    expect(block, dict, "an object", param)
+    kind = text(block, "type", f"{param}.type")
+    if kind == "text":
+        return Text(text(block, "text", f"{param}.text"))
+    if kind == "image":
+        return _decode_image(block, param)
+    if kind == "tool_use":
+        return _decode_tool_use(block, param)
+    if kind == "tool_result":
+        return _decode_tool_result(block, param)
+    if kind == "thinking":
+        signature = optional(block, "signature", str, "a string", f"{param}.signature")
+        return Thinking(text(block, "thinking", f"{param}.thinking"), signature)
+    if kind == "redacted_thinking":
+        return Thinking("", REDACTED_PREFIX + text(block, "data", f"{param}.data"))
+    if kind in _UNSUPPORTED_BLOCKS:
+        raise Unsupported(f"{param}: content blocks of type {kind!r} are not supported")
+    unsupported(f"{param}.type", kind)
+
+
+def _decode_image(block: Mapping[str, Any], param: str) -> Image:
+    source = expect(
+        required(block, "source", f"{param}.source"), dict, "an object", f"{param}.source"
+    )
+    kind = text(source, "type", f"{param}.source.type")
+    if kind == "base64":
+        data = text(source, "data", f"{param}.source.data")
+        return Image(data=data, media_type=text(source, "media_type", f"{param}.source.media_type"))
+    if kind == "url":
+        return Image(url=text(source, "url", f"{param}.source.url"))
+    raise Unsupported(f"{param}.source: image sources of type {kind!r} are not supported")
+
+
+def _decode_tool_use(block: Mapping[str, Any], param: str) -> ToolCall:
+    arguments = expect(
+        required(block, "input", f"{param}.input"), dict, "an object", f"{param}.input"
+    )
+    return ToolCall(
+        text(block, "id", f"{param}.id"), text(block, "name", f"{param}.name"), arguments
+    )
+
+
+def _decode_tool_result(block: Mapping[str, Any], param: str) -> ToolResult:
+    call_id = text(block, "tool_use_id", f"{param}.tool_use_id")
+    is_error = bool(optional(block, "is_error", bool, "a boolean", f"{param}.is_error"))
+    content = block.get("content")
+    if content is None:
+        return ToolResult(call_id, (), is_error)
+    parts = _decode_content(content, f"{param}.content")
+    kept: list[Text | Image] = []
+    for i, part in enumerate(parts):
+        if not isinstance(part, Text | Image):
+            fail(f"{param}.content[{i}]", "tool results hold only text and image blocks")
+        kept.append(part)
+    return ToolResult(call_id, tuple(kept), is_error)
+
+
+def _decode_tools(value: Any) -> tuple[Tool, ...] | None:
+    if value is None:
+        return None
+    items = expect(value, list, "an array of tools", "tools")
+    return tuple(_decode_tool(t, f"tools[{i}]") for i, t in enumerate(items))
+
+
+def _decode_tool(item: Any, param: str) -> Tool:
+    expect(item, dict, "an object", param)
+    kind = item.get("type")
+    if kind not in (None, "custom"):
+        raise Unsupported(f"{param}: server tools of type {kind!r} are not supported")
+    schema = expect(
+        required(item, "input_schema", f"{param}.input_schema"),
+        dict,
+        "an object",
+        f"{param}.input_schema",
+    )
+    return Tool(
+        name=text(item, "name", f"{param}.name"),
+        description=optional(item, "description", str, "a string", f"{param}.description"),
+        parameters={} if schema == EMPTY_SCHEMA else schema,
+    )
+
+
+def _decode_tool_choice(value: Any) -> tuple[ToolChoice | None, bool | None]:
+    if value is None:
+        return None, None
+    expect(value, dict, "an object", "tool_choice")
+    kind = text(value, "type", "tool_choice.type")
+    disable = optional(
+        value,
+        "disable_parallel_tool_use",
+        bool,
+        "a boolean",
+        "tool_choice.disable_parallel_tool_use",
+    )
+    parallel = None if disable is None else not disable
+    if kind == "auto":
+        return ToolChoice("auto"), parallel
+    if kind == "any":
+        return ToolChoice("required"), parallel
+    if kind == "none":
+        return ToolChoice("none"), parallel
+    if kind == "tool":
+        return ToolChoice("named", text(value, "name", "tool_choice.name")), parallel
+    unsupported("tool_choice.type", kind)
+
+
+def _decode_thinking(value: Any, extra: dict[str, Any]) -> Reasoning | None:
+    """`enabled` becomes a Reasoning budget; other kinds (disabled, adaptive) stay in extra."""
+    if value is None:
+        return None
+    expect(value, dict, "an object", "thinking")
+    if text(value, "type", "thinking.type") != "enabled":
+        extra["thinking"] = value
+        return None
+    budget: int = expect(
+        required(value, "budget_tokens", "thinking.budget_tokens"),
+        int,
+        "an integer",
+        "thinking.budget_tokens",
+    )
+    return Reasoning(budget_tokens=budget)
+
+
+def _decode_output_config(value: Any, extra: dict[str, Any]) -> dict[str, Any] | None:
+    """A json_schema `format` becomes an OpenAI-shaped response_format; the rest stays in extra."""
+    if value is None:
+        return None
+    expect(value, dict, "an object", "output_config")
+    fmt = value.get("format")
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        extra["output_config"] = value
+        return None
+    schema = expect(
+        required(fmt, "schema", "output_config.format.schema"),
+        dict,
+        "an object",
+        "output_config.format.schema",
+    )
+    rest = {k: v for k, v in value.items() if k != "format"}
+    if rest:
+        extra["output_config"] = rest
+    return {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}

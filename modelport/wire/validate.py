@@ -1,0 +1,151 @@
+"""Request validation shared by every dialect: one wording per mistake.
+
+Client input that does not fit raises InvalidRequest whose `param` names the field by its
+path (`messages[0].content[1].type`) and whose message starts with that path, the way the
+config loader words its errors:
+
+    <param>: field required
+    <param>: expected <what>, got <JSON type>
+    <param>: must not be empty
+    <param>: <value> is not supported
+
+so a client that makes the same mistake against /v1/chat/completions and /v1/messages reads
+the same sentence. Each dialect's decoder says which fields exist; this module only says
+how a field is wrong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+import msgspec
+
+from modelport.errors import InvalidRequest
+
+JSONObject = dict[str, Any]
+_decode_json = msgspec.json.Decoder().decode
+
+
+def fail(param: str, problem: str) -> NoReturn:
+    """Refuse the request: `problem` is said of the field at `param`."""
+    raise InvalidRequest(f"{param}: {problem}", param=param)
+
+
+def at(path: str, key: str | int) -> str:
+    """The path of a member: `messages[0]`, `messages[0].content`, or `model` at the top."""
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else key
+
+
+def json_type(value: Any) -> str:
+    """What a client would call the value it sent."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def expect(value: Any, kind: type | tuple[type, ...], what: str, param: str) -> Any:
+    """`value` if it is a `kind` (a bool is no number here), else refuse it as not `what`."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds):
+        return value
+    expected(param, what, value)
+
+
+def expected(param: str, what: str, value: Any) -> NoReturn:
+    """Refuse `value` at `param` for not being `what`."""
+    fail(param, f"expected {what}, got {json_type(value)}")
+
+
+def unsupported(param: str, value: Any) -> NoReturn:
+    fail(param, f"{value!r} is not supported")
+
+
+def required(obj: Mapping[str, Any], key: str, param: str) -> Any:
+    """The member `key`; absent or null, the request is refused."""
+    value = obj.get(key)
+    if value is None:
+        fail(param, "field required")
+    return value
+
+
+def text(obj: Mapping[str, Any], key: str, param: str) -> str:
+    """A required string member."""
+    value: str = expect(required(obj, key, param), str, "a string", param)
+    return value
+
+
+def non_empty_text(obj: Mapping[str, Any], key: str, param: str) -> str:
+    value = text(obj, key, param)
+    if not value:
+        fail(param, "must not be empty")
+    return value
+
+
+def optional(
+    obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], what: str, param: str
+) -> Any:
+    """The member `key` if present and not null (then it must be a `kind`), else None."""
+    value = obj.get(key)
+    return None if value is None else expect(value, kind, what, param)
+
+
+def optional_text(obj: Mapping[str, Any], key: str, param: str) -> str | None:
+    value: str | None = optional(obj, key, str, "a string", param)
+    return value
+
+
+def optional_int(obj: Mapping[str, Any], key: str, param: str) -> int | None:
+    value: int | None = optional(obj, key, int, "an integer", param)
+    return value
+
+
+def optional_number(obj: Mapping[str, Any], key: str, param: str) -> float | None:
+    value = optional(obj, key, (int, float), "a number", param)
+    return None if value is None else float(value)
+
+
+def optional_bool(obj: Mapping[str, Any], key: str, param: str) -> bool | None:
+    value: bool | None = optional(obj, key, bool, "a boolean", param)
+    return value
+
+
+def an_object(value: Any, param: str) -> JSONObject:
+    result: JSONObject = expect(value, dict, "an object", param)
+    return result
+
+
+def an_array(value: Any, param: str, what: str = "an array") -> list[Any]:
+    result: list[Any] = expect(value, list, what, param)
+    return result
+
+
+def strings(value: Any, param: str) -> tuple[str, ...]:
+    """An array of strings; the first non-string is named by its index."""
+    items = an_array(value, param, "an array of strings")
+    return tuple(expect(v, str, "a string", at(param, i)) for i, v in enumerate(items))
+
+
+def load_body(body: bytes | str | Mapping[str, Any]) -> JSONObject:
+    """A request body as a JSON object; anything else is refused without a `param`."""
+    if isinstance(body, Mapping):
+        return dict(body)
+    try:
+        obj = _decode_json(body)
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise InvalidRequest(f"request body must be a JSON object, got {json_type(obj)}")
+    return obj
