@@ -1,0 +1,1 @@
+"""Tests of the gateway (modelport.gateway, modelport.service) through real HTTP."""
