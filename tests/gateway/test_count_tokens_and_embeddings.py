@@ -15,11 +15,7 @@ import anthropic
 import pytest
 
 from tests.fakes import fake_vector
-from tests.gateway.helpers import (
-    HI,
-    backend,
-    post,
-)
+from tests.gateway.helpers import HI, backend, post
 
 # == 12. count_tokens and embeddings ============================================================
 

@@ -15,15 +15,7 @@ import pytest
 
 from modelport.gateway.server import StartError
 from tests.fakes import Reply
-from tests.gateway.helpers import (
-    HI,
-    backend,
-    chat_body,
-    chat_path,
-    chat_requests,
-    get,
-    post,
-)
+from tests.gateway.helpers import HI, backend, chat_body, chat_path, chat_requests, get, post
 
 # == 9. keys =====================================================================================
 

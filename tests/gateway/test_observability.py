@@ -15,13 +15,7 @@ import pytest
 
 from modelport.gateway.ledger import usage_totals
 from tests.fakes import Reply
-from tests.gateway.helpers import (
-    backend,
-    get,
-    post,
-    sample,
-    scrape,
-)
+from tests.gateway.helpers import backend, get, post, sample, scrape
 
 # == 10. observability ===========================================================================
 

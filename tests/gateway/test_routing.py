@@ -13,13 +13,7 @@ import openai
 import pytest
 
 from tests.fakes import Reply
-from tests.gateway.helpers import (
-    HI,
-    backend,
-    chat_requests,
-    openai_error_frame,
-    post,
-)
+from tests.gateway.helpers import HI, backend, chat_requests, openai_error_frame, post
 
 # == 4. router ===================================================================================
 

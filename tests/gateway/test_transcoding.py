@@ -9,13 +9,7 @@ from __future__ import annotations
 import json
 
 from tests.fakes import Reply
-from tests.gateway.helpers import (
-    HI,
-    WEATHER_ANTHROPIC,
-    WEATHER_OPENAI,
-    backend,
-    chat_requests,
-)
+from tests.gateway.helpers import HI, WEATHER_ANTHROPIC, WEATHER_OPENAI, backend, chat_requests
 
 # == 2. transcoding ==========================================================================
 

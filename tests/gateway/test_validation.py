@@ -13,12 +13,7 @@ import anthropic
 import openai
 import pytest
 
-from tests.gateway.helpers import (
-    HI,
-    backend,
-    chat_requests,
-    post,
-)
+from tests.gateway.helpers import HI, backend, chat_requests, post
 
 # == 3. validation before forwarding ===========================================================
 
