@@ -1,0 +1,1 @@
+"""Tests of the protocol fakes themselves (tests/fakes): they send the wire WIRE.md describes."""
