@@ -1,7 +1,4 @@
-"""`modelport config check`: what `serve` would do, never showing a secret.
-
-One of the tests of modelport.toml (tests/config/).
-"""
+"""`modelport config check`: what `serve` would do, never showing a secret."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""modelport.toml: API keys from variables, command-line overrides, the loopback rule.
-
-One of the tests of modelport.toml (tests/config/).
-"""
+"""modelport.toml: API keys from variables, command-line overrides, the loopback rule."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""modelport.toml: finding it, parsing it, and the paths and ports it implies.
-
-One of the tests of modelport.toml (tests/config/).
-"""
+"""modelport.toml: finding it, parsing it, and the paths and ports it implies."""
 
 from __future__ import annotations
 

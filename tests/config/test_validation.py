@@ -1,7 +1,4 @@
-"""modelport.toml is parsed strictly: every error names its key and echoes no secret.
-
-One of the tests of modelport.toml (tests/config/).
-"""
+"""modelport.toml is parsed strictly: every error names its key and echoes no secret."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""The Anthropic fake: stream events, whole messages, count_tokens, headers, errors.
-
-Checked with a plain aiohttp.ClientSession and a hand parser, never with modelport's codecs.
-"""
+"""The Anthropic fake: stream events, whole messages, count_tokens, headers, errors."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""The OpenRouter, Venice and OpenAI fakes: streams, model lists, errors.
-
-Checked with a plain aiohttp.ClientSession and a hand parser, never with modelport's codecs.
-"""
+"""The OpenRouter, Venice and OpenAI fakes: streams, model lists, errors."""
 
 from __future__ import annotations
 

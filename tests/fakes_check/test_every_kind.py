@@ -1,7 +1,4 @@
-"""Every fake kind lists models, records requests, streams, answers whole and embeds.
-
-Checked with a plain aiohttp.ClientSession and a hand parser, never with modelport's codecs.
-"""
+"""Every fake kind lists models, records requests, streams, answers whole and embeds."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""Error shapes by Reply.status in each engine's shape, and the faults a Reply injects.
-
-Checked with a plain aiohttp.ClientSession and a hand parser, never with modelport's codecs.
-"""
+"""Error shapes by Reply.status in each engine's shape, and the faults a Reply injects."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""The llama.cpp fake: capture-exact stream bytes, info routes, loading, auth, errors.
-
-Checked with a plain aiohttp.ClientSession and a hand parser, never with modelport's codecs.
-"""
+"""The llama.cpp fake: capture-exact stream bytes, info routes, loading, auth, errors."""
 
 from __future__ import annotations
 

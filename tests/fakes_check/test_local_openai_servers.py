@@ -1,7 +1,4 @@
-"""The vLLM, LM Studio and LocalAI fakes: info routes, reasoning, usage, errors.
-
-Checked with a plain aiohttp.ClientSession and a hand parser, never with modelport's codecs.
-"""
+"""The vLLM, LM Studio and LocalAI fakes: info routes, reasoning, usage, errors."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""The Ollama fake: native /api routes and its OpenAI surface.
-
-Checked with a plain aiohttp.ClientSession and a hand parser, never with modelport's codecs.
-"""
+"""The Ollama fake: native /api routes and its OpenAI surface."""
 
 from __future__ import annotations
 

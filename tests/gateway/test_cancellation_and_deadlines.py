@@ -1,8 +1,4 @@
-"""Streams cut short: clients leaving, deadlines, and engine failures mid-stream.
-
-Every test starts a real Gateway on 127.0.0.1 over FakeEngines (tests/fakes) and talks to
-it as a client would. Shared raw-HTTP helpers are in tests/gateway/helpers.py.
-"""
+"""Streams cut short: clients leaving, deadlines, and engine failures mid-stream."""
 
 from __future__ import annotations
 

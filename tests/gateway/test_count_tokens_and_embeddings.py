@@ -1,8 +1,4 @@
-"""count_tokens and embeddings through the gateway.
-
-Every test starts a real Gateway on 127.0.0.1 over FakeEngines (tests/fakes) and talks to
-it as a client would. Shared raw-HTTP helpers are in tests/gateway/helpers.py.
-"""
+"""count_tokens and embeddings through the gateway."""
 
 from __future__ import annotations
 

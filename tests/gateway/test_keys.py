@@ -1,8 +1,4 @@
-"""Gateway keys are required and never leak; upstream keys never reach clients or logs.
-
-Every test starts a real Gateway on 127.0.0.1 over FakeEngines (tests/fakes) and talks to
-it as a client would. Shared raw-HTTP helpers are in tests/gateway/helpers.py.
-"""
+"""Gateway keys are required and never leak; upstream keys never reach clients or logs."""
 
 from __future__ import annotations
 

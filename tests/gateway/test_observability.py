@@ -1,8 +1,4 @@
-"""Metrics, access log, ledger, model listings, health, readiness and OpenAPI.
-
-Every test starts a real Gateway on 127.0.0.1 over FakeEngines (tests/fakes) and talks to
-it as a client would. Shared raw-HTTP helpers are in tests/gateway/helpers.py.
-"""
+"""Metrics, access log, ledger, model listings, health, readiness and OpenAPI."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""The gateway passes a request through untouched when the engine speaks the client's format.
-
-Every test starts a real Gateway on 127.0.0.1 over FakeEngines (tests/fakes) and talks to
-it as a client would. Shared raw-HTTP helpers are in tests/gateway/helpers.py.
-"""
+"""The gateway passes a request through untouched when the engine speaks the client's format."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""Routing through the gateway: prefixes, aliases, fallback, priority and the breaker.
-
-Every test starts a real Gateway on 127.0.0.1 over FakeEngines (tests/fakes) and talks to
-it as a client would. Shared raw-HTTP helpers are in tests/gateway/helpers.py.
-"""
+"""Routing through the gateway: prefixes, aliases, fallback, priority and the breaker."""
 
 from __future__ import annotations
 

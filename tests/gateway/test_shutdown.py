@@ -1,8 +1,4 @@
-"""Graceful shutdown: slow streams end with an error, short ones finish within the grace.
-
-Every test starts a real Gateway on 127.0.0.1 over FakeEngines (tests/fakes) and talks to
-it as a client would. Shared raw-HTTP helpers are in tests/gateway/helpers.py.
-"""
+"""Graceful shutdown: slow streams end with an error, short ones finish within the grace."""
 
 from __future__ import annotations
 

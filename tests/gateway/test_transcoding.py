@@ -1,8 +1,4 @@
-"""The gateway transcodes between the OpenAI and Anthropic formats, both ways.
-
-Every test starts a real Gateway on 127.0.0.1 over FakeEngines (tests/fakes) and talks to
-it as a client would. Shared raw-HTTP helpers are in tests/gateway/helpers.py.
-"""
+"""The gateway transcodes between the OpenAI and Anthropic formats, both ways."""
 
 from __future__ import annotations
 

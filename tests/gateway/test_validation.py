@@ -1,8 +1,4 @@
-"""The gateway refuses invalid requests before forwarding them, in the client's shape.
-
-Every test starts a real Gateway on 127.0.0.1 over FakeEngines (tests/fakes) and talks to
-it as a client would. Shared raw-HTTP helpers are in tests/gateway/helpers.py.
-"""
+"""The gateway refuses invalid requests before forwarding them, in the client's shape."""
 
 from __future__ import annotations
 

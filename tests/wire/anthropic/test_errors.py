@@ -1,7 +1,4 @@
-"""Anthropic codec, errors: engine error bodies in, our errors out.
-
-One of the Anthropic Messages codec's test files (tests/wire/anthropic/), against exact values.
-"""
+"""Anthropic codec, errors: engine error bodies in, our errors out."""
 
 from __future__ import annotations
 

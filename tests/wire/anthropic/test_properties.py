@@ -1,7 +1,4 @@
-"""Anthropic codec round trips (hypothesis): requests, responses and event streams.
-
-One of the Anthropic Messages codec's test files (tests/wire/anthropic/), against exact values.
-"""
+"""Anthropic codec round trips (hypothesis): requests, responses and event streams."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""Anthropic codec, requests: every field, count_tokens bodies, refusals, encoding.
-
-One of the Anthropic Messages codec's test files (tests/wire/anthropic/), against exact values.
-"""
+"""Anthropic codec, requests: every field, count_tokens bodies, refusals, encoding."""
 
 from __future__ import annotations
 

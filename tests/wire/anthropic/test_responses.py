@@ -1,7 +1,4 @@
-"""Anthropic codec, whole responses: decoding, encoding, error bodies in their place.
-
-One of the Anthropic Messages codec's test files (tests/wire/anthropic/), against exact values.
-"""
+"""Anthropic codec, whole responses: decoding, encoding, error bodies in their place."""
 
 from __future__ import annotations
 

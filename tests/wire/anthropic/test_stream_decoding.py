@@ -1,7 +1,4 @@
-"""Anthropic codec, stream decoding: a real llama-server capture, stop reasons, tools, error events.
-
-One of the Anthropic Messages codec's test files (tests/wire/anthropic/), against exact values.
-"""
+"""Anthropic codec, stream decoding: a real llama-server capture, stop reasons, tools, errors."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""Anthropic codec, stream encoding: frames, parallel tool calls, stop reasons, error frames.
-
-One of the Anthropic Messages codec's test files (tests/wire/anthropic/), against exact values.
-"""
+"""Anthropic codec, stream encoding: frames, parallel tool calls, stop reasons, error frames."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""Ollama codec, embeddings: /api/embed requests and responses.
-
-One of the native Ollama codec's test files (tests/wire/ollama/); pure, no I/O.
-"""
+"""Ollama codec, embeddings: /api/embed requests and responses."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""Ollama codec, errors: the engine's error bodies become our errors.
-
-One of the native Ollama codec's test files (tests/wire/ollama/); pure, no I/O.
-"""
+"""Ollama codec, errors: the engine's error bodies become our errors."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""Ollama codec round trips (hypothesis): event streams through the native wire.
-
-One of the native Ollama codec's test files (tests/wire/ollama/); pure, no I/O.
-"""
+"""Ollama codec round trips (hypothesis): event streams through the native wire."""
 
 from __future__ import annotations
 

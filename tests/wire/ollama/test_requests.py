@@ -1,7 +1,4 @@
-"""Ollama codec, requests: /api/chat bodies, think values, formats, tools and images.
-
-One of the native Ollama codec's test files (tests/wire/ollama/); pure, no I/O.
-"""
+"""Ollama codec, requests: /api/chat bodies, think values, formats, tools and images."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""Ollama codec, whole answers from /api/chat.
-
-One of the native Ollama codec's test files (tests/wire/ollama/); pure, no I/O.
-"""
+"""Ollama codec, whole answers from /api/chat."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""Ollama codec, /api/show: context window and capabilities.
-
-One of the native Ollama codec's test files (tests/wire/ollama/); pure, no I/O.
-"""
+"""Ollama codec, /api/show: context window and capabilities."""
 
 from __future__ import annotations
 

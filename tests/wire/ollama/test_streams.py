@@ -1,7 +1,4 @@
-"""Ollama codec, the NDJSON stream: text, thinking, tool calls, done reasons, errors.
-
-One of the native Ollama codec's test files (tests/wire/ollama/); pure, no I/O.
-"""
+"""Ollama codec, the NDJSON stream: text, thinking, tool calls, done reasons, errors."""
 
 from __future__ import annotations
 

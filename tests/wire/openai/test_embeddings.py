@@ -1,7 +1,4 @@
-"""OpenAI codec, embeddings: requests and responses (floats and base64).
-
-One of the OpenAI codec's test files (tests/wire/openai/): every engine quirk in WIRE.md.
-"""
+"""OpenAI codec, embeddings: requests and responses (floats and base64)."""
 
 from __future__ import annotations
 

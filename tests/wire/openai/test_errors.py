@@ -1,7 +1,4 @@
-"""OpenAI codec, errors: engine error bodies in, our errors out.
-
-One of the OpenAI codec's test files (tests/wire/openai/): every engine quirk in WIRE.md.
-"""
+"""OpenAI codec, errors: engine error bodies in, our errors out."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""OpenAI codec round trips (hypothesis): requests, responses and event streams.
-
-One of the OpenAI codec's test files (tests/wire/openai/): every engine quirk in WIRE.md.
-"""
+"""OpenAI codec round trips (hypothesis): requests, responses and event streams."""
 
 from __future__ import annotations
 

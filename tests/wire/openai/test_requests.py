@@ -1,7 +1,4 @@
-"""OpenAI codec, requests: decoding every field, encoding, and refusing invalid bodies.
-
-One of the OpenAI codec's test files (tests/wire/openai/): every engine quirk in WIRE.md.
-"""
+"""OpenAI codec, requests: decoding every field, encoding, and refusing invalid bodies."""
 
 from __future__ import annotations
 

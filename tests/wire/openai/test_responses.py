@@ -1,7 +1,4 @@
-"""OpenAI codec, whole responses: real llama-server bytes, shapes and variants.
-
-One of the OpenAI codec's test files (tests/wire/openai/): every engine quirk in WIRE.md.
-"""
+"""OpenAI codec, whole responses: real llama-server bytes, shapes and variants."""
 
 from __future__ import annotations
 

@@ -1,7 +1,4 @@
-"""OpenAI codec, stream decoding: real llama-server bytes, tool calls, thinking, usage, finish.
-
-One of the OpenAI codec's test files (tests/wire/openai/): every engine quirk in WIRE.md.
-"""
+"""OpenAI codec, stream decoding: real llama-server bytes, tool calls, thinking, usage, finish."""
 
 from __future__ import annotations
 

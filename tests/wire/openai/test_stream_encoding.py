@@ -1,7 +1,4 @@
-"""OpenAI codec, stream encoding: frames, tool-call numbering, finish words.
-
-One of the OpenAI codec's test files (tests/wire/openai/): every engine quirk in WIRE.md.
-"""
+"""OpenAI codec, stream encoding: frames, tool-call numbering, finish words."""
 
 from __future__ import annotations
 
