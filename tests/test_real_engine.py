@@ -2,6 +2,7 @@
 
 It needs `modelport engine install` (which `.ci/run` does, cached). Without the engine
 these tests fail and say so: a tier that cannot run is never skipped in silence.
+A tier across the package, not the tests of one module, so it stays at the top of tests/.
 """
 
 from __future__ import annotations

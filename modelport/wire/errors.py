@@ -93,7 +93,7 @@ def classify(
 
 
 # ---------------------------------------------------------------------------
-# Error bodies: one parser for every shape engines send (see WIRE.md), for every dialect.
+# Error bodies: one parser for every shape engines send (see docs/wire.md), for every dialect.
 
 # The HTTP status an error `type` word stands for, when it arrives without one (a stream
 # error event, an error object under 200). Anthropic's and OpenAI's words, then

@@ -1,7 +1,7 @@
 """Ollama's native API codec: /api/chat, /api/embed, /api/show, errors.
 
 Pure: canonical objects in, JSON-ready dicts out, and NDJSON frames back to events.
-Ollama differs from the OpenAI wire in ways this package absorbs (see WIRE.md):
+Ollama differs from the OpenAI wire in ways this package absorbs (see docs/wire.md):
 tool calls arrive whole in one line with arguments as an object and often no id,
 images are bare base64 strings, sampling settings live under `options`, usage is
 `prompt_eval_count`/`eval_count`, and a failure mid-stream is a line `{"error": ...}`

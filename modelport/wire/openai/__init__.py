@@ -2,7 +2,7 @@
 
 Pure: bytes and dicts in, canonical objects out, and back. Every OpenAI-compatible
 engine (llama.cpp, vLLM, Ollama /v1, LM Studio, OpenRouter, Venice, OpenAI) goes
-through here, so the decoders accept each engine's variant (see WIRE.md) and the
+through here, so the decoders accept each engine's variant (see docs/wire.md) and the
 encoders write what the official SDKs expect. One module per concern:
 
     finish          finish_reason words

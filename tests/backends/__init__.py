@@ -1,0 +1,1 @@
+"""Tests of the backends (modelport.backends) against the protocol fakes."""

@@ -1,0 +1,1 @@
+"""Tests of modelport.toml loading, validation and rendering (modelport.config)."""

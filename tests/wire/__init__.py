@@ -1,0 +1,1 @@
+"""Tests of the codecs (modelport.wire): pure, no I/O."""

@@ -1,0 +1,1 @@
+"""Tests of the Anthropic Messages codec (modelport.wire.anthropic), against exact values."""

@@ -1,0 +1,1 @@
+"""Tests of the native Ollama codec (modelport.wire.ollama)."""
