@@ -1,6 +1,6 @@
 """The aiohttp application: HTTP in, `Service` calls, HTTP out.
 
-Everything about requests and answers lives in `modelport.serve`; this module knows only
+Everything about requests and answers lives in `modelport.service`; this module knows only
 HTTP: routes, keys, body limits, request ids, writing a stream and noticing the client
 leave (aiohttp cancels the handler, which closes the upstream stream on its way out).
 """
@@ -22,7 +22,7 @@ from aiohttp import web
 
 from modelport.errors import AuthError, BackendError, InvalidRequest, Overloaded
 from modelport.gateway.openapi import OPENAPI
-from modelport.serve import SSE, Reply, Service, error_reply, stream_error
+from modelport.service import SSE, Reply, Service, error_reply, stream_error
 from modelport.types import WireFormat
 
 log = logging.getLogger("modelport.gateway")

@@ -1,0 +1,65 @@
+"""What the service hands the HTTP layer, and failures in the client's own format."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from modelport.errors import BackendError, Overloaded, RateLimited
+from modelport.router import QueueFull
+from modelport.service._codec_shim import codec_for
+from modelport.types import WireFormat
+
+SSE = "text/event-stream"
+JSON = "application/json"
+
+
+@dataclass
+class Reply:
+    """What the HTTP layer writes: a status, headers, and a whole body or a chunk stream.
+
+    A stream's `chunks` has an `aclose()` that must be awaited once the writing stops,
+    read to the end or not: it closes the upstream, frees the slot and records the request.
+    """
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    chunks: AsyncIterator[bytes] | None = None
+    content_type: str = JSON
+
+
+def _as_client_sees_it(format: WireFormat, err: BackendError) -> BackendError:
+    """A queue-full is an Overloaded (529) for Anthropic clients, a rate limit (429) for OpenAI."""
+    if format is WireFormat.OPENAI and isinstance(err, QueueFull):
+        return RateLimited(err.message, retry_after=err.retry_after, backend_id=err.backend_id)
+    return err
+
+
+def retry_after(err: BackendError) -> float | None:
+    """Seconds the client should wait before trying again, when the failure says so.
+
+    The one place that decides the Retry-After header (reliability work changes it here).
+    """
+    if isinstance(err, RateLimited | Overloaded):
+        return err.retry_after
+    return None
+
+
+def error_status(format: WireFormat, err: BackendError) -> int:
+    return codec_for(format).error_status(_as_client_sees_it(format, err))
+
+
+def error_reply(format: WireFormat, err: BackendError, headers: dict[str, str]) -> Reply:
+    """A failure as a whole answer in the client's format, with Retry-After when it has one."""
+    err = _as_client_sees_it(format, err)
+    codec = codec_for(format)
+    wait = retry_after(err)
+    if wait is not None:
+        headers = {**headers, "Retry-After": str(max(1, round(wait)))}
+    return Reply(status=codec.error_status(err), headers=headers, body=codec.encode_error(err))
+
+
+def stream_error(format: WireFormat, err: BackendError) -> bytes:
+    """An error frame for a stream that is already under way, in the client's format."""
+    return codec_for(format).stream_encoder(request_id="", model="").error(err)
