@@ -31,6 +31,7 @@ from modelport.types import (
 class MockBackend:
     kind = "mock"
     formats: frozenset[WireFormat] = frozenset()
+    url: str | None = None  # no engine, no address
 
     def __init__(
         self,
@@ -104,6 +105,9 @@ class MockBackend:
 
     async def relay(self, format: WireFormat, body: bytes) -> Relay:
         raise Unsupported("the mock backend has no wire format", backend_id=self.id)
+
+    async def count_tokens(self, request: ChatRequest) -> int:
+        raise Unsupported("the mock backend cannot count tokens", backend_id=self.id)
 
     async def aclose(self) -> None:
         return None
