@@ -12,12 +12,21 @@
 docs/service.md describes the rules.
 """
 
-from modelport.service.reply import JSON, SSE, Reply, error_reply, error_status, stream_error
+from modelport.service.reply import (
+    JSON,
+    SSE,
+    Chunks,
+    Reply,
+    error_reply,
+    error_status,
+    stream_error,
+)
 from modelport.service.service import Observer, Service
 
 __all__ = [
     "JSON",
     "SSE",
+    "Chunks",
     "Observer",
     "Reply",
     "Service",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from modelport.errors import BackendError, Overloaded, RateLimited
 from modelport.router import QueueFull
@@ -14,18 +15,25 @@ SSE = "text/event-stream"
 JSON = "application/json"
 
 
+class Chunks(Protocol):
+    """A stream reply's body. Iterate it, then always `aclose()` it once writing stops,
+    read to the end or not: that closes the upstream, frees the slot, records the request."""
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    def __anext__(self) -> Awaitable[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
 @dataclass
 class Reply:
-    """What the HTTP layer writes: a status, headers, and a whole body or a chunk stream.
-
-    A stream's `chunks` has an `aclose()` that must be awaited once the writing stops,
-    read to the end or not: it closes the upstream, frees the slot and records the request.
-    """
+    """What the HTTP layer writes: a status, headers, and a whole body or a chunk stream."""
 
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
-    chunks: AsyncIterator[bytes] | None = None
+    chunks: Chunks | None = None
     content_type: str = JSON
 
 
