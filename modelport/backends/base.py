@@ -58,8 +58,8 @@ class Backend(Protocol):
 
     @property
     def url(self) -> str | None:
-        """Where the engine listens; None for in-process backends. Read-only here, so a
-        class may hold a plain `str`."""
+        """Where the engine listens; None for in-process backends (the mock). Read-only
+        here, so a class may hold a plain `str`."""
         ...
 
     async def list_models(self) -> list[BackendModel]: ...
@@ -73,5 +73,10 @@ class Backend(Protocol):
     async def embed(self, request: EmbedRequest) -> EmbedResult: ...
 
     async def relay(self, format: WireFormat, body: bytes) -> Relay: ...
+
+    async def count_tokens(self, request: ChatRequest) -> int:
+        """Input tokens `request` would cost, as the engine counts them. An engine that
+        cannot count raises Unsupported before any I/O."""
+        ...
 
     async def aclose(self) -> None: ...

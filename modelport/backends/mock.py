@@ -106,5 +106,8 @@ class MockBackend:
     async def relay(self, format: WireFormat, body: bytes) -> Relay:
         raise Unsupported("the mock backend has no wire format", backend_id=self.id)
 
+    async def count_tokens(self, request: ChatRequest) -> int:
+        raise Unsupported("the mock backend cannot count tokens", backend_id=self.id)
+
     async def aclose(self) -> None:
         return None

@@ -19,7 +19,7 @@ import msgspec
 from modelport.backends.http import Framed, HTTPClient, stream_events
 from modelport.backends.openai_compat import OpenAICompatBackend
 from modelport.backends.relay import HTTPRelay
-from modelport.errors import BackendError, ProtocolError, TimedOut, Unreachable
+from modelport.errors import BackendError, ProtocolError, TimedOut, Unreachable, Unsupported
 from modelport.types import (
     BackendHealth,
     BackendModel,
@@ -151,6 +151,9 @@ class OllamaBackend:
         return await self._compat.relay(format, body)
 
     # -- embeddings --------------------------------------------------------------
+
+    async def count_tokens(self, request: ChatRequest) -> int:
+        raise Unsupported(f"{self.kind} cannot count tokens", backend_id=self.id)
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         body = await self._http.fetch(

@@ -1,6 +1,6 @@
 """The aiohttp application: HTTP in, `Service` calls, HTTP out.
 
-Everything about requests and answers lives in `modelport.serve`; this module knows only
+Everything about requests and answers lives in `modelport.service`; this module knows only
 HTTP: routes, keys, body limits, request ids, writing a stream and noticing the client
 leave (aiohttp cancels the handler, which closes the upstream stream on its way out).
 """
@@ -22,7 +22,7 @@ from aiohttp import web
 
 from modelport.errors import AuthError, BackendError, InvalidRequest, Overloaded
 from modelport.gateway.openapi import OPENAPI
-from modelport.serve import SSE, Reply, Service, error_reply, stream_error
+from modelport.service import SSE, Reply, Service, error_reply, stream_error
 from modelport.types import WireFormat
 
 log = logging.getLogger("modelport.gateway")
@@ -170,9 +170,7 @@ async def _stream(request: web.Request, reply: Reply, format: WireFormat) -> web
         pass  # the client left; closing the chunks below stops the upstream
     finally:
         streams.discard(task)
-        close = getattr(reply.chunks, "aclose", None)
-        if close is not None:
-            await close()
+        await reply.chunks.aclose()
     return response
 
 

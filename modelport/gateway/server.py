@@ -36,7 +36,7 @@ from modelport.gateway.ledger import Ledger
 from modelport.gateway.metrics import Metrics
 from modelport.records import RequestRecord
 from modelport.router import Limits, Router, Upstream
-from modelport.serve import Service
+from modelport.service import Service
 
 log = logging.getLogger("modelport.gateway")
 access_log = logging.getLogger("modelport.access")

@@ -1,0 +1,73 @@
+"""What the service hands the HTTP layer, and failures in the client's own format."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from modelport.errors import BackendError, Overloaded, RateLimited
+from modelport.router import QueueFull
+from modelport.types import WireFormat
+from modelport.wire import codec_for
+
+SSE = "text/event-stream"
+JSON = "application/json"
+
+
+class Chunks(Protocol):
+    """A stream reply's body. Iterate it, then always `aclose()` it once writing stops,
+    read to the end or not: that closes the upstream, frees the slot, records the request."""
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    def __anext__(self) -> Awaitable[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass
+class Reply:
+    """What the HTTP layer writes: a status, headers, and a whole body or a chunk stream."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    chunks: Chunks | None = None
+    content_type: str = JSON
+
+
+def _as_client_sees_it(format: WireFormat, err: BackendError) -> BackendError:
+    """A queue-full is an Overloaded (529) for Anthropic clients, a rate limit (429) for OpenAI."""
+    if format is WireFormat.OPENAI and isinstance(err, QueueFull):
+        return RateLimited(err.message, retry_after=err.retry_after, backend_id=err.backend_id)
+    return err
+
+
+def retry_after(err: BackendError) -> float | None:
+    """Seconds the client should wait before trying again, when the failure says so.
+
+    The one place that decides the Retry-After header (reliability work changes it here).
+    """
+    if isinstance(err, RateLimited | Overloaded):
+        return err.retry_after
+    return None
+
+
+def error_status(format: WireFormat, err: BackendError) -> int:
+    return codec_for(format).error_status(_as_client_sees_it(format, err))
+
+
+def error_reply(format: WireFormat, err: BackendError, headers: dict[str, str]) -> Reply:
+    """A failure as a whole answer in the client's format, with Retry-After when it has one."""
+    err = _as_client_sees_it(format, err)
+    codec = codec_for(format)
+    wait = retry_after(err)
+    if wait is not None:
+        headers = {**headers, "Retry-After": str(max(1, round(wait)))}
+    return Reply(status=codec.error_status(err), headers=headers, body=codec.encode_error(err))
+
+
+def stream_error(format: WireFormat, err: BackendError) -> bytes:
+    """An error frame for a stream that is already under way, in the client's format."""
+    return codec_for(format).stream_encoder(request_id="", model="").error(err)
