@@ -28,7 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
-SECRET_WORDS = ("key", "token", "secret", "auth", "cookie", "password")
+SECRET_WORDS = ("key", "token", "secret", "authorization", "cookie", "password")
 REDACTED = "<redacted>"
 
 
@@ -40,6 +40,9 @@ class Script:
     tool_name: str | None = None
     tool_args: dict[str, Any] = field(default_factory=dict)
     model: str = "some-model"
+    # Reasoning first (a Responses reasoning item with encrypted_content, an Anthropic thinking
+    # block with a signature, Chat's reasoning_content), to capture how agents send it back.
+    reasoning: str | None = None
 
 
 @dataclass
@@ -155,10 +158,14 @@ def namespace_of(body: dict[str, Any], name: str) -> str | None:
 
 
 def anthropic_blocks(script: Script, tool: bool) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    if script.reasoning:
+        signature = base64.b64encode(b"recorder-signature").decode()
+        blocks.append({"type": "thinking", "thinking": script.reasoning, "signature": signature})
     if tool:
         tool_use = {"type": "tool_use", "id": new_id("toolu_"), "name": script.tool_name}
-        return [{**tool_use, "input": script.tool_args}]
-    return [{"type": "text", "text": script.reply_text}]
+        return [*blocks, {**tool_use, "input": script.tool_args}]
+    return [*blocks, {"type": "text", "text": script.reply_text}]
 
 
 def anthropic_message(script: Script, model: str, tool: bool) -> dict[str, Any]:
@@ -174,21 +181,29 @@ def anthropic_message(script: Script, model: str, tool: bool) -> dict[str, Any]:
     }
 
 
+def anthropic_block_deltas(block: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """How a block opens in a stream, and the deltas that fill it."""
+    if block["type"] == "text":
+        return {"type": "text", "text": ""}, [{"type": "text_delta", "text": block["text"]}]
+    if block["type"] == "thinking":
+        thinking = {"type": "thinking_delta", "thinking": block["thinking"]}
+        signature = {"type": "signature_delta", "signature": block["signature"]}
+        return {"type": "thinking", "thinking": "", "signature": ""}, [thinking, signature]
+    partial = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+    return {**block, "input": {}}, [partial]
+
+
 def anthropic_events(message: dict[str, Any]) -> Iterator[bytes]:
     start = {**message, "content": [], "stop_reason": None}
     start["usage"] = {"input_tokens": 12, "output_tokens": 1}
     yield sse({"type": "message_start", "message": start}, "message_start")
     for index, block in enumerate(message["content"]):
-        if block["type"] == "text":
-            opened: dict[str, Any] = {"type": "text", "text": ""}
-            delta: dict[str, Any] = {"type": "text_delta", "text": block["text"]}
-        else:
-            opened = {**block, "input": {}}
-            delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
+        opened, deltas = anthropic_block_deltas(block)
         head = {"type": "content_block_start", "index": index, "content_block": opened}
         yield sse(head, "content_block_start")
-        body = {"type": "content_block_delta", "index": index, "delta": delta}
-        yield sse(body, "content_block_delta")
+        for delta in deltas:
+            body = {"type": "content_block_delta", "index": index, "delta": delta}
+            yield sse(body, "content_block_delta")
         yield sse({"type": "content_block_stop", "index": index}, "content_block_stop")
     stop = {"stop_reason": message["stop_reason"], "stop_sequence": None}
     done = {"type": "message_delta", "delta": stop, "usage": {"output_tokens": 5}}
@@ -197,6 +212,16 @@ def anthropic_events(message: dict[str, Any]) -> Iterator[bytes]:
 
 
 # --- OpenAI Responses -----------------------------------------------------------------------
+
+
+def responses_items(script: Script, body: dict[str, Any], tool: bool) -> list[dict[str, Any]]:
+    items = [responses_item(script, body, tool)]
+    if script.reasoning:
+        summary = [{"type": "summary_text", "text": script.reasoning}]
+        encrypted = base64.b64encode(b"recorder-encrypted-reasoning").decode()
+        reasoning = {"type": "reasoning", "id": new_id("rs_"), "summary": summary}
+        items.insert(0, {**reasoning, "encrypted_content": encrypted, "status": "completed"})
+    return items
 
 
 def responses_item(script: Script, body: dict[str, Any], tool: bool) -> dict[str, Any]:
@@ -243,9 +268,18 @@ def responses_object(body: dict[str, Any], status: str, output: list[Any]) -> di
     return response
 
 
-def responses_item_events(item: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The events between output_item.added and output_item.done for one item at index 0."""
-    at = {"item_id": item["id"], "output_index": 0}
+def responses_item_events(item: dict[str, Any], index: int) -> Iterator[dict[str, Any]]:
+    """The events between output_item.added and output_item.done for one item."""
+    at: dict[str, Any] = {"item_id": item["id"], "output_index": index}
+    if item["type"] == "reasoning":
+        text = item["summary"][0]["text"]
+        at["summary_index"] = 0
+        no_summary = {"type": "summary_text", "text": ""}
+        yield {"type": "response.reasoning_summary_part.added", **at, "part": no_summary}
+        yield {"type": "response.reasoning_summary_text.delta", **at, "delta": text}
+        yield {"type": "response.reasoning_summary_text.done", **at, "text": text}
+        yield {"type": "response.reasoning_summary_part.done", **at, "part": item["summary"][0]}
+        return
     if item["type"] == "function_call":
         arguments = item["arguments"]
         yield {"type": "response.function_call_arguments.delta", **at, "delta": arguments}
@@ -260,20 +294,31 @@ def responses_item_events(item: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield {"type": "response.content_part.done", **at, "part": item["content"][0]}
 
 
-def responses_events(body: dict[str, Any], item: dict[str, Any]) -> Iterator[bytes]:
+def pending_item(item: dict[str, Any]) -> dict[str, Any]:
+    """An item as output_item.added shows it: in progress, nothing filled in yet."""
     pending = {**item, "status": "in_progress"}
-    if item["type"] == "message":
-        pending["content"] = []
-    else:
-        pending["arguments"] = ""
+    emptied: dict[str, tuple[str, Any]] = {
+        "message": ("content", []),
+        "function_call": ("arguments", ""),
+    }
+    emptied["reasoning"] = ("summary", [])
+    name, empty = emptied[item["type"]]
+    pending[name] = empty
+    return pending
+
+
+def responses_events(body: dict[str, Any], items: list[dict[str, Any]]) -> Iterator[bytes]:
     events: list[dict[str, Any]] = [
         {"type": "response.created", "response": responses_object(body, "in_progress", [])},
         {"type": "response.in_progress", "response": responses_object(body, "in_progress", [])},
-        {"type": "response.output_item.added", "output_index": 0, "item": pending},
-        *responses_item_events(item),
-        {"type": "response.output_item.done", "output_index": 0, "item": item},
-        {"type": "response.completed", "response": responses_object(body, "completed", [item])},
     ]
+    for index, item in enumerate(items):
+        at = {"output_index": index}
+        events.append({"type": "response.output_item.added", **at, "item": pending_item(item)})
+        events.extend(responses_item_events(item, index))
+        events.append({"type": "response.output_item.done", **at, "item": item})
+    done = responses_object(body, "completed", items)
+    events.append({"type": "response.completed", "response": done})
     for number, event in enumerate(events):
         yield sse({**event, "sequence_number": number}, event["type"])
 
@@ -288,6 +333,8 @@ def chat_tool_call(script: Script) -> dict[str, Any]:
 
 def chat_completion(script: Script, model: str, tool: bool) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": None if tool else script.reply_text}
+    if script.reasoning:
+        message["reasoning_content"] = script.reasoning
     if tool:
         message["tool_calls"] = [chat_tool_call(script)]
     choice = {"index": 0, "message": message, "finish_reason": "tool_calls" if tool else "stop"}
@@ -304,6 +351,8 @@ def chat_events(script: Script, model: str, tool: bool) -> Iterator[bytes]:
         return sse({**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
 
     yield chunk({"role": "assistant", "content": ""}, None)
+    if script.reasoning:
+        yield chunk({"reasoning_content": script.reasoning}, None)
     if tool:
         call = {"index": 0, **chat_tool_call(script)}
         yield chunk({"tool_calls": [call]}, None)
@@ -353,10 +402,10 @@ async def answer(request: web.Request, body: Any, script: Script) -> tuple[web.S
             return await stream(request, anthropic_events(message)), kind
         return web.json_response(message), kind
     if path.endswith("/responses"):
-        item = responses_item(script, body, tool)
+        items = responses_items(script, body, tool)
         if body.get("stream"):
-            return await stream(request, responses_events(body, item)), kind
-        return web.json_response(responses_object(body, "completed", [item])), kind
+            return await stream(request, responses_events(body, items)), kind
+        return web.json_response(responses_object(body, "completed", items)), kind
     if path.endswith("/chat/completions"):
         if body.get("stream"):
             return await stream(request, chat_events(script, model, tool)), kind
@@ -397,6 +446,7 @@ async def start(log_path: Path, script: Script, port: int = 0) -> tuple[web.AppR
 
 async def main(args: argparse.Namespace) -> None:
     script = Script(reply_text=args.reply, tool_name=args.tool_name, model=args.model)
+    script.reasoning = args.reasoning
     script.tool_args = json.loads(args.tool_args) if args.tool_args else {}
     runner, port = await start(Path(args.log), script, args.port)
     print(f"listening http://127.0.0.1:{port}", flush=True)
@@ -414,4 +464,5 @@ if __name__ == "__main__":
     parser.add_argument("--model", default="some-model")
     parser.add_argument("--tool-name", default=None)
     parser.add_argument("--tool-args", default=None, help="JSON object of tool arguments")
+    parser.add_argument("--reasoning", default=None, help="reasoning text to answer first")
     asyncio.run(main(parser.parse_args()))
