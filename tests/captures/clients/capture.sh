@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# Re-make the captures in this folder: run each coding agent one-shot against
+# tests/clients/recorder.py and keep what it sent, one JSON-lines file per agent and scenario.
+#
+#   tests/captures/clients/capture.sh [SCENARIO...]     (default: all; see the list at the end)
+#
+# Needs the agents installed with npm under ~/.cache/modelport/npm/<name>-<version> (see
+# README.md) and a Python with aiohttp (PYTHON, default .venv/bin/python of the checkout).
+# Every agent runs under `env -i` with its own fresh HOME and working directory below
+# $CAPTURE_TMP, so nothing of this machine's environment or config leaks into a capture.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../../.." && pwd)
+PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
+NPM_CACHE=${NPM_CACHE:-$HOME/.cache/modelport/npm}
+CAPTURE_TMP=${CAPTURE_TMP:-/tmp/mp-cap}
+CLAUDE=$NPM_CACHE/claude-code-2.1.332/node_modules/.bin/claude
+CODEX=$NPM_CACHE/codex-0.171.0/node_modules/.bin/codex
+OPENCODE=$NPM_CACHE/opencode-ai-1.18.33/node_modules/.bin/opencode
+TIMEOUT=${TIMEOUT:-180}
+
+# run NAME SETUP [recorder args...] -- [VAR=value...] -- COMMAND...
+# SETUP is a function run with $DIR and $PORT set, before the agent starts.
+run() {
+  local name=$1 setup=$2
+  shift 2
+  local rargs=() envs=() dir=$CAPTURE_TMP/$name
+  while [ "$1" != "--" ]; do rargs+=("$1"); shift; done; shift
+  while [ "$1" != "--" ]; do envs+=("$1"); shift; done; shift
+  rm -rf "$dir" && mkdir -p "$dir/home" "$dir/work"
+  "$PYTHON" "$ROOT/tests/clients/recorder.py" --log "$dir/requests.jsonl" "${rargs[@]}" \
+    >"$dir/recorder.out" 2>&1 &
+  local recorder=$!
+  for _ in $(seq 100); do grep -q listening "$dir/recorder.out" 2>/dev/null && break; sleep 0.1; done
+  PORT=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$dir/recorder.out")
+  DIR=$dir
+  "$setup"
+  local expanded=() item
+  for item in "${envs[@]}"; do expanded+=("${item//@PORT@/$PORT}"); done
+  local started ended rc
+  started=$(date +%s.%N)
+  (cd "$dir/work" && timeout "$TIMEOUT" env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$dir/home" \
+    TERM=dumb LANG=C.UTF-8 "${expanded[@]}" "$@" >"$dir/stdout" 2>"$dir/stderr" </dev/null)
+  rc=$?
+  ended=$(date +%s.%N)
+  kill "$recorder"
+  wait "$recorder" 2>/dev/null
+  printf '%s rc=%s seconds=%.1f requests=%s stdout=%q\n' "$name" "$rc" \
+    "$(echo "$ended - $started" | bc)" "$(wc -l <"$dir/requests.jsonl")" \
+    "$(head -c 200 "$dir/stdout")" | tee -a "$CAPTURE_TMP/results.txt"
+  cp "$dir/requests.jsonl" "$HERE/$name.jsonl"
+}
+
+no_setup() { :; }
+
+codex_config() {
+  mkdir -p "$DIR/home/.codex"
+  cat >"$DIR/home/.codex/config.toml" <<TOML
+model = "some-model"
+model_provider = "mp"
+check_for_update_on_startup = false
+
+[model_providers.mp]
+name = "modelport"
+base_url = "http://127.0.0.1:$PORT/v1"
+env_key = "MP_API_KEY"
+wire_api = "responses"
+
+[analytics]
+enabled = false
+
+[feedback]
+enabled = false
+TOML
+}
+
+opencode_config() {
+  cat >"$DIR/work/opencode.json" <<JSON
+{
+  "\$schema": "https://opencode.ai/config.json",
+  "autoupdate": false,
+  "share": "disabled",
+  "model": "mp/some-model",
+  "provider": {
+    "mp": {
+      "npm": "@ai-sdk/openai-compatible",
+      "name": "modelport",
+      "options": {"baseURL": "http://127.0.0.1:$PORT/v1", "apiKey": "{env:MP_API_KEY}"},
+      "models": {"some-model": {"name": "some-model", "tool_call": true}}
+    }
+  }
+}
+JSON
+}
+
+hello_file() { echo "the file says 42" >"$DIR/work/hello.txt"; }
+
+CLAUDE_ENV=(ANTHROPIC_BASE_URL=http://127.0.0.1:@PORT@ ANTHROPIC_API_KEY=test-key
+  ANTHROPIC_MODEL=some-model CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 DISABLE_TELEMETRY=1
+  DISABLE_AUTOUPDATER=1)
+CODEX_ENV=(MP_API_KEY=test-key)
+CODEX_FLAGS=(exec --strict-config --skip-git-repo-check)
+OPENCODE_ENV=(MP_API_KEY=test-key OPENCODE_DISABLE_AUTOUPDATE=1 OPENCODE_DISABLE_MODELS_FETCH=1
+  OPENCODE_DISABLE_SHARE=1 OPENCODE_DISABLE_LSP_DOWNLOAD=1 OPENCODE_DISABLE_CLAUDE_CODE=1)
+ECHO_CLAUDE='{"command": "echo hi", "description": "Print hi"}'
+
+claude-code-text() { run "$FUNCNAME" no_setup -- "${CLAUDE_ENV[@]}" -- "$CLAUDE" -p "say hi"; }
+claude-code-tool-read() {
+  run "$FUNCNAME" hello_file --tool-name Read \
+    --tool-args "{\"file_path\": \"$CAPTURE_TMP/$FUNCNAME/work/hello.txt\"}" \
+    -- "${CLAUDE_ENV[@]}" -- "$CLAUDE" -p "read hello.txt"
+}
+claude-code-tool-bash() {
+  run "$FUNCNAME" no_setup --tool-name Bash --tool-args "$ECHO_CLAUDE" \
+    -- "${CLAUDE_ENV[@]}" -- "$CLAUDE" -p "run echo hi" --allowedTools "Bash(echo:*)"
+}
+claude-code-tool-bash-thinking() {
+  run "$FUNCNAME" no_setup --tool-name Bash --tool-args "$ECHO_CLAUDE" --reasoning "I should run it." \
+    -- "${CLAUDE_ENV[@]}" -- "$CLAUDE" -p "run echo hi" --allowedTools "Bash(echo:*)"
+}
+# Without the traffic switches and without ANTHROPIC_MODEL: what else reaches the base URL.
+claude-code-text-defaults() {
+  run "$FUNCNAME" no_setup -- ANTHROPIC_BASE_URL=http://127.0.0.1:@PORT@ \
+    ANTHROPIC_API_KEY=test-key -- "$CLAUDE" -p "say hi"
+}
+codex-text() { run "$FUNCNAME" codex_config -- "${CODEX_ENV[@]}" -- "$CODEX" "${CODEX_FLAGS[@]}" "say hi"; }
+codex-tool-exec() {
+  run "$FUNCNAME" codex_config --tool-name exec_command --tool-args '{"cmd": "echo hi"}' \
+    -- "${CODEX_ENV[@]}" -- "$CODEX" "${CODEX_FLAGS[@]}" "run echo hi"
+}
+codex-tool-exec-reasoning() {
+  run "$FUNCNAME" codex_config --tool-name exec_command --tool-args '{"cmd": "echo hi"}' \
+    --reasoning "I should run it." -- "${CODEX_ENV[@]}" -- "$CODEX" "${CODEX_FLAGS[@]}" "run echo hi"
+}
+# A call of a function inside a `namespace` tool (multi_agent_v1.close_agent on no agent).
+codex-tool-namespace() {
+  run "$FUNCNAME" codex_config --tool-name close_agent --tool-args '{"target": "no-such-agent"}' \
+    -- "${CODEX_ENV[@]}" -- "$CODEX" "${CODEX_FLAGS[@]}" "close agent no-such-agent"
+}
+opencode-text() { run "$FUNCNAME" opencode_config -- "${OPENCODE_ENV[@]}" -- "$OPENCODE" run "say hi"; }
+opencode-tool-bash() {
+  run "$FUNCNAME" opencode_config --tool-name bash --tool-args "$ECHO_CLAUDE" \
+    -- "${OPENCODE_ENV[@]}" -- "$OPENCODE" run "run echo hi"
+}
+opencode-tool-bash-reasoning() {
+  run "$FUNCNAME" opencode_config --tool-name bash --tool-args "$ECHO_CLAUDE" \
+    --reasoning "I should run it." -- "${OPENCODE_ENV[@]}" -- "$OPENCODE" run "run echo hi"
+}
+# opencode looks up npm packages at run time; here its registry is the recorder (404s).
+opencode-text-registry-local() {
+  run "$FUNCNAME" opencode_config -- "${OPENCODE_ENV[@]}" \
+    npm_config_registry=http://127.0.0.1:@PORT@/npm/ -- "$OPENCODE" run "say hi"
+}
+
+ALL=(claude-code-text claude-code-tool-read claude-code-tool-bash claude-code-tool-bash-thinking
+  claude-code-text-defaults codex-text codex-tool-exec codex-tool-exec-reasoning
+  codex-tool-namespace opencode-text opencode-tool-bash opencode-tool-bash-reasoning
+  opencode-text-registry-local)
+mkdir -p "$CAPTURE_TMP"
+for scenario in "${@:-${ALL[@]}}"; do "$scenario"; done
