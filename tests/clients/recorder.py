@@ -43,6 +43,8 @@ class Script:
     # Reasoning first (a Responses reasoning item with encrypted_content, an Anthropic thinking
     # block with a signature, Chat's reasoning_content), to capture how agents send it back.
     reasoning: str | None = None
+    # Answer every model request with this HTTP status (to see how an agent takes a refusal).
+    fail_status: int | None = None
 
 
 @dataclass
@@ -384,6 +386,13 @@ def models_list(model: str) -> dict[str, Any]:
     return {"object": "list", "data": [entry], "has_more": False, "first_id": model}
 
 
+def refusal(script: Script) -> dict[str, Any]:
+    """An error body both an Anthropic and an OpenAI client can read."""
+    message = f"recorder refuses with {script.fail_status}"
+    error = {"type": "invalid_request_error", "message": message, "param": None, "code": None}
+    return {"type": "error", "error": error}
+
+
 async def answer(request: web.Request, body: Any, script: Script) -> tuple[web.StreamResponse, str]:
     path = request.path.rstrip("/")
     posted = request.method == "POST" and isinstance(body, dict)
@@ -391,6 +400,8 @@ async def answer(request: web.Request, body: Any, script: Script) -> tuple[web.S
         return web.json_response(models_list(script.model)), "models"
     if not posted:
         return web.json_response({"error": {"message": "not recorded"}}, status=404), "404"
+    if script.fail_status and not path.endswith("/count_tokens"):
+        return web.json_response(refusal(script), status=script.fail_status), "error"
     tool = wants_tool_call(script, body)
     kind = "tool" if tool else "text"
     model = str(body.get("model", script.model))
@@ -447,6 +458,7 @@ async def start(log_path: Path, script: Script, port: int = 0) -> tuple[web.AppR
 async def main(args: argparse.Namespace) -> None:
     script = Script(reply_text=args.reply, tool_name=args.tool_name, model=args.model)
     script.reasoning = args.reasoning
+    script.fail_status = args.fail_status
     script.tool_args = json.loads(args.tool_args) if args.tool_args else {}
     runner, port = await start(Path(args.log), script, args.port)
     print(f"listening http://127.0.0.1:{port}", flush=True)
@@ -465,4 +477,5 @@ if __name__ == "__main__":
     parser.add_argument("--tool-name", default=None)
     parser.add_argument("--tool-args", default=None, help="JSON object of tool arguments")
     parser.add_argument("--reasoning", default=None, help="reasoning text to answer first")
+    parser.add_argument("--fail-status", type=int, default=None, help="refuse with this status")
     asyncio.run(main(parser.parse_args()))

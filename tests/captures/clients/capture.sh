@@ -75,6 +75,7 @@ TOML
 }
 
 opencode_config() {
+  local provider=${OPENCODE_PROVIDER_NPM:-@ai-sdk/openai-compatible}
   cat >"$DIR/work/opencode.json" <<JSON
 {
   "\$schema": "https://opencode.ai/config.json",
@@ -83,7 +84,7 @@ opencode_config() {
   "model": "mp/some-model",
   "provider": {
     "mp": {
-      "npm": "@ai-sdk/openai-compatible",
+      "npm": "$provider",
       "name": "modelport",
       "options": {"baseURL": "http://127.0.0.1:$PORT/v1", "apiKey": "{env:MP_API_KEY}"},
       "models": {"some-model": {"name": "some-model", "tool_call": true}}
@@ -92,6 +93,9 @@ opencode_config() {
 }
 JSON
 }
+
+# The same provider through @ai-sdk/openai, which speaks the Responses API.
+opencode_responses_config() { OPENCODE_PROVIDER_NPM=@ai-sdk/openai opencode_config; }
 
 hello_file() { echo "the file says 42" >"$DIR/work/hello.txt"; }
 
@@ -151,10 +155,28 @@ opencode-text-registry-local() {
   run "$FUNCNAME" opencode_config -- "${OPENCODE_ENV[@]}" \
     npm_config_registry=http://127.0.0.1:@PORT@/npm/ -- "$OPENCODE" run "say hi"
 }
+opencode-responses-text() {
+  run "$FUNCNAME" opencode_responses_config -- "${OPENCODE_ENV[@]}" -- "$OPENCODE" run "say hi"
+}
+opencode-responses-tool-bash-reasoning() {
+  run "$FUNCNAME" opencode_responses_config --tool-name bash --tool-args "$ECHO_CLAUDE" \
+    --reasoning "I should run it." -- "${OPENCODE_ENV[@]}" -- "$OPENCODE" run "run echo hi"
+}
+# How each agent takes a 400 (as the gateway answers Claude Code today): retries, exit code.
+claude-code-refused-400() {
+  run "$FUNCNAME" no_setup --fail-status 400 -- "${CLAUDE_ENV[@]}" -- "$CLAUDE" -p "say hi"
+}
+codex-refused-400() {
+  run "$FUNCNAME" codex_config --fail-status 400 -- "${CODEX_ENV[@]}" -- "$CODEX" "${CODEX_FLAGS[@]}" "say hi"
+}
+opencode-refused-400() {
+  run "$FUNCNAME" opencode_config --fail-status 400 -- "${OPENCODE_ENV[@]}" -- "$OPENCODE" run "say hi"
+}
 
 ALL=(claude-code-text claude-code-tool-read claude-code-tool-bash claude-code-tool-bash-thinking
   claude-code-text-defaults codex-text codex-tool-exec codex-tool-exec-reasoning
   codex-tool-namespace opencode-text opencode-tool-bash opencode-tool-bash-reasoning
-  opencode-text-registry-local)
+  opencode-text-registry-local opencode-responses-text opencode-responses-tool-bash-reasoning
+  claude-code-refused-400 codex-refused-400 opencode-refused-400)
 mkdir -p "$CAPTURE_TMP"
 for scenario in "${@:-${ALL[@]}}"; do "$scenario"; done
