@@ -136,6 +136,10 @@ codex-tool-exec-reasoning() {
   run "$FUNCNAME" codex_config --tool-name exec_command --tool-args '{"cmd": "echo hi"}' \
     --reasoning "I should run it." -- "${CODEX_ENV[@]}" -- "$CODEX" "${CODEX_FLAGS[@]}" "run echo hi"
 }
+# A model Codex knows (from its bundled model list) gets other tools and reasoning settings.
+codex-text-known-model() {
+  run "$FUNCNAME" codex_config -- "${CODEX_ENV[@]}" -- "$CODEX" "${CODEX_FLAGS[@]}" -m gpt-6.2-sol "say hi"
+}
 # A call of a function inside a `namespace` tool (multi_agent_v1.close_agent on no agent).
 codex-tool-namespace() {
   run "$FUNCNAME" codex_config --tool-name close_agent --tool-args '{"target": "no-such-agent"}' \
@@ -175,7 +179,7 @@ opencode-refused-400() {
 
 ALL=(claude-code-text claude-code-tool-read claude-code-tool-bash claude-code-tool-bash-thinking
   claude-code-text-defaults codex-text codex-tool-exec codex-tool-exec-reasoning
-  codex-tool-namespace opencode-text opencode-tool-bash opencode-tool-bash-reasoning
+  codex-tool-namespace codex-text-known-model opencode-text opencode-tool-bash opencode-tool-bash-reasoning
   opencode-text-registry-local opencode-responses-text opencode-responses-tool-bash-reasoning
   claude-code-refused-400 codex-refused-400 opencode-refused-400)
 mkdir -p "$CAPTURE_TMP"
