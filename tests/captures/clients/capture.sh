@@ -74,6 +74,12 @@ enabled = false
 TOML
 }
 
+# Only what points Codex at the recorder: no analytics, feedback or update switches.
+codex_minimal_config() {
+  codex_config
+  sed -i '/^check_for_update_on_startup/d; /^\[analytics\]/,$d' "$DIR/home/.codex/config.toml"
+}
+
 opencode_config() {
   local provider=${OPENCODE_PROVIDER_NPM:-@ai-sdk/openai-compatible}
   cat >"$DIR/work/opencode.json" <<JSON
@@ -136,6 +142,9 @@ codex-tool-exec-reasoning() {
   run "$FUNCNAME" codex_config --tool-name exec_command --tool-args '{"cmd": "echo hi"}' \
     --reasoning "I should run it." -- "${CODEX_ENV[@]}" -- "$CODEX" "${CODEX_FLAGS[@]}" "run echo hi"
 }
+codex-text-defaults() {
+  run "$FUNCNAME" codex_minimal_config -- "${CODEX_ENV[@]}" -- "$CODEX" "${CODEX_FLAGS[@]}" "say hi"
+}
 # A model Codex knows (from its bundled model list) gets other tools and reasoning settings.
 codex-text-known-model() {
   run "$FUNCNAME" codex_config -- "${CODEX_ENV[@]}" -- "$CODEX" "${CODEX_FLAGS[@]}" -m gpt-6.2-sol "say hi"
@@ -153,6 +162,10 @@ opencode-tool-bash() {
 opencode-tool-bash-reasoning() {
   run "$FUNCNAME" opencode_config --tool-name bash --tool-args "$ECHO_CLAUDE" \
     --reasoning "I should run it." -- "${OPENCODE_ENV[@]}" -- "$OPENCODE" run "run echo hi"
+}
+# Without the OPENCODE_DISABLE_* switches: does anything more reach the base URL, or hang?
+opencode-text-defaults() {
+  run "$FUNCNAME" opencode_config -- MP_API_KEY=test-key -- "$OPENCODE" run "say hi"
 }
 # opencode looks up npm packages at run time; here its registry is the recorder (404s).
 opencode-text-registry-local() {
@@ -179,8 +192,8 @@ opencode-refused-400() {
 
 ALL=(claude-code-text claude-code-tool-read claude-code-tool-bash claude-code-tool-bash-thinking
   claude-code-text-defaults codex-text codex-tool-exec codex-tool-exec-reasoning
-  codex-tool-namespace codex-text-known-model opencode-text opencode-tool-bash opencode-tool-bash-reasoning
-  opencode-text-registry-local opencode-responses-text opencode-responses-tool-bash-reasoning
+  codex-tool-namespace codex-text-defaults codex-text-known-model opencode-text opencode-tool-bash opencode-tool-bash-reasoning
+  opencode-text-defaults opencode-text-registry-local opencode-responses-text opencode-responses-tool-bash-reasoning
   claude-code-refused-400 codex-refused-400 opencode-refused-400)
 mkdir -p "$CAPTURE_TMP"
 for scenario in "${@:-${ALL[@]}}"; do "$scenario"; done
