@@ -179,6 +179,19 @@ opencode-responses-tool-bash-reasoning() {
   run "$FUNCNAME" opencode_responses_config --tool-name bash --tool-args "$ECHO_CLAUDE" \
     --reasoning "I should run it." -- "${OPENCODE_ENV[@]}" -- "$OPENCODE" run "run echo hi"
 }
+# A second prompt continuing the first session: how the history (the assistant's text) comes back.
+claude-code-second-turn() {
+  run "$FUNCNAME" no_setup -- "${CLAUDE_ENV[@]}" -- sh -c \
+    "'$CLAUDE' -p 'say hi' && '$CLAUDE' -p --continue 'say hi again'"
+}
+codex-second-turn() {
+  run "$FUNCNAME" codex_config -- "${CODEX_ENV[@]}" -- sh -c "'$CODEX' ${CODEX_FLAGS[*]} 'say hi' \
+    && '$CODEX' exec resume --skip-git-repo-check --last 'say hi again'"
+}
+opencode-second-turn() {
+  run "$FUNCNAME" opencode_config -- "${OPENCODE_ENV[@]}" -- sh -c \
+    "'$OPENCODE' run 'say hi' && '$OPENCODE' run --continue 'say hi again'"
+}
 # How each agent takes a 400 (as the gateway answers Claude Code today): retries, exit code.
 claude-code-refused-400() {
   run "$FUNCNAME" no_setup --fail-status 400 -- "${CLAUDE_ENV[@]}" -- "$CLAUDE" -p "say hi"
@@ -194,6 +207,6 @@ ALL=(claude-code-text claude-code-tool-read claude-code-tool-bash claude-code-to
   claude-code-text-defaults codex-text codex-tool-exec codex-tool-exec-reasoning
   codex-tool-namespace codex-text-defaults codex-text-known-model opencode-text opencode-tool-bash opencode-tool-bash-reasoning
   opencode-text-defaults opencode-text-registry-local opencode-responses-text opencode-responses-tool-bash-reasoning
-  claude-code-refused-400 codex-refused-400 opencode-refused-400)
+  claude-code-second-turn codex-second-turn opencode-second-turn claude-code-refused-400 codex-refused-400 opencode-refused-400)
 mkdir -p "$CAPTURE_TMP"
 for scenario in "${@:-${ALL[@]}}"; do "$scenario"; done
