@@ -202,11 +202,27 @@ codex-refused-400() {
 opencode-refused-400() {
   run "$FUNCNAME" opencode_config --fail-status 400 -- "${OPENCODE_ENV[@]}" -- "$OPENCODE" run "say hi"
 }
+# And a 500: who retries, how often, how long (default retry settings).
+claude-code-refused-500() {
+  run "$FUNCNAME" no_setup --fail-status 500 -- "${CLAUDE_ENV[@]}" -- "$CLAUDE" -p "say hi"
+}
+codex-refused-500() {
+  run "$FUNCNAME" codex_config --fail-status 500 -- "${CODEX_ENV[@]}" -- "$CODEX" "${CODEX_FLAGS[@]}" "say hi"
+}
+opencode-refused-500() {
+  run "$FUNCNAME" opencode_config --fail-status 500 -- "${OPENCODE_ENV[@]}" -- "$OPENCODE" run "say hi"
+}
 
-ALL=(claude-code-text claude-code-tool-read claude-code-tool-bash claude-code-tool-bash-thinking
-  claude-code-text-defaults codex-text codex-tool-exec codex-tool-exec-reasoning
-  codex-tool-namespace codex-text-defaults codex-text-known-model opencode-text opencode-tool-bash opencode-tool-bash-reasoning
-  opencode-text-defaults opencode-text-registry-local opencode-responses-text opencode-responses-tool-bash-reasoning
-  claude-code-second-turn codex-second-turn opencode-second-turn claude-code-refused-400 codex-refused-400 opencode-refused-400)
+ALL=(
+  claude-code-text claude-code-tool-read claude-code-tool-bash claude-code-tool-bash-thinking
+  claude-code-text-defaults claude-code-second-turn
+  codex-text codex-tool-exec codex-tool-exec-reasoning codex-tool-namespace codex-text-defaults
+  codex-text-known-model codex-second-turn
+  opencode-text opencode-tool-bash opencode-tool-bash-reasoning opencode-text-defaults
+  opencode-text-registry-local opencode-responses-text opencode-responses-tool-bash-reasoning
+  opencode-second-turn
+  claude-code-refused-400 codex-refused-400 opencode-refused-400
+  claude-code-refused-500 codex-refused-500 opencode-refused-500
+)
 mkdir -p "$CAPTURE_TMP"
 for scenario in "${@:-${ALL[@]}}"; do "$scenario"; done
