@@ -81,7 +81,7 @@ codex_minimal_config() {
 }
 
 opencode_config() {
-  local provider=${OPENCODE_PROVIDER_NPM:-@ai-sdk/openai-compatible}
+  local provider=${OPENCODE_PROVIDER_NPM:-@ai-sdk/openai-compatible} extra=${OPENCODE_MODEL_EXTRA:-}
   cat >"$DIR/work/opencode.json" <<JSON
 {
   "\$schema": "https://opencode.ai/config.json",
@@ -93,7 +93,7 @@ opencode_config() {
       "npm": "$provider",
       "name": "modelport",
       "options": {"baseURL": "http://127.0.0.1:$PORT/v1", "apiKey": "{env:MP_API_KEY}"},
-      "models": {"some-model": {"name": "some-model", "tool_call": true}}
+      "models": {"some-model": {"name": "some-model", "tool_call": true$extra}}
     }
   }
 }
@@ -102,6 +102,26 @@ JSON
 
 # The same provider through @ai-sdk/openai, which speaks the Responses API.
 opencode_responses_config() { OPENCODE_PROVIDER_NPM=@ai-sdk/openai opencode_config; }
+
+# A 2x2 red PNG, made here so no binary file sits in the repository.
+png_file() {
+  "$PYTHON" - "$DIR/work/pic.png" <<'PY'
+import struct, sys, zlib
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+rows = b"".join(b"\x00" + b"\xff\x00\x00" * 2 for _ in range(2))
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+png += chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+open(sys.argv[1], "wb").write(png)
+PY
+}
+codex_config_png() { codex_config; png_file; }
+# Without declared image input opencode replaces the image by an error text for the model.
+opencode_config_png() {
+  OPENCODE_MODEL_EXTRA=', "attachment": true, "modalities": {"input": ["text", "image"], "output": ["text"]}' \
+    opencode_config
+  png_file
+}
 
 hello_file() { echo "the file says 42" >"$DIR/work/hello.txt"; }
 
@@ -179,6 +199,21 @@ opencode-responses-tool-bash-reasoning() {
   run "$FUNCNAME" opencode_responses_config --tool-name bash --tool-args "$ECHO_CLAUDE" \
     --reasoning "I should run it." -- "${OPENCODE_ENV[@]}" -- "$OPENCODE" run "run echo hi"
 }
+# Images: Claude Code reads one with its Read tool; Codex and opencode attach one to the prompt
+# (their -i/-f take several values, so they go after the prompt).
+claude-code-tool-read-image() {
+  run "$FUNCNAME" png_file --tool-name Read \
+    --tool-args "{\"file_path\": \"$CAPTURE_TMP/$FUNCNAME/work/pic.png\"}" \
+    -- "${CLAUDE_ENV[@]}" -- "$CLAUDE" -p "look at pic.png"
+}
+codex-image() {
+  run "$FUNCNAME" codex_config_png -- "${CODEX_ENV[@]}" -- "$CODEX" "${CODEX_FLAGS[@]}" \
+    "what is in this picture" -i pic.png
+}
+opencode-image() {
+  run "$FUNCNAME" opencode_config_png -- "${OPENCODE_ENV[@]}" -- "$OPENCODE" run \
+    "what is in this picture" -f pic.png
+}
 # A second prompt continuing the first session: how the history (the assistant's text) comes back.
 claude-code-second-turn() {
   run "$FUNCNAME" no_setup -- "${CLAUDE_ENV[@]}" -- sh -c \
@@ -221,6 +256,7 @@ ALL=(
   opencode-text opencode-tool-bash opencode-tool-bash-reasoning opencode-text-defaults
   opencode-text-registry-local opencode-responses-text opencode-responses-tool-bash-reasoning
   opencode-second-turn
+  claude-code-tool-read-image codex-image opencode-image
   claude-code-refused-400 codex-refused-400 opencode-refused-400
   claude-code-refused-500 codex-refused-500 opencode-refused-500
 )
