@@ -107,21 +107,33 @@ def sse(data: dict[str, Any], event: str | None = None) -> bytes:
 # --- when to call the tool ------------------------------------------------------------------
 
 
-def offered_tools(body: dict[str, Any]) -> set[str]:
-    """Tool names a request offers, in any dialect (namespace tools give their members too)."""
-    names: set[str] = set()
-    for tool in body.get("tools") or []:
+def tool_list(body: dict[str, Any]) -> list[Any]:
+    """The request's tools, plus those Codex sends in `additional_tools` input items."""
+    tools = list(body.get("tools") or [])
+    items = body.get("input") if isinstance(body.get("input"), list) else []
+    for item in items or []:
+        if isinstance(item, dict) and item.get("type") == "additional_tools":
+            tools.extend(item.get("tools") or [])
+    return tools
+
+
+def declared_tools(body: dict[str, Any]) -> Iterator[tuple[str | None, dict[str, Any]]]:
+    """(namespace, tool) for every tool offered, namespace members unwrapped."""
+    for tool in tool_list(body):
         if not isinstance(tool, dict):
             continue
+        if tool.get("type") == "namespace":
+            for member in tool.get("tools") or []:
+                if isinstance(member, dict):
+                    yield str(tool.get("name")), member
+            continue
         function = tool.get("function")
-        if isinstance(function, dict) and "name" in function:
-            names.add(function["name"])
-        elif "name" in tool:
-            names.add(tool["name"])
-        for member in tool.get("tools") or []:
-            if isinstance(member, dict) and "name" in member:
-                names.add(member["name"])
-    return names
+        yield None, function if isinstance(function, dict) else tool
+
+
+def offered_tools(body: dict[str, Any]) -> set[str]:
+    """Tool names a request offers, in any dialect."""
+    return {str(tool.get("name")) for _, tool in declared_tools(body)}
 
 
 def ends_with_tool_result(body: dict[str, Any]) -> bool:
@@ -147,13 +159,11 @@ def wants_tool_call(script: Script, body: Any) -> bool:
     return script.tool_name in offered_tools(body) and not ends_with_tool_result(body)
 
 
-def namespace_of(body: dict[str, Any], name: str) -> str | None:
-    for tool in body.get("tools") or []:
-        if isinstance(tool, dict) and tool.get("type") == "namespace":
-            members = {m.get("name") for m in tool.get("tools") or [] if isinstance(m, dict)}
-            if name in members:
-                return str(tool.get("name"))
-    return None
+def find_tool(body: dict[str, Any], name: str) -> tuple[str | None, dict[str, Any]]:
+    for namespace, tool in declared_tools(body):
+        if tool.get("name") == name:
+            return namespace, tool
+    return None, {}
 
 
 # --- Anthropic Messages ---------------------------------------------------------------------
@@ -231,10 +241,14 @@ def responses_item(script: Script, body: dict[str, Any], tool: bool) -> dict[str
         part = {"type": "output_text", "text": script.reply_text, "annotations": []}
         item = {"type": "message", "id": new_id("msg_"), "role": "assistant"}
         return {**item, "status": "completed", "content": [part]}
-    call: dict[str, Any] = {"type": "function_call", "id": new_id("fc_")}
-    call["call_id"] = new_id("call_")
-    call |= {"name": script.tool_name, "arguments": json.dumps(script.tool_args)}
-    namespace = namespace_of(body, script.tool_name or "")
+    namespace, declared = find_tool(body, script.tool_name or "")
+    call: dict[str, Any] = {"id": new_id("fc_"), "call_id": new_id("call_")}
+    if declared.get("type") == "custom":  # freeform input: the script gives it as {"input": "..."}
+        call |= {"type": "custom_tool_call", "name": script.tool_name}
+        call["input"] = str(script.tool_args.get("input", ""))
+    else:
+        call |= {"type": "function_call", "name": script.tool_name}
+        call["arguments"] = json.dumps(script.tool_args)
     if namespace:
         call["namespace"] = namespace
     return {**call, "status": "completed"}
@@ -282,6 +296,11 @@ def responses_item_events(item: dict[str, Any], index: int) -> Iterator[dict[str
         yield {"type": "response.reasoning_summary_text.done", **at, "text": text}
         yield {"type": "response.reasoning_summary_part.done", **at, "part": item["summary"][0]}
         return
+    if item["type"] == "custom_tool_call":
+        given = item["input"]
+        yield {"type": "response.custom_tool_call_input.delta", **at, "delta": given}
+        yield {"type": "response.custom_tool_call_input.done", **at, "input": given}
+        return
     if item["type"] == "function_call":
         arguments = item["arguments"]
         yield {"type": "response.function_call_arguments.delta", **at, "delta": arguments}
@@ -302,6 +321,7 @@ def pending_item(item: dict[str, Any]) -> dict[str, Any]:
     emptied: dict[str, tuple[str, Any]] = {
         "message": ("content", []),
         "function_call": ("arguments", ""),
+        "custom_tool_call": ("input", ""),
     }
     emptied["reasoning"] = ("summary", [])
     name, empty = emptied[item["type"]]

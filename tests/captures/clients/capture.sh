@@ -169,6 +169,12 @@ codex-text-defaults() {
 codex-text-known-model() {
   run "$FUNCNAME" codex_config -- "${CODEX_ENV[@]}" -- "$CODEX" "${CODEX_FLAGS[@]}" -m gpt-6.2-sol "say hi"
 }
+# With a known model, the one tool is the freeform (custom) `exec`: JavaScript that calls tools.
+codex-tool-custom-exec() {
+  run "$FUNCNAME" codex_config --tool-name exec \
+    --tool-args '{"input": "const r = await tools.exec_command({cmd: \"echo hi\"});\ntext(r.output);"}' \
+    -- "${CODEX_ENV[@]}" -- "$CODEX" "${CODEX_FLAGS[@]}" -m gpt-6.2-sol "run echo hi"
+}
 # A call of a function inside a `namespace` tool (multi_agent_v1.close_agent on no agent).
 codex-tool-namespace() {
   run "$FUNCNAME" codex_config --tool-name close_agent --tool-args '{"target": "no-such-agent"}' \
@@ -252,7 +258,7 @@ ALL=(
   claude-code-text claude-code-tool-read claude-code-tool-bash claude-code-tool-bash-thinking
   claude-code-text-defaults claude-code-second-turn
   codex-text codex-tool-exec codex-tool-exec-reasoning codex-tool-namespace codex-text-defaults
-  codex-text-known-model codex-second-turn
+  codex-text-known-model codex-tool-custom-exec codex-second-turn
   opencode-text opencode-tool-bash opencode-tool-bash-reasoning opencode-text-defaults
   opencode-text-registry-local opencode-responses-text opencode-responses-tool-bash-reasoning
   opencode-second-turn
