@@ -6,10 +6,12 @@ Each request becomes one JSON line (method, path, query, headers with secrets re
 
 A scripted tool call makes one round trip: when the request offers the tool named by
 `Script.tool_name` and its last input is not a tool result, the answer is a call of that tool
-with `Script.tool_args`; once the result comes back, the answer is text again.
+with `Script.tool_args` (a `custom` tool gets `tool_args["input"]`); then text again. Optional:
+reasoning before the answer (`Script.reasoning`), or refusing everything (`Script.fail_status`).
 
 Run it alone:  python tests/clients/recorder.py --log out.jsonl [--port 0] [--tool-name Bash
---tool-args '{"command": "echo hi"}']   (prints `listening http://127.0.0.1:PORT`).
+--tool-args '{"command": "echo hi"}'] [--reasoning TEXT] [--fail-status 400]
+(prints `listening http://127.0.0.1:PORT`).
 """
 
 from __future__ import annotations
