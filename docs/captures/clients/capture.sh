@@ -2,7 +2,7 @@
 # Re-make the captures in this folder: run each coding agent one-shot against
 # tests/clients/recorder.py and keep what it sent, one JSON-lines file per agent and scenario.
 #
-#   tests/captures/clients/capture.sh [SCENARIO...]     (default: all; see the list at the end)
+#   docs/captures/clients/capture.sh [SCENARIO...]     (default: all; see the list at the end)
 #
 # Needs the agents installed with npm under ~/.cache/modelport/npm/<name>-<version> (see
 # README.md) and a Python with aiohttp (PYTHON, default .venv/bin/python of the checkout).
