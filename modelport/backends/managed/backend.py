@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from modelport.backends.managed.fleet import Fleet
+from modelport.backends.managed.messages import Lease
 from modelport.backends.managed.process import ManagedSpec, free_port
 from modelport.backends.managed.states import State
-from modelport.backends.managed.supervisor import Lease, Supervisor
+from modelport.backends.managed.supervisor import Supervisor
 from modelport.backends.openai_compat import OpenAICompatBackend
 from modelport.errors import Unreachable, Unsupported
 from modelport.types import (

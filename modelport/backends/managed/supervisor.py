@@ -14,9 +14,25 @@ import collections
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from modelport.backends.managed.messages import (
+    Acquire,
+    Admitted,
+    Close,
+    EndOf,
+    Exited,
+    Healthy,
+    IdleTick,
+    Lease,
+    Loading,
+    Message,
+    Release,
+    Report,
+    Retry,
+    Stop,
+    Stopped,
+)
 from modelport.backends.managed.process import EngineProcess, ManagedSpec, wait_healthy
 from modelport.backends.managed.states import ALLOWED, Snapshot, State
 from modelport.backends.openai_compat import OpenAICompatBackend
@@ -31,103 +47,6 @@ T = TypeVar("T")
 READY_TIMEOUT_S = 120.0
 MAX_BACKOFF_S = 30.0
 FRESH_FAILURE_AFTER_S = 60.0  # a child that ran this long and died is not a crash loop
-
-
-class Lease:
-    """One request's hold on a ready engine: while any is held it is busy, never idle."""
-
-    def __init__(self, owner: Supervisor, generation: int, process: EngineProcess | None) -> None:
-        self.generation = generation
-        self.process = process
-        self._owner = owner
-        self._held = True
-
-    def release(self) -> None:
-        """Give the engine back (idempotent, never blocks: safe in `finally` and in close)."""
-        if self._held:
-            self._held = False
-            self._owner.post(_Release())
-
-
-# -- messages: asks from other tasks (answered through a future) -----------------------------
-
-
-@dataclass
-class _Acquire:
-    future: asyncio.Future[Lease]
-
-
-@dataclass
-class _Release:
-    pass
-
-
-@dataclass
-class _Stop:
-    future: asyncio.Future[bool]
-    only_if_idle: bool
-
-
-@dataclass
-class _Report:
-    future: asyncio.Future[Snapshot]
-
-
-@dataclass
-class _EndOf:
-    generation: int
-    future: asyncio.Future[bool]  # True: that run crashed (it was not asked to stop)
-
-
-@dataclass
-class _Close:
-    future: asyncio.Future[bool]
-
-
-# -- messages: news from the helper tasks ----------------------------------------------------
-
-
-@dataclass
-class _Admitted:
-    generation: int
-
-
-@dataclass
-class _Loading:
-    generation: int
-    note: str
-
-
-@dataclass
-class _Healthy:
-    generation: int
-
-
-@dataclass
-class _Exited:
-    generation: int
-    code: int
-
-
-@dataclass
-class _Stopped:
-    generation: int
-
-
-@dataclass
-class _Retry:
-    generation: int
-
-
-@dataclass
-class _IdleTick:
-    pass
-
-
-Message = (
-    _Acquire | _Release | _Stop | _Report | _EndOf | _Close
-    | _Admitted | _Loading | _Healthy | _Exited | _Stopped | _Retry | _IdleTick
-)  # fmt: skip
 
 
 class Supervisor:
@@ -173,7 +92,7 @@ class Supervisor:
         """A lease on the engine once it is ready; starts it if it is not running."""
         future: asyncio.Future[Lease] = asyncio.get_running_loop().create_future()
         try:
-            return await self._ask(_Acquire(future), future, READY_TIMEOUT_S)
+            return await self._ask(Acquire(future), future, READY_TIMEOUT_S)
         except TimeoutError:
             why = self.snapshot.last_error or "still loading"
             raise Overloaded(
@@ -185,24 +104,24 @@ class Supervisor:
     async def stop(self, *, only_if_idle: bool = False) -> bool:
         """Stop the child; with `only_if_idle`, refuse (False) while anyone uses or awaits it."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        return await self._ask(_Stop(future, only_if_idle), future)
+        return await self._ask(Stop(future, only_if_idle), future)
 
     async def report(self) -> Snapshot:
         future: asyncio.Future[Snapshot] = asyncio.get_running_loop().create_future()
-        return await self._ask(_Report(future), future)
+        return await self._ask(Report(future), future)
 
     async def crashed(self, lease: Lease, within: float = 2.0) -> bool:
         """Whether the run `lease` was taken on died by itself, waiting up to `within` s."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         try:
-            return await self._ask(_EndOf(lease.generation, future), future, within)
+            return await self._ask(EndOf(lease.generation, future), future, within)
         except TimeoutError:
             return False
 
     async def close(self) -> None:
         """Stop the child and end the owner task (a later ask starts a new owner)."""
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        await self._ask(_Close(future), future)
+        await self._ask(Close(future), future)
         if self._owner is not None:
             await asyncio.wait({self._owner})
 
@@ -249,7 +168,7 @@ class Supervisor:
         try:
             return await asyncio.wait_for(self._queue.get(), max(0.0, deadline - time.monotonic()))
         except TimeoutError:
-            return _IdleTick()
+            return IdleTick()
 
     def _idle_deadline(self) -> float | None:
         """When a ready engine nobody uses may be unloaded (loading never counts as idle)."""
@@ -261,7 +180,7 @@ class Supervisor:
         return self._last_used + idle_unload_s
 
     async def _handle(self, message: Message) -> None:
-        handler: Callable[[Any], Any] = getattr(self, f"_on{type(message).__name__}")
+        handler: Callable[[Any], Any] = getattr(self, f"_on_{type(message).__name__}")
         result = handler(message)
         if asyncio.iscoroutine(result):
             await result
@@ -291,7 +210,7 @@ class Supervisor:
 
     # -- asks ------------------------------------------------------------------------------
 
-    def _on_Acquire(self, message: _Acquire) -> None:
+    def _on_Acquire(self, message: Acquire) -> None:
         if message.future.done():
             return  # the asker gave up before we got to it
         if self._state is State.READY:
@@ -304,13 +223,13 @@ class Supervisor:
     def _grant(self, future: asyncio.Future[Lease]) -> None:
         self._in_flight += 1
         self._last_used = time.monotonic()
-        future.set_result(Lease(self, self._generation, self._process))
+        future.set_result(Lease(self.post, self._generation, self._process))
 
-    def _on_Release(self, message: _Release) -> None:
+    def _on_Release(self, message: Release) -> None:
         self._in_flight -= 1
         self._last_used = time.monotonic()
 
-    def _on_Stop(self, message: _Stop) -> None:
+    def _on_Stop(self, message: Stop) -> None:
         if message.only_if_idle and not self._take_snapshot().idle:
             _answer(message.future, False)
         elif self._state is State.STOPPED:
@@ -320,10 +239,10 @@ class Supervisor:
             if self._state is not State.STOPPING:
                 self._begin_stop("asked to stop")
 
-    def _on_Report(self, message: _Report) -> None:
+    def _on_Report(self, message: Report) -> None:
         _answer(message.future, self._take_snapshot())
 
-    def _on_EndOf(self, message: _EndOf) -> None:
+    def _on_EndOf(self, message: EndOf) -> None:
         ended = self._ended.get(message.generation)
         if ended is not None:
             _answer(message.future, ended)
@@ -332,7 +251,7 @@ class Supervisor:
         else:
             _answer(message.future, False)
 
-    def _on_Close(self, message: _Close) -> None:
+    def _on_Close(self, message: Close) -> None:
         self._closing = True
         self._stop_waiters.append(message.future)
         if self._state is State.STOPPED:
@@ -340,7 +259,7 @@ class Supervisor:
         elif self._state is not State.STOPPING:
             self._begin_stop("closing")
 
-    def _on_IdleTick(self, message: _IdleTick) -> None:
+    def _on_IdleTick(self, message: IdleTick) -> None:
         deadline = self._idle_deadline()
         if deadline is not None and time.monotonic() >= deadline:
             idle_for = time.monotonic() - self._last_used
@@ -358,9 +277,9 @@ class Supervisor:
         """Helper: wait for a fleet slot (the Fleet may stop others), then report it."""
         if self.fleet is not None:
             await self.fleet.make_room(self)
-        self.post(_Admitted(generation))
+        self.post(Admitted(generation))
 
-    async def _on_Admitted(self, message: _Admitted) -> None:
+    async def _on_Admitted(self, message: Admitted) -> None:
         if message.generation != self._generation or self._state is not State.STARTING:
             return
         try:
@@ -374,17 +293,17 @@ class Supervisor:
         self._helper = asyncio.create_task(self._poll_health(message.generation))
 
     async def _watch(self, generation: int, process: EngineProcess) -> None:
-        self.post(_Exited(generation, await process.wait()))
+        self.post(Exited(generation, await process.wait()))
 
     async def _poll_health(self, generation: int) -> None:
-        await wait_healthy(self._http, lambda note: self.post(_Loading(generation, note)))
-        self.post(_Healthy(generation))
+        await wait_healthy(self._http, lambda note: self.post(Loading(generation, note)))
+        self.post(Healthy(generation))
 
-    def _on_Loading(self, message: _Loading) -> None:
+    def _on_Loading(self, message: Loading) -> None:
         if message.generation == self._generation and self._state is State.STARTING:
             self._last_error = message.note
 
-    def _on_Healthy(self, message: _Healthy) -> None:
+    def _on_Healthy(self, message: Healthy) -> None:
         if message.generation != self._generation or self._state is not State.STARTING:
             return
         self._enter(State.READY)
@@ -400,7 +319,7 @@ class Supervisor:
 
     # -- failing and restarting ------------------------------------------------------------
 
-    def _on_Exited(self, message: _Exited) -> None:
+    def _on_Exited(self, message: Exited) -> None:
         if message.generation != self._generation or self._state not in _RUNNING:
             return  # a stop we asked for: the stopper reports it
         self._last_error = f"llama-server exited with code {message.code}"
@@ -429,9 +348,9 @@ class Supervisor:
 
     async def _retry_after(self, generation: int, delay: float) -> None:
         await asyncio.sleep(delay)
-        self.post(_Retry(generation))
+        self.post(Retry(generation))
 
-    def _on_Retry(self, message: _Retry) -> None:
+    def _on_Retry(self, message: Retry) -> None:
         if message.generation == self._generation and self._state is State.FAILED:
             self._begin_start()
 
@@ -456,9 +375,9 @@ class Supervisor:
             await asyncio.wait({previous})
         if process is not None:
             await process.kill()
-        self.post(_Stopped(generation))
+        self.post(Stopped(generation))
 
-    def _on_Stopped(self, message: _Stopped) -> None:
+    def _on_Stopped(self, message: Stopped) -> None:
         if message.generation != self._generation or self._state is not State.STOPPING:
             return
         self._helper = None
