@@ -211,6 +211,16 @@ async def test_idle_unload_during_an_in_flight_request_never_kills_it(make: Make
     assert backend.supervisor.history.count(State.READY) == 2
 
 
+async def test_idle_time_counts_from_ready_not_from_the_ask(make: MakeBackend) -> None:
+    # Changed: the old idle timer counted from the ask, so an engine that took longer to
+    # load than idle_unload_s was unloaded at the first idle check after it became ready.
+    backend = make(load_s=2.0, idle_unload_s=2.0)
+    await backend.start()
+    await asyncio.sleep(1.5)
+    assert backend.running, "unloaded before it was idle for idle_unload_s"
+    await until(lambda: not backend.running)
+
+
 async def test_a_child_dying_mid_stream_gives_a_typed_error_and_is_restarted(
     make: MakeBackend,
 ) -> None:
