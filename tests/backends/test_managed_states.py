@@ -13,6 +13,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -282,3 +283,27 @@ async def test_a_missing_binary_fails_the_request_with_the_reason(tmp_path: Path
         assert (await backend.health()).ready  # the next request tries again
     finally:
         await backend.aclose()
+
+
+class FleetThatFailsOnce(Fleet):
+    """A fleet whose first admission breaks (a bug in a helper, not a refusal)."""
+
+    def __init__(self) -> None:
+        super().__init__(max_running=1)
+        self.failed = False
+
+    async def make_room(self, starting: Any) -> None:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("admission broke")
+        await super().make_room(starting)
+
+
+async def test_a_helper_that_breaks_while_starting_does_not_leave_it_starting(
+    make: MakeBackend,
+) -> None:
+    backend = make(fleet=FleetThatFailsOnce())
+    with pytest.raises(Overloaded, match="admission broke"):
+        await backend.chat(ask())
+    await until(lambda: backend.state is State.STOPPED)
+    assert said(await backend.chat(ask())) == TEXT  # and the next request starts it

@@ -10,18 +10,14 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from modelport.backends.managed.process import EngineProcess
 from modelport.backends.managed.states import Snapshot
 
 
 class Lease:
     """One request's hold on a ready engine: while any is held it is busy, never idle."""
 
-    def __init__(
-        self, post: Callable[[Message], None], generation: int, process: EngineProcess | None
-    ) -> None:
-        self.generation = generation
-        self.process = process
+    def __init__(self, post: Callable[[Message], None], generation: int) -> None:
+        self.generation = generation  # which run of the child it was granted on
         self._post = post
         self._held = True
 
@@ -87,6 +83,12 @@ class Healthy:
 
 
 @dataclass
+class HelperFailed:
+    generation: int
+    error: str
+
+
+@dataclass
 class Exited:
     generation: int
     code: int
@@ -109,5 +111,5 @@ class IdleTick:
 
 Message = (
     Acquire | Release | Stop | Report | EndOf | Close
-    | Admitted | Loading | Healthy | Exited | Stopped | Retry | IdleTick
+    | Admitted | Loading | Healthy | HelperFailed | Exited | Stopped | Retry | IdleTick
 )  # fmt: skip

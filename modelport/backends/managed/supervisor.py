@@ -13,7 +13,7 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from modelport.backends.managed.messages import (
@@ -23,6 +23,7 @@ from modelport.backends.managed.messages import (
     EndOf,
     Exited,
     Healthy,
+    HelperFailed,
     IdleTick,
     Lease,
     Loading,
@@ -223,7 +224,7 @@ class Supervisor:
     def _grant(self, future: asyncio.Future[Lease]) -> None:
         self._in_flight += 1
         self._last_used = time.monotonic()
-        future.set_result(Lease(self.post, self._generation, self._process))
+        future.set_result(Lease(self.post, self._generation))
 
     def _on_Release(self, message: Release) -> None:
         self._in_flight -= 1
@@ -268,10 +269,29 @@ class Supervisor:
 
     # -- starting --------------------------------------------------------------------------
 
+    def _start_helper(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """A starting helper whose failure (a bug, not a cancel) the owner hears about."""
+        generation = self._generation
+        task = asyncio.create_task(work)
+
+        def done(task: asyncio.Task[None]) -> None:
+            if not task.cancelled() and task.exception() is not None:
+                self.post(HelperFailed(generation, repr(task.exception())))
+
+        task.add_done_callback(done)
+        return task
+
+    def _on_HelperFailed(self, message: HelperFailed) -> None:
+        if message.generation == self._generation and self._state is State.STARTING:
+            log.error("%s: starting failed: %s", self.id, message.error)
+            self._helper = None
+            self._begin_stop(f"starting failed: {message.error}")
+            self._last_error = message.error
+
     def _begin_start(self) -> None:
         self._enter(State.STARTING)
         self._generation += 1
-        self._helper = asyncio.create_task(self._admit(self._generation))
+        self._helper = self._start_helper(self._admit(self._generation))
 
     async def _admit(self, generation: int) -> None:
         """Helper: wait for a fleet slot (the Fleet may stop others), then report it."""
@@ -290,7 +310,7 @@ class Supervisor:
         self._process = process
         self._run_started = time.monotonic()
         self._watcher = asyncio.create_task(self._watch(message.generation, process))
-        self._helper = asyncio.create_task(self._poll_health(message.generation))
+        self._helper = self._start_helper(self._poll_health(message.generation))
 
     async def _watch(self, generation: int, process: EngineProcess) -> None:
         self.post(Exited(generation, await process.wait()))
