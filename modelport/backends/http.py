@@ -11,7 +11,7 @@ import contextlib
 import enum
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 import msgspec
@@ -21,9 +21,10 @@ from modelport.scrub import scrub_error
 from modelport.types import Event
 
 if TYPE_CHECKING:
-    from modelport.wire.codec import Framer, StreamDecoder
+    from modelport.wire.codec import EngineCodec, Framer, StreamDecoder
 
 ErrorDecoder = Callable[..., BackendError]
+T = TypeVar("T")
 
 _json_encode = msgspec.json.Encoder().encode
 
@@ -109,6 +110,11 @@ class HTTPClient:
         """The same error with our keys taken out of its message and raw body."""
         return scrub_error(exc, self.secrets)
 
+    def claim(self, exc: BackendError) -> BackendError:
+        """The same error naming this backend (unless it names one already), scrubbed."""
+        exc.backend_id = exc.backend_id or self.backend_id
+        return self.scrub(exc)
+
     async def aclose(self) -> None:
         if self._session is not None and not self._session.closed:
             await self._session.close()
@@ -162,25 +168,51 @@ class HTTPClient:
         path: str,
         *,
         body: Any = None,
-        raw: bytes | None = None,
         decode_error: ErrorDecoder,
-        headers: Mapping[str, str] | None = None,
         time_limit: float | None = None,
     ) -> bytes:
         """A whole request: the body of a 2xx answer, or the typed error."""
         response = await self.open(
-            method,
-            path,
-            body=body,
-            raw=raw,
-            decode_error=decode_error,
-            headers=headers,
-            time_limit=time_limit,
+            method, path, body=body, decode_error=decode_error, time_limit=time_limit
         )
         try:
             return await read_all(response, self.backend_id)
         finally:
             response.release()
+
+    async def answer(
+        self, path: str, body: Any, codec: EngineCodec, decode: Callable[[bytes], T]
+    ) -> T:
+        """POST `body` and decode the whole answer; an error in it names this backend."""
+        raw = await self.fetch("POST", path, body=body, decode_error=codec.decode_error)
+        try:
+            return decode(raw)
+        except BackendError as exc:
+            raise self.claim(exc) from None
+
+    async def stream_events(self, path: str, body: Any, codec: EngineCodec) -> AsyncIterator[Event]:
+        """POST `body` and read the answer as a stream of events in `codec`'s dialect.
+
+        The connection is reused when the stream ended well and dropped when it did not (an
+        abandoned stream must stop the engine's work); errors name the backend and carry
+        none of our keys."""
+        response = await self.open("POST", path, body=body, decode_error=codec.decode_error)
+        framed = Framed(codec.framer(), codec.stream_decoder(backend_id=self.backend_id))
+        completed = False
+        try:
+            async for chunk in iter_body(response, self.backend_id):
+                for event in framed.feed(chunk):
+                    yield event
+            for event in framed.close():
+                yield event
+            completed = True
+        except BackendError as exc:
+            raise self.claim(exc) from None
+        finally:
+            if completed:
+                response.release()
+            else:
+                response.close()
 
     async def probe(self, path: str, *, time_limit: float = 3.0) -> tuple[int, bytes, float]:
         """GET `path` for health checks: (status, body, latency_ms); raises Unreachable/TimedOut."""
@@ -223,27 +255,3 @@ class Framed:
         for frame in self.framer.close():
             yield from self.decoder.feed(frame)
         yield from self.decoder.close()
-
-
-async def stream_events(
-    http: HTTPClient, response: aiohttp.ClientResponse, decoder: Framed
-) -> AsyncIterator[Event]:
-    """An engine's stream as events. The connection is reused when the stream ended well
-    and dropped when it did not (an abandoned stream must stop the engine's work); errors
-    name the backend and carry none of our keys."""
-    completed = False
-    try:
-        async for chunk in iter_body(response, http.backend_id):
-            for event in decoder.feed(chunk):
-                yield event
-        for event in decoder.close():
-            yield event
-        completed = True
-    except BackendError as exc:
-        exc.backend_id = exc.backend_id or http.backend_id
-        raise http.scrub(exc) from None
-    finally:
-        if completed:
-            response.release()
-        else:
-            response.close()

@@ -6,6 +6,7 @@ from typing import Any
 
 from modelport.errors import BackendError
 from modelport.types import ChatRequest, ChatResponse, WireFormat
+from modelport.wire.anthropic.constants import ANTHROPIC_VERSION
 from modelport.wire.anthropic.errors import encode_error, http_status
 from modelport.wire.anthropic.request import decode_request
 from modelport.wire.anthropic.request_encode import encode_request
@@ -21,6 +22,18 @@ class AnthropicCodec(SSECodecBase):
     @property
     def format(self) -> WireFormat:
         return WireFormat.ANTHROPIC
+
+    @property
+    def relay_path(self) -> str:
+        return "/messages"
+
+    def relay_headers(self, api_key: str | None) -> dict[str, str]:
+        """The version header, and the key as `x-api-key`, where Anthropic clients put it.
+        The body goes on untouched: Anthropic streams always carry usage."""
+        headers = {"anthropic-version": ANTHROPIC_VERSION}
+        if api_key:
+            headers["x-api-key"] = api_key
+        return headers
 
     def decode_request(self, body: bytes | dict[str, Any]) -> ChatRequest:
         return decode_request(body)

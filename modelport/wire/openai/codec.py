@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from modelport.errors import BackendError
 from modelport.types import ChatRequest, ChatResponse, WireFormat
-from modelport.wire.codec import Codec, SSECodecBase
+from modelport.wire.codec import Codec, RelayRequest, SSECodecBase, relay_payload
 from modelport.wire.openai.errors import encode_error, error_status
 from modelport.wire.openai.request import decode_request
 from modelport.wire.openai.request_encode import encode_request
@@ -21,6 +23,21 @@ class OpenAICodec(SSECodecBase):
     @property
     def format(self) -> WireFormat:
         return WireFormat.OPENAI
+
+    @property
+    def relay_path(self) -> str:
+        return "/chat/completions"
+
+    def prepare_relay(self, body: bytes, *, api_key: str | None = None) -> RelayRequest:
+        """A stream is sent asking for usage (the meter needs it); the usage chunk is then
+        kept from a client that did not ask. The key travels as the backend's bearer."""
+        payload = relay_payload(body)
+        stream = payload.get("stream") is True
+        options = payload.get("stream_options") or {}
+        if not stream or options.get("include_usage") is True:
+            return RelayRequest(body, stream=stream)
+        payload["stream_options"] = {**options, "include_usage": True}
+        return RelayRequest(msgspec.json.encode(payload), stream=True, drop_usage_chunk=True)
 
     def decode_request(self, body: bytes | dict[str, Any]) -> ChatRequest:
         return decode_request(body)
