@@ -136,24 +136,8 @@ def relay_payload(body: bytes) -> dict[str, Any]:
     return payload
 
 
-class SSECodecBase:
-    """What every dialect streaming SSE shares: the framer, the one error-body parser and a
-    relay that passes the body on untouched.
-
-    A dialect's codec class inherits these and adds its own requests, responses, stream
-    coders, error bodies and `relay_path`."""
-
-    def prepare_relay(self, body: bytes, *, api_key: str | None = None) -> RelayRequest:
-        payload = relay_payload(body)
-        stream = payload.get("stream") is True
-        return RelayRequest(body, stream=stream, headers=self.relay_headers(api_key))
-
-    def relay_headers(self, api_key: str | None) -> dict[str, str]:
-        """Headers a relayed body needs beside the backend's own (none by default)."""
-        return {}
-
-    def framer(self) -> SSEDecoder:
-        return SSEDecoder()
+class EngineCodecBase:
+    """The one error-body parser: every dialect reads an engine's error bodies with it."""
 
     def decode_error(
         self,
@@ -164,3 +148,23 @@ class SSECodecBase:
         headers: Mapping[str, str] | None = None,
     ) -> BackendError:
         return decode_error_body(status, body, backend_id=backend_id, headers=headers)
+
+
+class SSECodecBase(EngineCodecBase):
+    """What every client dialect streaming SSE shares: the framer, the error-body parser and
+    a relay that passes the body on untouched.
+
+    A dialect's codec class inherits these and adds its `format`, `relay_path`, requests,
+    responses, stream coders and error bodies (and `relay_headers` when it needs any)."""
+
+    def framer(self) -> SSEDecoder:
+        return SSEDecoder()
+
+    def prepare_relay(self, body: bytes, *, api_key: str | None = None) -> RelayRequest:
+        payload = relay_payload(body)
+        stream = payload.get("stream") is True
+        return RelayRequest(body, stream=stream, headers=self.relay_headers(api_key))
+
+    def relay_headers(self, api_key: str | None) -> dict[str, str]:
+        """Headers a relayed body needs beside the backend's own (none by default)."""
+        return {}
