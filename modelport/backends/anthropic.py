@@ -8,21 +8,17 @@ from __future__ import annotations
 
 import functools
 import os
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 
-from modelport.backends.http import HTTPClient
+from modelport.backends.http import HTTPClient, health_of
 from modelport.backends.profiles import first_int
 from modelport.backends.relay import HTTPRelay, open_relay
 from modelport.errors import (
     AuthError,
-    BackendError,
     ProtocolError,
-    TimedOut,
-    Unreachable,
     Unsupported,
 )
 from modelport.types import (
@@ -137,14 +133,7 @@ class AnthropicBackend:
         return models
 
     async def health(self) -> BackendHealth:
-        started = time.perf_counter()
-        try:
-            await self.list_models()
-        except BackendError as exc:
-            alive = not isinstance(exc, Unreachable | TimedOut)
-            return BackendHealth(alive=alive, ready=False, last_error=exc.message)
-        latency = (time.perf_counter() - started) * 1000
-        return BackendHealth(alive=True, ready=True, latency_ms=latency)
+        return await health_of(self.list_models)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
@@ -18,7 +18,7 @@ import msgspec
 
 from modelport.errors import BackendError, ProtocolError, TimedOut, Unreachable
 from modelport.scrub import scrub_error
-from modelport.types import Event
+from modelport.types import BackendHealth, Event
 
 if TYPE_CHECKING:
     from modelport.wire.codec import EngineCodec, Framer, StreamDecoder
@@ -214,6 +214,18 @@ class HTTPClient:
             else:
                 response.close()
 
+    async def check_health(self, path: str, codec: EngineCodec) -> BackendHealth:
+        """GET an engine's health route: ready on a 2xx, alive but not ready on any other
+        answer (the engine's error says why, e.g. a model still loading)."""
+        try:
+            status, body, latency = await self.probe(path)
+        except BackendError as exc:
+            return unhealthy(exc)
+        if 200 <= status < 300:
+            return BackendHealth(alive=True, ready=True, latency_ms=latency)
+        error = codec.decode_error(status, body, backend_id=self.backend_id)
+        return BackendHealth(alive=True, ready=False, latency_ms=latency, last_error=error.message)
+
     async def probe(self, path: str, *, time_limit: float = 3.0) -> tuple[int, bytes, float]:
         """GET `path` for health checks: (status, body, latency_ms); raises Unreachable/TimedOut."""
         started = time.perf_counter()
@@ -223,6 +235,24 @@ class HTTPClient:
             ) as response:
                 body = await response.read()
                 return response.status, body, (time.perf_counter() - started) * 1000
+
+
+def unhealthy(exc: BackendError) -> BackendHealth:
+    """A failed health check: the engine is alive unless it could not be reached in time."""
+    alive = not isinstance(exc, Unreachable | TimedOut)
+    return BackendHealth(alive=alive, ready=False, last_error=exc.message)
+
+
+async def health_of(call: Callable[[], Awaitable[object]]) -> BackendHealth:
+    """Ready when `call` succeeds: the health check of an engine without a health route,
+    whose model list is the probe."""
+    started = time.perf_counter()
+    try:
+        await call()
+    except BackendError as exc:
+        return unhealthy(exc)
+    latency = (time.perf_counter() - started) * 1000
+    return BackendHealth(alive=True, ready=True, latency_ms=latency)
 
 
 async def read_all(response: aiohttp.ClientResponse, backend_id: str) -> bytes:

@@ -19,7 +19,7 @@ import msgspec
 from modelport.backends.http import HTTPClient
 from modelport.backends.openai_compat import OpenAICompatBackend
 from modelport.backends.relay import HTTPRelay
-from modelport.errors import BackendError, ProtocolError, TimedOut, Unreachable, Unsupported
+from modelport.errors import BackendError, ProtocolError, Unsupported
 from modelport.types import (
     BackendHealth,
     BackendModel,
@@ -195,15 +195,7 @@ class OllamaBackend:
 
     async def health(self) -> BackendHealth:
         """GET / answers "Ollama is running" as soon as the server is up."""
-        try:
-            status, body, latency = await self._http.probe("/")
-        except BackendError as exc:
-            alive = not isinstance(exc, Unreachable | TimedOut)
-            return BackendHealth(alive=alive, ready=False, last_error=exc.message)
-        if 200 <= status < 300:
-            return BackendHealth(alive=True, ready=True, latency_ms=latency)
-        error = ollama.decode_error(status, body, backend_id=self.id)
-        return BackendHealth(alive=True, ready=False, latency_ms=latency, last_error=error.message)
+        return await self._http.check_health("/", ollama.ENGINE_CODEC)
 
     async def aclose(self) -> None:
         await self._http.aclose()

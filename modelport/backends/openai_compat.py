@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import functools
 import os
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 
-from modelport.backends.http import HTTPClient
+from modelport.backends.http import HTTPClient, health_of
 from modelport.backends.profiles import PROFILES, Profile, parse_model
 from modelport.backends.relay import HTTPRelay, open_relay
 from modelport.errors import (
     AuthError,
     BackendError,
     ProtocolError,
-    TimedOut,
-    Unreachable,
     Unsupported,
 )
 from modelport.types import (
@@ -192,21 +189,9 @@ class OpenAICompatBackend:
         return updated
 
     async def health(self) -> BackendHealth:
-        started = time.perf_counter()
-        try:
-            if self.profile.health_path is None:
-                await self.list_models()
-                status, body = 200, b""
-            else:
-                status, body, _ = await self._http.probe(self.profile.health_path)
-        except BackendError as exc:
-            alive = not isinstance(exc, Unreachable | TimedOut)
-            return BackendHealth(alive=alive, ready=False, last_error=exc.message)
-        latency = (time.perf_counter() - started) * 1000
-        if 200 <= status < 300:
-            return BackendHealth(alive=True, ready=True, latency_ms=latency)
-        error = openai.decode_error(status, body, backend_id=self.id)
-        return BackendHealth(alive=True, ready=False, latency_ms=latency, last_error=error.message)
+        if self.profile.health_path is None:
+            return await health_of(self.list_models)
+        return await self._http.check_health(self.profile.health_path, openai.CODEC)
 
     async def aclose(self) -> None:
         await self._http.aclose()
