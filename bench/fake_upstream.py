@@ -15,6 +15,8 @@ import contextlib
 import json
 from typing import Any
 
+from aiohttp import web
+
 HOST = "127.0.0.1"
 CHUNKS = 100
 
@@ -125,84 +127,94 @@ def anthropic_whole(model: str) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def run_fake_upstream() -> None:
-    """Serve the fake on a free port; print the port on stdout; run until killed."""
-    from aiohttp import web
+BUILDERS = {
+    "openai": (openai_whole, openai_frames),
+    "anthropic": (anthropic_whole, anthropic_frames),
+}
 
-    whole: dict[tuple[str, str], bytes] = {}
-    frames: dict[tuple[str, str], list[bytes]] = {}
-    builders = {
-        "openai": (openai_whole, openai_frames),
-        "anthropic": (anthropic_whole, anthropic_frames),
-    }
-    state = {"release": asyncio.Event()}
 
-    def cached(fmt: str, model: str) -> tuple[bytes, list[bytes]]:
+class Fake:
+    """The fake's state: each answer built once per (format, model), and the event that
+    releases the idle streams."""
+
+    def __init__(self) -> None:
+        self.whole: dict[tuple[str, str], bytes] = {}
+        self.frames: dict[tuple[str, str], list[bytes]] = {}
+        self.release = asyncio.Event()
+
+    def cached(self, fmt: str, model: str) -> tuple[bytes, list[bytes]]:
         key = (fmt, model)
-        if key not in whole:
-            build_whole, build_frames = builders[fmt]
-            whole[key], frames[key] = build_whole(model), build_frames(model)
-        return whole[key], frames[key]
+        if key not in self.whole:
+            build_whole, build_frames = BUILDERS[fmt]
+            self.whole[key], self.frames[key] = build_whole(model), build_frames(model)
+        return self.whole[key], self.frames[key]
 
-    async def answer(request: web.Request, fmt: str) -> web.StreamResponse:
+    async def answer(self, request: web.Request, fmt: str) -> web.StreamResponse:
         payload = json.loads(await request.read())
         model = str(payload.get("model", ""))
-        body, stream_frames = cached(fmt, model)
+        body, frames = self.cached(fmt, model)
         if payload.get("stream") is not True:
             return web.Response(body=body, content_type="application/json")
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         await response.prepare(request)
-        rest = stream_frames
+        rest = frames
         if "idle" in model:
-            await response.write(stream_frames[0])
+            await response.write(frames[0])
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(state["release"].wait(), IDLE_CAP_S)
-            rest = stream_frames[1:]
+                await asyncio.wait_for(self.release.wait(), IDLE_CAP_S)
+            rest = frames[1:]
         for frame in rest:
             await response.write(frame)
         await response.write_eof()
         return response
 
-    async def chat(request: web.Request) -> web.StreamResponse:
-        return await answer(request, "openai")
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        return await self.answer(request, "openai")
 
-    async def messages(request: web.Request) -> web.StreamResponse:
-        return await answer(request, "anthropic")
+    async def messages(self, request: web.Request) -> web.StreamResponse:
+        return await self.answer(request, "anthropic")
 
-    async def models(request: web.Request) -> web.StreamResponse:
+    async def models(self, request: web.Request) -> web.StreamResponse:
         data = [
             {"id": m, "object": "model", "owned_by": "bench", "max_model_len": 4096}
             for m in FAKE_MODELS
         ]
         return web.json_response({"object": "list", "data": data, "has_more": False})
 
-    async def ok(request: web.Request) -> web.StreamResponse:
+    async def ok(self, request: web.Request) -> web.StreamResponse:
         return web.json_response({"status": "ok"})
 
-    async def release(request: web.Request) -> web.StreamResponse:
-        state["release"].set()
-        state["release"] = asyncio.Event()
+    async def release_idle(self, request: web.Request) -> web.StreamResponse:
+        self.release.set()
+        self.release = asyncio.Event()
         return web.json_response({"released": True})
 
-    async def main() -> None:
+    def app(self) -> web.Application:
         app = web.Application()
-        app.router.add_post("/v1/chat/completions", chat)
-        app.router.add_post("/v1/messages", messages)
-        app.router.add_get("/v1/models", models)
-        app.router.add_get("/health", ok)
-        app.router.add_get("/readyz", ok)
-        app.router.add_post("/release", release)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, HOST, 0, backlog=4096)
-        await site.start()
-        print(runner.addresses[0][1], flush=True)
-        await asyncio.Event().wait()
+        app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/messages", self.messages)
+        app.router.add_get("/v1/models", self.models)
+        app.router.add_get("/health", self.ok)
+        app.router.add_get("/readyz", self.ok)
+        app.router.add_post("/release", self.release_idle)
+        return app
 
+
+async def serve() -> None:
+    runner = web.AppRunner(Fake().app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, HOST, 0, backlog=4096)
+    await site.start()
+    print(runner.addresses[0][1], flush=True)
+    await asyncio.Event().wait()
+
+
+def run_fake_upstream() -> None:
+    """Serve the fake on a free port; print the port on stdout; run until killed."""
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+        asyncio.run(serve())
 
 
 if __name__ == "__main__":
