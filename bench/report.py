@@ -57,75 +57,78 @@ def verdict(ok: bool) -> str:
     return "MET" if ok else "MISSED"
 
 
-def ratios(results: dict[str, Measure], rss: dict[str, dict[str, float]]) -> Verdicts:
-    v = Verdicts()
-    d_oa, d_an = results["direct-openai"], results["direct-anthropic"]
-    mp, mp_an = results["mp-pass-openai"], results["mp-pass-anthropic"]
-    tr_ao, tr_oa = results["mp-trans-anth>oai"], results["mp-trans-oai>anth"]
+# The paths whose added latency is reported: (name, target key, direct baseline key). The
+# transcoding gateway calls the fake's endpoint in the engine's format, so that is its base.
+ADDED = (
+    ("modelport passthrough, OpenAI client -> vllm", "mp-pass-openai", "direct-openai"),
+    ("modelport passthrough, Anthropic client -> vllm", "mp-pass-anthropic", "direct-anthropic"),
+    (
+        "modelport transcoding, Anthropic client -> localai (OpenAI)",
+        "mp-trans-anth>oai",
+        "direct-openai",
+    ),
+    ("modelport transcoding, OpenAI client -> anthropic", "mp-trans-oai>anth", "direct-anthropic"),
+    ("LiteLLM, OpenAI client -> openai/", "litellm-openai", "direct-openai"),
+    ("LiteLLM /v1/messages, Anthropic client -> openai/", "litellm-anth>oai", "direct-openai"),
+)
+
+
+def added(m: Measure, base: Measure) -> tuple[float, float]:
+    """Added p50 latency over the base, ms: whole answer, stream's last byte."""
+    return m.seq_p50 - base.seq_p50, m.ttlb_p50 - base.ttlb_p50
+
+
+def added_table(results: dict[str, Measure]) -> list[str]:
+    lines = [
+        "Added p50 latency over a direct call to the same upstream endpoint (ms):",
+        "",
+        "| path | whole | stream (last byte) |",
+        "|---|---|---|",
+    ]
+    for name, key, base in ADDED:
+        whole, stream = added(results[key], results[base])
+        lines.append(f"| {name} | {whole:.3f} | {stream:.3f} |")
+    return [*lines, ""]
+
+
+def goal_lines(results: dict[str, Measure]) -> list[str]:
+    d_oa = results["direct-openai"]
+    mp, tr_ao = results["mp-pass-openai"], results["mp-trans-anth>oai"]
     ll, ll_an = results["litellm-openai"], results["litellm-anth>oai"]
-
-    def added(m: Measure, base: Measure) -> tuple[float, float]:
-        return m.seq_p50 - base.seq_p50, m.ttlb_p50 - base.ttlb_p50
-
     mp_whole, mp_stream = added(mp, d_oa)
     ll_whole, ll_stream = added(ll, d_oa)
-    tr_whole, tr_stream = added(tr_ao, d_oa)  # the gateway calls the fake's OpenAI endpoint
-    tro_whole, tro_stream = added(tr_oa, d_an)  # ... and here its Anthropic endpoint
-    lla_whole, lla_stream = added(ll_an, d_oa)
-    mpa_whole, mpa_stream = added(mp_an, d_an)
-
-    v.add("Added p50 latency over a direct call to the same upstream endpoint (ms):")
-    v.add("")
-    v.add("| path | whole | stream (last byte) |")
-    v.add("|---|---|---|")
-    for name, whole, stream in (
-        ("modelport passthrough, OpenAI client -> vllm", mp_whole, mp_stream),
-        ("modelport passthrough, Anthropic client -> vllm", mpa_whole, mpa_stream),
-        ("modelport transcoding, Anthropic client -> localai (OpenAI)", tr_whole, tr_stream),
-        ("modelport transcoding, OpenAI client -> anthropic", tro_whole, tro_stream),
-        ("LiteLLM, OpenAI client -> openai/", ll_whole, ll_stream),
-        ("LiteLLM /v1/messages, Anthropic client -> openai/", lla_whole, lla_stream),
-    ):
-        v.add(f"| {name} | {whole:.3f} | {stream:.3f} |")
-    v.add("")
-
     ratio_whole = mp_whole / ll_whole if ll_whole > 0 else float("nan")
     ratio_stream = mp_stream / ll_stream if ll_stream > 0 else float("nan")
-    v.add("Goals:")
-    v.add("")
-    v.add(
-        f"- added p50 latency, modelport / LiteLLM: whole {ratio_whole:.3f}, "
-        f"stream {ratio_stream:.3f} (goal <= 0.1): "
-        f"{verdict(ratio_whole <= 0.1 and ratio_stream <= 0.1)}"
-    )
-    v.add(
-        f"- added p50 latency through modelport (passthrough, whole answer): {mp_whole:.3f} ms "
-        f"(goal < 0.5 ms): {verdict(mp_whole < 0.5)}; streamed 100 chunks: {mp_stream:.3f} ms"
-    )
     t_whole = mp.rps / ll.rps
     t_stream = mp.stream_rps / ll.stream_rps
     t_an_whole = tr_ao.rps / ll_an.rps
     t_an_stream = tr_ao.stream_rps / ll_an.stream_rps
-    v.add(
+    return [
+        f"- added p50 latency, modelport / LiteLLM: whole {ratio_whole:.3f}, "
+        f"stream {ratio_stream:.3f} (goal <= 0.1): "
+        f"{verdict(ratio_whole <= 0.1 and ratio_stream <= 0.1)}",
+        f"- added p50 latency through modelport (passthrough, whole answer): {mp_whole:.3f} ms "
+        f"(goal < 0.5 ms): {verdict(mp_whole < 0.5)}; streamed 100 chunks: {mp_stream:.3f} ms",
         f"- throughput @64, modelport / LiteLLM: OpenAI whole {t_whole:.1f}x, stream "
         f"{t_stream:.1f}x; Anthropic client (both transcode) whole {t_an_whole:.1f}x, stream "
         f"{t_an_stream:.1f}x (goal >= 5x): "
-        f"{verdict(min(t_whole, t_stream, t_an_whole, t_an_stream) >= 5)}"
-    )
-    v.add(
+        f"{verdict(min(t_whole, t_stream, t_an_whole, t_an_stream) >= 5)}",
         f"- server CPU per request, LiteLLM / modelport (capacity per core, insensitive to "
         f"other load): OpenAI whole {ll.cpu_us / mp.cpu_us:.1f}x, stream "
         f"{ll.stream_cpu_us / mp.stream_cpu_us:.1f}x; Anthropic client whole "
         f"{ll_an.cpu_us / tr_ao.cpu_us:.1f}x, "
-        f"stream {ll_an.stream_cpu_us / tr_ao.stream_cpu_us:.1f}x"
-    )
+        f"stream {ll_an.stream_cpu_us / tr_ao.stream_cpu_us:.1f}x",
+    ]
+
+
+def transcoding_line(results: dict[str, Measure]) -> str:
+    mp = results["mp-pass-openai"]
+    tr_ao, tr_oa = results["mp-trans-anth>oai"], results["mp-trans-oai>anth"]
     cost = [
         ("whole req/s", mp.rps / tr_ao.rps, mp.rps / tr_oa.rps),
         ("stream req/s", mp.stream_rps / tr_ao.stream_rps, mp.stream_rps / tr_oa.stream_rps),
         ("whole p50", tr_ao.seq_p50 / mp.seq_p50, tr_oa.seq_p50 / mp.seq_p50),
         ("stream TTLB p50", tr_ao.ttlb_p50 / mp.ttlb_p50, tr_oa.ttlb_p50 / mp.ttlb_p50),
-    ]
-    cost += [
         ("server CPU whole", tr_ao.cpu_us / mp.cpu_us, tr_oa.cpu_us / mp.cpu_us),
         (
             "server CPU stream",
@@ -135,27 +138,35 @@ def ratios(results: dict[str, Measure], rss: dict[str, dict[str, float]]) -> Ver
     ]
     worst = max(max(a, b) for _, a, b in cost)
     parts = ", ".join(f"{name} {a:.2f}x / {b:.2f}x" for name, a, b in cost)
-    v.add(
+    return (
         f"- transcoding cost vs passthrough (Anthropic->OpenAI / OpenAI->Anthropic; >1 = "
         f"slower): {parts} (goal <= 1.5x): {verdict(worst <= 1.5)}"
     )
-    if rss:
-        peak = max(r["peak"] for r in rss.values())
-        detail = "; ".join(
-            f"{name}: {r['before']:.0f} MB before, {r['peak']:.0f} MB with "
-            f"{r['opened']:.0f} open (opened in {r['open_s']:.1f} s), {r['after']:.0f} MB after"
-            for name, r in rss.items()
-        )
-        v.add(
-            f"- RSS of modelport with {IDLE_STREAMS} idle streams: peak {peak:.0f} MB "
-            f"(goal < 200 MB): {verdict(peak < 200)} ({detail})"
-        )
-    v.bars = {
+
+
+def rss_line(rss: dict[str, dict[str, float]]) -> str:
+    peak = max(r["peak"] for r in rss.values())
+    detail = "; ".join(
+        f"{name}: {r['before']:.0f} MB before, {r['peak']:.0f} MB with "
+        f"{r['opened']:.0f} open (opened in {r['open_s']:.1f} s), {r['after']:.0f} MB after"
+        for name, r in rss.items()
+    )
+    return (
+        f"- RSS of modelport with {IDLE_STREAMS} idle streams: peak {peak:.0f} MB "
+        f"(goal < 200 MB): {verdict(peak < 200)} ({detail})"
+    )
+
+
+def chart_bars(results: dict[str, Measure]) -> dict[str, Any]:
+    d_oa = results["direct-openai"]
+    mp, tr_ao = results["mp-pass-openai"], results["mp-trans-anth>oai"]
+    ll, ll_an = results["litellm-openai"], results["litellm-anth>oai"]
+    return {
         "added": {
-            "modelport pass": (mp_whole, mp_stream),
-            "modelport transcode A>O": (tr_whole, tr_stream),
-            "LiteLLM": (ll_whole, ll_stream),
-            "LiteLLM /v1/messages": (lla_whole, lla_stream),
+            "modelport pass": added(mp, d_oa),
+            "modelport transcode A>O": added(tr_ao, d_oa),
+            "LiteLLM": added(ll, d_oa),
+            "LiteLLM /v1/messages": added(ll_an, d_oa),
         },
         "rps": {
             "direct": (d_oa.rps, d_oa.stream_rps),
@@ -165,6 +176,16 @@ def ratios(results: dict[str, Measure], rss: dict[str, dict[str, float]]) -> Ver
             "LiteLLM /v1/messages": (ll_an.rps, ll_an.stream_rps),
         },
     }
+
+
+def ratios(results: dict[str, Measure], rss: dict[str, dict[str, float]]) -> Verdicts:
+    """The added latency table and the goals the product is judged by, and the chart's bars."""
+    v = Verdicts()
+    v.lines = [*added_table(results), "Goals:", "", *goal_lines(results)]
+    v.add(transcoding_line(results))
+    if rss:
+        v.add(rss_line(rss))
+    v.bars = chart_bars(results)
     return v
 
 
@@ -279,8 +300,47 @@ def report(
     if profile_lines:
         print()
         print("\n".join(profile_lines))
-    if not write:
-        return
+    if write:
+        write_results(lines, v, info, machine_line, how, profile_lines)
+
+
+TARGETS_NOTE = (
+    "Targets: `direct-*` is the client calling the fake itself; `mp-pass-*` is modelport "
+    "relaying to its `vllm` backend (the client's format is the engine's); "
+    "`mp-trans-anth>oai` is an Anthropic client on the `localai` backend (OpenAI only), "
+    "`mp-trans-oai>anth` an OpenAI client on the `anthropic` backend; `litellm-openai` is "
+    "LiteLLM's /v1/chat/completions on an `openai/` model, `litellm-anth>oai` its "
+    "/v1/messages on the same model (LiteLLM transcodes)."
+)
+
+SETUP_NOTE = (
+    "Setup, the same for both gateways where it can be: no client keys (LiteLLM started "
+    "with LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY=true); one process each "
+    "(modelport is single-process, LiteLLM `--num_workers 1`); modelport with the ledger "
+    "off, log level warning, and `max_concurrent = 4096` per backend (the default 8 would "
+    "queue at 64 concurrent and measure admission, not overhead); LiteLLM with "
+    "LITELLM_USE_CHAT_COMPLETIONS_URL_FOR_ANTHROPIC_MESSAGES=True (its /v1/messages would "
+    "otherwise call the upstream's Responses API, which vLLM-like engines lack), "
+    "LITELLM_LOCAL_MODEL_COST_MAP=True, LITELLM_LOG=ERROR, defaults otherwise. "
+    "`server CPU` is the user + system CPU time of the server's process group per "
+    "request during the 64-concurrent phase (the fake's, for the direct rows): it does "
+    "not move with other load on the machine, wall-clock numbers do. An upstream that "
+    "answers at once delivers many SSE frames per network read: modelport's passthrough "
+    "writes once per read, its transcoder once per event (about 100 per stream), so the "
+    "streaming gap between the two is wider here than behind a real engine, which sends "
+    "a token per read."
+)
+
+
+def write_results(
+    lines: list[str],
+    v: Verdicts,
+    info: dict[str, str],
+    machine_line: str,
+    how: str,
+    profile_lines: list[str],
+) -> None:
+    """bench/results/gateway.md (and gateway.png, with matplotlib)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     subtitle = (
         f"modelport {info['modelport'].split()[0]} vs LiteLLM {info['litellm']}, fake upstream "
@@ -305,28 +365,9 @@ def report(
         "",
         *lines,
         "",
-        "Targets: `direct-*` is the client calling the fake itself; `mp-pass-*` is modelport "
-        "relaying to its `vllm` backend (the client's format is the engine's); "
-        "`mp-trans-anth>oai` is an Anthropic client on the `localai` backend (OpenAI only), "
-        "`mp-trans-oai>anth` an OpenAI client on the `anthropic` backend; `litellm-openai` is "
-        "LiteLLM's /v1/chat/completions on an `openai/` model, `litellm-anth>oai` its "
-        "/v1/messages on the same model (LiteLLM transcodes).",
+        TARGETS_NOTE,
         "",
-        "Setup, the same for both gateways where it can be: no client keys (LiteLLM started "
-        "with LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY=true); one process each "
-        "(modelport is single-process, LiteLLM `--num_workers 1`); modelport with the ledger "
-        "off, log level warning, and `max_concurrent = 4096` per backend (the default 8 would "
-        "queue at 64 concurrent and measure admission, not overhead); LiteLLM with "
-        "LITELLM_USE_CHAT_COMPLETIONS_URL_FOR_ANTHROPIC_MESSAGES=True (its /v1/messages would "
-        "otherwise call the upstream's Responses API, which vLLM-like engines lack), "
-        "LITELLM_LOCAL_MODEL_COST_MAP=True, LITELLM_LOG=ERROR, defaults otherwise. "
-        "`server CPU` is the user + system CPU time of the server's process group per "
-        "request during the 64-concurrent phase (the fake's, for the direct rows): it does "
-        "not move with other load on the machine, wall-clock numbers do. An upstream that "
-        "answers at once delivers many SSE frames per network read: modelport's passthrough "
-        "writes once per read, its transcoder once per event (about 100 per stream), so the "
-        "streaming gap between the two is wider here than behind a real engine, which sends "
-        "a token per read.",
+        SETUP_NOTE,
         "",
         *v.lines,
         "",
