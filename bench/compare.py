@@ -2,8 +2,8 @@
 
 Run (from the repository root, in the bench venv; see bench/README.md):
 
-    .venv-bench/bin/python bench/compare.py REV_A REV_B              # about 6 minutes
-    .venv-bench/bin/python bench/compare.py REV_A REV_B --quick      # about 2.5 minutes
+    .venv-bench/bin/python bench/compare.py REV_A REV_B              # about 8 minutes
+    .venv-bench/bin/python bench/compare.py REV_A REV_B --quick      # about 4 minutes
     .venv-bench/bin/python bench/compare.py HEAD HEAD --quick        # the method's own noise
 
 One run starts the fake upstream (bench/fake_upstream.py), `modelport serve` as committed at
@@ -67,8 +67,10 @@ from servers import (
 )
 
 # Latency rounds and throughput rounds alike; `seconds` is one phase of one side.
-FULL_PLAN = Plan(warmup=50, seq_n=300, rounds=6, seconds=2.0, cap=10000)
-QUICK_PLAN = Plan(warmup=10, seq_n=60, rounds=4, seconds=1.0, cap=3000)
+# Many short rounds: load from other processes comes and goes within seconds, and the
+# pooled B/A's noise falls with the square root of the rounds.
+FULL_PLAN = Plan(warmup=50, seq_n=300, rounds=12, seconds=1.5, cap=10000)
+QUICK_PLAN = Plan(warmup=10, seq_n=60, rounds=6, seconds=1.0, cap=3000)
 REFERENCE_SECONDS = 2.0  # throughput of each direct and LiteLLM row, measured once
 
 # The modelport targets of each commit (key, client format, model), as in bench/gateway.py.

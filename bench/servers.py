@@ -220,8 +220,11 @@ def export_commit(rev: str, into: Path) -> Path:
 def serve_argv(project: Path, *, uvloop: bool = False) -> list[str]:
     """`modelport serve` through the console script that `project`'s pyproject.toml declares,
     so the benchmark depends on the CLI only, wherever the code behind it lives."""
-    scripts = tomllib.loads((project / "pyproject.toml").read_text())["project"]["scripts"]
-    module, _, func = scripts["modelport"].partition(":")
+    project_table = tomllib.loads((project / "pyproject.toml").read_text()).get("project", {})
+    entry = project_table.get("scripts", {}).get("modelport")
+    if not entry:
+        raise RuntimeError(f"{project}/pyproject.toml declares no `modelport` console script")
+    module, _, func = entry.partition(":")
     code = f"import sys; from {module} import {func}; sys.argv[0] = 'modelport'; sys.exit({func}())"
     if uvloop:  # a what-if: modelport itself runs on asyncio's own loop
         code = f"{UVLOOP_POLICY}; {code}"
