@@ -20,10 +20,11 @@ proxy as a reference. Then:
 - the direct and LiteLLM rows are measured once each, for the tables only.
 
 It prints A's table, B's table (the direct rows in both), and per scenario the server CPU per
-request at A and B, B/A, the lowest and highest B/A of single rounds (the noise of the
-method on this machine, at this moment), and the added p50 latency over a direct call at A
-and B. The verdict: B's CPU per request within 5% of A's in every scenario. Server CPU per
-request hardly moves with other load on the machine; wall-clock figures do.
+request at A and B, B/A (the median of the rounds' B/A, judged, and that of the totals), the
+lowest and highest B/A of single rounds, and the added p50 latency over a direct call at A
+and B. The verdict: B/A within 5% in every scenario; the noise: how far single rounds
+scatter (a robust sd) and so how well a scenario's median is known. Server CPU per request
+hardly moves with other load on the machine; wall-clock figures do.
 """
 
 from __future__ import annotations
