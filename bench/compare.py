@@ -69,7 +69,7 @@ from servers import (
 
 # Latency rounds and throughput rounds alike; `seconds` is one phase of one side.
 # Many short rounds: load from other processes comes and goes within seconds, and the
-# pooled B/A's noise falls with the square root of the rounds.
+# uncertainty of a median of rounds falls with the square root of their number.
 FULL_PLAN = Plan(warmup=50, seq_n=300, rounds=12, seconds=1.5, cap=10000)
 QUICK_PLAN = Plan(warmup=10, seq_n=60, rounds=6, seconds=1.0, cap=3000)
 REFERENCE_SECONDS = 2.0  # throughput of each direct and LiteLLM row, measured once
@@ -90,7 +90,6 @@ class Side:
     name: str  # "A" or "B"
     rev: str
     url: str = ""
-    pgid: int = 0
     rows: list[tuple[Target, Measure]] = field(default_factory=list)
 
 
@@ -110,7 +109,7 @@ def start_all(procs: Processes, sides: list[Side], litellm: bool) -> Urls:
     started = []
     for side in sides:
         proc, side.url = start_modelport(procs, f"modelport-{side.name}", fake, env, rev=side.rev)
-        side.pgid = pgids[side.url] = proc.pid
+        pgids[side.url] = proc.pid
         started.append((proc, side.url))
     ll = start_litellm(procs, fake, env) if litellm else None
     for proc, url in started:

@@ -76,7 +76,7 @@ def anthropic_frames(model: str) -> list[bytes]:
     def ev(obj: dict[str, Any]) -> bytes:
         return _sse(obj, event=obj["type"])
 
-    message = {
+    message: dict[str, Any] = {
         "id": "msg_bench",
         "type": "message",
         "role": "assistant",
