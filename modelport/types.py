@@ -25,6 +25,16 @@ class WireFormat(enum.StrEnum):
     ANTHROPIC = "anthropic"
 
 
+class RelayContext(msgspec.Struct, frozen=True):
+    """What a passthrough carries from the client's HTTP request besides its body: the query
+    string (Claude Code's `?beta=true`) and the client's own dialect headers that its codec
+    names (`anthropic-beta`, `anthropic-version`). Transcoding drops it: another dialect's
+    engine would not understand it."""
+
+    query: str = ""
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+
+
 class FinishReason(enum.StrEnum):
     """Why generation stopped, in one vocabulary; the engine's own word goes in raw_reason."""
 

@@ -30,6 +30,7 @@ from modelport.types import (
     EmbedRequest,
     EmbedResult,
     Event,
+    RelayContext,
     WireFormat,
 )
 from modelport.wire import anthropic
@@ -101,13 +102,17 @@ class AnthropicBackend:
         decode = functools.partial(anthropic.decode_count_tokens_response, backend_id=self.id)
         return await self._http.answer("/v1/messages/count_tokens", body, anthropic.CODEC, decode)
 
-    async def relay(self, format: WireFormat, body: bytes) -> HTTPRelay:
+    async def relay(
+        self, format: WireFormat, body: bytes, context: RelayContext | None = None
+    ) -> HTTPRelay:
         if format is not WireFormat.ANTHROPIC:
             raise Unsupported(f"{self.kind} speaks only the anthropic format", backend_id=self.id)
         self._require_key()
         codec = anthropic.CODEC
         path = "/v1" + codec.relay_path
-        return await open_relay(self._http, codec, path, body, api_key=self._api_key)
+        return await open_relay(
+            self._http, codec, path, body, api_key=self._api_key, context=context
+        )
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         raise Unsupported("the Anthropic API has no embeddings", backend_id=self.id)

@@ -19,6 +19,7 @@ from modelport.types import (
     EmbedResult,
     Event,
     FinishReason,
+    RelayContext,
     Usage,
     WireFormat,
 )
@@ -72,7 +73,12 @@ class Backend(Protocol):
 
     async def embed(self, request: EmbedRequest) -> EmbedResult: ...
 
-    async def relay(self, format: WireFormat, body: bytes) -> Relay: ...
+    async def relay(
+        self, format: WireFormat, body: bytes, context: RelayContext | None = None
+    ) -> Relay:
+        """Pass a client's body (in `format`, which this backend speaks) through to the
+        engine, with what `context` carries of the client's request (query, dialect headers)."""
+        ...
 
     async def count_tokens(self, request: ChatRequest) -> int:
         """Input tokens `request` would cost, as the engine counts them. An engine that

@@ -21,6 +21,7 @@ from modelport.types import (
     EmbedResult,
     Event,
     FinishReason,
+    RelayContext,
     TextDelta,
     Usage,
     WireFormat,
@@ -103,7 +104,9 @@ class MockBackend:
         )
         return EmbedResult(vectors=vectors, model=request.model, usage=Usage(len(vectors), 0))
 
-    async def relay(self, format: WireFormat, body: bytes) -> Relay:
+    async def relay(
+        self, format: WireFormat, body: bytes, context: RelayContext | None = None
+    ) -> Relay:
         raise Unsupported("the mock backend has no wire format", backend_id=self.id)
 
     async def count_tokens(self, request: ChatRequest) -> int:

@@ -28,6 +28,7 @@ from modelport.types import (
     EmbedRequest,
     EmbedResult,
     Event,
+    RelayContext,
     WireFormat,
 )
 from modelport.wire import ollama
@@ -133,9 +134,11 @@ class OllamaBackend:
         codec = ollama.ENGINE_CODEC
         return await self._http.answer("/api/chat", body, codec, ollama.decode_chat_response)
 
-    async def relay(self, format: WireFormat, body: bytes) -> HTTPRelay:
+    async def relay(
+        self, format: WireFormat, body: bytes, context: RelayContext | None = None
+    ) -> HTTPRelay:
         """Passthrough on Ollama's /v1/chat/completions or /v1/messages."""
-        return await self._compat.relay(format, body)
+        return await self._compat.relay(format, body, context)
 
     # -- embeddings --------------------------------------------------------------
 

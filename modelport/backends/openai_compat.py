@@ -26,6 +26,7 @@ from modelport.types import (
     EmbedRequest,
     EmbedResult,
     Event,
+    RelayContext,
     WireFormat,
 )
 from modelport.wire import anthropic, codec_for, openai
@@ -114,7 +115,9 @@ class OpenAICompatBackend:
         path = self._path("/chat/completions")
         return await self._http.answer(path, body, openai.CODEC, openai.decode_response)
 
-    async def relay(self, format: WireFormat, body: bytes) -> HTTPRelay:
+    async def relay(
+        self, format: WireFormat, body: bytes, context: RelayContext | None = None
+    ) -> HTTPRelay:
         """Forward a client's body unchanged but for what its dialect adds (see the codec's
         `prepare_relay`: usage asked for on OpenAI streams, Anthropic's headers)."""
         if format not in self.formats:
@@ -122,7 +125,9 @@ class OpenAICompatBackend:
         self._require_key()
         codec = codec_for(format)
         path = self._path(codec.relay_path)
-        return await open_relay(self._http, codec, path, body, api_key=self._api_key)
+        return await open_relay(
+            self._http, codec, path, body, api_key=self._api_key, context=context
+        )
 
     async def count_tokens(self, request: ChatRequest) -> int:
         """Input tokens as the engine counts them, where it serves Anthropic's count_tokens."""

@@ -8,23 +8,31 @@ import aiohttp
 
 from modelport.backends.http import HTTPClient, iter_body
 from modelport.errors import BackendError
-from modelport.types import FinishReason, Usage, WireFormat
+from modelport.types import FinishReason, RelayContext, Usage, WireFormat
 from modelport.wire.codec import Codec
 from modelport.wire.meter import Meter
 
 
 async def open_relay(
-    http: HTTPClient, codec: Codec, path: str, body: bytes, *, api_key: str | None
+    http: HTTPClient,
+    codec: Codec,
+    path: str,
+    body: bytes,
+    *,
+    api_key: str | None,
+    context: RelayContext | None = None,
 ) -> HTTPRelay:
     """Send a client's body in `codec`'s dialect to the engine at `path` and return the open
-    relay; the codec says what the body and headers need (`prepare_relay`)."""
+    relay; the codec says what the body and headers need (`prepare_relay`), and what of the
+    client's request (`context`: query string, the dialect's own headers) goes along."""
     try:
-        request = codec.prepare_relay(body, api_key=api_key)
+        request = codec.prepare_relay(body, api_key=api_key, context=context)
     except BackendError as exc:
         http.claim(exc)
         raise
+    target = f"{path}?{request.query}" if request.query else path
     response = await http.open(
-        "POST", path, raw=request.body, headers=request.headers, decode_error=codec.decode_error
+        "POST", target, raw=request.body, headers=request.headers, decode_error=codec.decode_error
     )
     return HTTPRelay(
         response,

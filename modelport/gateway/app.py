@@ -23,7 +23,8 @@ from aiohttp import web
 from modelport.errors import AuthError, BackendError, InvalidRequest, Overloaded
 from modelport.gateway.openapi import OPENAPI
 from modelport.service import SSE, Reply, Service, error_reply, stream_error
-from modelport.types import WireFormat
+from modelport.types import RelayContext, WireFormat
+from modelport.wire import codec_for
 
 log = logging.getLogger("modelport.gateway")
 
@@ -136,10 +137,23 @@ async def _chat(request: web.Request, format: WireFormat) -> web.StreamResponse:
         return fail(request, Overloaded("the gateway is shutting down", retry_after=5.0))
     body = await request.read()
     service = request.app[SERVICE]
-    reply = await service.chat(format, body, request_id=request[REQUEST_ID], key_id=request[KEY_ID])
+    reply = await service.chat(
+        format,
+        body,
+        request_id=request[REQUEST_ID],
+        key_id=request[KEY_ID],
+        context=_relay_context(request, format),
+    )
     if reply.chunks is None:
         return respond(reply)
     return await _stream(request, reply, format)
+
+
+def _relay_context(request: web.Request, format: WireFormat) -> RelayContext:
+    """The query string and the client's dialect headers, for a passthrough to carry."""
+    wanted = codec_for(format).forwarded_headers
+    headers = {name: request.headers[name] for name in wanted if name in request.headers}
+    return RelayContext(query=request.query_string, headers=headers)
 
 
 async def _stream(request: web.Request, reply: Reply, format: WireFormat) -> web.StreamResponse:

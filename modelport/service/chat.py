@@ -16,7 +16,7 @@ from modelport.service.attempt import Attempt
 from modelport.service.candidates import Answer, Lease, resolve
 from modelport.service.pipeline import RelaySource, TranscodedSource
 from modelport.service.reply import SSE
-from modelport.types import ChatRequest, Event, Image, WireFormat
+from modelport.types import ChatRequest, Event, Image, RelayContext, WireFormat
 from modelport.wire import codec_for
 from modelport.wire.codec import Codec
 
@@ -27,9 +27,12 @@ class ChatCall:
 
     passes_over_unsupported = False
 
-    def __init__(self, format: WireFormat, body: bytes) -> None:
+    def __init__(
+        self, format: WireFormat, body: bytes, context: RelayContext | None = None
+    ) -> None:
         self.codec: Codec = codec_for(format)
         self.body = body
+        self.context = context  # goes along on passthrough only
         self.request = self.codec.decode_request(body)
 
     @property
@@ -53,7 +56,7 @@ class ChatCall:
         request = self.request
         renamed = route.model != request.model
         body = _with_model(self.body, route.model) if renamed else self.body
-        relay = await route.upstream.backend.relay(self.codec.format, body)
+        relay = await route.upstream.backend.relay(self.codec.format, body, self.context)
 
         async def close_relay() -> None:
             await relay.aclose()

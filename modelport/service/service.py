@@ -21,7 +21,7 @@ from modelport.service.count_tokens import CountTokensCall
 from modelport.service.embeddings import EmbeddingsCall
 from modelport.service.pipeline import StreamBody
 from modelport.service.reply import Reply, error_reply, error_status
-from modelport.types import WireFormat
+from modelport.types import RelayContext, WireFormat
 
 Observer = Callable[[RequestRecord], None]
 
@@ -41,10 +41,18 @@ class Service:
         self.request_timeout_s = request_timeout_s
 
     async def chat(
-        self, format: WireFormat, body: bytes, *, request_id: str | None = None, key_id: str = ""
+        self,
+        format: WireFormat,
+        body: bytes,
+        *,
+        request_id: str | None = None,
+        key_id: str = "",
+        context: RelayContext | None = None,
     ) -> Reply:
+        """`context` is what the client's request said besides its body (query string, its
+        dialect's headers); a passthrough carries it to the engine."""
         attempt = _attempt(format, "chat", request_id, key_id)
-        return await self._serve(attempt, lambda: ChatCall(format, body))
+        return await self._serve(attempt, lambda: ChatCall(format, body, context))
 
     async def embeddings(
         self, body: bytes, *, request_id: str | None = None, key_id: str = ""

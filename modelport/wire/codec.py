@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import msgspec
 
 from modelport.errors import BackendError, InvalidRequest
-from modelport.types import ChatRequest, ChatResponse, Event, WireFormat
+from modelport.types import ChatRequest, ChatResponse, Event, RelayContext, WireFormat
 from modelport.wire.errors import decode_error_body
 from modelport.wire.sse import Frame, SSEDecoder
 
@@ -83,6 +83,7 @@ class RelayRequest:
     body: bytes  # the client's own bytes unless the dialect had to add a field
     stream: bool
     headers: Mapping[str, str] = field(default_factory=dict)
+    query: str = ""  # the client's query string, passed on as it came
     # Usage was asked for only to meter the answer: the relay keeps its chunk from the client.
     drop_usage_chunk: bool = False
 
@@ -99,9 +100,18 @@ class Codec(EngineCodec, Protocol):
         (`/v1`): `/chat/completions`, `/messages`."""
         ...
 
-    def prepare_relay(self, body: bytes, *, api_key: str | None = None) -> RelayRequest:
-        """A client's body made ready to relay: what must be added for metering, and the
-        headers this dialect needs (its version, and `api_key` where it carries its own)."""
+    @property
+    def forwarded_headers(self) -> frozenset[str]:
+        """The client headers (lower case) a passthrough carries to the engine: the
+        dialect's own, such as `anthropic-beta`; never credentials."""
+        ...
+
+    def prepare_relay(
+        self, body: bytes, *, api_key: str | None = None, context: RelayContext | None = None
+    ) -> RelayRequest:
+        """A client's body made ready to relay: what must be added for metering, the headers
+        this dialect needs (its version, and `api_key` where it carries its own), and what
+        `context` brought from the client (its query string and forwarded headers)."""
         ...
 
     def decode_request(self, body: bytes | dict[str, Any]) -> ChatRequest: ...
@@ -160,10 +170,34 @@ class SSECodecBase(EngineCodecBase):
     def framer(self) -> SSEDecoder:
         return SSEDecoder()
 
-    def prepare_relay(self, body: bytes, *, api_key: str | None = None) -> RelayRequest:
+    forwarded_headers: frozenset[str] = frozenset()
+
+    def prepare_relay(
+        self, body: bytes, *, api_key: str | None = None, context: RelayContext | None = None
+    ) -> RelayRequest:
         payload = relay_payload(body)
         stream = payload.get("stream") is True
-        return RelayRequest(body, stream=stream, headers=self.relay_headers(api_key))
+        return self.relayed(body, stream, api_key, context)
+
+    def relayed(
+        self,
+        body: bytes,
+        stream: bool,
+        api_key: str | None,
+        context: RelayContext | None,
+        *,
+        drop_usage_chunk: bool = False,
+    ) -> RelayRequest:
+        """The RelayRequest for a body ready to go: the dialect's headers, then the client's
+        forwarded ones over them (a client's own `anthropic-version` wins), and its query."""
+        headers = self.relay_headers(api_key)
+        query = ""
+        if context is not None:
+            query = context.query
+            for name, value in context.headers.items():
+                if name.lower() in self.forwarded_headers:
+                    headers[name.lower()] = value
+        return RelayRequest(body, stream, headers, query, drop_usage_chunk=drop_usage_chunk)
 
     def relay_headers(self, api_key: str | None) -> dict[str, str]:
         """Headers a relayed body needs beside the backend's own (none by default)."""

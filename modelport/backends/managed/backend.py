@@ -29,6 +29,7 @@ from modelport.types import (
     EmbedResult,
     Event,
     FinishReason,
+    RelayContext,
     Usage,
     WireFormat,
 )
@@ -137,10 +138,12 @@ class ManagedBackend:
         async with self._in_use() as held:
             return await self._call(held, lambda: self._http.embed(request))
 
-    async def relay(self, format: WireFormat, body: bytes) -> _HeldRelay:
+    async def relay(
+        self, format: WireFormat, body: bytes, context: RelayContext | None = None
+    ) -> _HeldRelay:
         held = _Held(self.supervisor)
         try:
-            relay = await self._call(held, lambda: self._http.relay(format, body))
+            relay = await self._call(held, lambda: self._http.relay(format, body, context))
         except BaseException:
             held.drop()
             raise

@@ -15,6 +15,8 @@ class AnthropicCodec(SSECodecBase):
 
     format = WireFormat.ANTHROPIC
     relay_path = "/messages"
+    # Claude Code names its betas and version; an engine that speaks Messages may act on them.
+    forwarded_headers = frozenset({"anthropic-beta", "anthropic-version"})
 
     # The dialect's concern modules, bound as the protocol names them.
     decode_request = staticmethod(request.decode_request)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from modelport.types import WireFormat
+from modelport.types import RelayContext, WireFormat
 from modelport.wire.codec import Codec, RelayRequest, SSECodecBase, relay_payload
 from modelport.wire.openai import errors, request, request_encode, response
 from modelport.wire.openai.stream_decode import StreamDecoder
@@ -33,16 +33,19 @@ class OpenAICodec(SSECodecBase):
     ) -> StreamEncoder:
         return StreamEncoder(id=f"chatcmpl-{request_id}", model=model, include_usage=include_usage)
 
-    def prepare_relay(self, body: bytes, *, api_key: str | None = None) -> RelayRequest:
+    def prepare_relay(
+        self, body: bytes, *, api_key: str | None = None, context: RelayContext | None = None
+    ) -> RelayRequest:
         """A stream is sent asking for usage (the meter needs it); the usage chunk is then
         kept from a client that did not ask. The key travels as the backend's bearer."""
         payload = relay_payload(body)
         stream = payload.get("stream") is True
         options = payload.get("stream_options") or {}
         if not stream or options.get("include_usage") is True:
-            return RelayRequest(body, stream=stream)
+            return self.relayed(body, stream, api_key, context)
         payload["stream_options"] = {**options, "include_usage": True}
-        return RelayRequest(msgspec.json.encode(payload), stream=True, drop_usage_chunk=True)
+        body = msgspec.json.encode(payload)
+        return self.relayed(body, True, api_key, context, drop_usage_chunk=True)
 
 
 CODEC: Codec = OpenAICodec()  # typed, so mypy checks the class against the protocol
