@@ -51,7 +51,7 @@ def call_json(call: ToolCall) -> JSONObject:
     }
 
 
-def _assistant_json(msg: Message) -> JSONObject:
+def _assistant_json(msg: Message, *, reasoning_history: bool) -> JSONObject:
     content = [p for p in msg.content if isinstance(p, Text | Image)]
     calls = msg.tool_calls
     out: JSONObject = {"role": "assistant"}
@@ -59,7 +59,8 @@ def _assistant_json(msg: Message) -> JSONObject:
         out["content"] = parts_json(content)
     else:
         out["content"] = None if calls else ""
-    add_reasoning(out, msg)
+    if reasoning_history:
+        add_reasoning(out, msg)
     if calls:
         out["tool_calls"] = [call_json(c) for c in calls]
     return out
@@ -88,9 +89,9 @@ def _results_json(msg: Message) -> list[JSONObject]:
     return out
 
 
-def _message_json(msg: Message) -> list[JSONObject]:
+def _message_json(msg: Message, *, reasoning_history: bool) -> list[JSONObject]:
     if msg.role == "assistant":
-        return [_assistant_json(msg)]
+        return [_assistant_json(msg, reasoning_history=reasoning_history)]
     if msg.role in ("tool", "user"):
         return _results_json(msg) if msg.role == "tool" or _has_results(msg) else [_user_json(msg)]
     return [
@@ -182,18 +183,22 @@ def _options_json(req: ChatRequest) -> JSONObject:
     return {k: v for k, v in candidates.items() if v is not None}
 
 
-def encode_request(req: ChatRequest, *, template_kwargs: bool = False) -> dict[str, Any]:
+def encode_request(
+    req: ChatRequest, *, template_kwargs: bool = False, reasoning_history: bool = True
+) -> dict[str, Any]:
     """A JSON-ready chat-completions body; `extra` keys go in, never over modelled ones.
 
     Thinking goes as `reasoning_effort`; with `template_kwargs` (an engine whose chat
     templates take the switch: llama-server, vLLM) also as `chat_template_kwargs`.
+    Earlier thinking goes back as `reasoning_content` (+ our `reasoning_signature`) unless
+    `reasoning_history` is off, for an engine that refuses fields it does not know (OpenAI).
     System messages keep their place in the conversation.
     """
     messages: list[JSONObject] = []
     if req.system is not None:
         messages.append({"role": "system", "content": req.system})
     for msg in req.messages:
-        messages.extend(_message_json(msg))
+        messages.extend(_message_json(msg, reasoning_history=reasoning_history))
     body: JSONObject = dict(req.extra)
     body.update(
         model=req.model,
