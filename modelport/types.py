@@ -85,6 +85,10 @@ Part: TypeAlias = Text | Image | ToolCall | ToolResult | Thinking
 
 
 class Message(msgspec.Struct, frozen=True):
+    """One turn. A "system" message may stand anywhere in `ChatRequest.messages`: some clients
+    (Claude Code) put instructions mid-conversation, and encoders keep them at their place
+    where the engine's format allows it."""
+
     role: Role
     content: tuple[Part, ...]
 
@@ -132,15 +136,30 @@ class ToolChoice(msgspec.Struct, frozen=True):
 
 
 class Reasoning(msgspec.Struct, frozen=True):
-    """A request for thinking: OpenAI speaks `effort`, Anthropic speaks `budget_tokens`."""
+    """A request for thinking, in the words of every dialect; each encoder maps it onto its
+    engine's controls (docs/wire-codecs.md, "Reasoning controls").
+
+    - `effort`: how hard to think, the client's own word (none, minimal, low, medium, high,
+      xhigh, max); "none" turns thinking off (Anthropic's `disabled`).
+    - `budget_tokens`: a thinking budget (Anthropic's `enabled`).
+    - `adaptive`: the model decides whether and how much to think, guided by `effort`
+      (Anthropic's `adaptive` with `output_config.effort`).
+    - `display`: whether an engine that can hide thinking text shows it (Anthropic's
+      `summarized` or `omitted`); other engines ignore it.
+    """
 
     effort: str | None = None
     budget_tokens: int | None = None
+    adaptive: bool = False
+    display: str | None = None
 
 
 class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     model: str
     messages: tuple[Message, ...]
+    # The instructions before the conversation (Anthropic's `system`; the OpenAI decoder lifts
+    # its system and developer messages here). A system message an Anthropic client puts in
+    # the conversation stays in `messages`, at its place.
     system: str | None = None
     tools: tuple[Tool, ...] | None = None
     tool_choice: ToolChoice | None = None

@@ -93,7 +93,11 @@ class OpenAICompatBackend:
 
     def chat_body(self, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         """The JSON body this engine gets for a canonical request."""
-        body = openai.encode_request(request)
+        body = openai.encode_request(
+            request,
+            template_kwargs=self.profile.thinking_template_kwargs,
+            reasoning_history=self.profile.reasoning_history,
+        )
         body["stream"] = stream
         if stream:
             body["stream_options"] = {"include_usage": True}

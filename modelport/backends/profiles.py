@@ -52,6 +52,12 @@ class Profile:
     counts_tokens: bool = False
     # OpenAI's newer models refuse max_tokens and want max_completion_tokens.
     max_tokens_field: str = "max_tokens"
+    # Thinking controls also go in `chat_template_kwargs` (enable_thinking, reasoning_effort):
+    # the chat templates of llama-server and vLLM read the switch there, not in reasoning_effort.
+    thinking_template_kwargs: bool = False
+    # Earlier thinking goes back in assistant messages (`reasoning_content`, and our
+    # `reasoning_signature`); OpenAI refuses message fields it does not know.
+    reasoning_history: bool = True
     # Known context windows for engines whose model list has none (OpenAI).
     context_table: dict[str, int] = field(default_factory=dict)
     parse_model: ModelParser | None = None
@@ -182,6 +188,7 @@ PROFILES: dict[str, Profile] = {
             capabilities=Capabilities(tools=True, thinking=True, embeddings=True),
             props_path="/props",
             counts_tokens=True,
+            thinking_template_kwargs=True,
             description="llama.cpp llama-server",
         ),
         Profile(
@@ -190,6 +197,7 @@ PROFILES: dict[str, Profile] = {
             health_path="/health",
             formats=BOTH_FORMATS,
             capabilities=Capabilities(tools=True, thinking=True, embeddings=True, json_schema=True),
+            thinking_template_kwargs=True,
             description="vLLM",
         ),
         Profile(
@@ -225,6 +233,7 @@ PROFILES: dict[str, Profile] = {
                 tools=True, vision=True, thinking=True, embeddings=True, json_schema=True
             ),
             max_tokens_field="max_completion_tokens",
+            reasoning_history=False,
             context_table=_OPENAI_CONTEXT,
             description="OpenAI",
         ),

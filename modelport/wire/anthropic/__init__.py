@@ -18,8 +18,16 @@ Decisions worth knowing:
 - Tool results. A user message's `tool_result` blocks become a role "tool" message (one per
   run of consecutive results), so they map onto OpenAI tool messages; the user message's
   other blocks stay a user message, in order. Encoding merges them back into one user message.
-- System. A list of system text blocks is joined with a blank line ("\\n\\n"); role "system"
-  messages (other formats allow them) are folded into the system prompt when encoding.
+- System. A list of system text blocks is joined with a blank line ("\\n\\n"). A role "system"
+  message inside `messages` (mid-conversation system messages; Claude Code sends one after
+  its first user turn) is a canonical system Message at its place; one that opens the
+  conversation is refused (that is what `system` is for). Encoding keeps a system message
+  right after a user turn at its place, as the API takes it, and folds one anywhere else
+  (before the first turn, after an assistant turn) into the system prompt.
+- Thinking. `thinking` and `output_config.effort` are the canonical `Reasoning`: enabled ->
+  `budget_tokens`, adaptive -> `adaptive` with the effort, disabled -> effort "none";
+  `display` is kept. Adaptive without an effort (the engine's default) and an effort without
+  thinking (Anthropic spends it on text too) stay in `extra`.
 - Usage. Canonical `input_tokens` counts every prompt token, as OpenAI's `prompt_tokens`
   does; Anthropic's `input_tokens` leaves out cache reads and cache writes, so decoding adds
   them back and encoding subtracts the cache reads. `output_tokens_details.thinking_tokens`
@@ -29,10 +37,12 @@ Decisions worth knowing:
   REDACTED_PREFIX + data)` (a ThinkingDelta of that shape in streams) and is encoded back to a
   redacted_thinking block, so a conversation sent back to Anthropic keeps it. Base64
   signatures never contain ":", so the prefix cannot collide with a real signature.
-- Fields Anthropic has and the canonical request lacks (metadata, top_k, service_tier, a
-  non-"enabled" `thinking`, `output_config` beside its `format`, ...) travel in `extra`.
-  `cache_control` marks on blocks are dropped. Blocks and tools the canonical types cannot
-  carry (documents, server tools, file sources) raise Unsupported rather than vanish.
+- Fields Anthropic has and the canonical request lacks (metadata, context_management,
+  top_k, service_tier, `output_config` beside its `format` and effort, ...) travel in
+  `extra`; the service drops `extra` when it transcodes. `cache_control` marks on blocks and
+  tools' `defer_loading` are dropped (passthrough keeps them: the raw body goes). Blocks
+  and tools the canonical types cannot carry (documents, server tools, file sources) raise
+  Unsupported rather than vanish.
 """
 
 from __future__ import annotations

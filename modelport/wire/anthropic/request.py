@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
+
 from modelport.errors import (
     Unsupported,
 )
@@ -77,8 +79,7 @@ def decode_request_object(obj: dict[str, Any], *, count_tokens: bool) -> ChatReq
     max_tokens = _decode_max_tokens(obj, needed=not count_tokens)
     messages = _decode_messages(required(obj, "messages", "messages"))
     extra = {k: v for k, v in obj.items() if k not in _REQUEST_KEYS}
-    reasoning = _decode_thinking(obj.get("thinking"), extra)
-    response_format = _decode_output_config(obj.get("output_config"), extra)
+    reasoning, response_format = decode_reasoning(obj, extra)
     tool_choice, parallel = _decode_tool_choice(obj.get("tool_choice"))
     stop = optional(obj, "stop_sequences", list, "an array of strings", "stop_sequences")
     stream = optional(obj, "stream", bool, "a boolean", "stream")
@@ -127,19 +128,33 @@ def _decode_messages(value: Any) -> tuple[Message, ...]:
     items = expect(value, list, "an array of messages", "messages")
     out: list[Message] = []
     for i, item in enumerate(items):
-        out.extend(_decode_message(item, f"messages[{i}]"))
+        out.extend(_decode_message(item, f"messages[{i}]", opens=i == 0))
     return tuple(out)
 
 
-def _decode_message(item: Any, param: str) -> list[Message]:
+def _decode_message(item: Any, param: str, *, opens: bool) -> list[Message]:
     expect(item, dict, "an object", param)
     role = text(item, "role", f"{param}.role")
+    if role == "system":
+        return [_decode_system_message(item, param, opens=opens)]
     if role not in ("user", "assistant"):
         unsupported(f"{param}.role", role)
     parts = _decode_content(required(item, "content", f"{param}.content"), f"{param}.content")
     if role == "assistant":
         return [Message("assistant", parts)]
     return _split_tool_results(parts)
+
+
+def _decode_system_message(item: Mapping[str, Any], param: str, *, opens: bool) -> Message:
+    """A mid-conversation system message (Claude Code sends one after its first user turn),
+    kept at its place. Instructions that open the conversation belong in `system`."""
+    if opens:
+        fail(f"{param}.role", "a system message cannot open the conversation; use `system`")
+    parts = _decode_content(required(item, "content", f"{param}.content"), f"{param}.content")
+    for i, part in enumerate(parts):
+        if not isinstance(part, Text):
+            fail(f"{param}.content[{i}]", "system messages hold only text blocks")
+    return Message("system", parts)
 
 
 def _split_tool_results(parts: tuple[Part, ...]) -> list[Message]:
@@ -275,39 +290,79 @@ def _decode_tool_choice(value: Any) -> tuple[ToolChoice | None, bool | None]:
     unsupported("tool_choice.type", kind)
 
 
+def decode_reasoning(
+    obj: Mapping[str, Any], extra: dict[str, Any]
+) -> tuple[Reasoning | None, dict[str, Any] | None]:
+    """`thinking` and `output_config` as the canonical Reasoning and response_format.
+
+    `output_config.effort` is a thinking control only when thinking is on (enabled or
+    adaptive); otherwise it stays in `extra` (Anthropic also spends it on plain text).
+    `adaptive` without an effort is the engine's default and stays in `extra` as well.
+    """
+    thinking = _decode_thinking(obj.get("thinking"), extra)
+    takes_effort = thinking is not None and thinking.effort != "none"
+    response_format, effort = _decode_output_config(
+        obj.get("output_config"), extra, takes_effort=takes_effort
+    )
+    if thinking is not None and effort is not None:
+        thinking = msgspec.structs.replace(thinking, effort=effort)
+    if thinking is not None and thinking.adaptive and thinking.effort is None:
+        extra["thinking"] = obj["thinking"]
+        return None, response_format
+    return thinking, response_format
+
+
 def _decode_thinking(value: Any, extra: dict[str, Any]) -> Reasoning | None:
-    """`enabled` becomes a Reasoning budget; other kinds (disabled, adaptive) stay in extra."""
+    """enabled: a budget; adaptive: the model decides; disabled: effort "none". Kinds we do
+    not know stay in extra, for an engine that might."""
     if value is None:
         return None
     expect(value, dict, "an object", "thinking")
-    if text(value, "type", "thinking.type") != "enabled":
-        extra["thinking"] = value
-        return None
-    budget: int = expect(
-        required(value, "budget_tokens", "thinking.budget_tokens"),
-        int,
-        "an integer",
-        "thinking.budget_tokens",
-    )
-    return Reasoning(budget_tokens=budget)
+    kind = text(value, "type", "thinking.type")
+    display = optional(value, "display", str, "a string", "thinking.display")
+    if kind == "enabled":
+        budget: int = expect(
+            required(value, "budget_tokens", "thinking.budget_tokens"),
+            int,
+            "an integer",
+            "thinking.budget_tokens",
+        )
+        return Reasoning(budget_tokens=budget, display=display)
+    if kind == "adaptive":
+        return Reasoning(adaptive=True, display=display)
+    if kind == "disabled":
+        return Reasoning(effort="none")
+    extra["thinking"] = value
+    return None
 
 
-def _decode_output_config(value: Any, extra: dict[str, Any]) -> dict[str, Any] | None:
-    """A json_schema `format` becomes an OpenAI-shaped response_format; the rest stays in extra."""
+def _decode_output_config(
+    value: Any, extra: dict[str, Any], *, takes_effort: bool
+) -> tuple[dict[str, Any] | None, str | None]:
+    """A json_schema `format` becomes an OpenAI-shaped response_format, `effort` a thinking
+    effort (when `takes_effort`); the rest stays in extra."""
     if value is None:
-        return None
-    expect(value, dict, "an object", "output_config")
-    fmt = value.get("format")
-    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
-        extra["output_config"] = value
-        return None
-    schema = expect(
-        required(fmt, "schema", "output_config.format.schema"),
-        dict,
-        "an object",
-        "output_config.format.schema",
-    )
-    rest = {k: v for k, v in value.items() if k != "format"}
+        return None, None
+    rest = dict(expect(value, dict, "an object", "output_config"))
+    response_format = None
+    fmt = rest.get("format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        schema = expect(
+            required(fmt, "schema", "output_config.format.schema"),
+            dict,
+            "an object",
+            "output_config.format.schema",
+        )
+        del rest["format"]
+        response_format = {
+            "type": "json_schema",
+            "json_schema": {"name": "output", "schema": schema},
+        }
+    effort = optional(rest, "effort", str, "a string", "output_config.effort")
+    if takes_effort and effort is not None:
+        del rest["effort"]
+    else:
+        effort = None
     if rest:
         extra["output_config"] = rest
-    return {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
+    return response_format, effort

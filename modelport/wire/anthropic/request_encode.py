@@ -12,6 +12,7 @@ from modelport.errors import (
 from modelport.types import (
     ChatRequest,
     Image,
+    Message,
     Part,
     Reasoning,
     Text,
@@ -37,6 +38,8 @@ _EFFORT_BUDGET = {
     "max": 32768,
 }
 _MIN_BUDGET = 1024
+# OpenAI's effort words Anthropic lacks, as its nearest level.
+_ANTHROPIC_EFFORT = {"minimal": "low"}
 
 
 def encode_request(req: ChatRequest) -> dict[str, Any]:
@@ -62,6 +65,11 @@ def encode_request(req: ChatRequest) -> dict[str, Any]:
     if thinking is not None:
         body["thinking"] = thinking
     output_config = _encode_response_format(req.response_format, req.extra.get("output_config"))
+    effort = _output_effort(req.reasoning)
+    if effort is not None:
+        given = req.extra.get("output_config")
+        base = output_config or (given if isinstance(given, dict) else {})
+        output_config = {**base, **effort}
     if output_config is not None:
         body["output_config"] = output_config
     if req.stream:
@@ -72,13 +80,19 @@ def encode_request(req: ChatRequest) -> dict[str, Any]:
 
 
 def _encode_messages(req: ChatRequest) -> tuple[str | None, list[dict[str, Any]]]:
-    """System prompt and Anthropic messages; tool results join the adjacent user message."""
+    """System prompt and Anthropic messages; tool results join the adjacent user message.
+
+    A system message right after a user turn stays there: the Messages API takes those
+    (mid-conversation system messages). Elsewhere (before the first turn, after an assistant
+    turn) the API refuses one, so it joins the system prompt instead.
+    """
     system = [req.system] if req.system is not None else []
     out: list[dict[str, Any]] = []
     previous: str | None = None
     for message in req.messages:
         if message.role == "system":
-            system.append(message.text)
+            _add_system(message, system, out)
+            previous = "system"
             continue
         if _joins_previous(message.role, previous, out):
             out[-1]["content"] = _as_blocks(out[-1]["content"]) + _encode_parts(message.content)
@@ -94,6 +108,16 @@ def _joins_previous(role: str, previous: str | None, out: list[dict[str, Any]]) 
     if not out or out[-1]["role"] != "user":
         return False
     return {role, previous} == {"user", "tool"}
+
+
+def _add_system(message: Message, system: list[str], out: list[dict[str, Any]]) -> None:
+    """After a user turn (or another such system message) at its place, else in `system`."""
+    if out and out[-1]["role"] == "system":
+        out[-1]["content"] = _as_blocks(out[-1]["content"]) + _encode_parts(message.content)
+    elif out and out[-1]["role"] == "user":
+        out.append({"role": "system", "content": _encode_content(message.content)})
+    else:
+        system.append("\n\n".join(p.text for p in message.content if isinstance(p, Text)))
 
 
 def _as_blocks(content: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -194,17 +218,31 @@ def _encode_tool_choice(choice: ToolChoice | None, parallel: bool | None) -> dic
 
 
 def _encode_reasoning(reasoning: Reasoning | None, max_tokens: int) -> dict[str, Any] | None:
-    """A budget goes as is; an effort becomes a budget that fits under max_tokens."""
+    """adaptive and a budget go as they are; an effort alone (an OpenAI client's) becomes a
+    budget that fits under max_tokens; "none" sends no thinking (off by default)."""
     if reasoning is None:
         return None
+    display = {"display": reasoning.display} if reasoning.display else {}
+    if reasoning.adaptive and reasoning.effort != "none":
+        return {"type": "adaptive", **display}
     if reasoning.budget_tokens is not None:
-        return {"type": "enabled", "budget_tokens": reasoning.budget_tokens}
+        return {"type": "enabled", "budget_tokens": reasoning.budget_tokens, **display}
     if reasoning.effort in (None, "none"):
         return None
     budget = min(_EFFORT_BUDGET.get(reasoning.effort or "", 8192), max_tokens - 1)
     if budget < _MIN_BUDGET:
         return None
-    return {"type": "enabled", "budget_tokens": budget}
+    return {"type": "enabled", "budget_tokens": budget, **display}
+
+
+def _output_effort(reasoning: Reasoning | None) -> dict[str, str] | None:
+    """`output_config.effort` beside adaptive or budgeted thinking, as an Anthropic client
+    sent it; an effort alone was already turned into a budget."""
+    if reasoning is None or reasoning.effort in (None, "none"):
+        return None
+    if not reasoning.adaptive and reasoning.budget_tokens is None:
+        return None
+    return {"effort": _ANTHROPIC_EFFORT.get(reasoning.effort or "", reasoning.effort or "")}
 
 
 def _encode_response_format(fmt: dict[str, Any] | None, rest: Any) -> dict[str, Any] | None:

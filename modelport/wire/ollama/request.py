@@ -59,6 +59,9 @@ OPTION_KEYS = frozenset(
 _OWNED = frozenset({"model", "messages", "stream", "tools", "options"})
 # Reasoning efforts Ollama takes as a `think` level (gpt-oss); other models take a bool.
 _THINK_LEVELS = frozenset({"low", "medium", "high"})
+# Efforts above "high" (Anthropic's "max", OpenAI's "xhigh") as the top level; "minimal"
+# stays a plain `true`, as before.
+_NEAREST_LEVEL = {"xhigh": "high", "max": "high"}
 
 
 def encode_chat_request(req: ChatRequest, *, stream: bool) -> JSONObject:
@@ -180,6 +183,7 @@ def _think(reasoning: Reasoning | None, model: str) -> bool | str | None:
     if reasoning is None:
         return None
     effort = (reasoning.effort or "").lower()
+    effort = _NEAREST_LEVEL.get(effort, effort)
     if effort == "none":
         return False
     if effort in _THINK_LEVELS and "gpt-oss" in model.lower():

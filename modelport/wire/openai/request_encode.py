@@ -51,7 +51,7 @@ def call_json(call: ToolCall) -> JSONObject:
     }
 
 
-def _assistant_json(msg: Message) -> JSONObject:
+def _assistant_json(msg: Message, *, reasoning_history: bool) -> JSONObject:
     content = [p for p in msg.content if isinstance(p, Text | Image)]
     calls = msg.tool_calls
     out: JSONObject = {"role": "assistant"}
@@ -59,7 +59,8 @@ def _assistant_json(msg: Message) -> JSONObject:
         out["content"] = parts_json(content)
     else:
         out["content"] = None if calls else ""
-    add_reasoning(out, msg)
+    if reasoning_history:
+        add_reasoning(out, msg)
     if calls:
         out["tool_calls"] = [call_json(c) for c in calls]
     return out
@@ -88,12 +89,17 @@ def _results_json(msg: Message) -> list[JSONObject]:
     return out
 
 
-def _message_json(msg: Message) -> list[JSONObject]:
+def _message_json(msg: Message, *, reasoning_history: bool) -> list[JSONObject]:
     if msg.role == "assistant":
-        return [_assistant_json(msg)]
+        return [_assistant_json(msg, reasoning_history=reasoning_history)]
     if msg.role in ("tool", "user"):
         return _results_json(msg) if msg.role == "tool" or _has_results(msg) else [_user_json(msg)]
-    return [{"role": "system", "content": msg.text}]
+    return [
+        {
+            "role": "system",
+            "content": "\n\n".join(p.text for p in msg.content if isinstance(p, Text)),
+        }
+    ]
 
 
 def _has_results(msg: Message) -> bool:
@@ -119,13 +125,48 @@ def _tool_json(tool: Tool) -> JSONObject:
     return {"type": "function", "function": function}
 
 
+# Effort words of other dialects that OpenAI lacks, as its nearest one (Anthropic's "max").
+_OPENAI_EFFORT = {"max": "high"}
+# The levels chat templates know (gpt-oss reads `reasoning_effort` from chat_template_kwargs).
+_TEMPLATE_LEVELS = frozenset({"low", "medium", "high"})
+
+
 def _effort(reasoning: Reasoning) -> str | None:
-    """OpenAI speaks effort; a thinking budget from Anthropic is turned into the nearest one."""
-    if reasoning.effort or reasoning.budget_tokens is None:
-        return reasoning.effort
+    """OpenAI speaks effort; a thinking budget from Anthropic is turned into the nearest one.
+    Adaptive thinking without an effort is the engine's default: no field."""
+    if reasoning.effort:
+        return _OPENAI_EFFORT.get(reasoning.effort, reasoning.effort)
+    if reasoning.budget_tokens is None:
+        return None
     if reasoning.budget_tokens < 4096:
         return "low"
     return "medium" if reasoning.budget_tokens < 16384 else "high"
+
+
+def _template_kwargs(reasoning: Reasoning, given: Any) -> JSONObject:
+    """Thinking as chat-template variables: `enable_thinking` (Qwen3, GLM, ...) and
+    `reasoning_effort` (gpt-oss); what the client put in chat_template_kwargs wins."""
+    effort = _effort(reasoning)
+    kwargs: JSONObject = {"enable_thinking": effort != "none"}
+    if effort in _TEMPLATE_LEVELS:
+        kwargs["reasoning_effort"] = effort
+    return {**kwargs, **given} if isinstance(given, dict) else kwargs
+
+
+def _reasoning_json(req: ChatRequest, *, template_kwargs: bool) -> JSONObject:
+    if req.reasoning is None:
+        return {}
+    effort = _effort(req.reasoning)
+    if not template_kwargs:
+        return {} if effort is None else {"reasoning_effort": effort}
+    out: JSONObject = {
+        "chat_template_kwargs": _template_kwargs(
+            req.reasoning, req.extra.get("chat_template_kwargs")
+        )
+    }
+    if effort in _TEMPLATE_LEVELS:  # engines that read it refuse words beyond these
+        out["reasoning_effort"] = effort
+    return out
 
 
 def _options_json(req: ChatRequest) -> JSONObject:
@@ -138,18 +179,32 @@ def _options_json(req: ChatRequest) -> JSONObject:
         "top_p": req.top_p,
         "stop": list(req.stop) if req.stop is not None else None,
         "response_format": req.response_format,
-        "reasoning_effort": _effort(req.reasoning) if req.reasoning else None,
     }
     return {k: v for k, v in candidates.items() if v is not None}
 
 
-def encode_request(req: ChatRequest) -> dict[str, Any]:
-    """A JSON-ready chat-completions body; `extra` keys go in, never over modelled ones."""
+def encode_request(
+    req: ChatRequest, *, template_kwargs: bool = False, reasoning_history: bool = True
+) -> dict[str, Any]:
+    """A JSON-ready chat-completions body; `extra` keys go in, never over modelled ones.
+
+    Thinking goes as `reasoning_effort`; with `template_kwargs` (an engine whose chat
+    templates take the switch: llama-server, vLLM) also as `chat_template_kwargs`.
+    Earlier thinking goes back as `reasoning_content` (+ our `reasoning_signature`) unless
+    `reasoning_history` is off, for an engine that refuses fields it does not know (OpenAI).
+    System messages keep their place in the conversation.
+    """
     messages: list[JSONObject] = []
     if req.system is not None:
         messages.append({"role": "system", "content": req.system})
     for msg in req.messages:
-        messages.extend(_message_json(msg))
+        messages.extend(_message_json(msg, reasoning_history=reasoning_history))
     body: JSONObject = dict(req.extra)
-    body.update(model=req.model, messages=messages, **_options_json(req), stream=req.stream)
+    body.update(
+        model=req.model,
+        messages=messages,
+        **_options_json(req),
+        **_reasoning_json(req, template_kwargs=template_kwargs),
+        stream=req.stream,
+    )
     return body
