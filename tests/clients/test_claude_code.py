@@ -1,0 +1,64 @@
+"""Claude Code (pinned in agents.py) one-shot through the gateway, on an engine that speaks its
+dialect (Anthropic Messages: passthrough) and on an OpenAI-only engine (transcoded)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.clients.conftest import Served
+from tests.clients.harness import (
+    AFTER_TOOL,
+    MARKER,
+    MODEL,
+    WORDS,
+    Workspace,
+    claude_code_env,
+    engine_paths,
+    run_agent,
+    saw_tool_result,
+)
+from tests.fakes.turns import tool_round_trip
+
+TIMEOUT_S = 90  # it answers in about a second; a 400 makes it retry 6 times within 2 s
+
+ENGINES = [
+    pytest.param("anthropic", "/v1/messages", id="passthrough-anthropic"),
+    pytest.param("openai", "/v1/chat/completions", id="transcoded-openai"),
+]
+
+
+@pytest.mark.parametrize(("kind", "engine_path"), ENGINES)
+async def test_claude_code_prints_the_engines_words(
+    kind: str, engine_path: str, served: Served, workspace: Workspace, claude_bin: Path
+) -> None:
+    fake, url = await served(kind)
+    run = await run_agent(
+        [str(claude_bin), "-p", "say hi"],
+        workspace,
+        env=claude_code_env(url, MODEL),
+        timeout_s=TIMEOUT_S,
+    )
+    assert run.returncode == 0, run.explain()
+    assert WORDS in run.stdout, run.explain()
+    assert engine_paths(fake) == {engine_path}
+
+
+@pytest.mark.parametrize(("kind", "engine_path"), ENGINES)
+async def test_claude_code_reads_the_file_the_engine_asks_for(
+    kind: str, engine_path: str, served: Served, workspace: Workspace, claude_bin: Path
+) -> None:
+    fake, url = await served(kind)
+    marker = workspace.work / "marker.txt"
+    fake.reply_for = tool_round_trip("Read", {"file_path": str(marker)}, text=AFTER_TOOL)
+    run = await run_agent(
+        [str(claude_bin), "-p", "read marker.txt"],
+        workspace,
+        env=claude_code_env(url, MODEL),
+        timeout_s=TIMEOUT_S,
+    )
+    assert run.returncode == 0, run.explain()
+    assert saw_tool_result(fake, MARKER), run.explain()
+    assert AFTER_TOOL in run.stdout, run.explain()
+    assert engine_paths(fake) == {engine_path}

@@ -1,0 +1,65 @@
+"""Codex CLI (pinned in agents.py) one-shot through the gateway, on an engine that speaks its
+dialect (the Responses API: passthrough) and on a Chat-Completions-only engine (transcoded)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.clients.conftest import Served
+from tests.clients.harness import (
+    AFTER_TOOL,
+    CODEX_ENV,
+    MARKER,
+    MODEL,
+    WORDS,
+    Workspace,
+    engine_paths,
+    run_agent,
+    saw_tool_result,
+    write_codex_config,
+)
+from tests.fakes.turns import tool_round_trip
+
+# Codex never gives up while nothing answers ("Reconnecting..."): the timeout is what ends
+# such a run.
+TIMEOUT_S = 90
+
+ENGINES = [
+    pytest.param("openai", "/v1/responses", id="passthrough-openai"),
+    pytest.param("localai", "/v1/chat/completions", id="transcoded-localai"),
+]
+
+
+def codex(binary: Path, prompt: str) -> list[str]:
+    # Outside a git repository `exec` needs --skip-git-repo-check.
+    return [str(binary), "exec", "--strict-config", "--skip-git-repo-check", prompt]
+
+
+@pytest.mark.parametrize(("kind", "engine_path"), ENGINES)
+async def test_codex_prints_the_engines_words(
+    kind: str, engine_path: str, served: Served, workspace: Workspace, codex_bin: Path
+) -> None:
+    fake, url = await served(kind)
+    write_codex_config(workspace.home, url, MODEL)
+    run = await run_agent(codex(codex_bin, "say hi"), workspace, env=CODEX_ENV, timeout_s=TIMEOUT_S)
+    assert run.returncode == 0, run.explain()
+    assert WORDS in run.stdout, run.explain()
+    assert engine_paths(fake) == {engine_path}
+
+
+@pytest.mark.parametrize(("kind", "engine_path"), ENGINES)
+async def test_codex_runs_the_command_the_engine_asks_for(
+    kind: str, engine_path: str, served: Served, workspace: Workspace, codex_bin: Path
+) -> None:
+    fake, url = await served(kind)
+    write_codex_config(workspace.home, url, MODEL)
+    fake.reply_for = tool_round_trip("exec_command", {"cmd": "cat marker.txt"}, text=AFTER_TOOL)
+    run = await run_agent(
+        codex(codex_bin, "show marker.txt"), workspace, env=CODEX_ENV, timeout_s=TIMEOUT_S
+    )
+    assert run.returncode == 0, run.explain()
+    assert saw_tool_result(fake, MARKER), run.explain()
+    assert AFTER_TOOL in run.stdout, run.explain()
+    assert engine_paths(fake) == {engine_path}
