@@ -18,7 +18,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,8 +109,10 @@ async def run_agent(
                 os.killpg(process.pid, signal.SIGKILL)
             if process.returncode is None:
                 await process.wait()
+            await _until_gone(lambda: _live_pids(group=process.pid))
     seconds = time.monotonic() - started
     strays = kill_strays(workspace.home)
+    await _until_gone(lambda: _live_pids(home=workspace.home))
     return AgentRun(
         list(argv),
         returncode,
@@ -122,21 +124,42 @@ async def run_agent(
 
 
 def kill_strays(home: Path) -> list[int]:
-    """Kill every process whose environment has HOME=`home`; their pids."""
-    marker = f"HOME={home}".encode()
+    """Kill every live process whose environment has HOME=`home`; their pids."""
     killed: list[int] = []
+    for pid in _live_pids(home=home):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+    return killed
+
+
+def _live_pids(*, group: int | None = None, home: Path | None = None) -> list[int]:
+    """Processes (zombies excepted: they are dead, only not yet reaped) in process group
+    `group`, or with HOME=`home` in their environment."""
+    marker = f"HOME={home}".encode()
+    found: list[int] = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:
-            continue  # gone already, or not ours
-        if marker in environ.split(b"\0"):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(int(entry.name), signal.SIGKILL)
-                killed.append(int(entry.name))
-    return killed
+            # "pid (comm) state ppid pgrp ...": comm may hold spaces, so split after ")".
+            state, _ppid, pgrp = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:3]
+            if state == "Z":
+                continue
+            if group is not None and int(pgrp) == group:
+                found.append(int(entry.name))
+            elif home is not None and marker in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or not ours to read
+    return found
+
+
+async def _until_gone(pids: Callable[[], list[int]], within_s: float = 5.0) -> None:
+    """Wait until SIGKILL has taken effect (delivery is asynchronous)."""
+    deadline = time.monotonic() + within_s
+    while pids() and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
 
 
 # -- pointing each agent at a gateway (the settings in docs/captures/clients/README.md) ------
