@@ -12,12 +12,15 @@ shows what it had printed.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
 import shutil
 import signal
+import struct
 import time
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +34,7 @@ SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 MODEL = "some-model"  # unknown to every agent: Codex changes its requests for models it knows
 WORDS = "Pelicans compile harmonicas at dawn."
 AFTER_TOOL = "The marker came back: pelicans approve."
+THOUGHT = "The marker file should tell me."
 MARKER = "orchid-5521"  # only in marker.txt: the engine sees it only if the agent ran the tool
 
 
@@ -167,6 +171,20 @@ async def _until_gone(pids: Callable[[], list[int]], within_s: float = 5.0) -> N
         await asyncio.sleep(0.02)
 
 
+def write_png(path: Path) -> str:
+    """A 2x2 red PNG at `path` (made here: no binary file in the repository); its base64."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * 2 for _ in range(2))
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+    png += chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    path.write_bytes(png)
+    return base64.b64encode(png).decode()
+
+
 # -- pointing each agent at a gateway (the settings in docs/captures/clients/README.md) ------
 
 
@@ -208,7 +226,15 @@ def write_codex_config(home: Path, gateway_url: str, model: str) -> None:
 CODEX_ENV = {"MP_API_KEY": "test-key"}
 
 
-def write_opencode_config(work: Path, gateway_url: str, model: str) -> None:
+def write_opencode_config(
+    work: Path, gateway_url: str, model: str, *, images: bool = False
+) -> None:
+    """opencode.json in $PWD. `images`: declare image input, without which opencode replaces
+    an attached image by an error text for the model."""
+    entry: dict[str, object] = {"name": model, "tool_call": True}
+    if images:
+        entry["attachment"] = True
+        entry["modalities"] = {"input": ["text", "image"], "output": ["text"]}
     config = {
         "$schema": "https://opencode.ai/config.json",
         "autoupdate": False,
@@ -219,7 +245,7 @@ def write_opencode_config(work: Path, gateway_url: str, model: str) -> None:
                 "npm": "@ai-sdk/openai-compatible",
                 "name": "modelport",
                 "options": {"baseURL": f"{gateway_url}/v1", "apiKey": "{env:MP_API_KEY}"},
-                "models": {model: {"name": model, "tool_call": True}},
+                "models": {model: entry},
             }
         },
     }
@@ -254,6 +280,11 @@ def engine_paths(fake: FakeEngine) -> set[str]:
     """The paths the engine's chat requests came to: its own dialect's path when the gateway
     passes the agent's requests through, another when it transcodes them."""
     return {r.path for r in fake.requests if r.path.endswith(CHAT_PATHS)}
+
+
+def saw_in_a_request(fake: FakeEngine, text: str) -> bool:
+    """Whether `text` is anywhere in a chat request's raw body (an image's base64, say)."""
+    return any(text.encode() in r.body for r in fake.requests if r.path.endswith(CHAT_PATHS))
 
 
 def saw_tool_result(fake: FakeEngine, text: str) -> bool:

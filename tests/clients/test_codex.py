@@ -13,12 +13,15 @@ from tests.clients.harness import (
     CODEX_ENV,
     MARKER,
     MODEL,
+    THOUGHT,
     WORDS,
     Workspace,
     engine_paths,
     run_agent,
+    saw_in_a_request,
     saw_tool_result,
     write_codex_config,
+    write_png,
 )
 from tests.fakes.turns import tool_round_trip
 
@@ -62,4 +65,38 @@ async def test_codex_runs_the_command_the_engine_asks_for(
     assert run.returncode == 0, run.explain()
     assert saw_tool_result(fake, MARKER), run.explain()
     assert AFTER_TOOL in run.stdout, run.explain()
+    assert engine_paths(fake) == {engine_path}
+
+
+@pytest.mark.parametrize(("kind", "engine_path"), ENGINES)
+async def test_codex_takes_reasoning_before_a_tool_call(
+    kind: str, engine_path: str, served: Served, workspace: Workspace, codex_bin: Path
+) -> None:
+    fake, url = await served(kind)
+    write_codex_config(workspace.home, url, MODEL)
+    fake.reply_for = tool_round_trip(
+        "exec_command", {"cmd": "cat marker.txt"}, text=AFTER_TOOL, thinking=THOUGHT
+    )
+    run = await run_agent(
+        codex(codex_bin, "show marker.txt"), workspace, env=CODEX_ENV, timeout_s=TIMEOUT_S
+    )
+    assert run.returncode == 0, run.explain()
+    assert saw_tool_result(fake, MARKER), run.explain()
+    assert AFTER_TOOL in run.stdout, run.explain()
+    assert engine_paths(fake) == {engine_path}
+
+
+@pytest.mark.parametrize(("kind", "engine_path"), ENGINES)
+async def test_codex_sends_an_attached_image(
+    kind: str, engine_path: str, served: Served, workspace: Workspace, codex_bin: Path
+) -> None:
+    fake, url = await served(kind)
+    write_codex_config(workspace.home, url, MODEL)
+    png = write_png(workspace.work / "pic.png")
+    # The prompt goes first: -i takes several values.
+    argv = [*codex(codex_bin, "what is in this picture"), "-i", "pic.png"]
+    run = await run_agent(argv, workspace, env=CODEX_ENV, timeout_s=TIMEOUT_S)
+    assert run.returncode == 0, run.explain()
+    assert saw_in_a_request(fake, png), "the image never reached the engine\n" + run.explain()
+    assert WORDS in run.stdout, run.explain()
     assert engine_paths(fake) == {engine_path}

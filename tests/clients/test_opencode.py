@@ -13,13 +13,16 @@ from tests.clients.harness import (
     AFTER_TOOL,
     MARKER,
     MODEL,
+    THOUGHT,
     WORDS,
     Workspace,
     engine_paths,
     opencode_env,
     run_agent,
+    saw_in_a_request,
     saw_tool_result,
     write_opencode_config,
+    write_png,
 )
 from tests.fakes.turns import tool_round_trip
 
@@ -29,6 +32,12 @@ TIMEOUT_S = 150
 
 ENGINES = [
     pytest.param("openai", "/v1/chat/completions", id="passthrough-openai"),
+    pytest.param("anthropic", "/v1/messages", id="transcoded-anthropic"),
+]
+# OpenAI's Chat Completions never stream reasoning: thinking is tried on a local engine
+# that does (reasoning_content) and speaks only Chat Completions.
+THINKING_ENGINES = [
+    pytest.param("localai", "/v1/chat/completions", id="passthrough-localai"),
     pytest.param("anthropic", "/v1/messages", id="transcoded-anthropic"),
 ]
 
@@ -67,4 +76,44 @@ async def test_opencode_runs_the_command_the_engine_asks_for(
     assert run.returncode == 0, run.explain()
     assert saw_tool_result(fake, MARKER), run.explain()
     assert AFTER_TOOL in run.stdout, run.explain()
+    assert engine_paths(fake) == {engine_path}
+
+
+@pytest.mark.parametrize(("kind", "engine_path"), THINKING_ENGINES)
+async def test_opencode_takes_thinking_before_a_tool_call(
+    kind: str, engine_path: str, served: Served, workspace: Workspace, opencode_bin: Path
+) -> None:
+    fake, url = await served(kind)
+    write_opencode_config(workspace.work, url, MODEL)
+    arguments = {"command": "cat marker.txt", "description": "Show marker.txt"}
+    fake.reply_for = tool_round_trip("bash", arguments, text=AFTER_TOOL, thinking=THOUGHT)
+    run = await run_agent(
+        [str(opencode_bin), "run", "show marker.txt"],
+        workspace,
+        env=opencode_env(url + "/npm/"),
+        timeout_s=TIMEOUT_S,
+    )
+    assert run.returncode == 0, run.explain()
+    assert saw_tool_result(fake, MARKER), run.explain()
+    assert AFTER_TOOL in run.stdout, run.explain()
+    assert engine_paths(fake) == {engine_path}
+
+
+@pytest.mark.parametrize(("kind", "engine_path"), ENGINES)
+async def test_opencode_sends_an_attached_image(
+    kind: str, engine_path: str, served: Served, workspace: Workspace, opencode_bin: Path
+) -> None:
+    fake, url = await served(kind)
+    write_opencode_config(workspace.work, url, MODEL, images=True)
+    png = write_png(workspace.work / "pic.png")
+    # The prompt goes first: -f takes several values.
+    run = await run_agent(
+        [str(opencode_bin), "run", "what is in this picture", "-f", "pic.png"],
+        workspace,
+        env=opencode_env(url + "/npm/"),
+        timeout_s=TIMEOUT_S,
+    )
+    assert run.returncode == 0, run.explain()
+    assert saw_in_a_request(fake, png), "the image never reached the engine\n" + run.explain()
+    assert WORDS in run.stdout, run.explain()
     assert engine_paths(fake) == {engine_path}
