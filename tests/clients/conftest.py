@@ -1,6 +1,7 @@
 """Fixtures of the real-agent tier: installed agents, a workspace, a gateway over one fake.
 
     fake, url = await served(kind)    # a FakeEngine of `kind` serving MODEL, a Gateway over it
+    fake, url = await served(kind, VISION_MODEL)    # one the fake says takes images
 
 The fake answers WORDS to every request unless a test sets `fake.reply_for`. Its context
 window is large: Claude Code alone sends about 15k tokens of system prompt and tools.
@@ -19,7 +20,7 @@ from tests.clients.agents import ensure_installed as _ensure_installed
 from tests.clients.harness import MARKER, MODEL, WORDS, Workspace
 from tests.fakes import FakeEngine, Reply
 
-Served = Callable[[str], Awaitable[tuple[FakeEngine, str]]]
+Served = Callable[..., Awaitable[tuple[FakeEngine, str]]]
 
 
 def _installed(agent: Agent) -> Path:
@@ -54,8 +55,8 @@ def workspace(tmp_path: Path) -> Workspace:
 
 @pytest.fixture
 async def served(fake_engine: Any, gateway: Any) -> Served:
-    async def serve(kind: str) -> tuple[FakeEngine, str]:
-        fake: FakeEngine = await fake_engine(kind, models=[MODEL], context_window=1_000_000)
+    async def serve(kind: str, model: str = MODEL) -> tuple[FakeEngine, str]:
+        fake: FakeEngine = await fake_engine(kind, models=[model], context_window=1_000_000)
         fake.default_reply = Reply(text=WORDS)
         backend = {"kind": kind, "url": fake.url, "api_key_env": "FAKE_ENGINE_KEY"}
         _, url = await gateway(backends=[backend], env={"FAKE_ENGINE_KEY": "k"})

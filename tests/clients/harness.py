@@ -32,6 +32,9 @@ SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 # What the fake engine says, and the file the tool round trips read.
 MODEL = "some-model"  # unknown to every agent: Codex changes its requests for models it knows
+# The fakes read capabilities from the name: this one takes images, and the gateway refuses
+# images for a model that does not.
+VISION_MODEL = "some-vision-model"
 WORDS = "Pelicans compile harmonicas at dawn."
 AFTER_TOOL = "The marker came back: pelicans approve."
 THOUGHT = "The marker file should tell me."

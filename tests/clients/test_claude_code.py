@@ -13,6 +13,7 @@ from tests.clients.harness import (
     MARKER,
     MODEL,
     THOUGHT,
+    VISION_MODEL,
     WORDS,
     Workspace,
     claude_code_env,
@@ -98,14 +99,14 @@ async def test_claude_code_takes_thinking_before_a_tool_call(
 async def test_claude_code_reads_an_image_for_the_engine(
     kind: str, engine_path: str, served: Served, workspace: Workspace, claude_bin: Path
 ) -> None:
-    fake, url = await served(kind)
+    fake, url = await served(kind, VISION_MODEL)
     picture = workspace.work / "pic.png"
     png = write_png(picture)
     fake.reply_for = tool_round_trip("Read", {"file_path": str(picture)}, text=AFTER_TOOL)
     run = await run_agent(
         [str(claude_bin), "-p", "look at pic.png"],
         workspace,
-        env=claude_code_env(url, MODEL),
+        env=claude_code_env(url, VISION_MODEL),
         timeout_s=TIMEOUT_S,
     )
     assert run.returncode == 0, run.explain()

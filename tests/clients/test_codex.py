@@ -14,6 +14,7 @@ from tests.clients.harness import (
     MARKER,
     MODEL,
     THOUGHT,
+    VISION_MODEL,
     WORDS,
     Workspace,
     engine_paths,
@@ -32,6 +33,12 @@ TIMEOUT_S = 90
 ENGINES = [
     pytest.param("openai", "/v1/responses", id="passthrough-openai"),
     pytest.param("localai", "/v1/chat/completions", id="transcoded-localai"),
+]
+# LocalAI's profile declares no vision, and the gateway refuses images for such a model: the
+# transcoded image case runs on Venice, which speaks only Chat Completions as well.
+IMAGE_ENGINES = [
+    pytest.param("openai", "/v1/responses", id="passthrough-openai"),
+    pytest.param("venice", "/api/v1/chat/completions", id="transcoded-venice"),
 ]
 
 
@@ -86,12 +93,12 @@ async def test_codex_takes_reasoning_before_a_tool_call(
     assert engine_paths(fake) == {engine_path}
 
 
-@pytest.mark.parametrize(("kind", "engine_path"), ENGINES)
+@pytest.mark.parametrize(("kind", "engine_path"), IMAGE_ENGINES)
 async def test_codex_sends_an_attached_image(
     kind: str, engine_path: str, served: Served, workspace: Workspace, codex_bin: Path
 ) -> None:
-    fake, url = await served(kind)
-    write_codex_config(workspace.home, url, MODEL)
+    fake, url = await served(kind, VISION_MODEL)
+    write_codex_config(workspace.home, url, VISION_MODEL)
     png = write_png(workspace.work / "pic.png")
     # The prompt goes first: -i takes several values.
     argv = [*codex(codex_bin, "what is in this picture"), "-i", "pic.png"]

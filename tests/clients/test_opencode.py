@@ -14,6 +14,7 @@ from tests.clients.harness import (
     MARKER,
     MODEL,
     THOUGHT,
+    VISION_MODEL,
     WORDS,
     Workspace,
     engine_paths,
@@ -103,8 +104,8 @@ async def test_opencode_takes_thinking_before_a_tool_call(
 async def test_opencode_sends_an_attached_image(
     kind: str, engine_path: str, served: Served, workspace: Workspace, opencode_bin: Path
 ) -> None:
-    fake, url = await served(kind)
-    write_opencode_config(workspace.work, url, MODEL, images=True)
+    fake, url = await served(kind, VISION_MODEL)
+    write_opencode_config(workspace.work, url, VISION_MODEL, images=True)
     png = write_png(workspace.work / "pic.png")
     # The prompt goes first: -f takes several values.
     run = await run_agent(
