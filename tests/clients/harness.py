@@ -209,12 +209,12 @@ def write_codex_config(home: Path, gateway_url: str, model: str) -> None:
     config.parent.mkdir(parents=True, exist_ok=True)
     config.write_text(
         f'model = "{model}"\n'
-        'model_provider = "mp"\n'
+        'model_provider = "modelport"\n'
         "check_for_update_on_startup = false\n"
-        "[model_providers.mp]\n"
+        "[model_providers.modelport]\n"
         'name = "modelport"\n'
         f'base_url = "{gateway_url}/v1"\n'
-        'env_key = "MP_API_KEY"\n'
+        'env_key = "MODELPORT_KEY"\n'
         'wire_api = "responses"\n'
         # A 5xx is otherwise retried 30 times; a failed test should fail fast.
         "request_max_retries = 0\n"
@@ -226,7 +226,7 @@ def write_codex_config(home: Path, gateway_url: str, model: str) -> None:
     )
 
 
-CODEX_ENV = {"MP_API_KEY": "test-key"}
+CODEX_ENV = {"MODELPORT_KEY": "test-key"}
 
 
 def write_opencode_config(
@@ -242,12 +242,12 @@ def write_opencode_config(
         "$schema": "https://opencode.ai/config.json",
         "autoupdate": False,
         "share": "disabled",
-        "model": f"mp/{model}",
+        "model": f"modelport/{model}",
         "provider": {
-            "mp": {
+            "modelport": {
                 "npm": "@ai-sdk/openai-compatible",
                 "name": "modelport",
-                "options": {"baseURL": f"{gateway_url}/v1", "apiKey": "{env:MP_API_KEY}"},
+                "options": {"baseURL": f"{gateway_url}/v1", "apiKey": "{env:MODELPORT_KEY}"},
                 "models": {model: entry},
             }
         },
@@ -257,7 +257,7 @@ def write_opencode_config(
 
 def opencode_env(registry_url: str) -> dict[str, str]:
     return {
-        "MP_API_KEY": "test-key",
+        "MODELPORT_KEY": "test-key",
         "OPENCODE_DISABLE_AUTOUPDATE": "1",
         "OPENCODE_DISABLE_MODELS_FETCH": "1",
         "OPENCODE_DISABLE_SHARE": "1",
