@@ -9,7 +9,6 @@ window is large: Claude Code alone sends about 15k tokens of system prompt and t
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +16,8 @@ import pytest
 
 from tests.clients.agents import CLAUDE_CODE, CODEX, OPENCODE, Agent, AgentInstallError
 from tests.clients.agents import ensure_installed as _ensure_installed
-from tests.clients.harness import MARKER, MODEL, WORDS, Workspace
+from tests.clients.helpers import MARKER, MODEL, WORDS, Served, Workspace
 from tests.fakes import FakeEngine, Reply
-
-Served = Callable[..., Awaitable[tuple[FakeEngine, str]]]
 
 
 def _installed(agent: Agent) -> Path:

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.clients.conftest import Served
-from tests.clients.harness import (
+from tests.clients.helpers import (
     AFTER_TOOL,
     MARKER,
     MODEL,
     THOUGHT,
     VISION_MODEL,
     WORDS,
+    Served,
     Workspace,
     claude_code_env,
     engine_paths,

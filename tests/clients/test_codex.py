@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clients.conftest import Served
-from tests.clients.harness import (
+from tests.clients.helpers import (
     AFTER_TOOL,
     CODEX_ENV,
     MARKER,
@@ -16,6 +15,7 @@ from tests.clients.harness import (
     THOUGHT,
     VISION_MODEL,
     WORDS,
+    Served,
     Workspace,
     engine_paths,
     run_agent,

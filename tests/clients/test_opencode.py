@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.clients.conftest import Served
-from tests.clients.harness import (
+from tests.clients.helpers import (
     AFTER_TOOL,
     MARKER,
     MODEL,
     THOUGHT,
     VISION_MODEL,
     WORDS,
+    Served,
     Workspace,
     engine_paths,
     opencode_env,

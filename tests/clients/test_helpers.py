@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tests.clients.harness import Workspace, kill_strays, run_agent
+from tests.clients.helpers import Workspace, kill_strays, run_agent
 
 
 async def test_the_agent_sees_only_its_own_environment(tmp_path: Path) -> None:

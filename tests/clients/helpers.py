@@ -1,6 +1,7 @@
-"""Running a real coding agent one-shot, isolated, bounded in time, and cleaned up after.
+"""What the agent tests share: what the fake engine says, running an agent, pointing each
+agent at a gateway, and what the engine saw.
 
-Every run gets its own $HOME and working directory (agents read config, sessions and caches
+Running a real coding agent one-shot: isolated, bounded in time, cleaned up after. Every run gets its own $HOME and working directory (agents read config, sessions and caches
 from both) and an `env -i`-style environment: only PATH, HOME, TERM, LANG and what the test
 passes. The agent starts in a new session, so its process group holds everything it spawns
 (Codex's shell commands, opencode's helpers); when the run ends, however it ends, the group
@@ -21,7 +22,7 @@ import signal
 import struct
 import time
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,9 @@ from tests.fakes import FakeEngine
 from tests.fakes.turns import tool_results
 
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+#: the `served` fixture: `fake, gateway_url = await served(kind, model=MODEL)`
+Served = Callable[..., Awaitable[tuple[FakeEngine, str]]]
 
 # What the fake engine says, and the file the tool round trips read.
 MODEL = "some-model"  # unknown to every agent: Codex changes its requests for models it knows
