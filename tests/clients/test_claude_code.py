@@ -25,7 +25,9 @@ from tests.clients.helpers import (
 )
 from tests.fakes.turns import tool_round_trip
 
-TIMEOUT_S = 90  # it answers in about a second; a 400 makes it retry 6 times within 2 s
+# It answers in about a second; a 400 makes it retry 6 times within 2 s. Eight runs at most
+# this long each keep the worst case of the tier within CI's budget.
+TIMEOUT_S = 45
 
 ENGINES = [
     pytest.param("anthropic", "/v1/messages", id="passthrough-anthropic"),
