@@ -1,8 +1,9 @@
 """What the agent tests share: what the fake engine says, running an agent, pointing each
 agent at a gateway, and what the engine saw.
 
-Running a real coding agent one-shot: isolated, bounded in time, cleaned up after. Every run gets its own $HOME and working directory (agents read config, sessions and caches
-from both) and an `env -i`-style environment: only PATH, HOME, TERM, LANG and what the test
+Running a real coding agent one-shot: isolated, bounded in time, cleaned up after. Every
+run gets its own $HOME and working directory (agents read config, sessions and caches from
+both) and an `env -i`-style environment: only PATH, HOME, TERM, LANG and what the test
 passes. The agent starts in a new session, so its process group holds everything it spawns
 (Codex's shell commands, opencode's helpers); when the run ends, however it ends, the group
 is killed, and then any process still carrying this run's $HOME (one that left the group
