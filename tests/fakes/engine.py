@@ -68,6 +68,9 @@ class FakeEngine:
         self.loading = loading
         self.replies: collections.deque[Reply] = collections.deque()
         self.default_reply = Reply()
+        #: picks the reply from the request itself (e.g. `turns.tool_round_trip`); None = the
+        #: queue. Checked first; when it returns None the queue and default_reply answer.
+        self.reply_for: Callable[[Recorded], Reply | None] | None = None
         self.requests: list[Recorded] = []
         self.disconnects = 0
         self.url = ""
@@ -382,6 +385,12 @@ class FakeEngine:
         return None
 
     def next_reply(self) -> Reply:
+        # The request being answered is the last one recorded: `_dispatch` records it and no
+        # handler awaits anything before asking for its reply.
+        if self.reply_for is not None and self.requests:
+            chosen = self.reply_for(self.requests[-1])
+            if chosen is not None:
+                return chosen
         return self.replies.popleft() if self.replies else self.default_reply
 
     # -- chat handlers ---------------------------------------------------------------------
