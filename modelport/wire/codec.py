@@ -118,6 +118,11 @@ class Codec(EngineCodec, Protocol):
         """An encoder for one answer; it builds the answer's id from `request_id`."""
         ...
 
+    def wants_stream_usage(self, body: bytes) -> bool:
+        """Whether the client that sent `body` expects its stream to carry usage (the
+        `include_usage` its stream encoder is given)."""
+        ...
+
     def encode_error(self, err: BackendError) -> bytes: ...
 
     def error_status(self, err: BackendError) -> int:
@@ -168,3 +173,7 @@ class SSECodecBase(EngineCodecBase):
     def relay_headers(self, api_key: str | None) -> dict[str, str]:
         """Headers a relayed body needs beside the backend's own (none by default)."""
         return {}
+
+    def wants_stream_usage(self, body: bytes) -> bool:
+        """Streams carry usage unless the dialect makes it opt-in."""
+        return True

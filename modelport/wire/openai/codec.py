@@ -11,6 +11,17 @@ from modelport.wire.openai.stream_decode import StreamDecoder
 from modelport.wire.openai.stream_encode import StreamEncoder
 
 
+class _StreamOptions(msgspec.Struct):
+    include_usage: bool = False
+
+
+class _UsageAsked(msgspec.Struct):
+    stream_options: _StreamOptions | None = None
+
+
+_usage_asked = msgspec.json.Decoder(_UsageAsked)
+
+
 class OpenAICodec(SSECodecBase):
     """Stateless: each stream gets its own framer, decoder and encoder."""
 
@@ -32,6 +43,14 @@ class OpenAICodec(SSECodecBase):
         self, *, request_id: str, model: str, include_usage: bool = True
     ) -> StreamEncoder:
         return StreamEncoder(id=f"chatcmpl-{request_id}", model=model, include_usage=include_usage)
+
+    def wants_stream_usage(self, body: bytes) -> bool:
+        """OpenAI's usage chunk is opt-in: `stream_options.include_usage`."""
+        try:
+            options = _usage_asked.decode(body).stream_options
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return False
+        return options is not None and options.include_usage
 
     def prepare_relay(self, body: bytes, *, api_key: str | None = None) -> RelayRequest:
         """A stream is sent asking for usage (the meter needs it); the usage chunk is then
