@@ -8,10 +8,11 @@ engine and waits until it is ready), works, and gives the lease back.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
+from modelport.backends.base import Relay
 from modelport.backends.managed.fleet import Fleet
 from modelport.backends.managed.messages import Lease
 from modelport.backends.managed.process import ManagedSpec, free_port
@@ -210,9 +211,7 @@ async def _first(events: AsyncIterator[Event]) -> AsyncIterator[Event]:
     except StopAsyncIteration:
         first = None
     except BaseException:
-        close = getattr(iterator, "aclose", None)
-        if close is not None:
-            await close()
+        await _close(iterator)
         raise
 
     async def chained() -> AsyncIterator[Event]:
@@ -222,37 +221,39 @@ async def _first(events: AsyncIterator[Event]) -> AsyncIterator[Event]:
             async for event in iterator:
                 yield event
         finally:
-            close = getattr(iterator, "aclose", None)
-            if close is not None:
-                await close()
+            await _close(iterator)
 
     return chained()
+
+
+async def _close(events: AsyncIterator[Event]) -> None:
+    """Close an engine's event stream; backends return async generators, which can be."""
+    if isinstance(events, AsyncGenerator):
+        await events.aclose()
 
 
 class _HeldRelay:
     """A relay that keeps its managed engine marked busy until the stream is over."""
 
-    def __init__(self, relay: Any, held: _Held) -> None:
+    def __init__(self, relay: Relay, held: _Held) -> None:
         self._relay = relay
         self._held = held
 
     @property
     def status(self) -> int:
-        return int(self._relay.status)
+        return self._relay.status
 
     @property
     def content_type(self) -> str:
-        return str(self._relay.content_type)
+        return self._relay.content_type
 
     @property
     def usage(self) -> Usage | None:
-        usage: Usage | None = self._relay.usage
-        return usage
+        return self._relay.usage
 
     @property
     def finish_reason(self) -> FinishReason | None:
-        reason: FinishReason | None = self._relay.finish_reason
-        return reason
+        return self._relay.finish_reason
 
     def _release(self) -> None:
         self._held.drop()
