@@ -12,12 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import msgspec
-
-from modelport.errors import BackendError, InvalidRequest
+from modelport.errors import BackendError
 from modelport.types import ChatRequest, ChatResponse, Event, WireFormat
 from modelport.wire.errors import decode_error_body
 from modelport.wire.sse import Frame, SSEDecoder
+from modelport.wire.validate import load_body
 
 
 class Framer(Protocol):
@@ -130,17 +129,6 @@ class Codec(EngineCodec, Protocol):
         ...
 
 
-def relay_payload(body: bytes) -> dict[str, Any]:
-    """A client's body to relay, as the JSON object it must be; InvalidRequest otherwise."""
-    try:
-        payload = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest(f"body is not valid JSON: {exc}") from exc
-    if not isinstance(payload, dict):
-        raise InvalidRequest("body must be a JSON object")
-    return payload
-
-
 class EngineCodecBase:
     """The one error-body parser: every dialect reads an engine's error bodies with it."""
 
@@ -166,7 +154,7 @@ class SSECodecBase(EngineCodecBase):
         return SSEDecoder()
 
     def prepare_relay(self, body: bytes, *, api_key: str | None = None) -> RelayRequest:
-        payload = relay_payload(body)
+        payload = load_body(body)  # the validators' wording for a body that is no object
         stream = payload.get("stream") is True
         return RelayRequest(body, stream=stream, headers=self.relay_headers(api_key))
 

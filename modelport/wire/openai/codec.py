@@ -5,10 +5,11 @@ from __future__ import annotations
 import msgspec
 
 from modelport.types import WireFormat
-from modelport.wire.codec import Codec, RelayRequest, SSECodecBase, relay_payload
+from modelport.wire.codec import Codec, RelayRequest, SSECodecBase
 from modelport.wire.openai import errors, request, request_encode, response
 from modelport.wire.openai.stream_decode import StreamDecoder
 from modelport.wire.openai.stream_encode import StreamEncoder
+from modelport.wire.validate import load_body
 
 
 class _StreamOptions(msgspec.Struct):
@@ -55,7 +56,7 @@ class OpenAICodec(SSECodecBase):
     def prepare_relay(self, body: bytes, *, api_key: str | None = None) -> RelayRequest:
         """A stream is sent asking for usage (the meter needs it); the usage chunk is then
         kept from a client that did not ask. The key travels as the backend's bearer."""
-        payload = relay_payload(body)
+        payload = load_body(body)
         stream = payload.get("stream") is True
         options = payload.get("stream_options") or {}
         if not stream or options.get("include_usage") is True:
