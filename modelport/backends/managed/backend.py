@@ -275,6 +275,12 @@ class _HeldRelay:
 BUNDLED_ALIAS = "gemma-3-270m"
 
 
+def model_alias(model_path: Path | None) -> str:
+    """The name clients use for a managed engine's model unless told another: the bundled
+    model's, or the given GGUF file's stem."""
+    return BUNDLED_ALIAS if model_path is None else model_path.stem
+
+
 def bundled(model_path: str | None = None, *, fleet: Fleet | None = None) -> ManagedBackend:
     """A managed engine on the installed llama-server: the bundled model, or `model_path`."""
     from modelport.engine import installed
@@ -285,6 +291,7 @@ def bundled(model_path: str | None = None, *, fleet: Fleet | None = None) -> Man
             "the embedded engine is not installed: run `modelport engine install`",
             backend_id="managed",
         )
-    model = Path(model_path).expanduser() if model_path else paths.model
-    alias = BUNDLED_ALIAS if model_path is None else model.stem
+    given = Path(model_path).expanduser() if model_path else None
+    model = given or paths.model
+    alias = model_alias(given)
     return ManagedBackend(ManagedSpec(paths.llama_server, model, alias), fleet=fleet)
