@@ -64,7 +64,7 @@ __all__ = [
     "with_overrides",
 ]
 
-# Read from the kind table (not copies): tests/test_config.py checks they match the
+# Read from the kind table (not copies): tests/config/test_loading.py checks they match the
 # Anthropic adapter's own constants, which it keeps for its users.
 ANTHROPIC_URL = KINDS["anthropic"].default_url
 ANTHROPIC_KEY_ENV = KINDS["anthropic"].api_key_env

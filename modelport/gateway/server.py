@@ -18,7 +18,13 @@ from pathlib import Path
 from aiohttp import web
 
 from modelport.backends import Backend, connect
-from modelport.backends.managed import BUNDLED_ALIAS, Fleet, ManagedBackend, ManagedSpec
+from modelport.backends.managed import (
+    BUNDLED_ALIAS,
+    Fleet,
+    ManagedBackend,
+    ManagedSpec,
+    model_alias,
+)
 from modelport.config import (
     BackendConfig,
     Config,
@@ -51,6 +57,7 @@ def managed_backend(config: BackendConfig, fleet: Fleet) -> ManagedBackend:
     paths = installed()
     binary = Path(config.llama_server).expanduser() if config.llama_server else None
     model = Path(config.model).expanduser() if config.model else None
+    alias = config.alias or model_alias(model)
     if binary is None or model is None:
         if paths is None:
             raise StartError(
@@ -59,7 +66,6 @@ def managed_backend(config: BackendConfig, fleet: Fleet) -> ManagedBackend:
             )
         binary = binary or paths.llama_server
         model = model or paths.model
-    alias = config.alias or (BUNDLED_ALIAS if config.model is None else model.stem)
     spec = ManagedSpec(
         binary=binary,
         model_path=model,

@@ -94,7 +94,7 @@ class ChatCall:
         except StopAsyncIteration:
             raise ProtocolError("the engine's stream was empty") from None
         attempt.first_byte()
-        include_usage = self.codec.format is WireFormat.ANTHROPIC or _wants_usage(self.body)
+        include_usage = self.codec.wants_stream_usage(self.body)
         encoder = self.codec.stream_encoder(
             request_id=attempt.request_id, model=request.model, include_usage=include_usage
         )
@@ -136,23 +136,3 @@ async def _close_events(events: AsyncIterator[Event]) -> None:
     """Close an engine's event stream; backends return async generators, which can be."""
     if isinstance(events, AsyncGenerator):
         await events.aclose()
-
-
-class _StreamOptions(msgspec.Struct):
-    include_usage: bool = False
-
-
-class _UsageAsked(msgspec.Struct):
-    stream_options: _StreamOptions | None = None
-
-
-_usage_asked = msgspec.json.Decoder(_UsageAsked)
-
-
-def _wants_usage(body: bytes) -> bool:
-    """Whether an OpenAI client asked for the usage chunk (`stream_options.include_usage`)."""
-    try:
-        options = _usage_asked.decode(body).stream_options
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return False
-    return options is not None and options.include_usage

@@ -12,12 +12,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import msgspec
-
-from modelport.errors import BackendError, InvalidRequest
+from modelport.errors import BackendError
 from modelport.types import ChatRequest, ChatResponse, Event, RelayContext, WireFormat
 from modelport.wire.errors import decode_error_body
 from modelport.wire.sse import Frame, SSEDecoder
+from modelport.wire.validate import load_body
 
 
 class Framer(Protocol):
@@ -128,22 +127,16 @@ class Codec(EngineCodec, Protocol):
         """An encoder for one answer; it builds the answer's id from `request_id`."""
         ...
 
+    def wants_stream_usage(self, body: bytes) -> bool:
+        """Whether the client that sent `body` expects its stream to carry usage (the
+        `include_usage` its stream encoder is given)."""
+        ...
+
     def encode_error(self, err: BackendError) -> bytes: ...
 
     def error_status(self, err: BackendError) -> int:
         """The HTTP status this dialect's clients expect for `err`."""
         ...
-
-
-def relay_payload(body: bytes) -> dict[str, Any]:
-    """A client's body to relay, as the JSON object it must be; InvalidRequest otherwise."""
-    try:
-        payload = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
-        raise InvalidRequest(f"body is not valid JSON: {exc}") from exc
-    if not isinstance(payload, dict):
-        raise InvalidRequest("body must be a JSON object")
-    return payload
 
 
 class EngineCodecBase:
@@ -175,7 +168,7 @@ class SSECodecBase(EngineCodecBase):
     def prepare_relay(
         self, body: bytes, *, api_key: str | None = None, context: RelayContext | None = None
     ) -> RelayRequest:
-        payload = relay_payload(body)
+        payload = load_body(body)  # the validators' wording for a body that is no object
         stream = payload.get("stream") is True
         return self.relayed(body, stream, api_key, context)
 
@@ -202,3 +195,7 @@ class SSECodecBase(EngineCodecBase):
     def relay_headers(self, api_key: str | None) -> dict[str, str]:
         """Headers a relayed body needs beside the backend's own (none by default)."""
         return {}
+
+    def wants_stream_usage(self, body: bytes) -> bool:
+        """Streams carry usage unless the dialect makes it opt-in."""
+        return True

@@ -5,7 +5,7 @@ each child and its state (states.py); fleet.py caps how many run at once; backen
 Backend protocol on top. The rules are written down in docs/managed.md.
 """
 
-from modelport.backends.managed.backend import BUNDLED_ALIAS, ManagedBackend, bundled
+from modelport.backends.managed.backend import BUNDLED_ALIAS, ManagedBackend, bundled, model_alias
 from modelport.backends.managed.fleet import Fleet
 from modelport.backends.managed.process import ManagedSpec, free_port
 from modelport.backends.managed.states import Snapshot, State
@@ -19,4 +19,5 @@ __all__ = [
     "State",
     "bundled",
     "free_port",
+    "model_alias",
 ]

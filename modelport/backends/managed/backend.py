@@ -8,10 +8,11 @@ engine and waits until it is ready), works, and gives the lease back.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
+from modelport.backends.base import Relay
 from modelport.backends.managed.fleet import Fleet
 from modelport.backends.managed.messages import Lease
 from modelport.backends.managed.process import ManagedSpec, free_port
@@ -213,9 +214,7 @@ async def _first(events: AsyncIterator[Event]) -> AsyncIterator[Event]:
     except StopAsyncIteration:
         first = None
     except BaseException:
-        close = getattr(iterator, "aclose", None)
-        if close is not None:
-            await close()
+        await _close(iterator)
         raise
 
     async def chained() -> AsyncIterator[Event]:
@@ -225,37 +224,39 @@ async def _first(events: AsyncIterator[Event]) -> AsyncIterator[Event]:
             async for event in iterator:
                 yield event
         finally:
-            close = getattr(iterator, "aclose", None)
-            if close is not None:
-                await close()
+            await _close(iterator)
 
     return chained()
+
+
+async def _close(events: AsyncIterator[Event]) -> None:
+    """Close an engine's event stream; backends return async generators, which can be."""
+    if isinstance(events, AsyncGenerator):
+        await events.aclose()
 
 
 class _HeldRelay:
     """A relay that keeps its managed engine marked busy until the stream is over."""
 
-    def __init__(self, relay: Any, held: _Held) -> None:
+    def __init__(self, relay: Relay, held: _Held) -> None:
         self._relay = relay
         self._held = held
 
     @property
     def status(self) -> int:
-        return int(self._relay.status)
+        return self._relay.status
 
     @property
     def content_type(self) -> str:
-        return str(self._relay.content_type)
+        return self._relay.content_type
 
     @property
     def usage(self) -> Usage | None:
-        usage: Usage | None = self._relay.usage
-        return usage
+        return self._relay.usage
 
     @property
     def finish_reason(self) -> FinishReason | None:
-        reason: FinishReason | None = self._relay.finish_reason
-        return reason
+        return self._relay.finish_reason
 
     def _release(self) -> None:
         self._held.drop()
@@ -277,6 +278,12 @@ class _HeldRelay:
 BUNDLED_ALIAS = "gemma-3-270m"
 
 
+def model_alias(model_path: Path | None) -> str:
+    """The name clients use for a managed engine's model unless told another: the bundled
+    model's, or the given GGUF file's stem."""
+    return BUNDLED_ALIAS if model_path is None else model_path.stem
+
+
 def bundled(model_path: str | None = None, *, fleet: Fleet | None = None) -> ManagedBackend:
     """A managed engine on the installed llama-server: the bundled model, or `model_path`."""
     from modelport.engine import installed
@@ -287,6 +294,7 @@ def bundled(model_path: str | None = None, *, fleet: Fleet | None = None) -> Man
             "the embedded engine is not installed: run `modelport engine install`",
             backend_id="managed",
         )
-    model = Path(model_path).expanduser() if model_path else paths.model
-    alias = BUNDLED_ALIAS if model_path is None else model.stem
+    given = Path(model_path).expanduser() if model_path else None
+    model = given or paths.model
+    alias = model_alias(given)
     return ManagedBackend(ManagedSpec(paths.llama_server, model, alias), fleet=fleet)

@@ -32,7 +32,7 @@ class AnthropicCodec(SSECodecBase):
     def stream_encoder(
         self, *, request_id: str, model: str, include_usage: bool = True
     ) -> StreamEncoder:
-        # Anthropic streams always carry usage; `include_usage` is OpenAI's opt-in.
+        # Anthropic streams always carry usage (SSECodecBase.wants_stream_usage says so).
         return StreamEncoder(id=f"msg_{request_id}", model=model)
 
     def relay_headers(self, api_key: str | None) -> dict[str, str]:

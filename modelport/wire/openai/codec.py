@@ -5,10 +5,22 @@ from __future__ import annotations
 import msgspec
 
 from modelport.types import RelayContext, WireFormat
-from modelport.wire.codec import Codec, RelayRequest, SSECodecBase, relay_payload
+from modelport.wire.codec import Codec, RelayRequest, SSECodecBase
 from modelport.wire.openai import errors, request, request_encode, response
 from modelport.wire.openai.stream_decode import StreamDecoder
 from modelport.wire.openai.stream_encode import StreamEncoder
+from modelport.wire.validate import load_body
+
+
+class _StreamOptions(msgspec.Struct):
+    include_usage: bool = False
+
+
+class _UsageAsked(msgspec.Struct):
+    stream_options: _StreamOptions | None = None
+
+
+_usage_asked = msgspec.json.Decoder(_UsageAsked)
 
 
 class OpenAICodec(SSECodecBase):
@@ -33,12 +45,20 @@ class OpenAICodec(SSECodecBase):
     ) -> StreamEncoder:
         return StreamEncoder(id=f"chatcmpl-{request_id}", model=model, include_usage=include_usage)
 
+    def wants_stream_usage(self, body: bytes) -> bool:
+        """OpenAI's usage chunk is opt-in: `stream_options.include_usage`."""
+        try:
+            options = _usage_asked.decode(body).stream_options
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return False
+        return options is not None and options.include_usage
+
     def prepare_relay(
         self, body: bytes, *, api_key: str | None = None, context: RelayContext | None = None
     ) -> RelayRequest:
         """A stream is sent asking for usage (the meter needs it); the usage chunk is then
         kept from a client that did not ask. The key travels as the backend's bearer."""
-        payload = relay_payload(body)
+        payload = load_body(body)
         stream = payload.get("stream") is True
         options = payload.get("stream_options") or {}
         if not stream or options.get("include_usage") is True:
