@@ -31,14 +31,21 @@ class AnthropicCodec(SSECodecBase):
     def decode_response(self, body: bytes | dict[str, Any]) -> ChatResponse:
         return decode_response(body)
 
-    def encode_response(self, response: ChatResponse) -> bytes:
+    def encode_response(
+        self, response: ChatResponse, *, request: ChatRequest | None = None
+    ) -> bytes:
         return encode_response(response)
 
     def stream_decoder(self, *, backend_id: str | None = None) -> StreamDecoder:
         return StreamDecoder(backend_id=backend_id)
 
     def stream_encoder(
-        self, *, request_id: str, model: str, include_usage: bool = True
+        self,
+        *,
+        request_id: str,
+        model: str,
+        include_usage: bool = True,
+        request: ChatRequest | None = None,
     ) -> StreamEncoder:
         # Anthropic streams always carry usage; `include_usage` is OpenAI's opt-in.
         return StreamEncoder(id=f"msg_{request_id}", model=model)

@@ -31,14 +31,21 @@ class OpenAICodec(SSECodecBase):
     def decode_response(self, body: bytes | dict[str, Any]) -> ChatResponse:
         return decode_response(body)
 
-    def encode_response(self, response: ChatResponse) -> bytes:
+    def encode_response(
+        self, response: ChatResponse, *, request: ChatRequest | None = None
+    ) -> bytes:
         return encode_response(response)
 
     def stream_decoder(self, *, backend_id: str | None = None) -> StreamDecoder:
         return StreamDecoder()  # errors get their backend id where the stream is read
 
     def stream_encoder(
-        self, *, request_id: str, model: str, include_usage: bool = True
+        self,
+        *,
+        request_id: str,
+        model: str,
+        include_usage: bool = True,
+        request: ChatRequest | None = None,
     ) -> StreamEncoder:
         return StreamEncoder(id=f"chatcmpl-{request_id}", model=model, include_usage=include_usage)
 

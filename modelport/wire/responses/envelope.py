@@ -1,0 +1,169 @@
+"""What every Response object carries besides its output: ids, status, usage, and the
+request's settings echoed back, as the Responses API and its SDKs expect them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from modelport.types import ChatRequest, FinishReason, Message, Thinking, ToolCall, Usage
+from modelport.wire.responses.tools import namespaced_names, tool_choice_json, tool_json
+
+JSONObject = dict[str, Any]
+encode_json = msgspec.json.Encoder().encode
+
+# Settings the Response object echoes, with the value an absent one reads as.
+_ECHOED: tuple[tuple[str, Any], ...] = (
+    ("instructions", None),
+    ("max_output_tokens", None),
+    ("max_tool_calls", None),
+    ("metadata", {}),
+    ("parallel_tool_calls", True),
+    ("prompt_cache_key", None),
+    ("safety_identifier", None),
+    ("service_tier", "default"),
+    ("store", False),
+    ("temperature", 1.0),
+    ("text", {"format": {"type": "text"}}),
+    ("top_logprobs", 0),
+    ("top_p", 1.0),
+    ("truncation", "disabled"),
+    ("user", None),
+)
+
+
+def response_id(raw: str) -> str:
+    return raw if raw.startswith("resp_") else f"resp_{raw}"
+
+
+def status_of(reason: FinishReason) -> tuple[str, JSONObject | None]:
+    """The Response's status and incomplete_details for a finish reason."""
+    if reason is FinishReason.LENGTH:
+        return "incomplete", {"reason": "max_output_tokens"}
+    if reason is FinishReason.CONTENT_FILTER:
+        return "incomplete", {"reason": "content_filter"}
+    return "completed", None
+
+
+def usage_json(usage: Usage) -> JSONObject:
+    return {
+        "input_tokens": usage.input_tokens,
+        "input_tokens_details": {"cached_tokens": usage.cache_read_tokens},
+        "output_tokens": usage.output_tokens,
+        "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+        "total_tokens": usage.total_tokens,
+    }
+
+
+class Echo:
+    """The request's side of every Response object of one answer, worked out once."""
+
+    __slots__ = ("fields", "names")
+
+    def __init__(self, request: ChatRequest | None) -> None:
+        extra: Mapping[str, Any] = request.extra if request is not None else {}
+        self.names = namespaced_names(extra.get("tools"))
+        fields: JSONObject = {k: extra.get(k, default) for k, default in _ECHOED}
+        fields["tools"] = _tools(extra, request)
+        fields["tool_choice"] = _tool_choice(extra, request, self.names)
+        fields["reasoning"] = _reasoning(extra)
+        self.fields = fields
+
+    def response(
+        self, *, id: str, model: str, created: int, status: str, output: list[JSONObject]
+    ) -> JSONObject:
+        return {
+            "id": id,
+            "object": "response",
+            "created_at": created,
+            "status": status,
+            "background": False,
+            "error": None,
+            "incomplete_details": None,
+            "model": model,
+            "output": output,
+            "previous_response_id": None,
+            **self.fields,
+            "usage": None,
+        }
+
+    def call_json(self, call: ToolCall, status: str = "completed") -> JSONObject:
+        return self.call_item(call.id, call.name, encode_json(call.arguments).decode(), status)
+
+    def call_item(self, call_id: str, name: str, arguments: str, status: str) -> JSONObject:
+        item: JSONObject = {
+            "type": "function_call",
+            "id": f"fc_{call_id}",
+            "call_id": call_id,
+            "name": name,
+            "arguments": arguments,
+            "status": status,
+        }
+        if name in self.names:
+            item["namespace"], item["name"] = self.names[name]
+        return item
+
+
+def _tools(extra: Mapping[str, Any], request: ChatRequest | None) -> list[Any]:
+    raw = extra.get("tools")
+    if isinstance(raw, list):
+        return raw
+    return [tool_json(t) for t in (request.tools or ())] if request is not None else []
+
+
+def _tool_choice(
+    extra: Mapping[str, Any], request: ChatRequest | None, names: Mapping[str, tuple[str, str]]
+) -> Any:
+    if "tool_choice" in extra and extra["tool_choice"] is not None:
+        return extra["tool_choice"]
+    if request is not None and request.tool_choice is not None:
+        return tool_choice_json(request.tool_choice, names)
+    return "auto"
+
+
+def _reasoning(extra: Mapping[str, Any]) -> JSONObject:
+    raw = extra.get("reasoning")
+    raw = raw if isinstance(raw, dict) else {}
+    return {"effort": raw.get("effort"), "summary": raw.get("summary")}
+
+
+def message_item(id: str, text: str, status: str = "completed") -> JSONObject:
+    return {
+        "type": "message",
+        "id": id,
+        "status": status,
+        "role": "assistant",
+        "content": [output_text(text)],
+    }
+
+
+def output_text(text: str) -> JSONObject:
+    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+
+
+def reasoning_item(id: str, text: str, signature: str | None = None) -> JSONObject:
+    item: JSONObject = {
+        "type": "reasoning",
+        "id": id,
+        "summary": [{"type": "summary_text", "text": text}] if text else [],
+    }
+    if signature:
+        item["encrypted_content"] = signature
+    return item
+
+
+def output_items(message: Message, echo: Echo, suffix: str, status: str) -> list[JSONObject]:
+    """A whole answer's message as output items: reasoning, then text, then calls."""
+    items: list[JSONObject] = []
+    thinking = message.thinking
+    signature = next(
+        (p.signature for p in message.content if isinstance(p, Thinking) and p.signature), None
+    )
+    if thinking or signature:
+        items.append(reasoning_item(f"rs_{suffix}", thinking, signature))
+    if message.text:
+        items.append(message_item(f"msg_{suffix}", message.text, status))
+    items.extend(echo.call_json(call) for call in message.tool_calls)
+    return items

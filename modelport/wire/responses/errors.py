@@ -1,0 +1,17 @@
+"""Responses errors: the OpenAI error body and statuses, and the code a stream's `error`
+event and `response.failed` carry."""
+
+from __future__ import annotations
+
+from modelport.errors import BackendError, InvalidRequest
+from modelport.wire.openai.errors import encode_error, error_status, error_type_code
+
+__all__ = ["encode_error", "error_code", "error_status"]
+
+
+def error_code(err: BackendError) -> str | None:
+    """The `code` of a stream error: OpenAI's code word, else its error type."""
+    kind, code = error_type_code(err)
+    if code is None and isinstance(err, InvalidRequest):
+        return "invalid_request_error"
+    return code or kind

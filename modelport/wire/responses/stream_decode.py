@@ -1,0 +1,123 @@
+"""Responses SSE frames in, canonical events out: for engines that serve /v1/responses
+(the passthrough meter reads their streams with it) and for tests.
+
+Output items map by their `output_index`: a function_call item opens a tool call, its
+argument deltas follow, its `output_item.done` ends it. Text and reasoning (summary or
+raw reasoning text, as vLLM sends it) come as deltas. `response.completed` and
+`response.incomplete` end the stream with usage; `response.failed` and `error` raise the
+classified error. Events we do not model (queued, in_progress, annotations, hosted tool
+progress, ...) are passed over.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from modelport.errors import BackendError, ProtocolError
+from modelport.types import (
+    Done,
+    Event,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallDelta,
+    ToolCallEnd,
+    ToolCallStart,
+)
+from modelport.wire.errors import error_from_payload
+from modelport.wire.responses.response import call_from, finish_from, usage_from
+from modelport.wire.sse import Frame
+
+_decode = msgspec.json.Decoder().decode
+
+_TEXT = "response.output_text.delta"
+_THINKING = frozenset({"response.reasoning_summary_text.delta", "response.reasoning_text.delta"})
+_ENDS = frozenset({"response.completed", "response.incomplete"})
+
+
+class StreamDecoder:
+    """Responses events in, canonical events out; feed one SSE frame at a time."""
+
+    __slots__ = ("_backend_id", "_called", "_calls", "_done", "usage_only")
+
+    def __init__(self, *, backend_id: str | None = None) -> None:
+        self._backend_id = backend_id
+        self._calls: dict[int, str] = {}  # output index -> call id, for open calls
+        self._called = False  # a function call went by (completed may omit its output)
+        self._done = False
+        self.usage_only = False  # usage rides on response.completed, never alone
+
+    def feed(self, frame: Frame) -> list[Event]:
+        if self._done or not frame.data or frame.data == "[DONE]":
+            return []
+        try:
+            data = _decode(frame.data)
+        except msgspec.DecodeError as exc:
+            raise ProtocolError(f"unreadable stream event: {exc}", raw=frame.data) from None
+        if not isinstance(data, dict):
+            return []
+        kind = data.get("type") or frame.event
+        if kind == _TEXT:
+            delta = data.get("delta")
+            return [TextDelta(delta)] if isinstance(delta, str) and delta else []
+        if kind in _THINKING:
+            delta = data.get("delta")
+            return [ThinkingDelta(delta)] if isinstance(delta, str) and delta else []
+        if kind == "response.function_call_arguments.delta":
+            return self._arguments(data)
+        if kind in ("response.output_item.added", "response.output_item.done"):
+            return self._item(kind, data)
+        if kind in _ENDS:
+            return self._end(data.get("response"))
+        if kind in ("error", "response.failed"):
+            raise self._error(data, frame.data)
+        return []
+
+    def close(self) -> list[Event]:
+        if not self._done:
+            raise ProtocolError("the engine's stream ended before response.completed")
+        return []
+
+    def _arguments(self, data: dict[str, Any]) -> list[Event]:
+        index = data.get("output_index")
+        delta = data.get("delta")
+        if index in self._calls and isinstance(delta, str) and delta:
+            return [ToolCallDelta(index, delta)]
+        return []
+
+    def _item(self, kind: str, data: dict[str, Any]) -> list[Event]:
+        item, index = data.get("item"), data.get("output_index")
+        if not isinstance(item, dict) or item.get("type") != "function_call":
+            return []
+        if not isinstance(index, int):
+            return []
+        call = call_from(item)
+        if kind == "response.output_item.added":
+            self._calls[index] = call.id
+            self._called = True
+            return [ToolCallStart(index, call.id, call.name)]
+        call_id = self._calls.pop(index, call.id)
+        return [ToolCallEnd(index, call_id, call.name, call.arguments)]
+
+    def _end(self, response: Any) -> list[Event]:
+        self._done = True
+        response = response if isinstance(response, dict) else {}
+        output = response.get("output") or []
+        has_calls = self._called or any(
+            isinstance(i, dict) and i.get("type") == "function_call" for i in output
+        )
+        status = response.get("status")
+        parts = (call_from({"name": ""}),) if has_calls else ()
+        reason = finish_from(status, response.get("incomplete_details"), parts)
+        raw = status if isinstance(status, str) else None
+        return [Done(reason, usage_from(response.get("usage")), raw)]
+
+    def _error(self, data: dict[str, Any], raw: str) -> BackendError:
+        if data.get("type") == "response.failed" or "response" in data:
+            response = data.get("response") or {}
+            error = response.get("error") if isinstance(response, dict) else None
+            payload = error or {"message": "the engine's response failed"}
+        else:
+            payload = {k: v for k, v in data.items() if k in ("message", "code", "param")}
+        return error_from_payload({"error": payload}, raw, backend_id=self._backend_id)
