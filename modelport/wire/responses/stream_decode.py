@@ -92,11 +92,17 @@ class StreamDecoder:
             return []
         if not isinstance(index, int):
             return []
-        call = call_from(item)
         if kind == "response.output_item.added":
+            # Its arguments may already hold the first fragment (vLLM): not JSON yet.
+            call = call_from({**item, "arguments": None})
             self._calls[index] = call.id
             self._called = True
-            return [ToolCallStart(index, call.id, call.name)]
+            events: list[Event] = [ToolCallStart(index, call.id, call.name)]
+            first = item.get("arguments")
+            if isinstance(first, str) and first:
+                events.append(ToolCallDelta(index, first))
+            return events
+        call = call_from(item)
         call_id = self._calls.pop(index, call.id)
         return [ToolCallEnd(index, call_id, call.name, call.arguments)]
 
