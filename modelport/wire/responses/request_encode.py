@@ -37,8 +37,10 @@ def _call_json(call: ToolCall, names: dict[str, tuple[str, str]]) -> JSONObject:
 def _result_json(result: ToolResult) -> JSONObject:
     parts = result.content
     output: Any
-    if all(isinstance(p, Text) for p in parts):
-        output = "".join(p.text for p in parts if isinstance(p, Text))
+    if len(parts) == 1 and isinstance(parts[0], Text):
+        output = parts[0].text
+    elif not parts:
+        output = ""
     else:
         output = [_part_json(p, "user") for p in parts]
     return {"type": "function_call_output", "call_id": result.tool_call_id, "output": output}

@@ -35,6 +35,20 @@ _TEXT = "response.output_text.delta"
 _THINKING = frozenset({"response.reasoning_summary_text.delta", "response.reasoning_text.delta"})
 _ENDS = frozenset({"response.completed", "response.incomplete"})
 
+# The `code` of a Responses error (OpenAI's words, and ours from errors.error_code) ->
+# the error type word the shared classifier reads.
+_CODE_TYPES = {
+    "rate_limit_exceeded": "rate_limit_error",
+    "service_unavailable": "unavailable_error",
+    "server_is_overloaded": "unavailable_error",
+    "slow_down": "rate_limit_error",
+    "context_length_exceeded": "invalid_request_error",
+    "invalid_request_error": "invalid_request_error",
+    "invalid_prompt": "invalid_request_error",
+    "model_not_found": "not_found_error",
+    "timeout": "timeout_error",
+}
+
 
 class StreamDecoder:
     """Responses events in, canonical events out; feed one SSE frame at a time."""
@@ -88,7 +102,12 @@ class StreamDecoder:
 
     def _item(self, kind: str, data: dict[str, Any]) -> list[Event]:
         item, index = data.get("item"), data.get("output_index")
-        if not isinstance(item, dict) or item.get("type") != "function_call":
+        if not isinstance(item, dict):
+            return []
+        if item.get("type") == "reasoning" and kind == "response.output_item.done":
+            signature = item.get("encrypted_content")
+            return [ThinkingDelta("", signature)] if isinstance(signature, str) else []
+        if item.get("type") != "function_call":
             return []
         if not isinstance(index, int):
             return []
@@ -123,7 +142,11 @@ class StreamDecoder:
         if data.get("type") == "response.failed" or "response" in data:
             response = data.get("response") or {}
             error = response.get("error") if isinstance(response, dict) else None
-            payload = error or {"message": "the engine's response failed"}
+            found = error if isinstance(error, dict) else {}
         else:
-            payload = {k: v for k, v in data.items() if k in ("message", "code", "param")}
+            found = data
+        payload = {k: v for k, v in found.items() if k in ("message", "code", "param")}
+        payload.setdefault("message", "the engine's response failed")
+        # Responses errors carry a code, not a type: the type word says the status.
+        payload["type"] = _CODE_TYPES.get(str(payload.get("code")), "server_error")
         return error_from_payload({"error": payload}, raw, backend_id=self._backend_id)

@@ -139,7 +139,9 @@ class StreamEncoder:
         if isinstance(event, ThinkingDelta):
             if event.signature:
                 self._signature = event.signature  # Anthropic's: goes out as encrypted_content
-            return out + self._text("reasoning", event.text) if event.text else out
+            if event.text or (event.signature and self._open != "reasoning"):
+                return out + self._text("reasoning", event.text)
+            return out
         if isinstance(event, ToolCallStart):
             return out + self._close_text() + self._call_start(event.index, event.id, event.name)
         if isinstance(event, ToolCallDelta):
@@ -176,6 +178,8 @@ class StreamEncoder:
         out = b""
         if self._open != kind:
             out = self._close_text() + self._open_text(kind)
+        if not text:
+            return out  # a signature alone opens the item; no empty delta goes out
         self._texts.append(text)
         return out + self._delta(self._prefix, text)
 
