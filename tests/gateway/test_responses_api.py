@@ -232,3 +232,69 @@ async def test_hosted_and_namespace_tools(fake_engine, gateway, clients) -> None
     assert _tool_names(_sent(fake, "localai")) == ["get_weather", "crm__lookup"]
     (call,) = [i for i in resp.output if i.type == "function_call"]
     assert (call.name, call.namespace, call.call_id) == ("lookup", "crm", "call_c")
+
+
+async def test_full_backend_answers_a_responses_client_429(fake_engine, gateway, clients) -> None:
+    """A queue-full is a rate limit for Responses clients, as for chat completions ones."""
+    fake = await fake_engine("localai", models=["m"])
+    fake.default_reply = Reply(text="slow " * 40, chunk_chars=2, delay_s=0.05)
+    _gw, url = await gateway(backends=[backend("localai", fake, max_concurrent=1, max_queue=0)])
+    oc = clients("openai", url)
+    holding = await oc.responses.create(model="m", input="hold", stream=True)
+    await anext(aiter(holding))
+    with pytest.raises(openai.RateLimitError) as caught:
+        await oc.responses.create(model="m", input="hi")
+    assert caught.value.status_code == 429
+    assert caught.value.response.headers["Retry-After"] == "1"
+    await holding.close()
+
+
+CODEX_TOOLS: Any = [
+    {"type": "function", "name": "shell", "parameters": {"type": "object"}, "strict": False},
+    {"type": "web_search", "external_web_access": False},
+    {
+        "type": "namespace",
+        "name": "mcp__gh__",
+        "description": "GitHub",
+        "tools": [{"type": "function", "name": "list_prs", "parameters": {"type": "object"}}],
+    },
+]
+
+
+@pytest.mark.parametrize("kind", ["localai", "anthropic"])
+async def test_codex_shaped_turn_streamed(kind: str, fake_engine, gateway, clients) -> None:
+    """A second Codex turn: developer text, reasoning with encrypted content, a call and its
+    output, hosted and namespace tools, store false, include, prompt_cache_key; the engine
+    asks for a namespaced tool and the stream names it back with its namespace."""
+    fake, url = await _setup(kind, fake_engine, gateway)
+    oc = clients("openai", url)
+    history: Any = [
+        {"type": "message", "role": "developer", "content": [{"type": "input_text", "text": "D"}]},
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "go"}]},
+        {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAA"},
+        {"type": "function_call", "call_id": "c0", "name": "shell", "arguments": '{"c":"ls"}'},
+        {"type": "function_call_output", "call_id": "c0", "output": "a.txt"},
+    ]
+    fake.replies.append(
+        Reply(text="Checking.", tool_calls=[("c9", "mcp__gh__list_prs", {"n": 1})], chunk_chars=3)
+    )
+    async with oc.responses.stream(
+        model="m",
+        input=history,
+        tools=CODEX_TOOLS,
+        instructions="You are Codex.",
+        store=False,
+        include=["reasoning.encrypted_content"],
+        reasoning={"effort": "medium", "summary": "auto"},
+        parallel_tool_calls=False,
+        prompt_cache_key="session-1",
+        tool_choice="auto",
+    ) as stream:
+        final = await stream.get_final_response()
+    (call,) = [item for item in final.output if item.type == "function_call"]
+    assert (call.name, call.namespace, call.call_id) == ("list_prs", "mcp__gh__", "c9")
+    assert json.loads(call.arguments) == {"n": 1}
+    assert final.output_text == "Checking."
+    sent = _sent(fake, kind)
+    assert "web_search" not in json.dumps(sent) and "gAAA" not in json.dumps(sent)
+    assert sorted(_tool_names(sent)) == ["mcp__gh__list_prs", "shell"]
