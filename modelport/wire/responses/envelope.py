@@ -50,7 +50,8 @@ def status_of(reason: FinishReason) -> tuple[str, JSONObject | None]:
 def usage_json(usage: Usage) -> JSONObject:
     return {
         "input_tokens": usage.input_tokens,
-        "input_tokens_details": {"cached_tokens": usage.cache_read_tokens},
+        # cache_write_tokens: the SDK's type requires it; we are never told, so 0.
+        "input_tokens_details": {"cached_tokens": usage.cache_read_tokens, "cache_write_tokens": 0},
         "output_tokens": usage.output_tokens,
         "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
         "total_tokens": usage.total_tokens,

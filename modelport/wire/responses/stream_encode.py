@@ -39,7 +39,7 @@ from modelport.wire.responses.envelope import (
     status_of,
     usage_json,
 )
-from modelport.wire.responses.errors import error_code
+from modelport.wire.responses.errors import error_code, failed_code
 
 JSONObject = dict[str, Any]
 _json_str = encode_json
@@ -157,7 +157,7 @@ class StreamEncoder:
         out = self._event("error", {"code": code, "message": message, "param": None})
         if self._started:
             response = self._snapshot("failed")
-            response["error"] = {"code": code or "server_error", "message": message}
+            response["error"] = {"code": failed_code(err), "message": message}
             out += self._event("response.failed", {"response": response})
         return out
 

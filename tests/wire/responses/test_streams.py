@@ -118,7 +118,7 @@ def test_full_event_sequence() -> None:
     assert final["output"][1]["content"][0]["text"] == "Hello"
     assert final["usage"] == {
         "input_tokens": 5,
-        "input_tokens_details": {"cached_tokens": 2},
+        "input_tokens_details": {"cached_tokens": 2, "cache_write_tokens": 0},
         "output_tokens": 6,
         "output_tokens_details": {"reasoning_tokens": 1},
         "total_tokens": 11,
