@@ -25,15 +25,16 @@ WEATHER = {
     "strict": False,
 }
 CALL = ("call_w1", "get_weather", {"city": "Rome"})
-ENGINES = ["localai", "anthropic", "vllm"]
+ENGINES = ["localai", "anthropic", "vllm", "openai"]
+RELAYED = ("vllm", "openai")
 
 
 async def _setup(kind: str, fake_engine: Any, gateway: Any) -> tuple[FakeEngine, str]:
     """A gateway over one fake of `kind` serving model `m`."""
-    if kind == "anthropic":
-        fake = await fake_engine("anthropic", models=["m"], api_key="k")
-        claude = backend("anthropic", fake, api_key_env="K")
-        _gw, url = await gateway(backends=[claude], env={"K": "k"})
+    if kind in ("anthropic", "openai"):
+        fake = await fake_engine(kind, models=["m"], api_key="k")
+        cloud = backend(kind, fake, api_key_env="K")
+        _gw, url = await gateway(backends=[cloud], env={"K": "k"})
     else:
         fake = await fake_engine(kind, models=["m"])
         _gw, url = await gateway(backends=[backend(kind, fake)])
@@ -70,6 +71,7 @@ async def test_whole_with_instructions(kind: str, fake_engine, gateway, clients)
         assert "Be brief." in json.dumps(sent["system"])
     else:
         assert sent["instructions"] == "Be brief."  # relayed as the client sent it
+        assert set(sent) == {"model", "input", "instructions"}
 
 
 @pytest.mark.parametrize("kind", ENGINES)
@@ -108,7 +110,7 @@ async def test_function_call_round_trip(kind: str, fake_engine, gateway, clients
     first = await oc.responses.create(model="m", input="Weather in Rome?", tools=[WEATHER])
     calls = [item for item in first.output if item.type == "function_call"]
     assert [(c.call_id, c.name, json.loads(c.arguments)) for c in calls] == [CALL]
-    if kind != "vllm":
+    if kind not in RELAYED:
         assert _tool_names(_sent(fake, kind)) == ["get_weather"]
 
     history: list[Any] = [{"role": "user", "content": "Weather in Rome?"}]
@@ -153,7 +155,7 @@ async def test_json_schema_text_format(kind: str, fake_engine, gateway, clients)
     if kind == "localai":
         assert sent["response_format"]["type"] == "json_schema"
         assert sent["response_format"]["json_schema"]["schema"] == schema
-    elif kind == "vllm":
+    elif kind in RELAYED:
         assert sent["text"] == text
 
 
@@ -180,7 +182,7 @@ async def test_reasoning_comes_back_as_summary(kind: str, fake_engine, gateway, 
         if e.type in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta")
     ]
     assert "".join(thought) == "Let me think."
-    if kind != "vllm":  # transcoded: summary events, as OpenAI sends them
+    if kind != "vllm":  # summary events, as OpenAI sends them (vLLM: reasoning_text)
         kinds = [e.type for e in events]
         assert "response.reasoning_summary_part.added" in kinds
         assert "response.reasoning_summary_text.done" in kinds
@@ -198,7 +200,7 @@ async def test_failure_mid_stream_is_never_a_completion(
     names = [event for event, _ in frames]
     assert "response.completed" not in names
     assert "error" in names
-    if kind != "vllm":  # transcoded: our own answer, closed as failed
+    if kind not in RELAYED:  # transcoded: our own answer, closed as failed
         assert names[-1] == "response.failed"
         failed = json.loads(frames[-1][1])["response"]
         assert failed["status"] == "failed"
