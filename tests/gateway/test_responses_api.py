@@ -11,7 +11,7 @@ import openai
 import pytest
 
 from tests.fakes import FakeEngine, Reply
-from tests.gateway.helpers import backend, post, sse_frames
+from tests.gateway.helpers import backend, get, post, sse_frames
 
 WEATHER = {
     "type": "function",
@@ -300,3 +300,10 @@ async def test_codex_shaped_turn_streamed(kind: str, fake_engine, gateway, clien
     sent = _sent(fake, kind)
     assert "web_search" not in json.dumps(sent) and "gAAA" not in json.dumps(sent)
     assert sorted(_tool_names(sent)) == ["mcp__gh__list_prs", "shell"]
+
+
+async def test_openapi_lists_the_route(fake_engine, gateway) -> None:
+    _fake, url = await _setup("localai", fake_engine, gateway)
+    status, _, raw = await get(url, "/openapi.json")
+    assert status == 200
+    assert "post" in json.loads(raw)["paths"]["/v1/responses"]
