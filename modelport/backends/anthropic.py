@@ -6,23 +6,19 @@ URL like the others; only api.anthropic.com insists on a key.
 
 from __future__ import annotations
 
+import functools
 import os
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
 
-from modelport.backends.http import Framed, HTTPClient, stream_events
+from modelport.backends.http import HTTPClient, health_of
 from modelport.backends.profiles import first_int
-from modelport.backends.relay import HTTPRelay
+from modelport.backends.relay import HTTPRelay, open_relay
 from modelport.errors import (
     AuthError,
-    BackendError,
-    InvalidRequest,
     ProtocolError,
-    TimedOut,
-    Unreachable,
     Unsupported,
 )
 from modelport.types import (
@@ -86,55 +82,32 @@ class AnthropicBackend:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
         self._require_key()
-        response = await self._http.open(
-            "POST",
-            "/v1/messages",
-            body=self.messages_body(request, stream=True),
-            decode_error=anthropic.decode_error,
-        )
-        codec = anthropic.CODEC
-        framed = Framed(codec.framer(), codec.stream_decoder(backend_id=self.id))
-        async for event in stream_events(self._http, response, framed):
+        body = self.messages_body(request, stream=True)
+        async for event in self._http.stream_events("/v1/messages", body, anthropic.CODEC):
             yield event
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         self._require_key()
-        body = await self._http.fetch(
-            "POST",
-            "/v1/messages",
-            body=self.messages_body(request, stream=False),
-            decode_error=anthropic.decode_error,
+        body = self.messages_body(request, stream=False)
+        return await self._http.answer(
+            "/v1/messages", body, anthropic.CODEC, anthropic.decode_response
         )
-        try:
-            return anthropic.decode_response(body)
-        except BackendError as exc:
-            raise self._http.scrub(exc) from None
 
     async def count_tokens(self, request: ChatRequest) -> int:
         """Input tokens the request would cost, as the engine counts them."""
         self._require_key()
         body = anthropic.encode_request(request)
         body.pop("max_tokens", None)
-        answer = await self._http.fetch(
-            "POST", "/v1/messages/count_tokens", body=body, decode_error=anthropic.decode_error
-        )
-        return anthropic.decode_count_tokens_response(answer, backend_id=self.id)
+        decode = functools.partial(anthropic.decode_count_tokens_response, backend_id=self.id)
+        return await self._http.answer("/v1/messages/count_tokens", body, anthropic.CODEC, decode)
 
     async def relay(self, format: WireFormat, body: bytes) -> HTTPRelay:
         if format is not WireFormat.ANTHROPIC:
             raise Unsupported(f"{self.kind} speaks only the anthropic format", backend_id=self.id)
         self._require_key()
-        try:
-            payload = msgspec.json.decode(body)
-        except msgspec.DecodeError as exc:
-            raise InvalidRequest(f"body is not valid JSON: {exc}", backend_id=self.id) from exc
-        stream = isinstance(payload, dict) and payload.get("stream") is True
-        response = await self._http.open(
-            "POST", "/v1/messages", raw=body, decode_error=anthropic.decode_error
-        )
-        return HTTPRelay(
-            response, format, stream=stream, backend_id=self.id, scrub=self._http.scrub
-        )
+        codec = anthropic.CODEC
+        path = "/v1" + codec.relay_path
+        return await open_relay(self._http, codec, path, body, api_key=self._api_key)
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         raise Unsupported("the Anthropic API has no embeddings", backend_id=self.id)
@@ -160,14 +133,7 @@ class AnthropicBackend:
         return models
 
     async def health(self) -> BackendHealth:
-        started = time.perf_counter()
-        try:
-            await self.list_models()
-        except BackendError as exc:
-            alive = not isinstance(exc, Unreachable | TimedOut)
-            return BackendHealth(alive=alive, ready=False, last_error=exc.message)
-        latency = (time.perf_counter() - started) * 1000
-        return BackendHealth(alive=True, ready=True, latency_ms=latency)
+        return await health_of(self.list_models)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -10,20 +10,21 @@ from __future__ import annotations
 import contextlib
 import enum
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 import msgspec
 
 from modelport.errors import BackendError, ProtocolError, TimedOut, Unreachable
 from modelport.scrub import scrub_error
-from modelport.types import Event
+from modelport.types import BackendHealth, Event
 
 if TYPE_CHECKING:
-    from modelport.wire.codec import Framer, StreamDecoder
+    from modelport.wire.codec import EngineCodec, Framer, StreamDecoder
 
 ErrorDecoder = Callable[..., BackendError]
+T = TypeVar("T")
 
 _json_encode = msgspec.json.Encoder().encode
 
@@ -109,6 +110,11 @@ class HTTPClient:
         """The same error with our keys taken out of its message and raw body."""
         return scrub_error(exc, self.secrets)
 
+    def claim(self, exc: BackendError) -> BackendError:
+        """The same error naming this backend (unless it names one already), scrubbed."""
+        exc.backend_id = exc.backend_id or self.backend_id
+        return self.scrub(exc)
+
     async def aclose(self) -> None:
         if self._session is not None and not self._session.closed:
             await self._session.close()
@@ -162,25 +168,63 @@ class HTTPClient:
         path: str,
         *,
         body: Any = None,
-        raw: bytes | None = None,
         decode_error: ErrorDecoder,
-        headers: Mapping[str, str] | None = None,
         time_limit: float | None = None,
     ) -> bytes:
         """A whole request: the body of a 2xx answer, or the typed error."""
         response = await self.open(
-            method,
-            path,
-            body=body,
-            raw=raw,
-            decode_error=decode_error,
-            headers=headers,
-            time_limit=time_limit,
+            method, path, body=body, decode_error=decode_error, time_limit=time_limit
         )
         try:
             return await read_all(response, self.backend_id)
         finally:
             response.release()
+
+    async def answer(
+        self, path: str, body: Any, codec: EngineCodec, decode: Callable[[bytes], T]
+    ) -> T:
+        """POST `body` and decode the whole answer; an error in it names this backend."""
+        raw = await self.fetch("POST", path, body=body, decode_error=codec.decode_error)
+        try:
+            return decode(raw)
+        except BackendError as exc:
+            raise self.claim(exc) from None
+
+    async def stream_events(self, path: str, body: Any, codec: EngineCodec) -> AsyncIterator[Event]:
+        """POST `body` and read the answer as a stream of events in `codec`'s dialect.
+
+        The connection is reused when the stream ended well and dropped when it did not (an
+        abandoned stream must stop the engine's work); errors name the backend and carry
+        none of our keys."""
+        response = await self.open("POST", path, body=body, decode_error=codec.decode_error)
+        framed = Framed(codec.framer(), codec.stream_decoder(backend_id=self.backend_id))
+        completed = False
+        try:
+            async for chunk in iter_body(response, self.backend_id):
+                for event in framed.feed(chunk):
+                    yield event
+            for event in framed.close():
+                yield event
+            completed = True
+        except BackendError as exc:
+            raise self.claim(exc) from None
+        finally:
+            if completed:
+                response.release()
+            else:
+                response.close()
+
+    async def check_health(self, path: str, codec: EngineCodec) -> BackendHealth:
+        """GET an engine's health route: ready on a 2xx, alive but not ready on any other
+        answer (the engine's error says why, e.g. a model still loading)."""
+        try:
+            status, body, latency = await self.probe(path)
+        except BackendError as exc:
+            return unhealthy(exc)
+        if 200 <= status < 300:
+            return BackendHealth(alive=True, ready=True, latency_ms=latency)
+        error = codec.decode_error(status, body, backend_id=self.backend_id)
+        return BackendHealth(alive=True, ready=False, latency_ms=latency, last_error=error.message)
 
     async def probe(self, path: str, *, time_limit: float = 3.0) -> tuple[int, bytes, float]:
         """GET `path` for health checks: (status, body, latency_ms); raises Unreachable/TimedOut."""
@@ -191,6 +235,24 @@ class HTTPClient:
             ) as response:
                 body = await response.read()
                 return response.status, body, (time.perf_counter() - started) * 1000
+
+
+def unhealthy(exc: BackendError) -> BackendHealth:
+    """A failed health check: the engine is alive unless it could not be reached in time."""
+    alive = not isinstance(exc, Unreachable | TimedOut)
+    return BackendHealth(alive=alive, ready=False, last_error=exc.message)
+
+
+async def health_of(call: Callable[[], Awaitable[object]]) -> BackendHealth:
+    """Ready when `call` succeeds: the health check of an engine without a health route,
+    whose model list is the probe."""
+    started = time.perf_counter()
+    try:
+        await call()
+    except BackendError as exc:
+        return unhealthy(exc)
+    latency = (time.perf_counter() - started) * 1000
+    return BackendHealth(alive=True, ready=True, latency_ms=latency)
 
 
 async def read_all(response: aiohttp.ClientResponse, backend_id: str) -> bytes:
@@ -223,27 +285,3 @@ class Framed:
         for frame in self.framer.close():
             yield from self.decoder.feed(frame)
         yield from self.decoder.close()
-
-
-async def stream_events(
-    http: HTTPClient, response: aiohttp.ClientResponse, decoder: Framed
-) -> AsyncIterator[Event]:
-    """An engine's stream as events. The connection is reused when the stream ended well
-    and dropped when it did not (an abandoned stream must stop the engine's work); errors
-    name the backend and carry none of our keys."""
-    completed = False
-    try:
-        async for chunk in iter_body(response, http.backend_id):
-            for event in decoder.feed(chunk):
-                yield event
-        for event in decoder.close():
-            yield event
-        completed = True
-    except BackendError as exc:
-        exc.backend_id = exc.backend_id or http.backend_id
-        raise http.scrub(exc) from None
-    finally:
-        if completed:
-            response.release()
-        else:
-            response.close()

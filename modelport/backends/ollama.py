@@ -16,10 +16,10 @@ from typing import Any
 
 import msgspec
 
-from modelport.backends.http import Framed, HTTPClient, stream_events
+from modelport.backends.http import HTTPClient
 from modelport.backends.openai_compat import OpenAICompatBackend
 from modelport.backends.relay import HTTPRelay
-from modelport.errors import BackendError, ProtocolError, TimedOut, Unreachable, Unsupported
+from modelport.errors import BackendError, ProtocolError, Unsupported
 from modelport.types import (
     BackendHealth,
     BackendModel,
@@ -31,7 +31,6 @@ from modelport.types import (
     WireFormat,
 )
 from modelport.wire import ollama
-from modelport.wire.sse import NDJSONDecoder
 
 DEFAULT_URL = "http://127.0.0.1:11434"
 DEFAULT_PORT = 11434
@@ -126,25 +125,13 @@ class OllamaBackend:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
         body = ollama.encode_chat_request(request, stream=True)  # Unsupported before I/O
-        response = await self._http.open(
-            "POST", "/api/chat", body=body, decode_error=ollama.decode_error
-        )
-        framed = Framed(NDJSONDecoder(), ollama.StreamDecoder(backend_id=self.id))
-        async for event in stream_events(self._http, response, framed):
+        async for event in self._http.stream_events("/api/chat", body, ollama.ENGINE_CODEC):
             yield event
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
-        body = await self._http.fetch(
-            "POST",
-            "/api/chat",
-            body=ollama.encode_chat_request(request, stream=False),
-            decode_error=ollama.decode_error,
-        )
-        try:
-            return ollama.decode_chat_response(body)
-        except BackendError as exc:
-            exc.backend_id = exc.backend_id or self.id
-            raise self._http.scrub(exc) from None
+        body = ollama.encode_chat_request(request, stream=False)
+        codec = ollama.ENGINE_CODEC
+        return await self._http.answer("/api/chat", body, codec, ollama.decode_chat_response)
 
     async def relay(self, format: WireFormat, body: bytes) -> HTTPRelay:
         """Passthrough on Ollama's /v1/chat/completions or /v1/messages."""
@@ -156,17 +143,9 @@ class OllamaBackend:
         raise Unsupported(f"{self.kind} cannot count tokens", backend_id=self.id)
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
-        body = await self._http.fetch(
-            "POST",
-            "/api/embed",
-            body=ollama.encode_embed_request(request),
-            decode_error=ollama.decode_error,
-        )
-        try:
-            return ollama.decode_embed_response(body)
-        except BackendError as exc:
-            exc.backend_id = exc.backend_id or self.id
-            raise self._http.scrub(exc) from None
+        body = ollama.encode_embed_request(request)
+        codec = ollama.ENGINE_CODEC
+        return await self._http.answer("/api/embed", body, codec, ollama.decode_embed_response)
 
     # -- models and health ---------------------------------------------------------
 
@@ -216,15 +195,7 @@ class OllamaBackend:
 
     async def health(self) -> BackendHealth:
         """GET / answers "Ollama is running" as soon as the server is up."""
-        try:
-            status, body, latency = await self._http.probe("/")
-        except BackendError as exc:
-            alive = not isinstance(exc, Unreachable | TimedOut)
-            return BackendHealth(alive=alive, ready=False, last_error=exc.message)
-        if 200 <= status < 300:
-            return BackendHealth(alive=True, ready=True, latency_ms=latency)
-        error = ollama.decode_error(status, body, backend_id=self.id)
-        return BackendHealth(alive=True, ready=False, latency_ms=latency, last_error=error.message)
+        return await self._http.check_health("/", ollama.ENGINE_CODEC)
 
     async def aclose(self) -> None:
         await self._http.aclose()

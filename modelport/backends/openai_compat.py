@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import os
-import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 import msgspec
 
-from modelport.backends.http import Framed, HTTPClient, stream_events
+from modelport.backends.http import HTTPClient, health_of
 from modelport.backends.profiles import PROFILES, Profile, parse_model
-from modelport.backends.relay import HTTPRelay
+from modelport.backends.relay import HTTPRelay, open_relay
 from modelport.errors import (
     AuthError,
     BackendError,
-    InvalidRequest,
     ProtocolError,
-    TimedOut,
-    Unreachable,
     Unsupported,
 )
 from modelport.types import (
@@ -32,14 +29,6 @@ from modelport.types import (
     WireFormat,
 )
 from modelport.wire import anthropic, codec_for, openai
-
-T = TypeVar("T")
-
-_RELAY_PATHS = {
-    WireFormat.OPENAI: "/chat/completions",
-    WireFormat.ANTHROPIC: "/messages",
-    WireFormat.RESPONSES: "/responses",
-}
 
 
 def base_url_for(url: str, profile: Profile) -> str:
@@ -114,66 +103,26 @@ class OpenAICompatBackend:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
         self._require_key()
-        response = await self._http.open(
-            "POST",
-            self._path("/chat/completions"),
-            body=self.chat_body(request, stream=True),
-            decode_error=openai.decode_error,
-        )
-        codec = openai.CODEC
-        framed = Framed(codec.framer(), codec.stream_decoder(backend_id=self.id))
-        async for event in stream_events(self._http, response, framed):
+        body = self.chat_body(request, stream=True)
+        path = self._path("/chat/completions")
+        async for event in self._http.stream_events(path, body, openai.CODEC):
             yield event
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         self._require_key()
-        body = await self._http.fetch(
-            "POST",
-            self._path("/chat/completions"),
-            body=self.chat_body(request, stream=False),
-            decode_error=openai.decode_error,
-        )
-        return _stamped(openai.decode_response, body, self._http)
+        body = self.chat_body(request, stream=False)
+        path = self._path("/chat/completions")
+        return await self._http.answer(path, body, openai.CODEC, openai.decode_response)
 
     async def relay(self, format: WireFormat, body: bytes) -> HTTPRelay:
-        """Forward a client's body unchanged but for asking for usage when it streams."""
+        """Forward a client's body unchanged but for what its dialect adds (see the codec's
+        `prepare_relay`: usage asked for on OpenAI streams, Anthropic's headers)."""
         if format not in self.formats:
             raise Unsupported(f"{self.kind} does not speak the {format} format", backend_id=self.id)
         self._require_key()
-        try:
-            payload = msgspec.json.decode(body)
-        except msgspec.DecodeError as exc:
-            raise InvalidRequest(f"body is not valid JSON: {exc}", backend_id=self.id) from exc
-        if not isinstance(payload, dict):
-            raise InvalidRequest("body must be a JSON object", backend_id=self.id)
-        stream = payload.get("stream") is True
-        added_usage = False  # asked for usage for metering only: keep its chunk from the client
-        if format is WireFormat.OPENAI and stream:
-            options = payload.get("stream_options") or {}
-            if options.get("include_usage") is not True:
-                payload["stream_options"] = {**options, "include_usage": True}
-                body = msgspec.json.encode(payload)
-                added_usage = True
-        headers = {}
-        if format is WireFormat.ANTHROPIC:
-            headers = {"anthropic-version": anthropic.ANTHROPIC_VERSION}
-            if self._api_key:
-                headers["x-api-key"] = self._api_key
-        response = await self._http.open(
-            "POST",
-            self._path(_RELAY_PATHS[format]),
-            raw=body,
-            headers=headers,
-            decode_error=codec_for(format).decode_error,
-        )
-        return HTTPRelay(
-            response,
-            format,
-            stream=stream,
-            backend_id=self.id,
-            drop_usage_chunk=added_usage,
-            scrub=self._http.scrub,
-        )
+        codec = codec_for(format)
+        path = self._path(codec.relay_path)
+        return await open_relay(self._http, codec, path, body, api_key=self._api_key)
 
     async def count_tokens(self, request: ChatRequest) -> int:
         """Input tokens as the engine counts them, where it serves Anthropic's count_tokens."""
@@ -181,13 +130,9 @@ class OpenAICompatBackend:
             raise Unsupported(f"{self.kind} cannot count tokens", backend_id=self.id)
         body = anthropic.encode_request(request)
         body.pop("max_tokens", None)
-        answer = await self._http.fetch(
-            "POST",
-            self._path("/messages/count_tokens"),
-            body=body,
-            decode_error=anthropic.decode_error,
-        )
-        return anthropic.decode_count_tokens_response(answer, backend_id=self.id)
+        path = self._path("/messages/count_tokens")
+        decode = functools.partial(anthropic.decode_count_tokens_response, backend_id=self.id)
+        return await self._http.answer(path, body, anthropic.CODEC, decode)
 
     # -- embeddings --------------------------------------------------------------
 
@@ -195,13 +140,9 @@ class OpenAICompatBackend:
         if not self.profile.capabilities.embeddings:
             raise Unsupported(f"{self.kind} has no embeddings endpoint", backend_id=self.id)
         self._require_key()
-        body = await self._http.fetch(
-            "POST",
-            self._path("/embeddings"),
-            body=openai.encode_embed_request(request),
-            decode_error=openai.decode_error,
-        )
-        return _stamped(openai.decode_embed_response, body, self._http)
+        body = openai.encode_embed_request(request)
+        path = self._path("/embeddings")
+        return await self._http.answer(path, body, openai.CODEC, openai.decode_embed_response)
 
     # -- models and health ---------------------------------------------------------
 
@@ -248,30 +189,9 @@ class OpenAICompatBackend:
         return updated
 
     async def health(self) -> BackendHealth:
-        started = time.perf_counter()
-        try:
-            if self.profile.health_path is None:
-                await self.list_models()
-                status, body = 200, b""
-            else:
-                status, body, _ = await self._http.probe(self.profile.health_path)
-        except BackendError as exc:
-            alive = not isinstance(exc, Unreachable | TimedOut)
-            return BackendHealth(alive=alive, ready=False, last_error=exc.message)
-        latency = (time.perf_counter() - started) * 1000
-        if 200 <= status < 300:
-            return BackendHealth(alive=True, ready=True, latency_ms=latency)
-        error = openai.decode_error(status, body, backend_id=self.id)
-        return BackendHealth(alive=True, ready=False, latency_ms=latency, last_error=error.message)
+        if self.profile.health_path is None:
+            return await health_of(self.list_models)
+        return await self._http.check_health(self.profile.health_path, openai.CODEC)
 
     async def aclose(self) -> None:
         await self._http.aclose()
-
-
-def _stamped(decode: Callable[[bytes], T], body: bytes, http: HTTPClient) -> T:
-    """Decode an engine's answer; an error it carries names its backend and holds no key."""
-    try:
-        return decode(body)
-    except BackendError as exc:
-        exc.backend_id = exc.backend_id or http.backend_id
-        raise http.scrub(exc) from None

@@ -6,10 +6,34 @@ from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 
-from modelport.backends.http import iter_body
+from modelport.backends.http import HTTPClient, iter_body
 from modelport.errors import BackendError
 from modelport.types import FinishReason, Usage, WireFormat
+from modelport.wire.codec import Codec
 from modelport.wire.meter import Meter
+
+
+async def open_relay(
+    http: HTTPClient, codec: Codec, path: str, body: bytes, *, api_key: str | None
+) -> HTTPRelay:
+    """Send a client's body in `codec`'s dialect to the engine at `path` and return the open
+    relay; the codec says what the body and headers need (`prepare_relay`)."""
+    try:
+        request = codec.prepare_relay(body, api_key=api_key)
+    except BackendError as exc:
+        http.claim(exc)
+        raise
+    response = await http.open(
+        "POST", path, raw=request.body, headers=request.headers, decode_error=codec.decode_error
+    )
+    return HTTPRelay(
+        response,
+        codec.format,
+        stream=request.stream,
+        backend_id=http.backend_id,
+        drop_usage_chunk=request.drop_usage_chunk,
+        scrub=http.scrub,
+    )
 
 
 class HTTPRelay:

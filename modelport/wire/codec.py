@@ -9,9 +9,12 @@ format to decode or encode.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from modelport.errors import BackendError
+import msgspec
+
+from modelport.errors import BackendError, InvalidRequest
 from modelport.types import ChatRequest, ChatResponse, Event, WireFormat
 from modelport.wire.errors import decode_error_body
 from modelport.wire.sse import Frame, SSEDecoder
@@ -51,11 +54,55 @@ class StreamEncoder(Protocol):
         ...
 
 
-class Codec(Protocol):
+class EngineCodec(Protocol):
+    """What a backend needs to read an engine's answers in a dialect: frames, events, errors.
+
+    Every client dialect's `Codec` is one; a dialect only engines speak (Ollama's native API)
+    can be one without the client side."""
+
+    def framer(self) -> Framer:
+        """A fresh framer for this dialect's streams."""
+        ...
+
+    def stream_decoder(self, *, backend_id: str | None = None) -> StreamDecoder: ...
+
+    def decode_error(
+        self,
+        status: int,
+        body: bytes | str,
+        *,
+        backend_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> BackendError: ...
+
+
+@dataclass(frozen=True)
+class RelayRequest:
+    """A client's body as it goes on to an engine that speaks the client's dialect."""
+
+    body: bytes  # the client's own bytes unless the dialect had to add a field
+    stream: bool
+    headers: Mapping[str, str] = field(default_factory=dict)
+    # Usage was asked for only to meter the answer: the relay keeps its chunk from the client.
+    drop_usage_chunk: bool = False
+
+
+class Codec(EngineCodec, Protocol):
     """One client dialect: requests, responses, streams and errors, between bytes and types."""
 
     @property
     def format(self) -> WireFormat: ...
+
+    @property
+    def relay_path(self) -> str:
+        """The engine endpoint that takes this dialect's chat bodies, below the API base
+        (`/v1`): `/chat/completions`, `/messages`."""
+        ...
+
+    def prepare_relay(self, body: bytes, *, api_key: str | None = None) -> RelayRequest:
+        """A client's body made ready to relay: what must be added for metering, and the
+        headers this dialect needs (its version, and `api_key` where it carries its own)."""
+        ...
 
     def decode_request(self, body: bytes | dict[str, Any]) -> ChatRequest: ...
 
@@ -70,12 +117,6 @@ class Codec(Protocol):
         echoes its settings and maps tool names back), None when it is not at hand."""
         ...
 
-    def framer(self) -> Framer:
-        """A fresh framer for this dialect's streams."""
-        ...
-
-    def stream_decoder(self, *, backend_id: str | None = None) -> StreamDecoder: ...
-
     def stream_encoder(
         self,
         *,
@@ -88,15 +129,6 @@ class Codec(Protocol):
         `request` is the client's decoded request, as for `encode_response`."""
         ...
 
-    def decode_error(
-        self,
-        status: int,
-        body: bytes | str,
-        *,
-        backend_id: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> BackendError: ...
-
     def encode_error(self, err: BackendError) -> bytes: ...
 
     def error_status(self, err: BackendError) -> int:
@@ -104,14 +136,19 @@ class Codec(Protocol):
         ...
 
 
-class SSECodecBase:
-    """What every dialect streaming SSE shares: the framer and the one error-body parser.
+def relay_payload(body: bytes) -> dict[str, Any]:
+    """A client's body to relay, as the JSON object it must be; InvalidRequest otherwise."""
+    try:
+        payload = msgspec.json.decode(body)
+    except msgspec.DecodeError as exc:
+        raise InvalidRequest(f"body is not valid JSON: {exc}") from exc
+    if not isinstance(payload, dict):
+        raise InvalidRequest("body must be a JSON object")
+    return payload
 
-    A dialect's codec class inherits these and adds its own requests, responses, stream
-    coders and error bodies."""
 
-    def framer(self) -> SSEDecoder:
-        return SSEDecoder()
+class EngineCodecBase:
+    """The one error-body parser: every dialect reads an engine's error bodies with it."""
 
     def decode_error(
         self,
@@ -122,3 +159,23 @@ class SSECodecBase:
         headers: Mapping[str, str] | None = None,
     ) -> BackendError:
         return decode_error_body(status, body, backend_id=backend_id, headers=headers)
+
+
+class SSECodecBase(EngineCodecBase):
+    """What every client dialect streaming SSE shares: the framer, the error-body parser and
+    a relay that passes the body on untouched.
+
+    A dialect's codec class inherits these and adds its `format`, `relay_path`, requests,
+    responses, stream coders and error bodies (and `relay_headers` when it needs any)."""
+
+    def framer(self) -> SSEDecoder:
+        return SSEDecoder()
+
+    def prepare_relay(self, body: bytes, *, api_key: str | None = None) -> RelayRequest:
+        payload = relay_payload(body)
+        stream = payload.get("stream") is True
+        return RelayRequest(body, stream=stream, headers=self.relay_headers(api_key))
+
+    def relay_headers(self, api_key: str | None) -> dict[str, str]:
+        """Headers a relayed body needs beside the backend's own (none by default)."""
+        return {}

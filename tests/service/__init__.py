@@ -1,1 +1,1 @@
-"""Tests of the service layer (modelport.service): the one candidate loop and the stream pipeline."""
+"""Tests of the service layer (modelport.service): the candidate loop and the stream pipeline."""

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from modelport.errors import BackendError
-from modelport.types import ChatRequest, ChatResponse, WireFormat
-from modelport.wire.anthropic.errors import encode_error, http_status
-from modelport.wire.anthropic.request import decode_request
-from modelport.wire.anthropic.request_encode import encode_request
-from modelport.wire.anthropic.response import decode_response, encode_response
+from modelport.types import ChatRequest, WireFormat
+from modelport.wire.anthropic import errors, request, request_encode, response
+from modelport.wire.anthropic.constants import ANTHROPIC_VERSION
 from modelport.wire.anthropic.stream_decode import StreamDecoder
 from modelport.wire.anthropic.stream_encode import StreamEncoder
 from modelport.wire.codec import Codec, SSECodecBase
@@ -18,23 +13,16 @@ from modelport.wire.codec import Codec, SSECodecBase
 class AnthropicCodec(SSECodecBase):
     """Stateless: each stream gets its own framer, decoder and encoder."""
 
-    @property
-    def format(self) -> WireFormat:
-        return WireFormat.ANTHROPIC
+    format = WireFormat.ANTHROPIC
+    relay_path = "/messages"
 
-    def decode_request(self, body: bytes | dict[str, Any]) -> ChatRequest:
-        return decode_request(body)
-
-    def encode_request(self, request: ChatRequest) -> dict[str, Any]:
-        return encode_request(request)
-
-    def decode_response(self, body: bytes | dict[str, Any]) -> ChatResponse:
-        return decode_response(body)
-
-    def encode_response(
-        self, response: ChatResponse, *, request: ChatRequest | None = None
-    ) -> bytes:
-        return encode_response(response)
+    # The dialect's concern modules, bound as the protocol names them.
+    decode_request = staticmethod(request.decode_request)
+    encode_request = staticmethod(request_encode.encode_request)
+    decode_response = staticmethod(response.decode_response)
+    encode_response = staticmethod(response.encode_response)
+    encode_error = staticmethod(errors.encode_error)
+    error_status = staticmethod(errors.http_status)
 
     def stream_decoder(self, *, backend_id: str | None = None) -> StreamDecoder:
         return StreamDecoder(backend_id=backend_id)
@@ -50,11 +38,13 @@ class AnthropicCodec(SSECodecBase):
         # Anthropic streams always carry usage; `include_usage` is OpenAI's opt-in.
         return StreamEncoder(id=f"msg_{request_id}", model=model)
 
-    def encode_error(self, err: BackendError) -> bytes:
-        return encode_error(err)
-
-    def error_status(self, err: BackendError) -> int:
-        return http_status(err)
+    def relay_headers(self, api_key: str | None) -> dict[str, str]:
+        """The version header, and the key as `x-api-key`, where Anthropic clients put it.
+        The body goes on untouched: Anthropic streams always carry usage."""
+        headers = {"anthropic-version": ANTHROPIC_VERSION}
+        if api_key:
+            headers["x-api-key"] = api_key
+        return headers
 
 
 CODEC: Codec = AnthropicCodec()  # typed, so mypy checks the class against the protocol

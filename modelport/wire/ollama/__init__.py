@@ -17,11 +17,13 @@ modelport.wire.codec), so making it a client dialect is adding the client-side m
     stream_decode   NDJSON frames -> events; `stream: false` answers
     embeddings      /api/embed
     errors          error bodies
+    codec           ENGINE_CODEC: framer, stream decoder and errors for backends
     show            /api/show: context window and capabilities
 """
 
 from __future__ import annotations
 
+from modelport.wire.ollama.codec import ENGINE_CODEC
 from modelport.wire.ollama.embeddings import decode_embed_response, encode_embed_request
 from modelport.wire.ollama.errors import decode_error
 from modelport.wire.ollama.finish import finish_reason_from
@@ -30,6 +32,7 @@ from modelport.wire.ollama.show import capabilities_from_show, context_window_fr
 from modelport.wire.ollama.stream_decode import StreamDecoder, decode_chat_response, decode_stream
 
 __all__ = [
+    "ENGINE_CODEC",
     "OPTION_KEYS",
     "StreamDecoder",
     "capabilities_from_show",

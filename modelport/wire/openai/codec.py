@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import msgspec
 
-from modelport.errors import BackendError
-from modelport.types import ChatRequest, ChatResponse, WireFormat
-from modelport.wire.codec import Codec, SSECodecBase
-from modelport.wire.openai.errors import encode_error, error_status
-from modelport.wire.openai.request import decode_request
-from modelport.wire.openai.request_encode import encode_request
-from modelport.wire.openai.response import decode_response, encode_response
+from modelport.types import ChatRequest, WireFormat
+from modelport.wire.codec import Codec, RelayRequest, SSECodecBase, relay_payload
+from modelport.wire.openai import errors, request, request_encode, response
 from modelport.wire.openai.stream_decode import StreamDecoder
 from modelport.wire.openai.stream_encode import StreamEncoder
 
@@ -18,23 +14,16 @@ from modelport.wire.openai.stream_encode import StreamEncoder
 class OpenAICodec(SSECodecBase):
     """Stateless: each stream gets its own framer, decoder and encoder."""
 
-    @property
-    def format(self) -> WireFormat:
-        return WireFormat.OPENAI
+    format = WireFormat.OPENAI
+    relay_path = "/chat/completions"
 
-    def decode_request(self, body: bytes | dict[str, Any]) -> ChatRequest:
-        return decode_request(body)
-
-    def encode_request(self, request: ChatRequest) -> dict[str, Any]:
-        return encode_request(request)
-
-    def decode_response(self, body: bytes | dict[str, Any]) -> ChatResponse:
-        return decode_response(body)
-
-    def encode_response(
-        self, response: ChatResponse, *, request: ChatRequest | None = None
-    ) -> bytes:
-        return encode_response(response)
+    # The dialect's concern modules, bound as the protocol names them.
+    decode_request = staticmethod(request.decode_request)
+    encode_request = staticmethod(request_encode.encode_request)
+    decode_response = staticmethod(response.decode_response)
+    encode_response = staticmethod(response.encode_response)
+    encode_error = staticmethod(errors.encode_error)
+    error_status = staticmethod(errors.error_status)
 
     def stream_decoder(self, *, backend_id: str | None = None) -> StreamDecoder:
         return StreamDecoder()  # errors get their backend id where the stream is read
@@ -49,11 +38,16 @@ class OpenAICodec(SSECodecBase):
     ) -> StreamEncoder:
         return StreamEncoder(id=f"chatcmpl-{request_id}", model=model, include_usage=include_usage)
 
-    def encode_error(self, err: BackendError) -> bytes:
-        return encode_error(err)
-
-    def error_status(self, err: BackendError) -> int:
-        return error_status(err)
+    def prepare_relay(self, body: bytes, *, api_key: str | None = None) -> RelayRequest:
+        """A stream is sent asking for usage (the meter needs it); the usage chunk is then
+        kept from a client that did not ask. The key travels as the backend's bearer."""
+        payload = relay_payload(body)
+        stream = payload.get("stream") is True
+        options = payload.get("stream_options") or {}
+        if not stream or options.get("include_usage") is True:
+            return RelayRequest(body, stream=stream)
+        payload["stream_options"] = {**options, "include_usage": True}
+        return RelayRequest(msgspec.json.encode(payload), stream=True, drop_usage_chunk=True)
 
 
 CODEC: Codec = OpenAICodec()  # typed, so mypy checks the class against the protocol

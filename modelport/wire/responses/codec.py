@@ -2,39 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from modelport.errors import BackendError
-from modelport.types import ChatRequest, ChatResponse, WireFormat
+from modelport.types import ChatRequest, WireFormat
 from modelport.wire.codec import Codec, SSECodecBase
-from modelport.wire.responses.errors import encode_error, error_status
-from modelport.wire.responses.request import decode_request
-from modelport.wire.responses.request_encode import encode_request
-from modelport.wire.responses.response import decode_response, encode_response
+from modelport.wire.responses import errors, request, request_encode, response
 from modelport.wire.responses.stream_decode import StreamDecoder
 from modelport.wire.responses.stream_encode import StreamEncoder
 
 
 class ResponsesCodec(SSECodecBase):
-    """Stateless: each stream gets its own framer, decoder and encoder."""
+    """Stateless: each stream gets its own framer, decoder and encoder. Relayed bodies go
+    on untouched (SSECodecBase.prepare_relay): usage always rides on response.completed."""
 
-    @property
-    def format(self) -> WireFormat:
-        return WireFormat.RESPONSES
+    format = WireFormat.RESPONSES
+    relay_path = "/responses"
 
-    def decode_request(self, body: bytes | dict[str, Any]) -> ChatRequest:
-        return decode_request(body)
-
-    def encode_request(self, request: ChatRequest) -> dict[str, Any]:
-        return encode_request(request)
-
-    def decode_response(self, body: bytes | dict[str, Any]) -> ChatResponse:
-        return decode_response(body)
-
-    def encode_response(
-        self, response: ChatResponse, *, request: ChatRequest | None = None
-    ) -> bytes:
-        return encode_response(response, request=request)
+    # The dialect's concern modules, bound as the protocol names them.
+    decode_request = staticmethod(request.decode_request)
+    encode_request = staticmethod(request_encode.encode_request)
+    decode_response = staticmethod(response.decode_response)
+    encode_response = staticmethod(response.encode_response)
+    encode_error = staticmethod(errors.encode_error)
+    error_status = staticmethod(errors.error_status)
 
     def stream_decoder(self, *, backend_id: str | None = None) -> StreamDecoder:
         return StreamDecoder(backend_id=backend_id)
@@ -49,12 +37,6 @@ class ResponsesCodec(SSECodecBase):
     ) -> StreamEncoder:
         # Usage always rides on response.completed; `include_usage` is chat completions' opt-in.
         return StreamEncoder(id=f"resp_{request_id}", model=model, request=request)
-
-    def encode_error(self, err: BackendError) -> bytes:
-        return encode_error(err)
-
-    def error_status(self, err: BackendError) -> int:
-        return error_status(err)
 
 
 CODEC: Codec = ResponsesCodec()  # typed, so mypy checks the class against the protocol

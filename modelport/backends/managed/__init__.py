@@ -1,0 +1,22 @@
+"""A llama-server child process that modelport starts, supervises and stops.
+
+process.py spawns, health-waits and kills one child; supervisor.py is the one task that owns
+each child and its state (states.py); fleet.py caps how many run at once; backend.py is the
+Backend protocol on top. The rules are written down in docs/managed.md.
+"""
+
+from modelport.backends.managed.backend import BUNDLED_ALIAS, ManagedBackend, bundled
+from modelport.backends.managed.fleet import Fleet
+from modelport.backends.managed.process import ManagedSpec, free_port
+from modelport.backends.managed.states import Snapshot, State
+
+__all__ = [
+    "BUNDLED_ALIAS",
+    "Fleet",
+    "ManagedBackend",
+    "ManagedSpec",
+    "Snapshot",
+    "State",
+    "bundled",
+    "free_port",
+]

@@ -1,0 +1,289 @@
+"""The Backend protocol over a managed llama-server.
+
+The HTTP work is the llamacpp profile's (`OpenAICompatBackend`); whether the child runs is
+the supervisor's business (supervisor.py). A request takes a lease (which starts the
+engine and waits until it is ready), works, and gives the lease back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from modelport.backends.managed.fleet import Fleet
+from modelport.backends.managed.messages import Lease
+from modelport.backends.managed.process import ManagedSpec, free_port
+from modelport.backends.managed.states import State
+from modelport.backends.managed.supervisor import Supervisor
+from modelport.backends.openai_compat import OpenAICompatBackend
+from modelport.errors import Unreachable, Unsupported
+from modelport.types import (
+    BackendHealth,
+    BackendModel,
+    Capabilities,
+    ChatRequest,
+    ChatResponse,
+    EmbedRequest,
+    EmbedResult,
+    Event,
+    FinishReason,
+    Usage,
+    WireFormat,
+)
+
+T = TypeVar("T")
+
+
+class ManagedBackend:
+    """kind "managed": a llama-server modelport runs itself. Speaks what llama-server speaks."""
+
+    kind = "managed"
+    formats = frozenset({WireFormat.OPENAI, WireFormat.ANTHROPIC})
+
+    def __init__(self, spec: ManagedSpec, *, fleet: Fleet | None = None) -> None:
+        self.spec = spec
+        self.id = f"managed:{spec.alias}"
+        self.fleet = fleet
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._http = OpenAICompatBackend("llamacpp", self.url, name=self.id)
+        self.supervisor = Supervisor(spec, self.port, self._http, self.id, fleet)
+        if fleet is not None:
+            fleet.members.append(self.supervisor)
+        self._models: list[BackendModel] = []
+
+    # -- lifecycle: asks to the supervisor, and what it last reported -------------------
+
+    @property
+    def state(self) -> State:
+        return self.supervisor.snapshot.state
+
+    @property
+    def running(self) -> bool:
+        return self.supervisor.snapshot.pid is not None
+
+    @property
+    def pid(self) -> int | None:
+        return self.supervisor.snapshot.pid
+
+    @property
+    def restarts(self) -> int:
+        return self.supervisor.snapshot.restarts
+
+    @property
+    def last_error(self) -> str | None:
+        return self.supervisor.snapshot.last_error
+
+    @property
+    def in_flight(self) -> int:
+        return self.supervisor.snapshot.in_flight
+
+    @property
+    def last_used(self) -> float:
+        return self.supervisor.snapshot.last_used
+
+    async def start(self) -> None:
+        """Ask for the engine to run; returns once it is ready (or raises why it is not)."""
+        lease = await self.supervisor.acquire()
+        lease.release()
+
+    async def unload(self) -> None:
+        """Stop the child but stay usable: the next request starts it again."""
+        await self.supervisor.stop()
+        await self._http.aclose()
+
+    async def aclose(self) -> None:
+        await self.supervisor.close()
+        await self._http.aclose()
+        if self.fleet is not None and self.supervisor in self.fleet.members:
+            self.fleet.members.remove(self.supervisor)
+
+    # -- the Backend protocol -----------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _in_use(self) -> AsyncIterator[_Held]:
+        """Busy for the duration of a request, so idle unload and the fleet leave it be."""
+        held = _Held(self.supervisor)
+        try:
+            yield held
+        finally:
+            held.drop()
+
+    async def _call(self, held: _Held, work: Callable[[], Awaitable[T]]) -> T:
+        """Run `work` against a running engine; if the engine just died, wait for its restart."""
+        lease = await held.take()
+        try:
+            return await work()
+        except Unreachable:
+            if not await self.supervisor.crashed(lease):
+                raise
+        held.drop()
+        await held.take()
+        return await work()
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+        async with self._in_use() as held:
+            events = await self._call(held, lambda: _first(self._http.stream(request)))
+            async for event in events:
+                yield event
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        async with self._in_use() as held:
+            return await self._call(held, lambda: self._http.chat(request))
+
+    async def embed(self, request: EmbedRequest) -> EmbedResult:
+        async with self._in_use() as held:
+            return await self._call(held, lambda: self._http.embed(request))
+
+    async def relay(self, format: WireFormat, body: bytes) -> _HeldRelay:
+        held = _Held(self.supervisor)
+        try:
+            relay = await self._call(held, lambda: self._http.relay(format, body))
+        except BaseException:
+            held.drop()
+            raise
+        return _HeldRelay(relay, held)
+
+    async def count_tokens(self, request: ChatRequest) -> int:
+        async with self._in_use() as held:
+            return await self._call(held, lambda: self._http.count_tokens(request))
+
+    async def list_models(self) -> list[BackendModel]:
+        if (await self.supervisor.report()).state is State.READY:
+            self._models = await self._http.list_models()
+        if self._models:
+            return self._models
+        # Not running (idle or not started yet): what it will serve once it is. llama-server
+        # splits --ctx-size across its parallel slots, so that is what one request gets.
+        return [
+            BackendModel(
+                id=self.spec.alias,
+                context_window=self.spec.ctx_size // self.spec.parallel,
+                capabilities=Capabilities(tools=True),
+                loaded=False,
+            )
+        ]
+
+    async def health(self) -> BackendHealth:
+        snapshot = await self.supervisor.report()
+        if snapshot.state is State.READY:
+            return await self._http.health()
+        if snapshot.state in (State.STOPPED, State.STOPPING) or (
+            snapshot.state is State.FAILED and not snapshot.retrying
+        ):
+            # Not running on purpose: a request will start it and wait, so it counts as ready.
+            note = snapshot.last_error or "not running; starts on the next request"
+            return BackendHealth(alive=True, ready=True, last_error=note)
+        return BackendHealth(
+            alive=snapshot.pid is not None, ready=False, last_error=snapshot.last_error
+        )
+
+
+class _Held:
+    """One request's lease, swapped for a fresh one when the engine dies and restarts."""
+
+    def __init__(self, supervisor: Supervisor) -> None:
+        self._supervisor = supervisor
+        self._lease: Lease | None = None
+
+    async def take(self) -> Lease:
+        if self._lease is None:
+            self._lease = await self._supervisor.acquire()
+        return self._lease
+
+    def drop(self) -> None:
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            lease.release()
+
+
+async def _first(events: AsyncIterator[Event]) -> AsyncIterator[Event]:
+    """Open a stream far enough to know the engine answered (the first event), then hand it on.
+
+    A stream that fails to connect raises here, inside `_call`, where a crash can be mended.
+    """
+    iterator = aiter(events)
+    try:
+        first = await anext(iterator)
+    except StopAsyncIteration:
+        first = None
+    except BaseException:
+        close = getattr(iterator, "aclose", None)
+        if close is not None:
+            await close()
+        raise
+
+    async def chained() -> AsyncIterator[Event]:
+        try:
+            if first is not None:
+                yield first
+            async for event in iterator:
+                yield event
+        finally:
+            close = getattr(iterator, "aclose", None)
+            if close is not None:
+                await close()
+
+    return chained()
+
+
+class _HeldRelay:
+    """A relay that keeps its managed engine marked busy until the stream is over."""
+
+    def __init__(self, relay: Any, held: _Held) -> None:
+        self._relay = relay
+        self._held = held
+
+    @property
+    def status(self) -> int:
+        return int(self._relay.status)
+
+    @property
+    def content_type(self) -> str:
+        return str(self._relay.content_type)
+
+    @property
+    def usage(self) -> Usage | None:
+        usage: Usage | None = self._relay.usage
+        return usage
+
+    @property
+    def finish_reason(self) -> FinishReason | None:
+        reason: FinishReason | None = self._relay.finish_reason
+        return reason
+
+    def _release(self) -> None:
+        self._held.drop()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._relay:
+                yield chunk
+        finally:
+            self._release()
+
+    async def aclose(self) -> None:
+        try:
+            await self._relay.aclose()
+        finally:
+            self._release()
+
+
+BUNDLED_ALIAS = "gemma-3-270m"
+
+
+def bundled(model_path: str | None = None, *, fleet: Fleet | None = None) -> ManagedBackend:
+    """A managed engine on the installed llama-server: the bundled model, or `model_path`."""
+    from modelport.engine import installed
+
+    paths = installed()
+    if paths is None:
+        raise Unsupported(
+            "the embedded engine is not installed: run `modelport engine install`",
+            backend_id="managed",
+        )
+    model = Path(model_path).expanduser() if model_path else paths.model
+    alias = BUNDLED_ALIAS if model_path is None else model.stem
+    return ManagedBackend(ManagedSpec(paths.llama_server, model, alias), fleet=fleet)

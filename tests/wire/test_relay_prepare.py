@@ -1,0 +1,57 @@
+"""Codec.prepare_relay: each dialect's relay facts are the codec's data, not a backend's branch."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from modelport.errors import InvalidRequest
+from modelport.types import WireFormat
+from modelport.wire import anthropic, codec_for
+
+
+def _body(**fields: object) -> bytes:
+    return json.dumps({"model": "m", "messages": [], **fields}).encode()
+
+
+def test_relay_paths_sit_below_the_api_base() -> None:
+    assert codec_for(WireFormat.OPENAI).relay_path == "/chat/completions"
+    assert codec_for(WireFormat.ANTHROPIC).relay_path == "/messages"
+
+
+def test_openai_stream_asks_for_usage_and_drops_its_chunk() -> None:
+    prepared = codec_for(WireFormat.OPENAI).prepare_relay(_body(stream=True), api_key="k")
+    assert prepared.stream and prepared.drop_usage_chunk
+    assert json.loads(prepared.body)["stream_options"] == {"include_usage": True}
+    assert dict(prepared.headers) == {}  # the key travels as the backend's bearer
+
+
+@pytest.mark.parametrize(
+    "fields", [{"stream": False}, {"stream": True, "stream_options": {"include_usage": True}}]
+)
+def test_openai_body_untouched_when_nothing_is_missing(fields: dict[str, object]) -> None:
+    body = _body(**fields)
+    prepared = codec_for(WireFormat.OPENAI).prepare_relay(body)
+    assert prepared.body is body and not prepared.drop_usage_chunk
+
+
+def test_anthropic_body_untouched_with_version_and_key_headers() -> None:
+    body = _body(stream=True)
+    prepared = codec_for(WireFormat.ANTHROPIC).prepare_relay(body, api_key="sk-ant")
+    assert prepared.body is body and prepared.stream and not prepared.drop_usage_chunk
+    assert dict(prepared.headers) == {
+        "anthropic-version": anthropic.ANTHROPIC_VERSION,
+        "x-api-key": "sk-ant",
+    }
+    no_key = codec_for(WireFormat.ANTHROPIC).prepare_relay(body)
+    assert "x-api-key" not in no_key.headers
+
+
+@pytest.mark.parametrize("format", list(WireFormat))
+@pytest.mark.parametrize(
+    ("body", "wording"), [(b"{nope", "not valid JSON"), (b"[1]", "must be a JSON object")]
+)
+def test_bad_bodies_are_invalid_requests(format: WireFormat, body: bytes, wording: str) -> None:
+    with pytest.raises(InvalidRequest, match=wording):
+        codec_for(format).prepare_relay(body)
