@@ -307,3 +307,34 @@ async def test_openapi_lists_the_route(fake_engine, gateway) -> None:
     status, _, raw = await get(url, "/openapi.json")
     assert status == 200
     assert "post" in json.loads(raw)["paths"]["/v1/responses"]
+
+
+@pytest.mark.parametrize("kind", ["localai", "anthropic"])
+async def test_custom_tool_round_trip(kind: str, fake_engine, gateway, clients) -> None:
+    """A custom (free-form) tool: the engine sees a function with one string argument, the
+    client gets a custom_tool_call with that string, and sends back its output."""
+    fake, url = await _setup(kind, fake_engine, gateway)
+    oc = clients("openai", url)
+    tools: Any = [{"type": "custom", "name": "run_js", "description": "Run JavaScript"}]
+    fake.replies.append(Reply(text="", tool_calls=[("c3", "run_js", {"input": "1+1"})]))
+    async with oc.responses.stream(model="m", input="add", tools=tools) as stream:
+        final = await stream.get_final_response()
+    (call,) = final.output
+    assert (call.type, call.name, call.input, call.call_id) == (
+        "custom_tool_call",
+        "run_js",
+        "1+1",
+        "c3",
+    )
+    assert _tool_names(_sent(fake, kind)) == ["run_js"]
+
+    history: Any = [
+        {"role": "user", "content": "add"},
+        {"type": "custom_tool_call", "call_id": "c3", "name": "run_js", "input": "1+1"},
+        {"type": "custom_tool_call_output", "call_id": "c3", "output": "2"},
+    ]
+    fake.replies.append(Reply(text="It is 2."))
+    second = await oc.responses.create(model="m", input=history, tools=tools)
+    assert second.output_text == "It is 2."
+    sent = json.dumps(_sent(fake, kind))
+    assert "c3" in sent and "1+1" in sent

@@ -6,7 +6,7 @@ engines that serve /v1/responses themselves (OpenAI, OpenRouter, vLLM), whose st
 passthrough meter reads. Stateless: nothing is stored, so `previous_response_id` and
 `conversation` are refused by name. One module per concern:
 
-    tools           function tools, namespace groups unwrapped, hosted tools dropped
+    tools           function and custom tools, namespaces unwrapped, hosted tools dropped
     items           `input` items -> messages
     request         client body -> ChatRequest (validated)
     request_encode  ChatRequest -> engine body

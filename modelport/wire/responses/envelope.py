@@ -9,7 +9,13 @@ from typing import Any
 import msgspec
 
 from modelport.types import ChatRequest, FinishReason, Message, Thinking, ToolCall, Usage
-from modelport.wire.responses.tools import namespaced_names, tool_choice_json, tool_json
+from modelport.wire.responses.tools import (
+    CUSTOM_ARGUMENT,
+    ToolRef,
+    tool_choice_json,
+    tool_json,
+    tool_refs,
+)
 
 JSONObject = dict[str, Any]
 encode_json = msgspec.json.Encoder().encode
@@ -61,14 +67,14 @@ def usage_json(usage: Usage) -> JSONObject:
 class Echo:
     """The request's side of every Response object of one answer, worked out once."""
 
-    __slots__ = ("fields", "names")
+    __slots__ = ("fields", "refs")
 
     def __init__(self, request: ChatRequest | None) -> None:
         extra: Mapping[str, Any] = request.extra if request is not None else {}
-        self.names = namespaced_names(extra.get("tools"))
+        self.refs = tool_refs(extra.get("tools"), extra.get("input"))
         fields: JSONObject = {k: extra.get(k, default) for k, default in _ECHOED}
         fields["tools"] = _tools(extra, request)
-        fields["tool_choice"] = _tool_choice(extra, request, self.names)
+        fields["tool_choice"] = _tool_choice(extra, request, self.refs)
         fields["reasoning"] = _reasoning(extra)
         self.fields = fields
 
@@ -90,21 +96,57 @@ class Echo:
             "usage": None,
         }
 
-    def call_json(self, call: ToolCall, status: str = "completed") -> JSONObject:
-        return self.call_item(call.id, call.name, encode_json(call.arguments).decode(), status)
+    def call_json(self, call: ToolCall) -> JSONObject:
+        return call_item(self.refs, call.id, call.name, encode_json(call.arguments).decode())
 
     def call_item(self, call_id: str, name: str, arguments: str, status: str) -> JSONObject:
+        return call_item(self.refs, call_id, name, arguments, status)
+
+    def is_custom(self, name: str) -> bool:
+        ref = self.refs.get(name)
+        return ref is not None and ref.custom
+
+
+def custom_input(arguments: str) -> str:
+    """A custom tool's free-form input from the one-argument JSON an engine wrote."""
+    try:
+        value = msgspec.json.decode(arguments) if arguments else {}
+    except msgspec.DecodeError:
+        return arguments
+    got = value.get(CUSTOM_ARGUMENT) if isinstance(value, dict) else None
+    return got if isinstance(got, str) else arguments
+
+
+def call_item(
+    refs: Mapping[str, ToolRef],
+    call_id: str,
+    name: str,
+    arguments: str,
+    status: str = "completed",
+) -> JSONObject:
+    """A call as its output item: `function_call`, with its namespace when it has one, or
+    `custom_tool_call` with its input for a custom tool."""
+    ref = refs.get(name)
+    if ref is not None and ref.custom:
         item: JSONObject = {
+            "type": "custom_tool_call",
+            "id": f"ctc_{call_id}",
+            "call_id": call_id,
+            "name": ref.name,
+            "input": custom_input(arguments),
+        }
+    else:
+        item = {
             "type": "function_call",
             "id": f"fc_{call_id}",
             "call_id": call_id,
-            "name": name,
+            "name": ref.name if ref is not None else name,
             "arguments": arguments,
             "status": status,
         }
-        if name in self.names:
-            item["namespace"], item["name"] = self.names[name]
-        return item
+    if ref is not None and ref.namespace is not None:
+        item["namespace"] = ref.namespace
+    return item
 
 
 def _tools(extra: Mapping[str, Any], request: ChatRequest | None) -> list[Any]:
@@ -115,12 +157,12 @@ def _tools(extra: Mapping[str, Any], request: ChatRequest | None) -> list[Any]:
 
 
 def _tool_choice(
-    extra: Mapping[str, Any], request: ChatRequest | None, names: Mapping[str, tuple[str, str]]
+    extra: Mapping[str, Any], request: ChatRequest | None, refs: Mapping[str, ToolRef]
 ) -> Any:
     if "tool_choice" in extra and extra["tool_choice"] is not None:
         return extra["tool_choice"]
     if request is not None and request.tool_choice is not None:
-        return tool_choice_json(request.tool_choice, names)
+        return tool_choice_json(request.tool_choice, refs)
     return "auto"
 
 

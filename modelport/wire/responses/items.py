@@ -2,7 +2,8 @@
 
 A string is one user message. An array holds items: messages (roles user, assistant,
 system, developer; parts input_text, input_image, output_text, refusal), `function_call`
-and `function_call_output`, and `reasoning`. Consecutive assistant-side items (reasoning,
+and `function_call_output`, their `custom_tool_call` twins, `additional_tools` (tools Codex
+sends as an item), and `reasoning`. Consecutive assistant-side items (reasoning,
 an assistant message, function calls) make one assistant turn, consecutive outputs one
 tool message, as the other dialects fold them. System and developer messages are lifted
 into the system prompt, after `instructions`.
@@ -20,8 +21,8 @@ from typing import Any
 
 import msgspec
 
-from modelport.types import Image, Message, Part, Text, ToolCall, ToolResult
-from modelport.wire.responses.tools import flat_name
+from modelport.types import Image, Message, Part, Text, Tool, ToolCall, ToolResult
+from modelport.wire.responses.tools import CUSTOM_ARGUMENT, decode_tools, flat_name
 from modelport.wire.validate import (
     JSONObject,
     an_array,
@@ -45,7 +46,6 @@ HOSTED_ITEMS = frozenset(
         "web_search_call",
         "tool_search_call",
         "tool_search_output",
-        "additional_tools",
         "configuration_update",
         "compaction",
         "compaction_trigger",
@@ -61,8 +61,6 @@ HOSTED_ITEMS = frozenset(
         "mcp_approval_request",
         "mcp_approval_response",
         "mcp_call",
-        "custom_tool_call",
-        "custom_tool_call_output",
         "program",
         "program_output",
     }
@@ -123,6 +121,17 @@ def _function_call(item: JSONObject, path: str) -> ToolCall:
     return ToolCall(call_id, flat_name(namespace, name) if namespace else name, arguments)
 
 
+def _custom_call(item: JSONObject, path: str) -> ToolCall:
+    """A custom (free-form) tool's call: its `input` string is the one argument engines saw."""
+    call_id = text(item, "call_id", at(path, "call_id"))
+    name = text(item, "name", at(path, "name"))
+    namespace = optional_text(item, "namespace", at(path, "namespace"))
+    value = text(item, "input", at(path, "input"))
+    return ToolCall(
+        call_id, flat_name(namespace, name) if namespace else name, {CUSTOM_ARGUMENT: value}
+    )
+
+
 def _function_output(item: JSONObject, path: str) -> ToolResult:
     call_id = text(item, "call_id", at(path, "call_id"))
     output = required(item, "output", at(path, "output"))
@@ -143,6 +152,7 @@ class _Turns:
     def __init__(self) -> None:
         self.messages: list[Message] = []
         self.system: list[str] = []
+        self.tools: list[Tool] = []  # from `additional_tools` items
 
     def add(self, role: str, parts: tuple[Part, ...]) -> None:
         last = self.messages[-1] if self.messages else None
@@ -173,8 +183,12 @@ def _item(turns: _Turns, value: Any, path: str) -> None:
         turns.message(item, path)
     elif kind == "function_call":
         turns.add("assistant", (_function_call(item, path),))
-    elif kind == "function_call_output":
+    elif kind == "custom_tool_call":
+        turns.add("assistant", (_custom_call(item, path),))
+    elif kind in ("function_call_output", "custom_tool_call_output"):
         turns.add("tool", (_function_output(item, path),))
+    elif kind == "additional_tools":
+        turns.tools.extend(decode_tools(item.get("tools"), at(path, "tools")))
     elif kind == "reasoning":
         _reasoning(item, path)
     elif kind == "item_reference":
@@ -185,14 +199,15 @@ def _item(turns: _Turns, value: Any, path: str) -> None:
         unsupported(at(path, "type"), kind)
 
 
-def decode_input(value: Any) -> tuple[list[Message], list[str]]:
-    """`input` as messages, and the system and developer texts found among them."""
+def decode_input(value: Any) -> tuple[list[Message], list[str], list[Tool]]:
+    """`input` as messages, the system and developer texts found among them, and the tools
+    its `additional_tools` items offer."""
     if isinstance(value, str):
-        return [Message.user(value)], []
+        return [Message.user(value)], [], []
     items = an_array(value, "input", "a string or an array of input items")
     turns = _Turns()
     for i, item in enumerate(items):
         _item(turns, item, at("input", i))
     if not turns.messages:
         fail("input", "must hold at least one message")
-    return turns.messages, turns.system
+    return turns.messages, turns.system, turns.tools

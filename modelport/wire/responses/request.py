@@ -5,8 +5,9 @@ Client input: every failure is an InvalidRequest naming the field, in the shared
 is either mapped (input items, instructions, tools, text.format, reasoning.effort, ...),
 accepted and left to the answer's echo (metadata, store, include, prompt_cache_key, ...),
 or refused by name (previous_response_id, conversation, background, prompt: they need
-state this gateway does not keep). The client's own fields stay in `extra`, which the
-answer's encoder reads back (echo, namespace names); it never reaches an engine of another
+state this gateway does not keep). The client's own fields (`input` too) stay in `extra`,
+which the answer's encoder reads back (echo, namespaced and custom tool names); it never
+reaches an engine of another
 dialect (the service clears it when transcoding) and passthrough relays the body as sent.
 """
 
@@ -126,13 +127,14 @@ def decode_request(body: bytes | dict[str, Any]) -> ChatRequest:
     obj = load_body(body)
     model = non_empty_text(obj, "model", "model")
     _refuse_state(obj)
-    messages, lifted = decode_input(required(obj, "input", "input"))
+    messages, lifted, offered = decode_input(required(obj, "input", "input"))
     optional_bool(obj, "store", "store")
+    tools = decode_tools(obj.get("tools")) + offered
     return ChatRequest(
         model=model,
         messages=tuple(messages),
         system=_system(obj, lifted),
-        tools=decode_tools(obj.get("tools")),
+        tools=tuple(tools) or None,
         tool_choice=decode_tool_choice(obj.get("tool_choice")),
         parallel_tool_calls=optional_bool(obj, "parallel_tool_calls", "parallel_tool_calls"),
         max_tokens=optional_int(obj, "max_output_tokens", "max_output_tokens"),
@@ -141,5 +143,5 @@ def decode_request(body: bytes | dict[str, Any]) -> ChatRequest:
         response_format=_response_format(obj.get("text")),
         reasoning=_reasoning(obj.get("reasoning")),
         stream=bool(optional_bool(obj, "stream", "stream")),
-        extra={k: v for k, v in obj.items() if k not in ("model", "input", "stream")},
+        extra={k: v for k, v in obj.items() if k not in ("model", "stream")},
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from modelport.types import ChatRequest, Image, Message, Text, Thinking, ToolCall, ToolResult
-from modelport.wire.responses.envelope import encode_json
-from modelport.wire.responses.tools import namespaced_names, tool_choice_json, tool_json
+from modelport.wire.responses.envelope import call_item, encode_json
+from modelport.wire.responses.tools import ToolRef, tool_choice_json, tool_json, tool_refs
 
 JSONObject = dict[str, Any]
 
@@ -22,15 +22,10 @@ def _part_json(part: Text | Image, role: str) -> JSONObject:
     return {"type": "input_image", "image_url": url, "detail": "auto"}
 
 
-def _call_json(call: ToolCall, names: dict[str, tuple[str, str]]) -> JSONObject:
-    item: JSONObject = {
-        "type": "function_call",
-        "call_id": call.id,
-        "name": call.name,
-        "arguments": encode_json(call.arguments).decode(),
-    }
-    if call.name in names:
-        item["namespace"], item["name"] = names[call.name]
+def _call_json(call: ToolCall, refs: dict[str, ToolRef]) -> JSONObject:
+    item = call_item(refs, call.id, call.name, encode_json(call.arguments).decode())
+    for key in ("id", "status"):
+        item.pop(key, None)  # output-item fields; an input item needs neither
     return item
 
 
@@ -46,7 +41,7 @@ def _result_json(result: ToolResult) -> JSONObject:
     return {"type": "function_call_output", "call_id": result.tool_call_id, "output": output}
 
 
-def _items(msg: Message, names: dict[str, tuple[str, str]]) -> list[JSONObject]:
+def _items(msg: Message, refs: dict[str, ToolRef]) -> list[JSONObject]:
     """One message's items in order: runs of text and images become one message item."""
     items: list[JSONObject] = []
     run: list[JSONObject] = []
@@ -63,7 +58,7 @@ def _items(msg: Message, names: dict[str, tuple[str, str]]) -> list[JSONObject]:
             continue
         flush()
         if isinstance(part, ToolCall):
-            items.append(_call_json(part, names))
+            items.append(_call_json(part, refs))
         elif isinstance(part, ToolResult):
             items.append(_result_json(part))
         elif isinstance(part, Thinking) and part.text:
@@ -74,16 +69,17 @@ def _items(msg: Message, names: dict[str, tuple[str, str]]) -> list[JSONObject]:
 
 
 def encode_request(req: ChatRequest) -> dict[str, Any]:
-    """A JSON-ready /v1/responses body; the client's own fields in `extra` go in first."""
-    names = namespaced_names(req.extra.get("tools"))
+    """A JSON-ready /v1/responses body; the client's own fields in `extra` go in first, the
+    modelled ones over them (tools as the flat functions the request holds)."""
+    refs = tool_refs(req.extra.get("tools"), req.extra.get("input"))
     body: JSONObject = dict(req.extra)
     items: list[JSONObject] = []
     for msg in req.messages:
-        items.extend(_items(msg, names))
+        items.extend(_items(msg, refs))
     options: JSONObject = {
         "instructions": req.system,
         "tools": [tool_json(t) for t in req.tools] if req.tools else None,
-        "tool_choice": tool_choice_json(req.tool_choice, names) if req.tool_choice else None,
+        "tool_choice": tool_choice_json(req.tool_choice, refs) if req.tool_choice else None,
         "parallel_tool_calls": req.parallel_tool_calls,
         "max_output_tokens": req.max_tokens,
         "temperature": req.temperature,
@@ -92,8 +88,6 @@ def encode_request(req: ChatRequest) -> dict[str, Any]:
         "reasoning": {"effort": req.reasoning.effort} if req.reasoning else None,
     }
     body.update({k: v for k, v in options.items() if v is not None})
-    if "tools" in req.extra:
-        body["tools"] = req.extra["tools"]  # the client's own form, namespaces included
     body.update(model=req.model, input=items, stream=req.stream)
     return body
 

@@ -28,10 +28,11 @@ from modelport.wire.responses.envelope import (
     status_of,
     usage_json,
 )
-from modelport.wire.responses.tools import flat_name
+from modelport.wire.responses.tools import CUSTOM_ARGUMENT, flat_name
 from modelport.wire.validate import load_body
 
 JSONObject = dict[str, Any]
+CALL_ITEMS = frozenset({"function_call", "custom_tool_call"})
 
 
 def encode_response(
@@ -80,11 +81,17 @@ def reasoning_text(item: JSONObject) -> str:
 
 
 def call_from(item: JSONObject) -> ToolCall:
+    """A `function_call` or `custom_tool_call` output item as a canonical call."""
     name = str(item.get("name") or "")
     namespace = item.get("namespace")
     if isinstance(namespace, str) and namespace:
         name = flat_name(namespace, name)
     call_id = item.get("call_id") or mint_tool_id("call_")
+    if item.get("type") == "custom_tool_call":
+        value = item.get("input")
+        return ToolCall(
+            str(call_id), name, {CUSTOM_ARGUMENT: value if isinstance(value, str) else ""}
+        )
     return ToolCall(str(call_id), name, parse_arguments(item.get("arguments"), name))
 
 
@@ -102,7 +109,7 @@ def _parts(output: list[Any]) -> tuple[Part, ...]:
             for part in item.get("content") or ():
                 if isinstance(part, dict) and part.get("type") in ("output_text", "refusal"):
                     parts.append(Text(str(part.get("text") or part.get("refusal") or "")))
-        elif kind == "function_call":
+        elif kind in CALL_ITEMS:
             parts.append(call_from(item))
     return tuple(parts)
 

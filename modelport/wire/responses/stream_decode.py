@@ -26,7 +26,7 @@ from modelport.types import (
     ToolCallStart,
 )
 from modelport.wire.errors import error_from_payload
-from modelport.wire.responses.response import call_from, finish_from, usage_from
+from modelport.wire.responses.response import CALL_ITEMS, call_from, finish_from, usage_from
 from modelport.wire.sse import Frame
 
 _decode = msgspec.json.Decoder().decode
@@ -107,17 +107,17 @@ class StreamDecoder:
         if item.get("type") == "reasoning" and kind == "response.output_item.done":
             signature = item.get("encrypted_content")
             return [ThinkingDelta("", signature)] if isinstance(signature, str) else []
-        if item.get("type") != "function_call":
+        if item.get("type") not in CALL_ITEMS:
             return []
         if not isinstance(index, int):
             return []
         if kind == "response.output_item.added":
             # Its arguments may already hold the first fragment (vLLM): not JSON yet.
-            call = call_from({**item, "arguments": None})
+            call = call_from({**item, "arguments": None, "input": ""})
             self._calls[index] = call.id
             self._called = True
             events: list[Event] = [ToolCallStart(index, call.id, call.name)]
-            first = item.get("arguments")
+            first = item.get("arguments") if item.get("type") == "function_call" else None
             if isinstance(first, str) and first:
                 events.append(ToolCallDelta(index, first))
             return events
@@ -130,7 +130,7 @@ class StreamDecoder:
         response = response if isinstance(response, dict) else {}
         output = response.get("output") or []
         has_calls = self._called or any(
-            isinstance(i, dict) and i.get("type") == "function_call" for i in output
+            isinstance(i, dict) and i.get("type") in CALL_ITEMS for i in output
         )
         status = response.get("status")
         parts = (call_from({"name": ""}),) if has_calls else ()

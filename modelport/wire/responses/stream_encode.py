@@ -56,13 +56,14 @@ def _delta_prefix(kind: str, fields: JSONObject, extra: str = "") -> bytes:
 
 
 class _Call:
-    __slots__ = ("arguments", "call_id", "id", "name", "output_index", "prefix")
+    __slots__ = ("arguments", "call_id", "custom", "id", "name", "output_index", "prefix")
 
-    def __init__(self, call_id: str, name: str, output_index: int, prefix: bytes) -> None:
-        self.call_id, self.name, self.output_index = call_id, name, output_index
-        self.id = f"fc_{call_id}"
+    def __init__(self, item: JSONObject, name: str, output_index: int, custom: bool) -> None:
+        self.call_id, self.id, self.name = item["call_id"], item["id"], name
+        self.output_index, self.custom = output_index, custom
         self.arguments: list[str] = []
-        self.prefix = prefix
+        fields = {"item_id": self.id, "output_index": output_index}
+        self.prefix = _delta_prefix("response.function_call_arguments.delta", fields)
 
 
 class StreamEncoder:
@@ -231,12 +232,11 @@ class StreamEncoder:
         if index in self._calls:
             return b""
         output_index = self._new_index()
-        fields = {"item_id": f"fc_{call_id}", "output_index": output_index}
-        prefix = _delta_prefix("response.function_call_arguments.delta", fields)
-        call = self._calls[index] = _Call(call_id, name, output_index, prefix)
         item = self._echo.call_item(call_id, name, "", "in_progress")
+        custom = self._echo.is_custom(name)
+        self._calls[index] = _Call(item, name, output_index, custom)
         return self._event(
-            "response.output_item.added", {"output_index": call.output_index, "item": item}
+            "response.output_item.added", {"output_index": output_index, "item": item}
         )
 
     def _call_delta(self, index: int, arguments: str) -> bytes:
@@ -244,7 +244,8 @@ class StreamEncoder:
         if call is None or not arguments:
             return b""
         call.arguments.append(arguments)
-        return self._delta(call.prefix, arguments)
+        # A custom tool's input is a string inside the engine's JSON: it goes out whole, at the end.
+        return b"" if call.custom else self._delta(call.prefix, arguments)
 
     def _call_end(self, event: ToolCallEnd) -> bytes:
         out = b""
@@ -258,9 +259,20 @@ class StreamEncoder:
     def _call_done(self, index: int) -> bytes:
         call = self._calls.pop(index)
         arguments = "".join(call.arguments)
-        fields = {"item_id": call.id, "output_index": call.output_index, "arguments": arguments}
-        out = self._event("response.function_call_arguments.done", fields)
         item = self._echo.call_item(call.call_id, call.name, arguments, "completed")
+        at = {"item_id": call.id, "output_index": call.output_index}
+        if call.custom:
+            text = item["input"]
+            out = (
+                self._event("response.custom_tool_call_input.delta", {**at, "delta": text})
+                if text
+                else b""
+            )
+            out += self._event("response.custom_tool_call_input.done", {**at, "input": text})
+        else:
+            out = self._event(
+                "response.function_call_arguments.done", {**at, "arguments": arguments}
+            )
         self._output[call.output_index] = item
         done = {"output_index": call.output_index, "item": item}
         return out + self._event("response.output_item.done", done)

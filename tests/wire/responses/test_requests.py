@@ -180,3 +180,28 @@ def test_refused_by_name(body: dict[str, Any], param: str, message: str) -> None
 def test_model_is_required_in_the_shared_wording() -> None:
     with pytest.raises(InvalidRequest, match=r"^model: field required$"):
         responses.decode_request({"input": "x"})
+
+
+def test_custom_tools_and_their_calls() -> None:
+    tools = [
+        {
+            "type": "custom",
+            "name": "apply",
+            "description": "Apply a patch",
+            "format": {"type": "grammar", "syntax": "lark", "definition": "start: /.+/"},
+        }
+    ]
+    items = [
+        {"role": "user", "content": "patch it"},
+        {"type": "custom_tool_call", "call_id": "c1", "name": "apply", "input": "*** diff"},
+        {"type": "custom_tool_call_output", "call_id": "c1", "output": "done"},
+    ]
+    req = decode(input=items, tools=tools)
+    (tool,) = req.tools
+    assert tool.name == "apply" and tool.description == "Apply a patch"
+    assert tool.parameters["required"] == ["input"]
+    assert "start: /.+/" in tool.parameters["properties"]["input"]["description"]
+    assert req.messages[1] == Message(
+        "assistant", (ToolCall("c1", "apply", {"input": "*** diff"}),)
+    )
+    assert req.messages[2] == Message("tool", (ToolResult("c1", (Text("done"),)),))

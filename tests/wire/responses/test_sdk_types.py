@@ -123,3 +123,22 @@ def test_fake_answers_validate(kind: str) -> None:
     frames, failure = fake_wire.stream_frames(profile, reply, {"model": "m"}, "m")
     _validate_stream(b"".join(data for data, _ in frames) + b"".join(failure))
     Response.model_validate(_usage(fake_wire.response(profile, reply, {"model": "m"}, "m")))
+
+
+def test_custom_tool_call_validates() -> None:
+    request = responses.decode_request(
+        {
+            "model": "m",
+            "input": "x",
+            "tools": [{"type": "custom", "name": "exec", "description": "JS"}],
+        }
+    )
+    encoder = responses.StreamEncoder(id="resp_3", model="m", request=request)
+    events = [
+        ToolCallStart(0, "c", "exec"),
+        ToolCallDelta(0, '{"input": "1+1"}'),
+        ToolCallEnd(0, "c", "exec", {"input": "1+1"}),
+        Done(FinishReason.TOOL_CALLS, Usage(1, 1)),
+    ]
+    parsed = _validate_stream(b"".join(encoder.encode(e) for e in events))
+    assert parsed[-1].response.output[0].input == "1+1"

@@ -260,3 +260,54 @@ def test_meter_reads_a_whole_response() -> None:
     meter.feed(responses.encode_response(resp))
     meter.close()
     assert meter.usage == Usage(4, 1)
+
+
+CUSTOM = responses.decode_request(
+    {
+        "model": "m",
+        "input": [
+            {"role": "user", "content": "run it"},
+            {
+                "type": "additional_tools",
+                "role": "developer",
+                "tools": [
+                    {
+                        "type": "namespace",
+                        "name": "functions",
+                        "description": "",
+                        "tools": [{"type": "custom", "name": "exec", "description": "JS"}],
+                    }
+                ],
+            },
+        ],
+    }
+)
+
+
+def test_custom_tool_call_streams_as_custom_events() -> None:
+    args = '{"input": "text(\\"hi\\")"}'
+    events = [
+        ToolCallStart(0, "c5", "functions__exec"),
+        ToolCallDelta(0, args[:9]),
+        ToolCallDelta(0, args[9:]),
+        ToolCallEnd(0, "c5", "functions__exec", {"input": 'text("hi")'}),
+        Done(FinishReason.TOOL_CALLS),
+    ]
+    got = frames(encode_events(events, CUSTOM))
+    names = [name for name, _ in got]
+    assert "response.function_call_arguments.delta" not in names
+    delta = next(d for n, d in got if n == "response.custom_tool_call_input.delta")
+    assert delta["delta"] == 'text("hi")'
+    done = next(d for n, d in got if n == "response.output_item.done")["item"]
+    assert done == {
+        "type": "custom_tool_call",
+        "id": "ctc_c5",
+        "call_id": "c5",
+        "name": "exec",
+        "input": 'text("hi")',
+        "namespace": "functions",
+    }
+    # Read back (an engine that serves Responses sends the same items).
+    assert decode_body(encode_events(events, CUSTOM))[-2] == ToolCallEnd(
+        0, "c5", "functions__exec", {"input": 'text("hi")'}
+    )
