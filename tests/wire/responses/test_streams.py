@@ -311,3 +311,12 @@ def test_custom_tool_call_streams_as_custom_events() -> None:
     assert decode_body(encode_events(events, CUSTOM))[-2] == ToolCallEnd(
         0, "c5", "functions__exec", {"input": 'text("hi")'}
     )
+
+
+def test_relay_goes_to_responses_untouched() -> None:
+    codec = codec_for(WireFormat.RESPONSES)
+    assert codec.relay_path == "/responses"
+    body = json.dumps({"model": "m", "input": "x", "stream": True}).encode()
+    prepared = codec.prepare_relay(body, api_key="k")
+    assert prepared.body is body and prepared.stream and not prepared.drop_usage_chunk
+    assert dict(prepared.headers) == {}
