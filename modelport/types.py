@@ -23,6 +23,7 @@ class WireFormat(enum.StrEnum):
 
     OPENAI = "openai"
     ANTHROPIC = "anthropic"
+    RESPONSES = "responses"  # OpenAI's Responses API (/v1/responses)
 
 
 class RelayContext(msgspec.Struct, frozen=True):

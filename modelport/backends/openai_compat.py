@@ -57,7 +57,7 @@ class OpenAICompatBackend:
         self.kind = self.profile.name
         self.url = base_url_for(url or self.profile.default_url, self.profile)
         self.id = name or (self.kind if self.profile.cloud else f"{self.kind}:{self.url}")
-        self.formats = self.profile.formats
+        self.formats = self.profile.relay_formats
         self._api_key = api_key if api_key is not None else self._key_from_env()
         headers = dict(self.profile.headers)
         if self._api_key:

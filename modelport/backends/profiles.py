@@ -39,6 +39,10 @@ class Profile:
     cloud: bool = False
     api_key_env: str | None = None
     formats: frozenset[WireFormat] = OPENAI_ONLY
+    # Serves OpenAI's Responses API at api_base + "/responses" (then Responses clients are
+    # relayed, not transcoded). Off unless the engine is known to have it in every version
+    # a user may run: Ollama and llama-server added it late, so they stay transcoded.
+    responses: bool = False
     capabilities: Capabilities = field(
         default_factory=lambda: Capabilities(tools=True, embeddings=True)
     )
@@ -66,6 +70,12 @@ class Profile:
     @property
     def key_required(self) -> bool:
         return self.cloud
+
+    @property
+    def relay_formats(self) -> frozenset[WireFormat]:
+        """Every format a backend of this profile relays: its formats, and Responses when
+        the `responses` column says the engine serves it."""
+        return self.formats | {WireFormat.RESPONSES} if self.responses else self.formats
 
 
 def first_int(entry: dict[str, Any], *paths: str) -> int | None:
@@ -196,6 +206,7 @@ PROFILES: dict[str, Profile] = {
             "http://127.0.0.1:8000",
             health_path="/health",
             formats=BOTH_FORMATS,
+            responses=True,
             capabilities=Capabilities(tools=True, thinking=True, embeddings=True, json_schema=True),
             thinking_template_kwargs=True,
             description="vLLM",
@@ -229,6 +240,7 @@ PROFILES: dict[str, Profile] = {
             "https://api.openai.com",
             cloud=True,
             api_key_env="OPENAI_API_KEY",
+            responses=True,
             capabilities=Capabilities(
                 tools=True, vision=True, thinking=True, embeddings=True, json_schema=True
             ),
@@ -243,6 +255,7 @@ PROFILES: dict[str, Profile] = {
             api_base="/api/v1",
             cloud=True,
             api_key_env="OPENROUTER_API_KEY",
+            responses=True,
             capabilities=Capabilities(tools=True, vision=True, thinking=True),
             headers={
                 "HTTP-Referer": "https://github.com/modelport/modelport",

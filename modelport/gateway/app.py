@@ -43,7 +43,9 @@ STATE = web.AppKey("state", dict)
 
 def format_of(path: str) -> WireFormat:
     """Which dialect an answer to this path must speak, errors included."""
-    return WireFormat.ANTHROPIC if path.startswith("/v1/messages") else WireFormat.OPENAI
+    if path.startswith("/v1/messages"):
+        return WireFormat.ANTHROPIC
+    return WireFormat.RESPONSES if path.startswith("/v1/responses") else WireFormat.OPENAI
 
 
 def respond(reply: Reply) -> web.Response:
@@ -130,6 +132,10 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
 async def messages(request: web.Request) -> web.StreamResponse:
     return await _chat(request, WireFormat.ANTHROPIC)
+
+
+async def responses(request: web.Request) -> web.StreamResponse:
+    return await _chat(request, WireFormat.RESPONSES)
 
 
 async def _chat(request: web.Request, format: WireFormat) -> web.StreamResponse:
@@ -304,6 +310,7 @@ def build_app(
     app[STREAMS] = set()
     app[STATE] = {"started": time.time()}
     app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/responses", responses)
     app.router.add_post("/v1/messages", messages)
     app.router.add_post("/v1/messages/count_tokens", count_tokens)
     app.router.add_post("/v1/embeddings", embeddings)

@@ -80,6 +80,9 @@ OPENAPI: dict[str, Any] = {
     },
     "paths": {
         "/v1/chat/completions": _post("OpenAI chat completions", ["model", "messages"]),
+        "/v1/responses": _post(
+            "OpenAI Responses (stateless: previous_response_id is refused)", ["model", "input"]
+        ),
         "/v1/messages": _post("Anthropic messages", ["model", "messages", "max_tokens"]),
         "/v1/messages/count_tokens": _post(
             "Anthropic token count, where a backend can count", ["model", "messages"], stream=False

@@ -86,7 +86,7 @@ class ChatCall:
             attempt.first_byte()
             attempt.usage = response.usage
             response = msgspec.structs.replace(response, model=request.model)
-            return Answer(200, self.codec.encode_response(response))
+            return Answer(200, self.codec.encode_response(response, request=request))
         events = aiter(backend.stream(upstream_request))
         lease.close_first(lambda: _close_events(events))
         try:
@@ -96,7 +96,10 @@ class ChatCall:
         attempt.first_byte()
         include_usage = self.codec.wants_stream_usage(self.body)
         encoder = self.codec.stream_encoder(
-            request_id=attempt.request_id, model=request.model, include_usage=include_usage
+            request_id=attempt.request_id,
+            model=request.model,
+            include_usage=include_usage,
+            request=request,
         )
         source = TranscodedSource(first, events, encoder, attempt)
         return Answer(200, content_type=SSE, stream=source)

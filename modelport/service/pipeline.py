@@ -32,6 +32,12 @@ class Source(Protocol):
 
     def __anext__(self) -> Awaitable[bytes]: ...
 
+    def error(self, err: BackendError) -> bytes | None:
+        """The error frame that ends this source's stream, or None for the dialect's plain
+        one (an encoder that has started an answer can close it, as Responses'
+        `response.failed` does)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -56,6 +62,9 @@ class RelaySource:
             return _at_once(first)
         return self._rest.__anext__()
 
+    def error(self, err: BackendError) -> bytes | None:
+        return None  # the engine's answer: we know none of its ids
+
     async def aclose(self) -> None:
         return None  # nothing reads ahead; the lease closes the relay and takes its usage
 
@@ -69,7 +78,7 @@ class TranscodedSource:
     final event reports on the attempt.
     """
 
-    __slots__ = ("_ended", "_failure", "_pending", "_producer", "_ready")
+    __slots__ = ("_encoder", "_ended", "_failure", "_pending", "_producer", "_ready")
 
     def __init__(
         self, first: Event, events: AsyncIterator[Event], encoder: StreamEncoder, attempt: Attempt
@@ -78,6 +87,7 @@ class TranscodedSource:
         self._ready = asyncio.Event()
         self._ended = False
         self._failure: BaseException | None = None
+        self._encoder = encoder
         self._producer = asyncio.create_task(self._produce(first, events, encoder, attempt))
 
     async def _produce(
@@ -115,6 +125,9 @@ class TranscodedSource:
         batch = pending[0] if len(pending) == 1 else b"".join(pending)
         pending.clear()
         return batch
+
+    def error(self, err: BackendError) -> bytes | None:
+        return self._encoder.error(err)
 
     async def aclose(self) -> None:
         self._producer.cancel()
@@ -209,7 +222,8 @@ class StreamBody:
     def _fail(self, err: BackendError) -> bytes:
         self._attempt.error = type(err).__name__
         self._done = True
-        return stream_error(self._attempt.format, err)
+        frame = self._source.error(err)
+        return stream_error(self._attempt.format, err) if frame is None else frame
 
     async def aclose(self) -> None:
         if self._closed:

@@ -38,8 +38,9 @@ class Reply:
 
 
 def _as_client_sees_it(format: WireFormat, err: BackendError) -> BackendError:
-    """A queue-full is an Overloaded (529) for Anthropic clients, a rate limit (429) for OpenAI."""
-    if format is WireFormat.OPENAI and isinstance(err, QueueFull):
+    """A queue-full is an Overloaded (529) for Anthropic clients, a rate limit (429) for
+    OpenAI's (chat completions and Responses)."""
+    if format is not WireFormat.ANTHROPIC and isinstance(err, QueueFull):
         return RateLimited(err.message, retry_after=err.retry_after, backend_id=err.backend_id)
     return err
 

@@ -23,6 +23,7 @@ __all__ = ["CODECS", "codec_for"]
 _DIALECTS: Mapping[WireFormat, str] = {
     WireFormat.OPENAI: "modelport.wire.openai",
     WireFormat.ANTHROPIC: "modelport.wire.anthropic",
+    WireFormat.RESPONSES: "modelport.wire.responses",
 }
 
 

@@ -119,12 +119,23 @@ class Codec(EngineCodec, Protocol):
 
     def decode_response(self, body: bytes | dict[str, Any]) -> ChatResponse: ...
 
-    def encode_response(self, response: ChatResponse) -> bytes: ...
+    def encode_response(
+        self, response: ChatResponse, *, request: ChatRequest | None = None
+    ) -> bytes:
+        """A whole answer; `request` is the client's own, decoded (the Responses dialect
+        echoes its settings and maps tool names back), None when it is not at hand."""
+        ...
 
     def stream_encoder(
-        self, *, request_id: str, model: str, include_usage: bool = True
+        self,
+        *,
+        request_id: str,
+        model: str,
+        include_usage: bool = True,
+        request: ChatRequest | None = None,
     ) -> StreamEncoder:
-        """An encoder for one answer; it builds the answer's id from `request_id`."""
+        """An encoder for one answer; it builds the answer's id from `request_id`.
+        `request` is the client's decoded request, as for `encode_response`."""
         ...
 
     def wants_stream_usage(self, body: bytes) -> bool:

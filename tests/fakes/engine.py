@@ -2,8 +2,8 @@
 
 One catch-all handler records every request, then routes it through a table built from the
 engine's profile (profiles.py) and its info routes (catalog.py). Chat requests pop a scripted
-`Reply`; the three wire writers (openai_wire, anthropic_wire, ollama_wire) turn it into
-frames, and `_play` sends them with the reply's faults (delay, mid-stream error, drop, hang).
+`Reply`; the wire writers (openai_wire, responses_wire, anthropic_wire, ollama_wire) turn it
+into frames, and `_play` sends them with the reply's faults (delay, mid-stream error, drop, hang).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import anthropic_wire, catalog, errors, ollama_wire, openai_wire
+from . import anthropic_wire, catalog, errors, ollama_wire, openai_wire, responses_wire
 from .core import (
     DEFAULT_ERROR_MESSAGE,
     Headers,
@@ -154,6 +154,9 @@ class FakeEngine:
                     ("POST", f"{prefix}/embeddings", self._openai_embeddings, "embed", "openai"),
                     ("GET", f"{prefix}/models", self._openai_models, "info", "openai"),
                 ]
+        if p.responses:
+            path = f"{p.openai_prefix or '/v1'}/responses"
+            table.append(("POST", path, self._responses, "chat", "openai"))
         if p.anthropic:
             table.append(("POST", "/v1/messages", self._anthropic_messages, "chat", "anthropic"))
         if p.count_tokens:
@@ -415,6 +418,24 @@ class FakeEngine:
             frames=lambda: openai_wire.stream_frames(self.profile, reply, body, model),
             whole=lambda: openai_wire.response(self.profile, reply, body, model),
             content_type="text/event-stream",
+        )
+
+    async def _responses(self, request: web.Request, body: Any) -> web.StreamResponse:
+        if not isinstance(body, dict) or body.get("input") in (None, "", []):
+            return self.error("openai", 400, "invalid", "input: Field required")
+        model, bad = self.resolve_model("openai", body.get("model"))
+        if bad is not None:
+            return bad
+        reply = self.next_reply()
+        return await self._serve(
+            request,
+            "openai",
+            reply,
+            model,
+            stream=bool(body.get("stream")),
+            frames=lambda: responses_wire.stream_frames(self.profile, reply, body, model),
+            whole=lambda: responses_wire.response(self.profile, reply, body, model),
+            content_type="text/event-stream; charset=utf-8",
         )
 
     async def _anthropic_messages(self, request: web.Request, body: Any) -> web.StreamResponse:

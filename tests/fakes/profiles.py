@@ -16,6 +16,8 @@ class Profile:
     #: /v1/messages (Anthropic) and /v1/messages/count_tokens
     anthropic: bool = False
     count_tokens: bool = False
+    #: /v1/responses (OpenAI's Responses API; see responses_wire)
+    responses: bool = False
     #: error style per wire: openai, anthropic, ollama (see errors.body)
     errors: dict[str, str] = field(default_factory=dict)
     #: header carrying the key: "bearer" and/or "x-api-key"
@@ -67,6 +69,7 @@ PROFILES: dict[str, Profile] = {
         kind="vllm",
         default_models=("Qwen/Qwen3-0.6B",),
         anthropic=True,
+        responses=True,
         errors={"openai": "vllm", "anthropic": "vllm-anthropic"},
         strict=True,
         context_counts_max_tokens=True,
@@ -147,6 +150,7 @@ PROFILES: dict[str, Profile] = {
     "openai": Profile(
         kind="openai",
         default_models=("gpt-4o-mini",),
+        responses=True,
         errors={"openai": "openai"},
         strict=True,
         reasoning_field=None,  # chat completions never stream OpenAI's reasoning

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modelport.types import WireFormat
+from modelport.types import ChatRequest, WireFormat
 from modelport.wire.anthropic import errors, request, request_encode, response
 from modelport.wire.anthropic.constants import ANTHROPIC_VERSION
 from modelport.wire.anthropic.stream_decode import StreamDecoder
@@ -30,7 +30,12 @@ class AnthropicCodec(SSECodecBase):
         return StreamDecoder(backend_id=backend_id)
 
     def stream_encoder(
-        self, *, request_id: str, model: str, include_usage: bool = True
+        self,
+        *,
+        request_id: str,
+        model: str,
+        include_usage: bool = True,
+        request: ChatRequest | None = None,
     ) -> StreamEncoder:
         # Anthropic streams always carry usage (SSECodecBase.wants_stream_usage says so).
         return StreamEncoder(id=f"msg_{request_id}", model=model)

@@ -11,6 +11,7 @@ from modelport.errors import (
     ProtocolError,
 )
 from modelport.types import (
+    ChatRequest,
     ChatResponse,
     Message,
     Part,
@@ -117,8 +118,9 @@ def usage_body(usage: Usage | None) -> dict[str, Any]:
     return body
 
 
-def encode_response(resp: ChatResponse) -> bytes:
-    """A non-streaming /v1/messages answer. Images and tool results cannot be assistant content."""
+def encode_response(resp: ChatResponse, *, request: ChatRequest | None = None) -> bytes:
+    """A non-streaming /v1/messages answer. Images and tool results cannot be assistant content.
+    (`request`, the Codec protocol's, is not needed here.)"""
     blocks = [
         encode_part(p) for p in resp.message.content if isinstance(p, Text | ToolCall | Thinking)
     ]

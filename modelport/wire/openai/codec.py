@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from modelport.types import RelayContext, WireFormat
+from modelport.types import ChatRequest, RelayContext, WireFormat
 from modelport.wire.codec import Codec, RelayRequest, SSECodecBase
 from modelport.wire.openai import errors, request, request_encode, response
 from modelport.wire.openai.stream_decode import StreamDecoder
@@ -41,7 +41,12 @@ class OpenAICodec(SSECodecBase):
         return StreamDecoder()  # errors get their backend id where the stream is read
 
     def stream_encoder(
-        self, *, request_id: str, model: str, include_usage: bool = True
+        self,
+        *,
+        request_id: str,
+        model: str,
+        include_usage: bool = True,
+        request: ChatRequest | None = None,
     ) -> StreamEncoder:
         return StreamEncoder(id=f"chatcmpl-{request_id}", model=model, include_usage=include_usage)
 

@@ -60,7 +60,7 @@ _AUTH_CODES: Mapping[int, str] = {
 }
 
 
-def _error_type_code(err: BackendError) -> tuple[str, str | None]:
+def error_type_code(err: BackendError) -> tuple[str, str | None]:
     if isinstance(err, AuthError):
         return "authentication_error", _AUTH_CODES.get(err.status, "invalid_api_key")
     for cls, kind, code in _ERROR_SHAPES:
@@ -71,7 +71,7 @@ def _error_type_code(err: BackendError) -> tuple[str, str | None]:
 
 def encode_error(err: BackendError) -> bytes:
     """The OpenAI error body for `err`: message, type, param, code; nothing internal."""
-    kind, code = _error_type_code(err)
+    kind, code = error_type_code(err)
     param = err.param if isinstance(err, InvalidRequest) else None
     body = {"message": public_message(err.message), "type": kind, "param": param, "code": code}
     return _encode({"error": body})

@@ -9,6 +9,7 @@ from modelport.errors import (
     ProtocolError,
 )
 from modelport.types import (
+    ChatRequest,
     ChatResponse,
     Message,
     Part,
@@ -89,8 +90,10 @@ def _has_text(msg: Message) -> bool:
     return any(isinstance(p, Text) for p in msg.content)
 
 
-def encode_response(resp: ChatResponse, *, created: int | None = None) -> bytes:
-    """A chat.completion object as the official SDKs read it."""
+def encode_response(
+    resp: ChatResponse, *, created: int | None = None, request: ChatRequest | None = None
+) -> bytes:
+    """A chat.completion object as the official SDKs read it (`request`: unused here)."""
     body: JSONObject = {
         "id": resp.id,
         "object": "chat.completion",

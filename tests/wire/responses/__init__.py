@@ -1,0 +1,1 @@
+"""Tests of the OpenAI Responses codec (modelport.wire.responses)."""
