@@ -102,6 +102,16 @@ class Overloaded(BackendError):
         self.retry_after = retry_after
 
 
+class QueueFull(Overloaded):
+    """Our own admission said no: too many requests in flight and waiting for one upstream.
+
+    Not the engine's fault (the breaker ignores it). OpenAI's dialects call it a rate limit
+    (429 `rate_limit_error`), Anthropic's an overload (529 `overloaded_error`): each codec
+    says which."""
+
+    status = 429
+
+
 class ProtocolError(BackendError):
     """The engine answered something we cannot read, or a stream ended without its end."""
 

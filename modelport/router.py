@@ -19,15 +19,11 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from modelport.backends.base import Backend
-from modelport.errors import BackendError, Overloaded
+from modelport.errors import BackendError, QueueFull
 from modelport.types import BackendHealth, BackendModel
 
 log = logging.getLogger("modelport.router")
 T = TypeVar("T")
-
-
-class QueueFull(Overloaded):
-    """Admission said no: too many requests in flight and waiting for one upstream."""
 
 
 class Admission:

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from modelport.errors import BackendError, Overloaded, RateLimited
-from modelport.router import QueueFull
 from modelport.types import WireFormat
 from modelport.wire import codec_for
 
@@ -37,14 +36,6 @@ class Reply:
     content_type: str = JSON
 
 
-def _as_client_sees_it(format: WireFormat, err: BackendError) -> BackendError:
-    """A queue-full is an Overloaded (529) for Anthropic clients, a rate limit (429) for
-    OpenAI's (chat completions and Responses)."""
-    if format is not WireFormat.ANTHROPIC and isinstance(err, QueueFull):
-        return RateLimited(err.message, retry_after=err.retry_after, backend_id=err.backend_id)
-    return err
-
-
 def retry_after(err: BackendError) -> float | None:
     """Seconds the client should wait before trying again, when the failure says so.
 
@@ -56,12 +47,11 @@ def retry_after(err: BackendError) -> float | None:
 
 
 def error_status(format: WireFormat, err: BackendError) -> int:
-    return codec_for(format).error_status(_as_client_sees_it(format, err))
+    return codec_for(format).error_status(err)
 
 
 def error_reply(format: WireFormat, err: BackendError, headers: dict[str, str]) -> Reply:
     """A failure as a whole answer in the client's format, with Retry-After when it has one."""
-    err = _as_client_sees_it(format, err)
     codec = codec_for(format)
     wait = retry_after(err)
     if wait is not None:

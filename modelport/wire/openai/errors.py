@@ -20,6 +20,7 @@ from modelport.errors import (
     ModelNotFound,
     Overloaded,
     ProtocolError,
+    QueueFull,
     RateLimited,
     TimedOut,
     Unreachable,
@@ -46,6 +47,7 @@ _ERROR_SHAPES: tuple[tuple[type[BackendError], str, str | None], ...] = (
     (ModelNotFound, "invalid_request_error", "model_not_found"),
     (InvalidRequest, "invalid_request_error", None),
     (Unsupported, "invalid_request_error", "unsupported"),
+    (QueueFull, "rate_limit_error", "rate_limit_exceeded"),  # ours, before Overloaded
     (RateLimited, "rate_limit_error", "rate_limit_exceeded"),
     (Overloaded, "server_error", "service_unavailable"),
     (TimedOut, "server_error", "timeout"),
@@ -78,6 +80,5 @@ def encode_error(err: BackendError) -> bytes:
 
 
 def error_status(err: BackendError) -> int:
-    """OpenAI clients read the error's own status (the router's queue-full 429 is the
-    service layer's rule)."""
+    """OpenAI clients read the error's own status (a full admission queue is 429)."""
     return err.status
