@@ -14,7 +14,8 @@ proxy as a reference. Then:
 - latency: sequential requests in rounds over every target, A's and B's side by side in
   each round (p50/p99, streams to first and last byte);
 - throughput and server CPU per request at 64 concurrent, per scenario (passthrough or
-  transcoded, OpenAI or Anthropic client, whole or streamed): in rounds, A then B, then B
+  transcoded, OpenAI or Anthropic client, and a Responses API client transcoded when both
+  commits serve /v1/responses; whole or streamed): in rounds, A then B, then B
   then A (ABBA: a load that rises or falls steadily hits both alike), each phase short;
   the CPU per request of a side is its total CPU over its total requests;
 - the direct and LiteLLM rows are measured once each, for the tables only.
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -55,6 +57,7 @@ from measure import (
 )
 from report import machine
 from servers import (
+    ROOT,
     Processes,
     bench_env,
     raise_fd_limit,
@@ -81,6 +84,21 @@ MP_TARGETS = [
     ("mp-trans-anth>oai", "anthropic", TRANS_MODEL),  # localai backend: OpenAI only
     ("mp-trans-oai>anth", "openai", ANTH_MODEL),  # anthropic backend: Anthropic only
 ]
+# Only when both commits serve POST /v1/responses (an older commit would answer 404).
+RESPONSES_TARGET = ("mp-trans-resp>oai", "responses", TRANS_MODEL)  # localai: transcoded
+
+
+def serves_responses(rev: str) -> bool:
+    """Whether modelport at `rev` has the Responses dialect (modelport/wire/responses)."""
+    probe = ["git", "cat-file", "-e", f"{rev}:modelport/wire/responses"]
+    return subprocess.run(probe, cwd=ROOT, capture_output=True).returncode == 0
+
+
+def mp_targets_of(sides: list[Side]) -> list[tuple[str, str, str]]:
+    if all(serves_responses(side.rev) for side in sides):
+        return [*MP_TARGETS, RESPONSES_TARGET]
+    print("a commit has no /v1/responses: no Responses scenario", file=sys.stderr)
+    return MP_TARGETS
 
 
 @dataclass
@@ -120,10 +138,10 @@ def start_all(procs: Processes, sides: list[Side], litellm: bool) -> Urls:
     return Urls(fake, ll[1] if ll else None, pgids)
 
 
-def modelport_targets(side: Side, urls: Urls) -> list[Target]:
+def modelport_targets(side: Side, urls: Urls, targets: list[tuple[str, str, str]]) -> list[Target]:
     label = f"modelport {side.name} ({side.rev})"
     return [
-        make_target(urls.pgids, key, label, side.url, fmt, model) for key, fmt, model in MP_TARGETS
+        make_target(urls.pgids, key, label, side.url, fmt, model) for key, fmt, model in targets
     ]
 
 
@@ -220,8 +238,9 @@ def main() -> int:
         procs = Processes(Path(tmp))
         try:
             urls = start_all(procs, sides, litellm)
+            targets = mp_targets_of(sides)
             for side in sides:
-                side.rows = [(t, Measure()) for t in modelport_targets(side, urls)]
+                side.rows = [(t, Measure()) for t in modelport_targets(side, urls, targets)]
             refs = reference_targets(urls)
             print(f"measuring ({'quick' if args.quick else 'full'} run) ...", file=sys.stderr)
             ref_rows, scenarios, others = asyncio.run(

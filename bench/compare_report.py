@@ -18,6 +18,7 @@ SCENARIOS = {
     "mp-pass-anthropic": ("passthrough, Anthropic client", "direct-anthropic"),
     "mp-trans-anth>oai": ("transcoded, Anthropic client -> OpenAI engine", "direct-openai"),
     "mp-trans-oai>anth": ("transcoded, OpenAI client -> Anthropic engine", "direct-anthropic"),
+    "mp-trans-resp>oai": ("transcoded, Responses client -> OpenAI engine", "direct-openai"),
 }
 
 

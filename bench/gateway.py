@@ -26,7 +26,12 @@ One run starts three servers on 127.0.0.1, each in its own process group:
   an Anthropic client is transcoded) and `anthropic` (Anthropic only: an OpenAI client is
   transcoded);
 - LiteLLM's proxy (`litellm --num_workers 1`) with `openai/` models on the fake, asked in
-  the OpenAI format (/v1/chat/completions) and the Anthropic one (/v1/messages).
+  the OpenAI format (/v1/chat/completions) and the Anthropic one (/v1/messages), and by a
+  Responses API client (/v1/responses, bridged to the fake's chat completions).
+
+A Responses API client (/v1/responses) also asks modelport's `localai` backend, which
+transcodes it to chat completions: issue 9's rule is that this costs at most 1.5x chat
+completions passthrough (server CPU per request and added p50, whole and streamed).
 
 It measures, against each, sequential latency (p50/p99; for streams time to first byte and
 to last byte) and throughput at 64 concurrent requests, whole and streamed; then the RSS
@@ -135,8 +140,10 @@ def targets_of(s: Servers) -> list[Target]:
         on("mp-pass-anthropic", "modelport", s.mp, "anthropic", PASS_MODEL),
         on("mp-trans-anth>oai", "modelport", s.mp, "anthropic", TRANS_MODEL),
         on("mp-trans-oai>anth", "modelport", s.mp, "openai", ANTH_MODEL),
+        on("mp-trans-resp>oai", "modelport", s.mp, "responses", TRANS_MODEL),
         on("litellm-openai", "LiteLLM", s.litellm, "openai", PASS_MODEL),
         on("litellm-anth>oai", "LiteLLM", s.litellm, "anthropic", PASS_MODEL),
+        on("litellm-resp>oai", "LiteLLM", s.litellm, "responses", TRANS_MODEL),
     ]
 
 

@@ -23,6 +23,21 @@ from fake_upstream import IDLE_CAP_S, TEXT
 
 CONCURRENCY = 64
 IDLE_STREAMS = 1000
+PROMPT = "Say a hundred tokens."
+# What a client's format calls (the fake serves the first two; modelport and LiteLLM all
+# three), and the mark a stream must end with: OpenAI's [DONE], Anthropic's message_stop,
+# the Responses API's response.completed event (which carries the whole response, so it is
+# looked for in every chunk, not in the last bytes).
+PATHS = {
+    "openai": "/v1/chat/completions",
+    "anthropic": "/v1/messages",
+    "responses": "/v1/responses",
+}
+STREAM_ENDS = {
+    "openai": b"data: [DONE]",
+    "anthropic": b"message_stop",
+    "responses": b"response.completed",
+}
 
 
 @dataclass(frozen=True)
@@ -36,15 +51,18 @@ class Target:
     server: int = 0  # process group whose CPU time a request costs (the gateway, or the fake)
 
     def body(self, stream: bool) -> bytes:
-        messages = [{"role": "user", "content": "Say a hundred tokens."}]
-        body: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": 256}
+        body: dict[str, Any] = {"model": self.model}
+        if self.fmt == "responses":
+            body |= {"input": PROMPT, "max_output_tokens": 256}
+        else:
+            body |= {"messages": [{"role": "user", "content": PROMPT}], "max_tokens": 256}
         if stream:
             body["stream"] = True
         return json.dumps(body).encode()
 
 
 def endpoint(base: str, fmt: str) -> str:
-    return base + ("/v1/messages" if fmt == "anthropic" else "/v1/chat/completions")
+    return base + PATHS[fmt]
 
 
 def headers_for(fmt: str) -> dict[str, str]:
@@ -74,15 +92,45 @@ async def one(session: Any, target: Target, stream: bool, body: bytes) -> tuple[
             return done - started, done - started
         first = 0.0
         tail = b""
+        end = STREAM_ENDS[target.fmt]
+        ended = False
         async for chunk in response.content.iter_any():
             if not first:
                 first = time.perf_counter()
-            tail = (tail + chunk)[-64:]
+            window = tail + chunk
+            ended = ended or (target.fmt == "responses" and end in window)
+            tail = window[-64:]
         done = time.perf_counter()
-    end = b"data: [DONE]" if target.fmt == "openai" else b"message_stop"
-    if end not in tail:
+    if not (ended or end in tail):
         raise RequestFailed(f"{target.label}: stream ended without {end!r}: {tail!r}")
     return first - started, done - started
+
+
+def whole_text(fmt: str, obj: dict[str, Any]) -> str:
+    """The text of a whole answer in the client's format."""
+    if fmt == "openai":
+        return str(obj["choices"][0]["message"]["content"])
+    if fmt == "anthropic":
+        return "".join(b.get("text", "") for b in obj["content"])
+    return "".join(
+        part.get("text", "")
+        for item in obj["output"]
+        if item.get("type") == "message"
+        for part in item["content"]
+        if part.get("type") == "output_text"
+    )
+
+
+def stream_pieces(fmt: str, obj: dict[str, Any]) -> list[str]:
+    """The text pieces one decoded stream event carries, in the client's format."""
+    if fmt == "openai":
+        deltas = [choice.get("delta") or {} for choice in obj.get("choices") or []]
+        return [d["content"] for d in deltas if d.get("content")]
+    if fmt == "anthropic" and obj.get("type") == "content_block_delta":
+        return [obj["delta"]["text"]] if obj["delta"].get("text") else []
+    if fmt == "responses" and obj.get("type") == "response.output_text.delta":
+        return [obj["delta"]] if obj.get("delta") else []
+    return []
 
 
 async def check_answer(session: Any, target: Target, stream: bool) -> str:
@@ -92,27 +140,12 @@ async def check_answer(session: Any, target: Target, stream: bool) -> str:
         if r.status != 200:
             raise RequestFailed(f"{target.label}: HTTP {r.status}: {raw[:300]!r}")
     if not stream:
-        obj = json.loads(raw)
-        if target.fmt == "openai":
-            text = obj["choices"][0]["message"]["content"]
-        else:
-            text = "".join(b.get("text", "") for b in obj["content"])
-        pieces = 1
+        text, pieces = whole_text(target.fmt, json.loads(raw)), 1
     else:
         texts = []
         for line in raw.decode().splitlines():
-            if not line.startswith("data: ") or line == "data: [DONE]":
-                continue
-            obj = json.loads(line[6:])
-            if target.fmt == "openai":
-                for choice in obj.get("choices") or []:
-                    piece = (choice.get("delta") or {}).get("content")
-                    if piece:
-                        texts.append(piece)
-            elif obj.get("type") == "content_block_delta":
-                piece = obj["delta"].get("text")
-                if piece:
-                    texts.append(piece)
+            if line.startswith("data: ") and line != "data: [DONE]":
+                texts += stream_pieces(target.fmt, json.loads(line[6:]))
         text, pieces = "".join(texts), len(texts)
     if text != TEXT:
         raise RequestFailed(f"{target.label}: wrong text {text[:80]!r}...")

@@ -68,8 +68,18 @@ ADDED = (
         "direct-openai",
     ),
     ("modelport transcoding, OpenAI client -> anthropic", "mp-trans-oai>anth", "direct-anthropic"),
+    (
+        "modelport transcoding, Responses client -> localai (OpenAI)",
+        "mp-trans-resp>oai",
+        "direct-openai",
+    ),
     ("LiteLLM, OpenAI client -> openai/", "litellm-openai", "direct-openai"),
     ("LiteLLM /v1/messages, Anthropic client -> openai/", "litellm-anth>oai", "direct-openai"),
+    (
+        "LiteLLM /v1/responses, Responses client -> openai/ chat completions",
+        "litellm-resp>oai",
+        "direct-openai",
+    ),
 )
 
 
@@ -144,6 +154,45 @@ def transcoding_line(results: dict[str, Measure]) -> str:
     )
 
 
+def ratio(a: float, b: float) -> float:
+    """a / b, or NaN when b is not positive (an added latency lost in the noise)."""
+    return a / b if b > 0 else float("nan")
+
+
+def responses_lines(results: dict[str, Measure]) -> list[str]:
+    """Issue 9's speed rule: the Responses dialect transcoded to a chat completions engine
+    against chat completions passthrough, server CPU per request and added p50; and LiteLLM's
+    /v1/responses (bridged to the same chat completions) beside it."""
+    d_oa, mp = results["direct-openai"], results["mp-pass-openai"]
+    resp, ll = results["mp-trans-resp>oai"], results["litellm-resp>oai"]
+    mp_added, resp_added = added(mp, d_oa), added(resp, d_oa)
+    cost = [
+        ("server CPU whole", resp.cpu_us, mp.cpu_us, "us"),
+        ("server CPU stream", resp.stream_cpu_us, mp.stream_cpu_us, "us"),
+        ("added p50 whole", resp_added[0], mp_added[0], "ms"),
+        ("added p50 stream (last byte)", resp_added[1], mp_added[1], "ms"),
+    ]
+    worst = max(ratio(a, b) for _, a, b, _ in cost)
+    parts = ", ".join(
+        f"{name} {ratio(a, b):.2f}x ({a:,.0f} / {b:,.0f} us)"
+        if unit == "us"
+        else f"{name} {ratio(a, b):.2f}x ({a:.3f} / {b:.3f} ms)"
+        for name, a, b, unit in cost
+    )
+    ll_added = added(ll, d_oa)
+    return [
+        f"- Responses client transcoded to chat completions (localai) vs chat completions "
+        f"passthrough (vllm), >1 = costlier: {parts} (goal <= 1.5x): "
+        f"{verdict(worst <= 1.5)}",
+        f"- Responses client, LiteLLM /v1/responses / modelport (both on the fake's chat "
+        f"completions): server CPU whole {ratio(ll.cpu_us, resp.cpu_us):.1f}x, stream "
+        f"{ratio(ll.stream_cpu_us, resp.stream_cpu_us):.1f}x; throughput modelport / "
+        f"LiteLLM whole {ratio(resp.rps, ll.rps):.1f}x, stream "
+        f"{ratio(resp.stream_rps, ll.stream_rps):.1f}x; added p50 LiteLLM whole "
+        f"{ll_added[0]:.3f} ms, stream {ll_added[1]:.3f} ms",
+    ]
+
+
 def rss_line(rss: dict[str, dict[str, float]]) -> str:
     peak = max(r["peak"] for r in rss.values())
     detail = "; ".join(
@@ -161,19 +210,24 @@ def chart_bars(results: dict[str, Measure]) -> dict[str, Any]:
     d_oa = results["direct-openai"]
     mp, tr_ao = results["mp-pass-openai"], results["mp-trans-anth>oai"]
     ll, ll_an = results["litellm-openai"], results["litellm-anth>oai"]
+    tr_ro, ll_ro = results["mp-trans-resp>oai"], results["litellm-resp>oai"]
     return {
         "added": {
             "modelport pass": added(mp, d_oa),
             "modelport transcode A>O": added(tr_ao, d_oa),
+            "modelport transcode R>O": added(tr_ro, d_oa),
             "LiteLLM": added(ll, d_oa),
             "LiteLLM /v1/messages": added(ll_an, d_oa),
+            "LiteLLM /v1/responses": added(ll_ro, d_oa),
         },
         "rps": {
             "direct": (d_oa.rps, d_oa.stream_rps),
             "modelport pass": (mp.rps, mp.stream_rps),
             "modelport transcode A>O": (tr_ao.rps, tr_ao.stream_rps),
+            "modelport transcode R>O": (tr_ro.rps, tr_ro.stream_rps),
             "LiteLLM": (ll.rps, ll.stream_rps),
             "LiteLLM /v1/messages": (ll_an.rps, ll_an.stream_rps),
+            "LiteLLM /v1/responses": (ll_ro.rps, ll_ro.stream_rps),
         },
     }
 
@@ -183,6 +237,7 @@ def ratios(results: dict[str, Measure], rss: dict[str, dict[str, float]]) -> Ver
     v = Verdicts()
     v.lines = [*added_table(results), "Goals:", "", *goal_lines(results)]
     v.add(transcoding_line(results))
+    v.lines += responses_lines(results)
     if rss:
         v.add(rss_line(rss))
     v.bars = chart_bars(results)
@@ -308,9 +363,13 @@ TARGETS_NOTE = (
     "Targets: `direct-*` is the client calling the fake itself; `mp-pass-*` is modelport "
     "relaying to its `vllm` backend (the client's format is the engine's); "
     "`mp-trans-anth>oai` is an Anthropic client on the `localai` backend (OpenAI only), "
-    "`mp-trans-oai>anth` an OpenAI client on the `anthropic` backend; `litellm-openai` is "
+    "`mp-trans-oai>anth` an OpenAI client on the `anthropic` backend, `mp-trans-resp>oai` "
+    "a Responses API client (/v1/responses) on the `localai` backend (transcoded to chat "
+    "completions; a stream ends with its `response.completed` event); `litellm-openai` is "
     "LiteLLM's /v1/chat/completions on an `openai/` model, `litellm-anth>oai` its "
-    "/v1/messages on the same model (LiteLLM transcodes)."
+    "/v1/messages on the same model (LiteLLM transcodes), `litellm-resp>oai` its "
+    "/v1/responses on an `openai/chat_completions/` model (LiteLLM bridges the Responses "
+    "API to the fake's chat completions)."
 )
 
 SETUP_NOTE = (

@@ -136,12 +136,15 @@ def modelport_config(fake: str, port: int) -> str:
 
 
 def litellm_config(fake: str) -> str:
+    # TRANS_MODEL is the Responses client's: `openai/chat_completions/` makes LiteLLM's
+    # /v1/responses bridge to the upstream's chat completions (as modelport's localai
+    # backend does) instead of calling the upstream's /v1/responses, which the fake lacks.
     entries = []
-    for model in (PASS_MODEL,):
+    for model, provider in ((PASS_MODEL, "openai/"), (TRANS_MODEL, "openai/chat_completions/")):
         entries.append(
             f"  - model_name: {model}\n"
             "    litellm_params:\n"
-            f"      model: openai/{model}\n"
+            f"      model: {provider}{model}\n"
             f"      api_base: {fake}/v1\n"
             "      api_key: sk-bench\n"
         )
