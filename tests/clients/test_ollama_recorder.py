@@ -7,12 +7,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import ollama
 import pytest
 
 from tests.clients.ollama_recorder import MISSING_MODEL, start
 from tests.clients.recorder import Script
-
-ollama = pytest.importorskip("ollama")  # not yet in the dev extra (issue 10 adds it)
 
 TOOL = {
     "type": "function",
