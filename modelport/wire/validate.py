@@ -58,10 +58,14 @@ def json_type(value: Any) -> str:
 
 def expect(value: Any, kind: type | tuple[type, ...], what: str, param: str) -> Any:
     """`value` if it is a `kind` (a bool is no number here), else refuse it as not `what`."""
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds):
+    # One isinstance on the common path; a bool (an int to Python) is looked at again.
+    if isinstance(value, kind) and (value.__class__ is not bool or _admits_bool(kind)):
         return value
     expected(param, what, value)
+
+
+def _admits_bool(kind: type | tuple[type, ...]) -> bool:
+    return kind is bool or (isinstance(kind, tuple) and bool in kind)
 
 
 def expected(param: str, what: str, value: Any) -> NoReturn:
