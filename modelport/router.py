@@ -41,9 +41,15 @@ class Admission:
     def queued(self) -> int:
         return sum(1 for w in self._waiters if not w.done())
 
-    async def acquire(self) -> None:
-        if self.in_flight < self.max_concurrent and not self.queued:
+    def try_acquire(self) -> bool:
+        """Take a free slot now if there is one and nobody is waiting for it; never waits."""
+        if self.in_flight < self.max_concurrent and (not self._waiters or not self.queued):
             self.in_flight += 1
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        if self.try_acquire():
             return
         if self.queued >= self.max_queue:
             raise QueueFull(

@@ -7,7 +7,6 @@ the matching error class before anything else happens.
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
@@ -50,26 +49,46 @@ _TIMED_OUT = {
 }
 
 
-@contextlib.contextmanager
-def transport_errors(phase: Phase, *, url: str, backend_id: str | None) -> Iterator[None]:
+class TransportErrors:
     """The one map from aiohttp's and the socket's exceptions to our hierarchy.
 
     Wrapped around every send and every read (httpx's map_httpcore_exceptions is the model),
-    so no backend ever sees an aiohttp exception.
+    so no backend ever sees an aiohttp exception. A class, not a generator context manager:
+    it is entered twice per request, and the URL (`url`, or the response's) is only turned
+    into text when something failed.
     """
-    try:
-        yield
-    except TimeoutError as exc:
-        message = _TIMED_OUT[phase].format(url=url)
-        raise TimedOut(message, backend_id=backend_id) from exc
-    except aiohttp.ClientConnectorError as exc:
+
+    __slots__ = ("backend_id", "phase", "url")
+
+    def __init__(self, phase: Phase, *, url: object, backend_id: str | None) -> None:
+        self.phase = phase
+        self.url = url
+        self.backend_id = backend_id
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        if exc is not None and isinstance(exc, _TRANSPORT_FAILURES):
+            raise _typed(exc, self.phase, str(self.url), self.backend_id) from exc
+
+
+_TRANSPORT_FAILURES = (TimeoutError, aiohttp.ClientError, ConnectionError)
+
+
+def _typed(exc: BaseException, phase: Phase, url: str, backend_id: str | None) -> BackendError:
+    """What a transport failure in `phase` means, as one of our errors."""
+    if isinstance(exc, TimeoutError):
+        return TimedOut(_TIMED_OUT[phase].format(url=url), backend_id=backend_id)
+    if isinstance(exc, aiohttp.ClientConnectorError):
         why = exc.os_error.strerror or exc
-        raise Unreachable(f"cannot connect to {url}: {why}", backend_id=backend_id) from exc
-    except (aiohttp.ClientError, ConnectionError) as exc:
-        if phase in (Phase.READ, Phase.STREAM):
-            what = "answer" if phase is Phase.READ else "stream"
-            raise ProtocolError(f"the {what} broke off: {exc}", backend_id=backend_id) from exc
-        raise Unreachable(f"cannot connect to {url}: {exc}", backend_id=backend_id) from exc
+        return Unreachable(f"cannot connect to {url}: {why}", backend_id=backend_id)
+    if phase in (Phase.READ, Phase.STREAM):
+        what = "answer" if phase is Phase.READ else "stream"
+        return ProtocolError(f"the {what} broke off: {exc}", backend_id=backend_id)
+    return Unreachable(f"cannot connect to {url}: {exc}", backend_id=backend_id)
 
 
 class HTTPClient:
@@ -145,7 +164,7 @@ class HTTPClient:
             kwargs["timeout"] = aiohttp.ClientTimeout(
                 total=time_limit, connect=min(time_limit, self.connect_timeout)
             )
-        with transport_errors(Phase.SEND, url=self.base_url, backend_id=self.backend_id):
+        with TransportErrors(Phase.SEND, url=self.base_url, backend_id=self.backend_id):
             response = await self.session.request(
                 method, self.base_url + path, data=data, headers=send_headers, **kwargs
             )
@@ -229,7 +248,7 @@ class HTTPClient:
     async def probe(self, path: str, *, time_limit: float = 3.0) -> tuple[int, bytes, float]:
         """GET `path` for health checks: (status, body, latency_ms); raises Unreachable/TimedOut."""
         started = time.perf_counter()
-        with transport_errors(Phase.PROBE, url=self.base_url + path, backend_id=None):
+        with TransportErrors(Phase.PROBE, url=self.base_url + path, backend_id=None):
             async with self.session.get(
                 self.base_url + path, timeout=aiohttp.ClientTimeout(total=time_limit)
             ) as response:
@@ -256,13 +275,13 @@ async def health_of(call: Callable[[], Awaitable[object]]) -> BackendHealth:
 
 
 async def read_all(response: aiohttp.ClientResponse, backend_id: str) -> bytes:
-    with transport_errors(Phase.READ, url=str(response.url), backend_id=backend_id):
+    with TransportErrors(Phase.READ, url=response.url, backend_id=backend_id):
         return await response.read()
 
 
 async def iter_body(response: aiohttp.ClientResponse, backend_id: str) -> AsyncIterator[bytes]:
     """The response body chunk by chunk as it arrives, with transport failures typed."""
-    with transport_errors(Phase.STREAM, url=str(response.url), backend_id=backend_id):
+    with TransportErrors(Phase.STREAM, url=response.url, backend_id=backend_id):
         async for chunk in response.content.iter_any():
             yield chunk
 

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 
-from modelport.backends.http import HTTPClient, iter_body
+from modelport.backends.http import HTTPClient, Phase, TransportErrors, iter_body
 from modelport.errors import BackendError
 from modelport.types import FinishReason, RelayContext, Usage, WireFormat
 from modelport.wire.codec import Codec
@@ -81,6 +81,9 @@ class HTTPRelay:
         return self._meter.finish_reason
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        if not self._meter.stream:
+            yield await self._whole()
+            return
         completed = False
         try:
             async for chunk in iter_body(self._response, self.backend_id):
@@ -101,8 +104,28 @@ class HTTPRelay:
                 self._response.close()
         error = self._meter.outcome()
         if error is not None:
-            error.backend_id = error.backend_id or self.backend_id
-            raise self._scrub(error)
+            raise self._claim(error)
+
+    async def _whole(self) -> bytes:
+        """A whole answer: one read, no chunk loop (the meter keeps it until the end anyway)."""
+        try:
+            with TransportErrors(Phase.STREAM, url=self._response.url, backend_id=self.backend_id):
+                body = await self._response.read()
+        except BaseException:
+            self._response.close()
+            raise
+        self._meter.feed(body)
+        body = self._meter.close()
+        error = self._meter.outcome()
+        if error is not None:
+            self._response.close()
+            raise self._claim(error)
+        self._response.release()
+        return body
+
+    def _claim(self, error: BackendError) -> BackendError:
+        error.backend_id = error.backend_id or self.backend_id
+        return self._scrub(error)
 
     async def aclose(self) -> None:
         self._response.close()

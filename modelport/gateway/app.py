@@ -155,11 +155,19 @@ async def _chat(request: web.Request, format: WireFormat) -> web.StreamResponse:
     return await _stream(request, reply, format)
 
 
-def _relay_context(request: web.Request, format: WireFormat) -> RelayContext:
-    """The query string and the client's dialect headers, for a passthrough to carry."""
+def _relay_context(request: web.Request, format: WireFormat) -> RelayContext | None:
+    """The query string and the client's dialect headers, for a passthrough to carry; None
+    when there is neither (most requests: the relay then skips the merge)."""
+    query = request.query_string
     wanted = codec_for(format).forwarded_headers
-    headers = {name: request.headers[name] for name in wanted if name in request.headers}
-    return RelayContext(query=request.query_string, headers=headers)
+    if wanted:
+        given = request.headers
+        headers = {name: given[name] for name in wanted if name in given}
+        if headers or query:
+            return RelayContext(query=query, headers=headers)
+    elif query:
+        return RelayContext(query=query)
+    return None
 
 
 async def _stream(request: web.Request, reply: Reply, format: WireFormat) -> web.StreamResponse:

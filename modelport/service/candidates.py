@@ -139,12 +139,14 @@ async def _attempt(
     """One candidate: a slot, then the call, both within this attempt's budget."""
     upstream = route.upstream
     budget = _attempt_budget(deadline)
-    try:
-        async with asyncio.timeout_at(budget):
-            await upstream.admission.acquire()
-    except TimeoutError:
-        raise TimedOut(f"no slot within {deadline.timeout_s:g}s") from None
-    lease = Lease(upstream.admission.release)
+    admission = upstream.admission
+    if not admission.try_acquire():  # a free slot needs no timer: most requests find one
+        try:
+            async with asyncio.timeout_at(budget):
+                await admission.acquire()
+        except TimeoutError:
+            raise TimedOut(f"no slot within {deadline.timeout_s:g}s") from None
+    lease = Lease(admission.release)
     try:
         async with asyncio.timeout_at(budget):
             answer = await op.call(route, attempt, lease)

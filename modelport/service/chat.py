@@ -63,18 +63,20 @@ class ChatCall:
             attempt.usage = relay.usage
 
         lease.close_first(close_relay)
+        if not request.stream:
+            # A whole answer comes as the meter read it: complete, so its first byte is now.
+            whole = b"".join([chunk async for chunk in relay])
+            attempt.first_byte()
+            if renamed:
+                whole = _with_model(whole, request.model)
+            return Answer(relay.status, whole, relay.content_type)
         chunks = aiter(relay)
         try:
             first = await anext(chunks)
         except StopAsyncIteration:
             first = b""
         attempt.first_byte()
-        if request.stream:
-            return Answer(relay.status, content_type=SSE, stream=RelaySource(first, chunks))
-        whole = first + b"".join([chunk async for chunk in chunks])
-        if renamed:
-            whole = _with_model(whole, request.model)
-        return Answer(relay.status, whole, relay.content_type)
+        return Answer(relay.status, content_type=SSE, stream=RelaySource(first, chunks))
 
     async def _transcode(self, route: Route, attempt: Attempt, lease: Lease) -> Answer:
         request = self.request

@@ -32,13 +32,19 @@ class _Registry(Mapping[WireFormat, "Codec"]):
 
     def __init__(self, dialects: Mapping[WireFormat, str]) -> None:
         self._dialects = dialects
-        self._loaded: dict[WireFormat, Codec] = {}
+        self.loaded: dict[WireFormat, Codec] = {}
 
     def __getitem__(self, format: WireFormat) -> Codec:
-        codec = self._loaded.get(format)
+        codec = self.loaded.get(format)
         if codec is None:
-            module = importlib.import_module(self._dialects[format])
-            codec = self._loaded[format] = module.CODEC
+            codec = self.load(format)
+        return codec
+
+    def load(self, format: WireFormat) -> Codec:
+        """Import a dialect's package; its codec is a plain dict lookup from then on."""
+        module = importlib.import_module(self._dialects[format])
+        codec: Codec = module.CODEC
+        self.loaded[format] = codec
         return codec
 
     def __iter__(self) -> Iterator[WireFormat]:
@@ -48,9 +54,12 @@ class _Registry(Mapping[WireFormat, "Codec"]):
         return len(self._dialects)
 
 
-CODECS: Mapping[WireFormat, Codec] = _Registry(_DIALECTS)
+_REGISTRY = _Registry(_DIALECTS)
+CODECS: Mapping[WireFormat, Codec] = _REGISTRY
+_LOADED = _REGISTRY.loaded  # asked several times a request: a plain dict lookup, no Mapping
 
 
 def codec_for(format: WireFormat) -> Codec:
     """The codec of a client dialect; KeyError for a format no dialect speaks."""
-    return CODECS[format]
+    codec = _LOADED.get(format)
+    return codec if codec is not None else _REGISTRY.load(format)

@@ -9,7 +9,6 @@ format to decode or encode.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from modelport.errors import BackendError
@@ -75,13 +74,14 @@ class EngineCodec(Protocol):
     ) -> BackendError: ...
 
 
-@dataclass(frozen=True)
-class RelayRequest:
-    """A client's body as it goes on to an engine that speaks the client's dialect."""
+class RelayRequest(msgspec.Struct, frozen=True):
+    """A client's body as it goes on to an engine that speaks the client's dialect.
+
+    A Struct, not a frozen dataclass: one is built per relayed request."""
 
     body: bytes  # the client's own bytes unless the dialect had to add a field
     stream: bool
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = msgspec.field(default_factory=dict)
     query: str = ""  # the client's query string, passed on as it came
     # Usage was asked for only to meter the answer: the relay keeps its chunk from the client.
     drop_usage_chunk: bool = False
@@ -195,13 +195,12 @@ class SSECodecBase(EngineCodecBase):
         """The RelayRequest for a body ready to go: the dialect's headers, then the client's
         forwarded ones over them (a client's own `anthropic-version` wins), and its query."""
         headers = self.relay_headers(api_key)
-        query = ""
-        if context is not None:
-            query = context.query
-            for name, value in context.headers.items():
-                if name.lower() in self.forwarded_headers:
-                    headers[name.lower()] = value
-        return RelayRequest(body, stream, headers, query, drop_usage_chunk=drop_usage_chunk)
+        if context is None:  # the common case: the client sent nothing to carry along
+            return RelayRequest(body, stream, headers, drop_usage_chunk=drop_usage_chunk)
+        for name, value in context.headers.items():
+            if name.lower() in self.forwarded_headers:
+                headers[name.lower()] = value
+        return RelayRequest(body, stream, headers, context.query, drop_usage_chunk)
 
     def relay_headers(self, api_key: str | None) -> dict[str, str]:
         """Headers a relayed body needs beside the backend's own (none by default)."""
