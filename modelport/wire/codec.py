@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+import msgspec
+
 from modelport.errors import BackendError
 from modelport.types import ChatRequest, ChatResponse, Event, RelayContext, WireFormat
 from modelport.wire.errors import decode_error_body
