@@ -25,6 +25,7 @@ from modelport.backends.managed import BUNDLED_ALIAS, ManagedBackend, ManagedSpe
 from modelport.config import parse_config
 from modelport.engine import installed
 from modelport.gateway.server import Gateway
+from modelport.types import ChatRequest, Message, Text
 
 MODEL = BUNDLED_ALIAS
 CTX = 2048
@@ -370,3 +371,23 @@ async def test_serve_without_config_answers_from_the_embedded_engine(
         stderr = (await server.stderr.read()).decode()
     assert code == 0, stderr
     assert "embedded engine ready" in stderr
+
+
+async def test_the_embedded_engine_takes_a_coding_agents_opening_prompt(engine_paths) -> None:  # type: ignore[no-untyped-def]
+    """Claude Code opens with about 4k tokens of prompt: the bundled model is served with its
+    trained 32k window over two slots, so one request may hold 16k (it was 2k: refused)."""
+    from modelport.backends.managed import bundled
+
+    backend = bundled()
+    try:
+        await backend.start()
+        (model,) = await backend.list_models()
+        assert model.context_window == 16384
+        prompt = "hello world " * 2500  # about 5k tokens
+        request = ChatRequest(
+            model=MODEL, messages=(Message("user", (Text(prompt),)),), max_tokens=1
+        )
+        response = await backend.chat(request)
+        assert response.usage is not None and response.usage.input_tokens > 4000
+    finally:
+        await backend.aclose()

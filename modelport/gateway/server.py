@@ -23,6 +23,7 @@ from modelport.backends.managed import (
     Fleet,
     ManagedBackend,
     ManagedSpec,
+    bundled,
     model_alias,
 )
 from modelport.config import (
@@ -215,9 +216,7 @@ class Gateway:
                     "Start an engine (see `modelport discover`), configure a backend, or run "
                     "`modelport engine install --llama-server PATH`."
                 ) from exc
-        backend = ManagedBackend(
-            ManagedSpec(paths.llama_server, paths.model, BUNDLED_ALIAS), fleet=self.fleet
-        )
+        backend = bundled(fleet=self.fleet)
         upstream = self.router.add(backend, DEFAULT_LIMITS, name="embedded")
         self.say(f"starting the embedded engine: {BUNDLED_ALIAS} on llama-server")
         self._embedded_start = asyncio.create_task(self._load_embedded(upstream))

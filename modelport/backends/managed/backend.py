@@ -276,6 +276,10 @@ class _HeldRelay:
 
 
 BUNDLED_ALIAS = "gemma-3-270m"
+# The bundled model's window: Gemma 3 270M was trained on 32k tokens, and coding agents open
+# with prompts of 4k tokens and more (Claude Code's), which a 2k slot refuses. Gemma's
+# sliding-window layers keep the KV cache small, so two 16k slots cost little memory.
+BUNDLED_CTX_SIZE = 32768
 
 
 def model_alias(model_path: Path | None) -> str:
@@ -294,7 +298,8 @@ def bundled(model_path: str | None = None, *, fleet: Fleet | None = None) -> Man
             "the embedded engine is not installed: run `modelport engine install`",
             backend_id="managed",
         )
-    given = Path(model_path).expanduser() if model_path else None
-    model = given or paths.model
-    alias = model_alias(given)
-    return ManagedBackend(ManagedSpec(paths.llama_server, model, alias), fleet=fleet)
+    if not model_path:
+        spec = ManagedSpec(paths.llama_server, paths.model, BUNDLED_ALIAS, BUNDLED_CTX_SIZE)
+        return ManagedBackend(spec, fleet=fleet)
+    given = Path(model_path).expanduser()
+    return ManagedBackend(ManagedSpec(paths.llama_server, given, model_alias(given)), fleet=fleet)
