@@ -25,7 +25,8 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.clients.recorder import Recording, Script, decode_body, redact_headers, redact_query
+from tests.clients import recorder
+from tests.clients.recorder import Script
 
 VERSION = "0.12.6"
 MISSING_MODEL = "missing-model"
@@ -244,42 +245,14 @@ async def answer(request: web.Request, body: Any, script: Script) -> tuple[web.S
     return web.Response(status=404, text="404 page not found"), "404"
 
 
-def make_app(recording: Recording) -> web.Application:
-    async def handle(request: web.Request) -> web.StreamResponse:
-        raw = await request.read()
-        body, read_as = decode_body(raw, request.headers.get("Content-Encoding", ""))
-        entry: dict[str, Any] = {
-            "method": request.method,
-            "path": request.path,
-            "query": redact_query(request.query),
-            "headers": redact_headers(request.headers),
-            "body_read_as": read_as,
-            "body": body,
-        }
-        response, kind = await answer(request, body, recording.script)
-        recording.write({**entry, "answered": kind, "status": response.status})
-        return response
-
-    app = web.Application(client_max_size=64 * 1024 * 1024)
-    app.router.add_route("*", "/{tail:.*}", handle)
-    return app
-
-
 async def start(log_path: Path, script: Script, port: int = 0) -> tuple[web.AppRunner, int]:
-    """Start the recorder on 127.0.0.1; returns the runner (to clean up) and the bound port."""
-    runner = web.AppRunner(make_app(Recording(log_path, script)), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner, int(runner.addresses[0][1])
+    """Start the recorder on 127.0.0.1 answering Ollama's routes; returns the runner (to
+    clean up) and the bound port."""
+    return await recorder.start(log_path, script, port, answerer=answer)
 
 
 async def main(args: argparse.Namespace) -> None:
-    runner, port = await start(Path(args.log), Script(model=args.model), args.port)
-    print(f"listening http://127.0.0.1:{port}", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()
+    await recorder.serve_forever(*await start(Path(args.log), Script(model=args.model), args.port))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import gzip
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -446,7 +446,13 @@ async def answer(request: web.Request, body: Any, script: Script) -> tuple[web.S
     return web.json_response({"error": {"message": "not recorded"}}, status=404), "404"
 
 
-def make_app(recording: Recording) -> web.Application:
+Answerer = Callable[[web.Request, Any, Script], Awaitable[tuple[web.StreamResponse, str]]]
+
+
+def make_app(recording: Recording, answerer: Answerer | None = None) -> web.Application:
+    """Every request logged, then answered by `answerer` (default: the chat dialects here)."""
+    reply = answerer or answer
+
     async def handle(request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         body, read_as = decode_body(raw, request.headers.get("Content-Encoding", ""))
@@ -458,7 +464,7 @@ def make_app(recording: Recording) -> web.Application:
             "body_read_as": read_as,
             "body": body,
         }
-        response, kind = await answer(request, body, recording.script)
+        response, kind = await reply(request, body, recording.script)
         recording.write({**entry, "answered": kind, "status": response.status})
         return response
 
@@ -467,9 +473,11 @@ def make_app(recording: Recording) -> web.Application:
     return app
 
 
-async def start(log_path: Path, script: Script, port: int = 0) -> tuple[web.AppRunner, int]:
+async def start(
+    log_path: Path, script: Script, port: int = 0, answerer: Answerer | None = None
+) -> tuple[web.AppRunner, int]:
     """Start a recorder on 127.0.0.1; returns the runner (to clean up) and the bound port."""
-    runner = web.AppRunner(make_app(Recording(log_path, script)), access_log=None)
+    runner = web.AppRunner(make_app(Recording(log_path, script), answerer), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port)
     await site.start()
@@ -482,7 +490,11 @@ async def main(args: argparse.Namespace) -> None:
     script.reasoning = args.reasoning
     script.fail_status = args.fail_status
     script.tool_args = json.loads(args.tool_args) if args.tool_args else {}
-    runner, port = await start(Path(args.log), script, args.port)
+    await serve_forever(*await start(Path(args.log), script, args.port))
+
+
+async def serve_forever(runner: web.AppRunner, port: int) -> None:
+    """Say where a started recorder listens, then serve until cancelled."""
     print(f"listening http://127.0.0.1:{port}", flush=True)
     try:
         await asyncio.Event().wait()
