@@ -146,6 +146,22 @@ def strings(value: Any, param: str) -> tuple[str, ...]:
     return tuple(expect(v, str, "a string", at(param, i)) for i, v in enumerate(items))
 
 
+def tool_arguments(raw: Any, param: str) -> dict[str, Any]:
+    """A client's tool-call arguments: a JSON object encoded as a string (absent or empty is
+    no arguments); an object as such is taken too, as lenient engines send it."""
+    if isinstance(raw, dict):
+        return raw
+    if raw is None or raw == "":
+        return {}
+    expect(raw, str, "a JSON string", param)
+    try:
+        value = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        fail(param, "is not valid JSON")
+    result: dict[str, Any] = expect(value, dict, "a JSON object encoded as a string", param)
+    return result
+
+
 def load_body(body: bytes | str | Mapping[str, Any]) -> JSONObject:
     """A request body as a JSON object; anything else is refused without a `param`."""
     if isinstance(body, Mapping):

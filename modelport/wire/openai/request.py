@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from modelport.types import (
     ChatRequest,
     Image,
@@ -28,7 +26,6 @@ from modelport.wire.validate import (
     an_array,
     an_object,
     at,
-    expect,
     expected,
     fail,
     load_body,
@@ -39,6 +36,7 @@ from modelport.wire.validate import (
     optional_text,
     required,
     text,
+    tool_arguments,
     unsupported,
 )
 
@@ -98,27 +96,13 @@ def _text_only(value: Any, path: str) -> str:
 # Messages
 
 
-def _request_arguments(raw: Any, path: str) -> dict[str, Any]:
-    if isinstance(raw, dict):
-        return raw
-    if raw is None or raw == "":
-        return {}
-    expect(raw, str, "a JSON string", path)
-    try:
-        value = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        fail(path, "is not valid JSON")
-    result: dict[str, Any] = expect(value, dict, "a JSON object encoded as a string", path)
-    return result
-
-
 def _tool_call(value: Any, path: str) -> ToolCall:
     call = an_object(value, path)
     call_id = text(call, "id", at(path, "id"))
     fpath = at(path, "function")
     function = an_object(call.get("function"), fpath)
     name = text(function, "name", at(fpath, "name"))
-    arguments = _request_arguments(function.get("arguments"), at(fpath, "arguments"))
+    arguments = tool_arguments(function.get("arguments"), at(fpath, "arguments"))
     return ToolCall(call_id, name, arguments)
 
 

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from modelport.types import Image, Message, Part, Text, Tool, ToolCall, ToolResult
 from modelport.wire.responses.tools import CUSTOM_ARGUMENT, decode_tools, flat_name
 from modelport.wire.validate import (
@@ -34,6 +32,7 @@ from modelport.wire.validate import (
     optional_text,
     required,
     text,
+    tool_arguments,
     unsupported,
 )
 
@@ -101,23 +100,11 @@ def content_parts(value: Any, path: str) -> tuple[Text | Image, ...]:
     return tuple(_part(p, at(path, i)) for i, p in enumerate(parts))
 
 
-def _arguments(raw: Any, path: str) -> dict[str, Any]:
-    if raw is None or raw == "":
-        return {}
-    raw = expect(raw, str, "a JSON string", path)
-    try:
-        value = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        fail(path, "is not valid JSON")
-    result: dict[str, Any] = expect(value, dict, "a JSON object encoded as a string", path)
-    return result
-
-
 def _function_call(item: JSONObject, path: str) -> ToolCall:
     call_id = text(item, "call_id", at(path, "call_id"))
     name = text(item, "name", at(path, "name"))
     namespace = optional_text(item, "namespace", at(path, "namespace"))
-    arguments = _arguments(item.get("arguments"), at(path, "arguments"))
+    arguments = tool_arguments(item.get("arguments"), at(path, "arguments"))
     return ToolCall(call_id, flat_name(namespace, name) if namespace else name, arguments)
 
 
