@@ -68,7 +68,8 @@ def error_type_code(err: BackendError) -> tuple[str, str | None]:
     for cls, kind, code in _ERROR_SHAPES:
         if isinstance(err, cls):
             return kind, code
-    return "server_error", None
+    # No class of its own (an unknown route, a bare status): the status says whose fault.
+    return ("invalid_request_error" if 400 <= err.status < 500 else "server_error"), None
 
 
 def encode_error(err: BackendError) -> bytes:
