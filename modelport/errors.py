@@ -123,6 +123,11 @@ class Cancelled(BackendError):
 
 
 class Unsupported(BackendError):
-    """Asked for something the backend cannot do; raised before any I/O."""
+    """Asked for something the backend cannot do; raised before any I/O. `param` names the
+    request field it could not honour, when one did."""
 
     status = 400
+
+    def __init__(self, message: str, *, param: str | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.param = param

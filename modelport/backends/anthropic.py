@@ -34,6 +34,7 @@ from modelport.types import (
     WireFormat,
 )
 from modelport.wire import anthropic
+from modelport.wire.fields import Target
 
 DEFAULT_URL = "https://api.anthropic.com"
 API_KEY_ENV = "ANTHROPIC_API_KEY"
@@ -44,6 +45,7 @@ CLAUDE = Capabilities(tools=True, vision=True, thinking=True, json_schema=True)
 class AnthropicBackend:
     kind = "anthropic"
     formats = frozenset({WireFormat.ANTHROPIC})
+    transcodes_to = Target.ANTHROPIC
 
     def __init__(
         self,

@@ -23,6 +23,7 @@ from modelport.types import (
     Usage,
     WireFormat,
 )
+from modelport.wire.fields import Target
 
 
 class Relay(Protocol):
@@ -56,6 +57,9 @@ class Backend(Protocol):
     kind: str
     id: str
     formats: frozenset[WireFormat]
+    # The dialect a transcoded request is sent in: what decides each client field's fate
+    # (modelport/wire/fields.py).
+    transcodes_to: Target
 
     @property
     def url(self) -> str | None:

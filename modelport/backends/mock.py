@@ -27,12 +27,15 @@ from modelport.types import (
     WireFormat,
     collect,
 )
+from modelport.wire.fields import Target
 
 
 class MockBackend:
     kind = "mock"
     url: str | None = None  # in-process: nothing to dial
     formats: frozenset[WireFormat] = frozenset()
+    # Scripted, in-process: it reads what a chat-completions engine would.
+    transcodes_to = Target.OPENAI
 
     def __init__(
         self,

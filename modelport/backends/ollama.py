@@ -32,6 +32,7 @@ from modelport.types import (
     WireFormat,
 )
 from modelport.wire import ollama
+from modelport.wire.fields import Target
 
 DEFAULT_URL = "http://127.0.0.1:11434"
 DEFAULT_PORT = 11434
@@ -87,6 +88,7 @@ class OllamaBackend:
 
     kind = "ollama"
     formats: frozenset[WireFormat] = frozenset({WireFormat.OPENAI, WireFormat.ANTHROPIC})
+    transcodes_to = Target.OLLAMA
 
     def __init__(
         self,

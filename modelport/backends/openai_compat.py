@@ -30,6 +30,7 @@ from modelport.types import (
     WireFormat,
 )
 from modelport.wire import anthropic, codec_for, openai
+from modelport.wire.fields import Target
 
 
 def base_url_for(url: str, profile: Profile) -> str:
@@ -58,6 +59,7 @@ class OpenAICompatBackend:
         self.url = base_url_for(url or self.profile.default_url, self.profile)
         self.id = name or (self.kind if self.profile.cloud else f"{self.kind}:{self.url}")
         self.formats = self.profile.relay_formats
+        self.transcodes_to = Target.OPENAI
         self._api_key = api_key if api_key is not None else self._key_from_env()
         headers = dict(self.profile.headers)
         if self._api_key:

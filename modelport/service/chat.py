@@ -80,9 +80,11 @@ class ChatCall:
 
     async def _transcode(self, route: Route, attempt: Attempt, lease: Lease) -> Answer:
         request = self.request
-        # Fields we did not model belong to the client's dialect; another dialect may refuse them.
-        upstream_request = msgspec.structs.replace(request, model=route.model, extra={})
         backend = route.upstream.backend
+        # The fields the decoder did not model: each carried, dropped by name or refused, as
+        # the client dialect's field table says for the engine's dialect (docs/fields.md).
+        extra = self.codec.upstream_extra(request, backend.transcodes_to, backend.kind)
+        upstream_request = msgspec.structs.replace(request, model=route.model, extra=extra)
         if not request.stream:
             response = await backend.chat(upstream_request)
             attempt.first_byte()

@@ -16,6 +16,7 @@ import msgspec
 from modelport.errors import BackendError
 from modelport.types import ChatRequest, ChatResponse, Event, RelayContext, WireFormat
 from modelport.wire.errors import decode_error_body
+from modelport.wire.fields import FieldTable, Target, upstream_extra
 from modelport.wire.sse import Frame, SSEDecoder
 from modelport.wire.validate import load_body
 
@@ -117,6 +118,12 @@ class Codec(EngineCodec, Protocol):
 
     def decode_request(self, body: bytes | dict[str, Any]) -> ChatRequest: ...
 
+    def upstream_extra(self, request: ChatRequest, target: Target, engine: str) -> dict[str, Any]:
+        """The request's `extra` as an engine of `target` gets it when transcoded: each
+        field carried, dropped by name or refused naming `engine`, as the dialect's field
+        table says (docs/fields.md)."""
+        ...
+
     def encode_request(self, request: ChatRequest) -> dict[str, Any]: ...
 
     def decode_response(self, body: bytes | dict[str, Any]) -> ChatResponse: ...
@@ -177,6 +184,14 @@ class SSECodecBase(EngineCodecBase):
         return SSEDecoder()
 
     forwarded_headers: frozenset[str] = frozenset()
+    # Every field the dialect accepts and its fate per target (wire/fields.py); a dialect
+    # without a table (None) sends no `extra` to an engine of another dialect.
+    fields: FieldTable | None = None
+
+    def upstream_extra(self, request: ChatRequest, target: Target, engine: str) -> dict[str, Any]:
+        if self.fields is None:
+            return {}
+        return upstream_extra(self.fields, request.extra, target, engine)
 
     def prepare_relay(
         self, body: bytes, *, api_key: str | None = None, context: RelayContext | None = None

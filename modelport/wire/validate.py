@@ -8,6 +8,7 @@ config loader words its errors:
     <param>: expected <what>, got <JSON type>
     <param>: must not be empty
     <param>: <value> is not supported
+    <param>: <value> is not supported by <engine>: <why>   (refused_by, raises Unsupported)
 
 so a client that makes the same mistake against /v1/chat/completions and /v1/messages reads
 the same sentence. Each dialect's decoder says which fields exist; this module only says
@@ -21,7 +22,7 @@ from typing import Any, NoReturn
 
 import msgspec
 
-from modelport.errors import InvalidRequest
+from modelport.errors import InvalidRequest, Unsupported
 
 JSONObject = dict[str, Any]
 _decode_json = msgspec.json.Decoder().decode
@@ -75,6 +76,16 @@ def expected(param: str, what: str, value: Any) -> NoReturn:
 
 def unsupported(param: str, value: Any) -> NoReturn:
     fail(param, f"{value!r} is not supported")
+
+
+def refused_by(param: str, value: Any, engine: str, why: str = "") -> NoReturn:
+    """A field the chosen engine has nothing for: refused rather than dropped in silence
+    (docs/fields.md). Unsupported, so OpenAI's dialects answer it with code `unsupported`."""
+    reason = f": {why}" if why else ""
+    shown = msgspec.json.encode(value).decode()
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    raise Unsupported(f"{param}: {shown} is not supported by {engine}{reason}", param=param)
 
 
 def required(obj: Mapping[str, Any], key: str, param: str) -> Any:

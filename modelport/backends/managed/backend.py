@@ -34,6 +34,7 @@ from modelport.types import (
     Usage,
     WireFormat,
 )
+from modelport.wire.fields import Target
 
 T = TypeVar("T")
 
@@ -43,6 +44,7 @@ class ManagedBackend:
 
     kind = "managed"
     formats = frozenset({WireFormat.OPENAI, WireFormat.ANTHROPIC})
+    transcodes_to = Target.OPENAI  # llama-server's chat completions
 
     def __init__(self, spec: ManagedSpec, *, fleet: Fleet | None = None) -> None:
         self.spec = spec

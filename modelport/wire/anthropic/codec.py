@@ -5,6 +5,7 @@ from __future__ import annotations
 from modelport.types import ChatRequest, WireFormat
 from modelport.wire.anthropic import errors, request, request_encode, response
 from modelport.wire.anthropic.constants import ANTHROPIC_VERSION
+from modelport.wire.anthropic.fields import FIELDS
 from modelport.wire.anthropic.stream_decode import StreamDecoder
 from modelport.wire.anthropic.stream_encode import StreamEncoder
 from modelport.wire.codec import Codec, SSECodecBase
@@ -20,6 +21,7 @@ class AnthropicCodec(SSECodecBase):
 
     # The dialect's concern modules, bound as the protocol names them.
     decode_request = staticmethod(request.decode_request)
+    fields = FIELDS
     encode_request = staticmethod(request_encode.encode_request)
     decode_response = staticmethod(response.decode_response)
     encode_response = staticmethod(response.encode_response)

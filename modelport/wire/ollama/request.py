@@ -17,6 +17,7 @@ from modelport.types import (
     ToolCall,
     ToolResult,
 )
+from modelport.wire.validate import refused_by
 
 JSONObject = dict[str, Any]
 
@@ -162,8 +163,12 @@ def _image(image: Image) -> str:
 
 
 def _tools(req: ChatRequest) -> list[JSONObject]:
-    # Ollama has no tool_choice; "none" is honoured by not offering the tools at all.
-    if not req.tools or (req.tool_choice is not None and req.tool_choice.mode == "none"):
+    """Ollama has no tool_choice: "none" is honoured by not offering the tools at all; a
+    call it cannot force (required, a named tool) is refused, not dropped (docs/fields.md)."""
+    choice = req.tool_choice
+    if choice is not None and choice.mode in ("required", "named") and req.tools:
+        refused_by("tool_choice", choice.name or choice.mode, "ollama", "it cannot force a call")
+    if not req.tools or (choice is not None and choice.mode == "none"):
         return []
     return [
         {

@@ -7,6 +7,7 @@ import msgspec
 from modelport.types import ChatRequest, RelayContext, WireFormat
 from modelport.wire.codec import Codec, RelayRequest, SSECodecBase
 from modelport.wire.openai import errors, request, request_encode, response
+from modelport.wire.openai.fields import FIELDS
 from modelport.wire.openai.stream_decode import StreamDecoder
 from modelport.wire.openai.stream_encode import StreamEncoder
 from modelport.wire.validate import load_body
@@ -31,6 +32,7 @@ class OpenAICodec(SSECodecBase):
 
     # The dialect's concern modules, bound as the protocol names them.
     decode_request = staticmethod(request.decode_request)
+    fields = FIELDS
     encode_request = staticmethod(request_encode.encode_request)
     decode_response = staticmethod(response.decode_response)
     encode_response = staticmethod(response.encode_response)

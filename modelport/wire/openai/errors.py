@@ -75,7 +75,7 @@ def error_type_code(err: BackendError) -> tuple[str, str | None]:
 def encode_error(err: BackendError) -> bytes:
     """The OpenAI error body for `err`: message, type, param, code; nothing internal."""
     kind, code = error_type_code(err)
-    param = err.param if isinstance(err, InvalidRequest) else None
+    param = err.param if isinstance(err, InvalidRequest | Unsupported) else None
     body = {"message": public_message(err.message), "type": kind, "param": param, "code": code}
     return _encode({"error": body})
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from modelport.types import ChatRequest, WireFormat
 from modelport.wire.codec import Codec, SSECodecBase
 from modelport.wire.responses import errors, request, request_encode, response
+from modelport.wire.responses.fields import FIELDS
 from modelport.wire.responses.stream_decode import StreamDecoder
 from modelport.wire.responses.stream_encode import StreamEncoder
 
@@ -18,6 +19,7 @@ class ResponsesCodec(SSECodecBase):
 
     # The dialect's concern modules, bound as the protocol names them.
     decode_request = staticmethod(request.decode_request)
+    fields = FIELDS
     encode_request = staticmethod(request_encode.encode_request)
     decode_response = staticmethod(response.decode_response)
     encode_response = staticmethod(response.encode_response)
