@@ -218,3 +218,4 @@ async def test_ollama_engine_refuses_a_tool_choice_it_cannot_force(
     error = json.loads(raw)["error"]
     assert (error["param"], error["code"]) == ("tool_choice", "unsupported")
     assert "is not supported by ollama" in error["message"]
+    assert not [r for r in ollama.requests if r.path == "/api/chat"]
