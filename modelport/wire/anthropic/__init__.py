@@ -39,10 +39,11 @@ Decisions worth knowing:
   signatures never contain ":", so the prefix cannot collide with a real signature.
 - Fields Anthropic has and the canonical request lacks (metadata, context_management,
   top_k, service_tier, `output_config` beside its `format` and effort, ...) travel in
-  `extra`; the service drops `extra` when it transcodes. `cache_control` marks on blocks and
-  tools' `defer_loading` are dropped (passthrough keeps them: the raw body goes). Blocks
-  and tools the canonical types cannot carry (documents, server tools, file sources) raise
-  Unsupported rather than vanish.
+  `extra`; when the service transcodes, the dialect's field table (`fields.py`, rendered
+  in docs/fields.md) carries, drops by name or refuses each of them. `cache_control` marks
+  on blocks and tools' `defer_loading` are dropped (passthrough keeps them: the raw body
+  goes). Blocks and tools the canonical types cannot carry (documents, server tools, file
+  sources) raise Unsupported rather than vanish.
 """
 
 from __future__ import annotations

@@ -3,12 +3,12 @@
 Client input: every failure is an InvalidRequest naming the field, in the shared wording
 (modelport.wire.validate). What the Responses API has that the canonical request does not
 is either mapped (input items, instructions, tools, text.format, reasoning.effort, ...),
-accepted and left to the answer's echo (metadata, store, include, prompt_cache_key, ...),
-or refused by name (previous_response_id, conversation, background, prompt: they need
-state this gateway does not keep). The client's own fields (`input` too) stay in `extra`,
-which the answer's encoder reads back (echo, namespaced and custom tool names); it never
-reaches an engine of another
-dialect (the service clears it when transcoding) and passthrough relays the body as sent.
+left to the answer's echo (metadata, store, include, prompt_cache_key, ...), or refused by
+name (previous_response_id, conversation, background, prompt: they need state this gateway
+does not keep). The client's own fields (`input` too) stay in `extra`, which the answer's
+encoder reads back (echo, namespaced and custom tool names); what an engine of another
+dialect gets of them is the field table's decision (`fields.py`, docs/fields.md), and
+passthrough relays the body as sent.
 """
 
 from __future__ import annotations
@@ -41,32 +41,6 @@ _STATEFUL = {
     "prompt": "stored prompt templates are not available here; send `instructions` and "
     "`input` instead",
 }
-
-# Top-level fields that do not change what an engine is asked: accepted, echoed in the
-# answer where the Response object has a place for them, otherwise ignored (see
-# docs/wire-codecs.md for why each one is harmless to drop).
-ACCEPTED = frozenset(
-    {
-        "include",
-        "store",
-        "metadata",
-        "user",
-        "safety_identifier",
-        "prompt_cache_key",
-        "prompt_cache_retention",
-        "prompt_cache_options",
-        "service_tier",
-        "truncation",
-        "stream_options",
-        "max_tool_calls",
-        "top_logprobs",
-        "context_management",
-        "moderation",
-        "image",
-        "access_programs",
-        "background_options",
-    }
-)
 
 
 def _refuse_state(obj: JSONObject) -> None:
