@@ -7,7 +7,6 @@ from typing import Any
 
 from modelport.errors import (
     InvalidRequest,
-    Unsupported,
 )
 from modelport.types import (
     ChatRequest,
@@ -27,6 +26,7 @@ from modelport.wire.anthropic.constants import (
     EMPTY_SCHEMA,
     REDACTED_PREFIX,
 )
+from modelport.wire.validate import refused_by
 
 # Reasoning effort (OpenAI's word) -> thinking budget, when an effort-only request meets Anthropic.
 _EFFORT_BUDGET = {
@@ -253,9 +253,8 @@ def _encode_response_format(fmt: dict[str, Any] | None, rest: Any) -> dict[str, 
         (fmt.get("json_schema") or {}).get("schema") if fmt.get("type") == "json_schema" else None
     )
     if not isinstance(schema, dict):
-        raise Unsupported(
-            f"response_format {fmt.get('type')!r} has no Anthropic equivalent; "
-            "use json_schema with a schema"
+        refused_by(
+            "response_format.type", fmt.get("type"), "anthropic", "use json_schema with a schema"
         )
     config = dict(rest) if isinstance(rest, dict) else {}
     config["format"] = {"type": "json_schema", "schema": schema}
