@@ -16,6 +16,8 @@ from modelport.errors import Unsupported
 from modelport.types import WireFormat
 from modelport.wire import codec_for
 from modelport.wire.fields import Fate, FieldTable, Row, Target, render_rows
+from modelport.wire.openai import decode_embed_request
+from modelport.wire.openai.fields import EMBED_FIELDS
 from tests.captures import client_requests
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "fields.md"
@@ -47,9 +49,10 @@ def _doc_section(title: str) -> list[str]:
     return table
 
 
-@pytest.mark.parametrize("fmt", list(TABLES))
-def test_doc_table_is_the_code_table(fmt: WireFormat) -> None:
-    table = TABLES[fmt]
+@pytest.mark.parametrize(
+    "table", [*TABLES.values(), EMBED_FIELDS], ids=lambda t: t.title.split(" (")[0]
+)
+def test_doc_table_is_the_code_table(table: FieldTable) -> None:
     doc = _doc_section(table.title)
     code = render_rows(table)
     missing = [line for line in code if line not in doc]
@@ -118,6 +121,19 @@ def _refused_cells() -> list[tuple[WireFormat, Row, Target]]:
                 if target is not table.own and r.to[target].fate is Fate.REFUSED:
                     cells.append((fmt, r, target))
     return cells
+
+
+def test_every_embeddings_field_the_sdk_sends_has_a_row_and_others_are_refused() -> None:
+    from openai.types import embedding_create_params
+
+    sdk = _sdk_fields(embedding_create_params.EmbeddingCreateParams)
+    assert sdk == set(EMBED_FIELDS.by_path)
+    body = {"model": "e", "input": "hi", "user": "u", "encoding_format": "base64"}
+    assert decode_embed_request(body).inputs == ("hi",)
+    with pytest.raises(Unsupported) as caught:
+        decode_embed_request({**body, "truncate_prompt_tokens": 8})
+    assert caught.value.param == "truncate_prompt_tokens"
+    assert caught.value.message.startswith("truncate_prompt_tokens: 8 is not supported by ")
 
 
 @pytest.mark.parametrize(

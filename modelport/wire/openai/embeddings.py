@@ -13,12 +13,23 @@ from modelport.types import (
     EmbedResult,
     Usage,
 )
+from modelport.wire.openai.fields import EMBED_FIELDS
 from modelport.wire.openai.structs import (
     WireUsage,
     decode_struct,
     encode_json,
 )
-from modelport.wire.validate import expected, load_body, non_empty_text, optional_int, required
+from modelport.wire.validate import (
+    expected,
+    load_body,
+    non_empty_text,
+    optional_int,
+    refused_by,
+    required,
+)
+
+# What an embeddings request may hold besides `user`, which is dropped (docs/fields.md).
+_CARRIED_FIELDS = "an embeddings request carries model, input, dimensions and encoding_format"
 
 JSONObject = dict[str, Any]
 
@@ -26,6 +37,9 @@ JSONObject = dict[str, Any]
 def decode_embed_request(body: bytes | dict[str, Any]) -> EmbedRequest:
     """An embeddings body; token-array inputs are refused (no engine here takes them)."""
     obj = load_body(body)
+    for key, value in obj.items():  # every engine gets the same request: one fate per field
+        if key not in EMBED_FIELDS.by_path:
+            refused_by(key, value, "the embeddings of any engine here", _CARRIED_FIELDS)
     model = non_empty_text(obj, "model", "model")
     raw = required(obj, "input", "input")
     if isinstance(raw, str):

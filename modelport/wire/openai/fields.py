@@ -326,3 +326,24 @@ FIELDS = FieldTable(
         ),
     ),
 )
+
+# /v1/embeddings (the openai SDK's `types/embedding_create_params.py`). Never relayed: the
+# request is always decoded and sent again as the engine's own (OpenAI-compatible
+# /v1/embeddings, Ollama's /api/embed); Anthropic engines have no embeddings (no route).
+EMBED_FIELDS = FieldTable(
+    "OpenAI Embeddings (client dialect)",
+    None,
+    (
+        row("model", MAPPED, REFUSED, MAPPED, "Anthropic engines list no embedding models"),
+        row("input", MAPPED, REFUSED, MAPPED, "a string or an array of strings"),
+        row("dimensions", MAPPED, REFUSED, MAPPED),
+        row(
+            "encoding_format",
+            DROPPED,
+            REFUSED,
+            DROPPED,
+            "the gateway encodes the answer (float or base64) itself; engines answer floats",
+        ),
+        row("user", DROPPED, REFUSED, DROPPED, _OPENAI_SERVICE),
+    ),
+)
