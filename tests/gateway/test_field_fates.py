@@ -44,7 +44,8 @@ def _base(fmt: WireFormat, model: str) -> dict[str, Any]:
 async def _gateway_to(target: Target, fake_engine: Any, gateway: Any) -> tuple[Any, str, str]:
     kind, model = ENGINES[target]
     extra: dict[str, Any] = {"api_key": "k"} if kind == "anthropic" else {}
-    fake = await fake_engine(kind, models=[model], **extra)
+    # A window agents' long prompts fit in (Claude Code's system prompt alone is ~4k tokens).
+    fake = await fake_engine(kind, models=[model], context_window=200_000, **extra)
     conf: dict[str, Any] = {"api_key_env": "K"} if kind == "anthropic" else {}
     _gw, url = await gateway(backends=[backend(kind, fake, **conf)], env={"K": "k"})
     return fake, url, model
@@ -219,3 +220,38 @@ async def test_ollama_engine_refuses_a_tool_choice_it_cannot_force(
     assert (error["param"], error["code"]) == ("tool_choice", "unsupported")
     assert "is not supported by ollama" in error["message"]
     assert not [r for r in ollama.requests if r.path == "/api/chat"]
+
+
+# -- what Claude Code, Codex and opencode really send goes through every transcoding path --
+
+# (capture files, the gateway path, the targets those clients are transcoded to)
+AGENTS = [
+    ("claude-code-*.jsonl", "/v1/messages", (Target.OPENAI,)),
+    ("codex-*.jsonl", "/v1/responses", (Target.OPENAI, Target.ANTHROPIC, Target.OLLAMA)),
+    ("opencode-*.jsonl", "/v1/responses", (Target.OPENAI, Target.ANTHROPIC, Target.OLLAMA)),
+    ("opencode-*.jsonl", "/v1/chat/completions", (Target.ANTHROPIC,)),
+]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "target"),
+    [(p, path, t) for p, path, targets in AGENTS for t in targets],
+    ids=lambda v: str(v),
+)
+async def test_agent_captures_are_never_refused_when_transcoded(
+    pattern: str, path: str, target: Target, fake_engine: Any, gateway: Any
+) -> None:
+    from tests.captures import client_requests
+
+    fake, url, model = await _gateway_to(target, fake_engine, gateway)
+    fake.default_reply = Reply(text="ok")
+    captured = [
+        c
+        for c in client_requests(pattern)
+        if c.path == path and "image" not in c.name  # the fakes' models are text-only
+    ]
+    assert captured
+    for capture in captured:
+        body = {**capture.body, "model": model}
+        status, _headers, raw = await post(url, path, body)
+        assert status == 200, (capture.name, raw[:300])
