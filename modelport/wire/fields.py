@@ -133,6 +133,16 @@ class FieldTable:
     def top_level(self) -> Iterable[Row]:
         return (r for r in self.rows if r.top_level)
 
+    @property
+    def modelled(self) -> frozenset[str]:
+        """The top-level fields the decoder models (mapped on some other dialect's engine):
+        the rest of a request goes in `extra`."""
+        return frozenset(
+            r.path
+            for r in self.top_level()
+            if any(c.fate is Fate.MAPPED for t, c in r.to.items() if t is not self.own)
+        )
+
 
 def upstream_extra(
     table: FieldTable, extra: Mapping[str, Any], target: Target, engine: str

@@ -27,6 +27,7 @@ from modelport.wire.anthropic.constants import (
     EMPTY_SCHEMA,
     REDACTED_PREFIX,
 )
+from modelport.wire.anthropic.fields import FIELDS
 from modelport.wire.validate import (
     expect,
     expected,
@@ -40,22 +41,8 @@ from modelport.wire.validate import (
     unsupported,
 )
 
-_REQUEST_KEYS = frozenset(
-    {
-        "model",
-        "max_tokens",
-        "messages",
-        "system",
-        "tools",
-        "tool_choice",
-        "temperature",
-        "top_p",
-        "stop_sequences",
-        "thinking",
-        "stream",
-        "output_config",
-    }
-)
+# The fields modelled here; the others travel in `extra` to meet their rows when transcoded.
+_REQUEST_KEYS = FIELDS.modelled
 _UNSUPPORTED_BLOCKS = (
     "document",
     "search_result",

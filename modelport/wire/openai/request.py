@@ -21,6 +21,7 @@ from modelport.types import (
     ToolChoice,
     ToolResult,
 )
+from modelport.wire.openai.fields import FIELDS
 from modelport.wire.validate import (
     JSONObject,
     an_array,
@@ -220,24 +221,8 @@ def _stop(value: Any) -> tuple[str, ...] | None:
     expected("stop", "a string or an array of strings", value)
 
 
-_REQUEST_KEYS = frozenset(
-    {
-        "model",
-        "messages",
-        "tools",
-        "tool_choice",
-        "parallel_tool_calls",
-        "max_tokens",
-        "max_completion_tokens",
-        "temperature",
-        "top_p",
-        "stop",
-        "response_format",
-        "reasoning_effort",
-        "stream",
-        "stream_options",  # dropped: each backend asks for the usage it needs
-    }
-)
+# The fields modelled here; the others travel in `extra` to meet their rows when transcoded.
+_REQUEST_KEYS = FIELDS.modelled
 
 
 def decode_request(body: bytes | dict[str, Any]) -> ChatRequest:
