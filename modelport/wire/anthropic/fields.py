@@ -148,7 +148,14 @@ FIELDS = FieldTable(
             mapped("role: tool"),
             CARRIED,
             mapped("role: tool"),
-            "text and image content; `is_error` is said in the text",
+            "text and image content",
+        ),
+        row(
+            "messages[].content[].is_error",
+            DROPPED,
+            CARRIED,
+            DROPPED,
+            "tool results have no such flag there; the result's text says what failed",
         ),
         row(
             "messages[].content[].thinking",
@@ -161,7 +168,8 @@ FIELDS = FieldTable(
             mapped("reasoning_signature"),
             CARRIED,
             DROPPED,
-            "Anthropic's proof of its own thinking; only Anthropic reads it",
+            "Anthropic's proof of its own thinking; only Anthropic reads it (OpenAI itself "
+            "gets no earlier thinking: it refuses the fields)",
         ),
         row(
             "messages[].content[].redacted_thinking",
