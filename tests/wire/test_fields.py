@@ -245,3 +245,85 @@ def test_sdk_params_are_typed_dicts() -> None:
     assert {"n", "logprobs", "top_logprobs", "messages"} <= params[WireFormat.OPENAI]
     assert {"max_tokens", "thinking", "output_config"} <= params[WireFormat.ANTHROPIC]
     assert {"input", "previous_response_id"} <= params[WireFormat.RESPONSES]
+
+
+# -- nested fields: every field of the SDKs' message, block and tool params has a row -----
+
+
+def _covered(table: FieldTable, prefix: str, field: str, kind: str | None = None) -> bool:
+    """A row for `prefix.field` (or below it), or for the block type that carries it."""
+    path = f"{prefix}.{field}"
+    if any(p == path or p.startswith(path + ".") for p in table.by_path):
+        return True
+    return kind is not None and f"{prefix}.{kind}" in table.by_path
+
+
+def test_every_openai_message_and_part_field_has_a_row() -> None:
+    from openai.types.chat import (
+        chat_completion_assistant_message_param as assistant,
+    )
+    from openai.types.chat import (
+        chat_completion_content_part_image_param as image,
+    )
+    from openai.types.chat import (
+        chat_completion_content_part_input_audio_param as audio,
+    )
+    from openai.types.chat import (
+        chat_completion_content_part_param as part,
+    )
+    from openai.types.chat import (
+        chat_completion_content_part_text_param as text,
+    )
+    from openai.types.chat import (
+        chat_completion_developer_message_param as developer,
+    )
+    from openai.types.chat import (
+        chat_completion_system_message_param as system,
+    )
+    from openai.types.chat import (
+        chat_completion_tool_message_param as tool,
+    )
+    from openai.types.chat import (
+        chat_completion_user_message_param as user,
+    )
+
+    table = TABLES[WireFormat.OPENAI]
+    messages = _sdk_fields(
+        user.ChatCompletionUserMessageParam,
+        assistant.ChatCompletionAssistantMessageParam,
+        tool.ChatCompletionToolMessageParam,
+        system.ChatCompletionSystemMessageParam,
+        developer.ChatCompletionDeveloperMessageParam,
+    )
+    missing = {f for f in messages if not _covered(table, "messages[]", f)}
+    parts = _sdk_fields(
+        text.ChatCompletionContentPartTextParam,
+        image.ChatCompletionContentPartImageParam,
+        audio.ChatCompletionContentPartInputAudioParam,
+        part.File,
+    ) - {"type"}
+    missing |= {f for f in parts if not _covered(table, "messages[].content[]", f)}
+    assert not missing, sorted(missing)
+
+
+def test_every_anthropic_block_and_tool_field_has_a_row() -> None:
+    import anthropic.types as types
+
+    table = TABLES[WireFormat.ANTHROPIC]
+    blocks = {
+        "text": types.TextBlockParam,
+        "image": types.ImageBlockParam,
+        "tool_use": types.ToolUseBlockParam,
+        "tool_result": types.ToolResultBlockParam,
+        "thinking": types.ThinkingBlockParam,
+        "redacted_thinking": types.RedactedThinkingBlockParam,
+    }
+    missing = {
+        f"{kind}.{f}"
+        for kind, cls in blocks.items()
+        for f in _sdk_fields(cls) - {"type"}
+        if not _covered(table, "messages[].content[]", f, kind)
+    }
+    tool_fields = _sdk_fields(types.ToolParam) - {"name", "description"}  # the `tools` row's
+    missing |= {f"tools[].{f}" for f in tool_fields if not _covered(table, "tools[]", f)}
+    assert not missing, sorted(missing)

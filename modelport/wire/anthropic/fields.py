@@ -201,6 +201,28 @@ FIELDS = FieldTable(
             passthrough=REFUSED,
             note=_DECODER_REFUSES + " (also *_tool_result of server tools, mcp_tool_use/result)",
         ),
+        row(
+            "messages[].content[].transformations",
+            DROPPED,
+            CARRIED,
+            DROPPED,
+            "how Anthropic's server resizes an image; other engines see it as sent",
+        ),
+        row(
+            "messages[].content[].caller",
+            DROPPED,
+            CARRIED,
+            DROPPED,
+            "who called a tool: code execution's callers are Anthropic's (server tools are "
+            "refused)",
+        ),
+        row(
+            "messages[].content[].toolset_name",
+            DROPPED,
+            CARRIED,
+            DROPPED,
+            "the server toolset of a call; server tools are refused",
+        ),
         row("system[].cache_control", DROPPED, CARRIED, DROPPED, _CACHE),
         row("tools[].input_schema", mapped("function.parameters"), CARRIED, MAPPED, "client tools"),
         row(
@@ -227,6 +249,27 @@ FIELDS = FieldTable(
             CARRIED,
             DROPPED,
             "strict schema adherence; engines follow the schema as they can",
+        ),
+        row(
+            "tools[].allowed_callers",
+            DROPPED,
+            CARRIED,
+            DROPPED,
+            "which code may call the tool: code execution is Anthropic's",
+        ),
+        row(
+            "tools[].eager_input_streaming",
+            DROPPED,
+            CARRIED,
+            DROPPED,
+            "how Anthropic streams a call's input; the gateway streams what the engine sends",
+        ),
+        row(
+            "tools[].input_examples",
+            DROPPED,
+            CARRIED,
+            DROPPED,
+            "examples for Anthropic's tool use; the schema and description still go",
         ),
         row(
             "tool_choice.disable_parallel_tool_use",

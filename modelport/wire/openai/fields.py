@@ -264,6 +264,7 @@ FIELDS = FieldTable(
             DROPPED,
             "a resolution hint for OpenAI's vision models",
         ),
+        row("messages[].content[].prompt_cache_breakpoint", CARRIED, DROPPED, DROPPED, _CACHE),
         row(
             "messages[].content[].input_audio",
             REFUSED,
