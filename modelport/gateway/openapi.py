@@ -88,7 +88,11 @@ OPENAPI: dict[str, Any] = {
             "Anthropic token count, where a backend can count", ["model", "messages"], stream=False
         ),
         "/v1/embeddings": _post("OpenAI embeddings", ["model", "input"], stream=False),
-        "/v1/models": _get("Every model served, with context window and owner backend"),
+        "/v1/models": _get(
+            "Every model served (OpenAI's list; Anthropic's pages when `anthropic-version`"
+            " is sent: limit, after_id, before_id)"
+        ),
+        "/v1/models/{model_id}": _get("One model or alias, in the caller's shape; 404 unknown"),
         "/health": _get("Alive", public=True),
         "/ready": _get("Ready: at least one backend is ready (503 otherwise)", public=True),
         "/metrics": {
