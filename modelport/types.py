@@ -24,6 +24,7 @@ class WireFormat(enum.StrEnum):
     OPENAI = "openai"
     ANTHROPIC = "anthropic"
     RESPONSES = "responses"  # OpenAI's Responses API (/v1/responses)
+    OLLAMA = "ollama"  # Ollama's native /api/chat (NDJSON streams)
 
 
 class RelayContext(msgspec.Struct, frozen=True):

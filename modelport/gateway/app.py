@@ -23,7 +23,7 @@ from aiohttp import web
 from modelport.errors import AuthError, BackendError, InvalidRequest, Overloaded
 from modelport.gateway.models import ModelRoutes, wants_anthropic
 from modelport.gateway.openapi import OPENAPI
-from modelport.service import SSE, Reply, Service, error_reply, stream_error
+from modelport.service import Reply, Service, error_reply, stream_error
 from modelport.types import RelayContext, WireFormat
 from modelport.wire import codec_for
 
@@ -46,6 +46,8 @@ def format_of(path: str) -> WireFormat:
     """Which dialect an answer to this path must speak, errors included."""
     if path.startswith("/v1/messages"):
         return WireFormat.ANTHROPIC
+    if path.startswith("/api/") or path in ("/", "/api"):
+        return WireFormat.OLLAMA  # Ollama's native API (its root answers as Ollama too)
     return WireFormat.RESPONSES if path.startswith("/v1/responses") else WireFormat.OPENAI
 
 
@@ -188,7 +190,7 @@ async def _stream(request: web.Request, reply: Reply, format: WireFormat) -> web
         status=reply.status,
         headers={
             **reply.headers,
-            "Content-Type": SSE,
+            "Content-Type": reply.content_type,  # the dialect's: SSE, or Ollama's NDJSON
             "Cache-Control": "no-cache",
             "X-Accel-Buffering": "no",
         },

@@ -15,7 +15,6 @@ from modelport.router import Route, Router
 from modelport.service.attempt import Attempt
 from modelport.service.candidates import Answer, Lease, resolve
 from modelport.service.pipeline import RelaySource, TranscodedSource
-from modelport.service.reply import SSE
 from modelport.types import ChatRequest, Event, Image, RelayContext, WireFormat
 from modelport.wire import codec_for
 from modelport.wire.codec import Codec
@@ -76,7 +75,8 @@ class ChatCall:
         except StopAsyncIteration:
             first = b""
         attempt.first_byte()
-        return Answer(relay.status, content_type=SSE, stream=RelaySource(first, chunks))
+        source = RelaySource(first, chunks)
+        return Answer(relay.status, content_type=self.codec.stream_content_type, stream=source)
 
     async def _transcode(self, route: Route, attempt: Attempt, lease: Lease) -> Answer:
         request = self.request
@@ -104,7 +104,7 @@ class ChatCall:
             request=request,
         )
         source = TranscodedSource(first, events, encoder, attempt)
-        return Answer(200, content_type=SSE, stream=source)
+        return Answer(200, content_type=self.codec.stream_content_type, stream=source)
 
 
 def chat_routes(router: Router, request: ChatRequest) -> list[Route]:

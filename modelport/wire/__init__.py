@@ -24,6 +24,7 @@ _DIALECTS: Mapping[WireFormat, str] = {
     WireFormat.OPENAI: "modelport.wire.openai",
     WireFormat.ANTHROPIC: "modelport.wire.anthropic",
     WireFormat.RESPONSES: "modelport.wire.responses",
+    WireFormat.OLLAMA: "modelport.wire.ollama",
 }
 
 

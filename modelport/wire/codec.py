@@ -102,6 +102,12 @@ class Codec(EngineCodec, Protocol):
         ...
 
     @property
+    def stream_content_type(self) -> str:
+        """The Content-Type of this dialect's streams: `text/event-stream` for SSE,
+        `application/x-ndjson` for Ollama's lines."""
+        ...
+
+    @property
     def forwarded_headers(self) -> frozenset[str]:
         """The client headers (lower case) a passthrough carries to the engine: the
         dialect's own, such as `anthropic-beta`; never credentials."""
@@ -166,15 +172,13 @@ class EngineCodecBase:
         return decode_error_body(status, body, backend_id=backend_id, headers=headers)
 
 
-class SSECodecBase(EngineCodecBase):
-    """What every client dialect streaming SSE shares: the framer, the error-body parser and
-    a relay that passes the body on untouched.
+class ClientCodecBase(EngineCodecBase):
+    """What every client dialect shares whatever its stream framing: the error-body parser
+    and a relay that passes the body on untouched.
 
-    A dialect's codec class inherits these and adds its `format`, `relay_path`, requests,
-    responses, stream coders and error bodies (and `relay_headers` when it needs any)."""
-
-    def framer(self) -> SSEDecoder:
-        return SSEDecoder()
+    A dialect's codec class inherits these and adds its framer, `format`, `relay_path`,
+    requests, responses, stream coders and error bodies (and `relay_headers` when it
+    needs any)."""
 
     forwarded_headers: frozenset[str] = frozenset()
 
@@ -211,3 +215,12 @@ class SSECodecBase(EngineCodecBase):
     def wants_stream_usage(self, body: bytes) -> bool:
         """Streams carry usage unless the dialect makes it opt-in."""
         return True
+
+
+class SSECodecBase(ClientCodecBase):
+    """A client dialect that streams SSE (OpenAI's, Anthropic's, Responses)."""
+
+    stream_content_type = "text/event-stream"
+
+    def framer(self) -> SSEDecoder:
+        return SSEDecoder()
