@@ -21,7 +21,9 @@ import msgspec
 from aiohttp import web
 
 from modelport.errors import AuthError, BackendError, InvalidRequest, Overloaded
+from modelport.gateway.context import KEY_ID, REQUEST_ID, respond
 from modelport.gateway.models import ModelRoutes, wants_anthropic
+from modelport.gateway.ollama_api import OllamaRoutes
 from modelport.gateway.openapi import OPENAPI
 from modelport.service import Reply, Service, error_reply, stream_error
 from modelport.types import RelayContext, WireFormat
@@ -29,13 +31,12 @@ from modelport.wire import codec_for
 
 log = logging.getLogger("modelport.gateway")
 
-PUBLIC_PATHS = frozenset({"/health", "/ready"})
+# `/` is Ollama's liveness answer ("Ollama is running"), as public as /health.
+PUBLIC_PATHS = frozenset({"/health", "/ready", "/"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-REQUEST_ID = web.RequestKey("request_id", str)
-KEY_ID = web.RequestKey("key_id", str)
 SERVICE = web.AppKey("service", Service)
 KEYS = web.AppKey("keys", dict)
 STREAMS = web.AppKey("streams", set)
@@ -49,11 +50,6 @@ def format_of(path: str) -> WireFormat:
     if path.startswith("/api/") or path in ("/", "/api"):
         return WireFormat.OLLAMA  # Ollama's native API (its root answers as Ollama too)
     return WireFormat.RESPONSES if path.startswith("/v1/responses") else WireFormat.OPENAI
-
-
-def respond(reply: Reply) -> web.Response:
-    headers = {**reply.headers, "Content-Type": reply.content_type}
-    return web.Response(status=reply.status, body=reply.body, headers=headers)
 
 
 def dialect_of(request: web.Request) -> WireFormat:
@@ -288,6 +284,7 @@ def build_app(
     app.router.add_post("/v1/messages/count_tokens", count_tokens)
     app.router.add_post("/v1/embeddings", embeddings)
     ModelRoutes(service.router).add_to(app)
+    OllamaRoutes(service).add_to(app)
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
     app.router.add_get("/openapi.json", openapi)
