@@ -21,12 +21,13 @@ from tests.fakes import fake_vector
 from tests.gateway.helpers import backend, post
 
 VERSION = "0.32.15"  # the newest Ollama release when its API was read (wire/ollama/models.py)
+EMBED = "nomic-embed-text:latest"  # an embedding model to the Ollama fake (tests/fakes/catalog.py)
 MOCK = '[[backends]]\nkind = "mock"\nname = "scripted"\n'
 
 
 async def _engines(fake_engine: Any, gateway: Any, **kw: Any) -> tuple[Any, Any, str]:
     vllm = await fake_engine("vllm", models=["qwen"], context_window=8192)
-    box = await fake_engine("ollama", models=["llama3.2:latest"])
+    box = await fake_engine("ollama", models=["llama3.2:latest", EMBED])
     _gw, url = await gateway(
         MOCK,
         backends=[backend("vllm", vllm, name="gpu"), backend("ollama", box, name="box")],
@@ -50,7 +51,7 @@ async def test_list_names_every_model_and_alias_with_ollamas_own_details(
     _, _, url = await _engines(fake_engine, gateway)
     listed = (await _client(url).list()).models
     by_name = {m.model: m for m in listed}
-    assert set(by_name) == {"qwen", "llama3.2:latest", "mock-model", "fast"}
+    assert set(by_name) == {"qwen", "llama3.2:latest", EMBED, "mock-model", "fast"}
     # The Ollama engine's own tags entry: size, digest, details.
     llama = by_name["llama3.2:latest"]
     assert llama.size == 2019393189 and llama.details.family == "llama3"
@@ -76,7 +77,7 @@ async def test_show_has_the_context_length_and_capabilities_ollama_clients_read(
     assert llama.modelinfo["general.architecture"] == "llama3"
     assert llama.modelinfo["llama3.context_length"] == 4096  # the runtime one, from /api/ps
     mock = await client.show("mock-model")
-    assert mock.capabilities == ["completion"]
+    assert mock.capabilities == ["completion", "embedding"]
     assert mock.modelinfo[f"{mock.modelinfo['general.architecture']}.context_length"] == 4096
     fast = await client.show("fast")  # an alias shows the model it names
     assert fast.modelinfo == {**qwen.modelinfo}
@@ -100,7 +101,7 @@ async def test_ps_lists_what_engines_hold_in_memory(fake_engine, gateway) -> Non
     loaded = {m.model: m for m in (await _client(url).ps()).models}
     # vLLM and the mock cannot say and are ready: everything they serve is in memory; the
     # Ollama fake's /api/ps names its running model.
-    assert set(loaded) == {"qwen", "llama3.2:latest", "mock-model"}
+    assert set(loaded) == {"qwen", "llama3.2:latest", EMBED, "mock-model"}
     assert loaded["qwen"].context_length == 8192
     assert loaded["llama3.2:latest"].size == 2019393189
     assert loaded["qwen"].expires_at is not None and loaded["qwen"].expires_at.year > 2100
@@ -131,7 +132,7 @@ async def test_root_and_version_answer_as_ollama(fake_engine, gateway) -> None:
     assert (await client.list()).models
 
 
-@pytest.mark.parametrize("model", ["qwen", "llama3.2:latest", "mock-model", "fast"])
+@pytest.mark.parametrize("model", ["qwen", EMBED, "mock-model", "fast"])
 async def test_embed_one_and_many_inputs_on_every_engine(fake_engine, gateway, model: str) -> None:
     _, _, url = await _engines(fake_engine, gateway)
     client = _client(url)
@@ -156,11 +157,11 @@ async def test_embed_asks_the_engine_once_for_all_inputs_and_keeps_ollama_fields
     await _client(url).embed(
         "qwen", input=["a", "b"], dimensions=2, keep_alive="5m", options={"num_ctx": 512}
     )
-    await _client(url).embed("llama3.2:latest", input=["a"], truncate=False)
+    await _client(url).embed(EMBED, input=["a"], truncate=False)
     (sent,) = [r.json for r in vllm.requests if r.path.endswith("/embeddings")]
     assert sent == {"model": "qwen", "input": ["a", "b"]}
     (native,) = [r.json for r in box.requests if r.path == "/api/embed"]
-    assert native == {"model": "llama3.2:latest", "input": ["a"]}
+    assert native == {"model": EMBED, "input": ["a"]}
 
 
 async def test_legacy_embeddings_is_the_engines_vector(fake_engine, gateway) -> None:
@@ -168,7 +169,7 @@ async def test_legacy_embeddings_is_the_engines_vector(fake_engine, gateway) -> 
     client = _client(url)
     answer = await client.embeddings("qwen", prompt="one")
     assert list(answer.embedding) == pytest.approx(fake_vector("one"))  # not normalised
-    assert (await client.embeddings("llama3.2:latest", prompt="one")).embedding
+    assert (await client.embeddings(EMBED, prompt="one")).embedding
     status, _, raw = await post(url, "/api/embeddings", {"model": "qwen", "prompt": ""})
     assert (status, json.loads(raw)) == (200, {"embedding": []})
 

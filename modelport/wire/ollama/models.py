@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from modelport.types import BackendModel, Capabilities
+from modelport.types import BackendModel
 from modelport.wire.validate import fail, load_body, optional_text
 
 JSONObject = dict[str, Any]
@@ -39,11 +39,14 @@ EPOCH = "1970-01-01T00:00:00Z"
 FOREVER_S = 292 * 365 * 24 * 3600
 
 
-def capability_words(caps: Capabilities) -> list[str]:
-    """Ollama's capability words (types/model/capability.go) for ours. A model that only
-    embeds does not complete, as Ollama lists an embedding model."""
-    only_embeds = caps.embeddings and not (caps.tools or caps.vision or caps.thinking)
-    words = [] if only_embeds else ["completion"]
+def capability_words(model: BackendModel) -> list[str]:
+    """Ollama's capability words (types/model/capability.go) for ours. Every model
+    completes unless its engine's own list says otherwise (an Ollama embedding model's tags
+    entry lists only "embedding"): no other engine says, and most models chat."""
+    caps = model.capabilities
+    listed = model.native.get("capabilities")
+    completes = not isinstance(listed, list) or "completion" in listed
+    words = ["completion"] if completes else []
     for flag, word in (
         (caps.tools, "tools"),
         (caps.vision, "vision"),
@@ -123,7 +126,7 @@ def tag_entry(name: str, model: BackendModel) -> JSONObject:
         "size": _int_field(model.native, "size"),
         "digest": digest(model),
         "details": details(model),
-        "capabilities": capability_words(model.capabilities),
+        "capabilities": capability_words(model),
     }
 
 
@@ -160,7 +163,7 @@ def encode_show(name: str, model: BackendModel) -> bytes:
             "modelfile": f"# Modelfile served by modelport\nFROM {name}\n",
             "details": details(model),
             "model_info": model_info(model),
-            "capabilities": capability_words(model.capabilities),
+            "capabilities": capability_words(model),
             "modified_at": modified_at(model.native),
         }
     )
