@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import anthropic
 import msgspec
+import ollama
 import openai
 import pytest
 
@@ -183,6 +184,21 @@ async def test_models_context_window_is_the_runtime_n_ctx(gateway) -> None:  # t
     assert n_ctx == CTX // PARALLEL
     ours = [m for m in models if m["id"] == MODEL]
     assert len(ours) == 1 and ours[0]["context_window"] == n_ctx
+
+
+async def test_ollama_library_lists_and_shows_the_real_engines_model(gateway) -> None:  # type: ignore[no-untyped-def]
+    """Issue 10, point 1: an Ollama client sees llama-server's model with its real window."""
+    gw, url = gateway
+    await managed(gw).start()
+    await gw.router.refresh()
+    client = ollama.AsyncClient(host=url, timeout=30)
+    names = [m.model for m in (await client.list()).models]
+    assert MODEL in names
+    shown = await client.show(MODEL)
+    arch = shown.modelinfo["general.architecture"]
+    assert shown.modelinfo[f"{arch}.context_length"] == CTX // PARALLEL  # per slot, as served
+    assert shown.capabilities is not None and "completion" in shown.capabilities
+    assert [m.model for m in (await client.ps()).models] == [MODEL]
 
 
 async def test_not_ready_while_loading_then_ready(engine_paths) -> None:  # type: ignore[no-untyped-def]
