@@ -93,6 +93,15 @@ OPENAPI: dict[str, Any] = {
             " is sent: limit, after_id, before_id)"
         ),
         "/v1/models/{model_id}": _get("One model or alias, in the caller's shape; 404 unknown"),
+        "/": _get("Ollama's liveness answer: `Ollama is running` (text/plain; HEAD too)", True),
+        "/api/version": _get("Ollama's version answer (the Ollama release this API follows)"),
+        "/api/tags": _get("Ollama: every model and alias served"),
+        "/api/show": _post(
+            "Ollama: one model's details, context length, capabilities", ["model"], stream=False
+        ),
+        "/api/ps": _get("Ollama: the models engines hold in memory now"),
+        "/api/embed": _post("Ollama embeddings (normalised vectors)", ["model"], stream=False),
+        "/api/embeddings": _post("Ollama's older embeddings (one prompt)", ["model"], stream=False),
         "/health": _get("Alive", public=True),
         "/ready": _get("Ready: at least one backend is ready (503 otherwise)", public=True),
         "/metrics": {

@@ -18,7 +18,7 @@ import ollama
 import pytest
 
 from tests.fakes import fake_vector
-from tests.gateway.helpers import backend, post
+from tests.gateway.helpers import backend, get, post
 
 VERSION = "0.32.15"  # the newest Ollama release when its API was read (wire/ollama/models.py)
 EMBED = "nomic-embed-text:latest"  # an embedding model to the Ollama fake (tests/fakes/catalog.py)
@@ -190,3 +190,12 @@ async def test_embed_refusals_are_ollamas_shape(fake_engine, gateway) -> None:
     status, _, raw = await post(url, "/api/embed", {"model": "qwen", "input": []})
     assert (status, json.loads(raw)["embeddings"]) == (200, [])
     assert not [r for r in vllm.requests if r.path.endswith("/embeddings")]
+
+
+async def test_openapi_lists_the_ollama_and_model_routes(fake_engine, gateway) -> None:
+    _, _, url = await _engines(fake_engine, gateway)
+    _status, _, raw = await get(url, "/openapi.json")
+    paths = json.loads(raw)["paths"]
+    for path in ("/", "/api/version", "/api/tags", "/api/show", "/api/ps", "/api/embed"):
+        assert path in paths, path
+    assert {"/api/embeddings", "/v1/models/{model_id}"} <= set(paths)
