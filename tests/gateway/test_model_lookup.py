@@ -78,6 +78,8 @@ async def test_anthropic_sdk_retrieves_a_model_and_resolves_an_alias(
     # As Anthropic's API does, an alias resolves to the model it names.
     fast = await ac.models.retrieve("fast")
     assert fast.id == "qwen"
+    assert (await ac.models.retrieve("gpu/qwen")).id == "qwen"
+    assert (await ac.models.retrieve("org/Qwen3-8B")).id == "org/Qwen3-8B"
     claude = await ac.models.retrieve("claude-x")
     assert claude.display_name == "Claude X"  # the engine's own display name and date
     assert claude.created_at.year == 2025
