@@ -18,7 +18,7 @@ import ollama
 import pytest
 
 from tests.fakes import fake_vector
-from tests.gateway.helpers import backend, get, post
+from tests.gateway.helpers import backend, get, post, sample, scrape
 
 VERSION = "0.32.15"  # the newest Ollama release when its API was read (wire/ollama/models.py)
 EMBED = "nomic-embed-text:latest"  # an embedding model to the Ollama fake (tests/fakes/catalog.py)
@@ -199,3 +199,12 @@ async def test_openapi_lists_the_ollama_and_model_routes(fake_engine, gateway) -
     for path in ("/", "/api/version", "/api/tags", "/api/show", "/api/ps", "/api/embed"):
         assert path in paths, path
     assert {"/api/embeddings", "/v1/models/{model_id}"} <= set(paths)
+
+
+async def test_an_ollama_embed_is_metered_as_the_ollama_dialect(fake_engine, gateway) -> None:
+    vllm, _, url = await _engines(fake_engine, gateway)
+    await _client(url).embed("qwen", input=["one", "two"])
+    _status, _, text = await get(url, "/metrics")
+    s = scrape(text.decode())
+    labels = {"model": "qwen", "backend": f"vllm:{vllm.url}", "status": "200", "format": "ollama"}
+    assert sample(s, "modelport_requests_total", **labels) == 1
