@@ -191,14 +191,15 @@ async def test_ollama_library_lists_and_shows_the_real_engines_model(gateway) ->
     gw, url = gateway
     await managed(gw).start()
     await gw.router.refresh()
-    client = ollama.AsyncClient(host=url, timeout=30)
-    names = [m.model for m in (await client.list()).models]
+    async with ollama.AsyncClient(host=url, timeout=30) as client:
+        names = [m.model for m in (await client.list()).models]
+        shown = await client.show(MODEL)
+        running = [m.model for m in (await client.ps()).models]
     assert MODEL in names
-    shown = await client.show(MODEL)
     arch = shown.modelinfo["general.architecture"]
     assert shown.modelinfo[f"{arch}.context_length"] == CTX // PARALLEL  # per slot, as served
     assert shown.capabilities is not None and "completion" in shown.capabilities
-    assert [m.model for m in (await client.ps()).models] == [MODEL]
+    assert running == [MODEL]
 
 
 async def test_not_ready_while_loading_then_ready(engine_paths) -> None:  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import ollama
@@ -37,8 +38,19 @@ async def _engines(fake_engine: Any, gateway: Any, **kw: Any) -> tuple[Any, Any,
     return vllm, box, url
 
 
-def _client(url: str) -> ollama.AsyncClient:
-    return ollama.AsyncClient(host=url, timeout=10)
+@pytest.fixture
+async def ollama_client() -> AsyncIterator[Callable[..., ollama.AsyncClient]]:
+    """`client = ollama_client(url, headers=...)`: the library's client, closed at teardown."""
+    made: list[ollama.AsyncClient] = []
+
+    def make(url: str, **kw: Any) -> ollama.AsyncClient:
+        client = ollama.AsyncClient(host=url, timeout=10, **kw)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        await client.close()
 
 
 def _norm(vector: Any) -> float:
@@ -46,10 +58,10 @@ def _norm(vector: Any) -> float:
 
 
 async def test_list_names_every_model_and_alias_with_ollamas_own_details(
-    fake_engine, gateway
+    fake_engine, gateway, ollama_client
 ) -> None:
     _, _, url = await _engines(fake_engine, gateway)
-    listed = (await _client(url).list()).models
+    listed = (await ollama_client(url).list()).models
     by_name = {m.model: m for m in listed}
     assert set(by_name) == {"qwen", "llama3.2:latest", EMBED, "mock-model", "fast"}
     # The Ollama engine's own tags entry: size, digest, details.
@@ -63,10 +75,10 @@ async def test_list_names_every_model_and_alias_with_ollamas_own_details(
 
 
 async def test_show_has_the_context_length_and_capabilities_ollama_clients_read(
-    fake_engine, gateway
+    fake_engine, gateway, ollama_client
 ) -> None:
     _, _, url = await _engines(fake_engine, gateway)
-    client = _client(url)
+    client = ollama_client(url)
     qwen = await client.show("qwen")
     arch = qwen.modelinfo["general.architecture"]
     assert qwen.modelinfo[f"{arch}.context_length"] == 8192
@@ -83,10 +95,10 @@ async def test_show_has_the_context_length_and_capabilities_ollama_clients_read(
     assert fast.modelinfo == {**qwen.modelinfo}
 
 
-async def test_show_of_an_unknown_model_is_ollamas_404(fake_engine, gateway) -> None:
+async def test_show_of_an_unknown_model_is_ollamas_404(fake_engine, gateway, ollama_client) -> None:
     _, _, url = await _engines(fake_engine, gateway)
     with pytest.raises(ollama.ResponseError) as caught:
-        await _client(url).show("qwem")
+        await ollama_client(url).show("qwem")
     assert caught.value.status_code == 404
     assert caught.value.error.startswith("model 'qwem' not found")
     status, headers, raw = await post(url, "/api/show", {})
@@ -96,9 +108,9 @@ async def test_show_of_an_unknown_model_is_ollamas_404(fake_engine, gateway) -> 
     assert status == 200 and "model_info" in json.loads(raw)
 
 
-async def test_ps_lists_what_engines_hold_in_memory(fake_engine, gateway) -> None:
+async def test_ps_lists_what_engines_hold_in_memory(fake_engine, gateway, ollama_client) -> None:
     _, _, url = await _engines(fake_engine, gateway)
-    loaded = {m.model: m for m in (await _client(url).ps()).models}
+    loaded = {m.model: m for m in (await ollama_client(url).ps()).models}
     # vLLM and the mock cannot say and are ready: everything they serve is in memory; the
     # Ollama fake's /api/ps names its running model.
     assert set(loaded) == {"qwen", "llama3.2:latest", EMBED, "mock-model"}
@@ -107,18 +119,20 @@ async def test_ps_lists_what_engines_hold_in_memory(fake_engine, gateway) -> Non
     assert loaded["qwen"].expires_at is not None and loaded["qwen"].expires_at.year > 2100
 
 
-async def test_ps_leaves_out_a_model_the_ollama_engine_has_not_loaded(fake_engine, gateway) -> None:
+async def test_ps_leaves_out_a_model_the_ollama_engine_has_not_loaded(
+    fake_engine, gateway, ollama_client
+) -> None:
     box = await fake_engine("ollama", models=["a:latest", "b:latest"], not_loaded=["b:latest"])
     _gw, url = await gateway(backends=[backend("ollama", box)])
-    assert [m.model for m in (await _client(url).ps()).models] == ["a:latest"]
+    assert [m.model for m in (await ollama_client(url).ps()).models] == ["a:latest"]
 
 
-async def test_root_and_version_answer_as_ollama(fake_engine, gateway) -> None:
+async def test_root_and_version_answer_as_ollama(fake_engine, gateway, ollama_client) -> None:
     _, _, url = await _engines(fake_engine, gateway, env={"MODELPORT_API_KEY": "sk-gw-0123456789"})
-    client = ollama.AsyncClient(host=url, headers={"Authorization": "Bearer sk-gw-0123456789"})
+    client = ollama_client(url, headers={"Authorization": "Bearer sk-gw-0123456789"})
     for method in ("HEAD", "GET"):
         # `/` needs no key: it is a liveness answer, like /health.
-        answer = await ollama.AsyncClient(host=url)._client.request(method, "/")
+        answer = await ollama_client(url)._client.request(method, "/")
         assert answer.status_code == 200
         assert answer.headers["content-type"] == "text/plain; charset=utf-8"
         assert answer.text == ("Ollama is running" if method == "GET" else "")
@@ -127,15 +141,17 @@ async def test_root_and_version_answer_as_ollama(fake_engine, gateway) -> None:
     assert (await client._client.head("/api/version")).status_code == 200
     # Every other route wants the key, and says so in Ollama's shape.
     with pytest.raises(ollama.ResponseError) as caught:
-        await ollama.AsyncClient(host=url).list()
+        await ollama_client(url).list()
     assert caught.value.status_code == 401
     assert (await client.list()).models
 
 
 @pytest.mark.parametrize("model", ["qwen", EMBED, "mock-model", "fast"])
-async def test_embed_one_and_many_inputs_on_every_engine(fake_engine, gateway, model: str) -> None:
+async def test_embed_one_and_many_inputs_on_every_engine(
+    fake_engine, gateway, model: str, ollama_client
+) -> None:
     _, _, url = await _engines(fake_engine, gateway)
-    client = _client(url)
+    client = ollama_client(url)
     one = await client.embed(model, input="one")
     assert one.model == model and len(one.embeddings) == 1
     assert _norm(one.embeddings[0]) == pytest.approx(1.0)  # Ollama answers unit vectors
@@ -151,22 +167,22 @@ async def test_embed_one_and_many_inputs_on_every_engine(fake_engine, gateway, m
 
 
 async def test_embed_asks_the_engine_once_for_all_inputs_and_keeps_ollama_fields_home(
-    fake_engine, gateway
+    fake_engine, gateway, ollama_client
 ) -> None:
     vllm, box, url = await _engines(fake_engine, gateway)
-    await _client(url).embed(
+    await ollama_client(url).embed(
         "qwen", input=["a", "b"], dimensions=2, keep_alive="5m", options={"num_ctx": 512}
     )
-    await _client(url).embed(EMBED, input=["a"], truncate=False)
+    await ollama_client(url).embed(EMBED, input=["a"], truncate=False)
     (sent,) = [r.json for r in vllm.requests if r.path.endswith("/embeddings")]
     assert sent == {"model": "qwen", "input": ["a", "b"]}
     (native,) = [r.json for r in box.requests if r.path == "/api/embed"]
     assert native == {"model": EMBED, "input": ["a"]}
 
 
-async def test_legacy_embeddings_is_the_engines_vector(fake_engine, gateway) -> None:
+async def test_legacy_embeddings_is_the_engines_vector(fake_engine, gateway, ollama_client) -> None:
     _, _, url = await _engines(fake_engine, gateway)
-    client = _client(url)
+    client = ollama_client(url)
     answer = await client.embeddings("qwen", prompt="one")
     assert list(answer.embedding) == pytest.approx(fake_vector("one"))  # not normalised
     assert (await client.embeddings(EMBED, prompt="one")).embedding
@@ -174,10 +190,10 @@ async def test_legacy_embeddings_is_the_engines_vector(fake_engine, gateway) -> 
     assert (status, json.loads(raw)) == (200, {"embedding": []})
 
 
-async def test_embed_refusals_are_ollamas_shape(fake_engine, gateway) -> None:
+async def test_embed_refusals_are_ollamas_shape(fake_engine, gateway, ollama_client) -> None:
     vllm, _, url = await _engines(fake_engine, gateway)
     with pytest.raises(ollama.ResponseError) as caught:
-        await _client(url).embed("nope", input="one")
+        await ollama_client(url).embed("nope", input="one")
     assert caught.value.status_code == 404
     assert caught.value.error.startswith("model 'nope' not found")
     status, _, raw = await post(url, "/api/embed", {"model": "qwen", "input": [1, 2]})
@@ -201,9 +217,11 @@ async def test_openapi_lists_the_ollama_and_model_routes(fake_engine, gateway) -
     assert {"/api/embeddings", "/v1/models/{model_id}"} <= set(paths)
 
 
-async def test_an_ollama_embed_is_metered_as_the_ollama_dialect(fake_engine, gateway) -> None:
+async def test_an_ollama_embed_is_metered_as_the_ollama_dialect(
+    fake_engine, gateway, ollama_client
+) -> None:
     vllm, _, url = await _engines(fake_engine, gateway)
-    await _client(url).embed("qwen", input=["one", "two"])
+    await ollama_client(url).embed("qwen", input=["one", "two"])
     _status, _, text = await get(url, "/metrics")
     s = scrape(text.decode())
     labels = {"model": "qwen", "backend": f"vllm:{vllm.url}", "status": "200", "format": "ollama"}
