@@ -5,7 +5,8 @@ What only Ollama can do with a prompt stays in `extra` for a passthrough to an O
 engine and is refused by name when transcoding (`UNTRANSCODABLE`): `suffix` (fill in the
 middle: an engine without it would answer a different question; legacy completions serve
 it), `raw` and `template` (Ollama's prompt templating), `context` (token ids of an earlier
-answer), `logprobs`. Shapes: api/types.go GenerateRequest; ollama-py-generate*.jsonl.
+answer), `logprobs`, and the image-generation settings. Shapes: api/types.go
+GenerateRequest; ollama-py-generate*.jsonl.
 """
 
 from __future__ import annotations
@@ -28,7 +29,16 @@ from modelport.wire.ollama.request_decode import (
 from modelport.wire.validate import JSONObject, fail, load_body, non_empty_text, optional_bool
 from modelport.wire.validate import text as text_field
 
-UNTRANSCODABLE = CHAT_UNTRANSCODABLE | {"suffix", "raw", "template", "context"}
+# width, height and steps ask an image-generation model for a picture (ollama-python 0.6.3).
+UNTRANSCODABLE = CHAT_UNTRANSCODABLE | {
+    "suffix",
+    "raw",
+    "template",
+    "context",
+    "width",
+    "height",
+    "steps",
+}
 _KEYS = frozenset(
     {"model", "prompt", "system", "images", "format", "options", "think", "stream", "keep_alive"}
 )
