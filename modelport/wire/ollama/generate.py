@@ -39,9 +39,7 @@ UNTRANSCODABLE = CHAT_UNTRANSCODABLE | {
     "height",
     "steps",
 }
-_KEYS = frozenset(
-    {"model", "prompt", "system", "images", "format", "options", "think", "stream", "keep_alive"}
-)
+_KEYS = frozenset({"model", "prompt", "system", "images", "format", "options", "think", "stream"})
 
 
 def decode_request(body: bytes | dict[str, Any]) -> ChatRequest:

@@ -295,9 +295,7 @@ def _tool(value: Any, path: str) -> Tool:
 # ---------------------------------------------------------------------------
 # /api/chat
 
-_CHAT_KEYS = frozenset(
-    {"model", "messages", "tools", "think", "format", "options", "stream", "keep_alive"}
-)
+_CHAT_KEYS = frozenset({"model", "messages", "tools", "think", "format", "options", "stream"})
 
 
 def decode_request(body: bytes | dict[str, Any]) -> ChatRequest:
