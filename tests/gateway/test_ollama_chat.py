@@ -221,9 +221,13 @@ async def test_a_bad_body_is_400_in_ollamas_shape(
 async def test_an_error_mid_stream_is_an_error_line(served: Served, kind: str) -> None:
     fake, client = await served(kind)
     fake.default_reply = Reply(text="one two three four five", chunk_chars=2, fail_after_chunks=2)
-    with pytest.raises(ollama.ResponseError):
-        async for _part in await client.chat(model=MODEL, messages=HI, stream=True):
-            pass
+    parts: list[Any] = []
+    with pytest.raises(ollama.ResponseError) as caught:
+        async for part in await client.chat(model=MODEL, messages=HI, stream=True):
+            parts.append(part)
+    assert parts and not parts[-1].done  # the stream had started: 200, then an error line
+    assert caught.value.status_code == -1  # the library's mark for an `error` line
+    assert caught.value.error
 
 
 async def test_an_alias_answers_under_its_own_name_in_passthrough(served: Served) -> None:
