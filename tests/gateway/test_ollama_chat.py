@@ -238,3 +238,16 @@ async def test_an_alias_answers_under_its_own_name_in_passthrough(served: Served
     assert fake.last.json["model"] == MODEL
     parts = [p async for p in await client.chat(model="fast", messages=HI, stream=True)]
     assert {p.model for p in parts} == {"fast"}
+
+
+async def test_openapi_lists_the_ollama_routes(served: Served) -> None:
+    from tests.gateway.helpers import get
+
+    _fake, client = await served("llamacpp")
+    url = str(client._client.base_url).rstrip("/")
+    status, _, raw = await get(url, "/openapi.json")
+    assert status == 200
+    paths = json.loads(raw)["paths"]
+    for path in ("/api/chat", "/api/generate"):
+        content = paths[path]["post"]["responses"]["200"]["content"]
+        assert "application/x-ndjson" in content
