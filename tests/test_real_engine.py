@@ -171,6 +171,29 @@ async def test_anthropic_sdk_both_ways(sdk, gateway) -> None:  # type: ignore[no
     assert final.usage.output_tokens == message.usage.output_tokens or final.usage.output_tokens > 0
 
 
+async def test_ollama_library_chat_streams_from_the_real_engine(gateway) -> None:  # type: ignore[no-untyped-def]
+    """Issue 10 point 1: ollama-python's chat, streamed, transcoded to llama-server."""
+    import ollama
+
+    _, url = gateway
+    client = ollama.AsyncClient(host=url, timeout=60.0)
+    try:
+        stream = await client.chat(
+            model=MODEL,
+            messages=[{"role": "user", "content": PROMPT}],
+            options={"num_predict": 12, "temperature": 0},
+            stream=True,
+        )
+        parts = [part async for part in stream]
+    finally:
+        await client._client.aclose()
+    assert "".join(p.message.content or "" for p in parts)
+    last = parts[-1]
+    assert last.done is True and last.done_reason in ("stop", "length")
+    assert last.prompt_eval_count and 0 < (last.eval_count or 0) <= 12
+    assert isinstance(last.eval_duration, int) and last.eval_duration > 0
+
+
 async def test_models_context_window_is_the_runtime_n_ctx(gateway) -> None:  # type: ignore[no-untyped-def]
     gw, url = gateway
     await managed(gw).start()  # configured engines start on demand

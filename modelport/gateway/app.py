@@ -147,6 +147,14 @@ async def responses(request: web.Request) -> web.StreamResponse:
     return await _chat(request, WireFormat.RESPONSES)
 
 
+async def ollama_chat(request: web.Request) -> web.StreamResponse:
+    return await _chat(request, WireFormat.OLLAMA)
+
+
+async def ollama_generate(request: web.Request) -> web.StreamResponse:
+    return await _chat(request, WireFormat.OLLAMA_GENERATE)
+
+
 async def _chat(request: web.Request, format: WireFormat) -> web.StreamResponse:
     if request.app[STATE].get("draining"):
         return fail(request, Overloaded("the gateway is shutting down", retry_after=5.0))
@@ -283,6 +291,8 @@ def build_app(
     app.router.add_post("/v1/messages", messages)
     app.router.add_post("/v1/messages/count_tokens", count_tokens)
     app.router.add_post("/v1/embeddings", embeddings)
+    app.router.add_post("/api/chat", ollama_chat)
+    app.router.add_post("/api/generate", ollama_generate)
     ModelRoutes(service.router).add_to(app)
     OllamaRoutes(service).add_to(app)
     app.router.add_get("/health", health)

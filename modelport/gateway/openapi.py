@@ -11,14 +11,16 @@ from typing import Any
 
 from modelport import __version__
 
-_ERROR = {"description": "An error in the caller's wire format (OpenAI or Anthropic shape)"}
+_ERROR = {"description": "An error in the caller's wire format (OpenAI, Anthropic or Ollama shape)"}
 _JSON_OBJECT: dict[str, Any] = {"type": "object", "additionalProperties": True}
 
 
-def _post(summary: str, required: list[str], stream: bool = True) -> dict[str, Any]:
+def _post(
+    summary: str, required: list[str], stream: bool = True, stream_type: str = "text/event-stream"
+) -> dict[str, Any]:
     content: dict[str, Any] = {"application/json": {"schema": _JSON_OBJECT}}
     if stream:
-        content["text/event-stream"] = {"schema": {"type": "string"}}
+        content[stream_type] = {"schema": {"type": "string"}}
     return {
         "post": {
             "summary": summary,
@@ -84,6 +86,16 @@ OPENAPI: dict[str, Any] = {
             "OpenAI Responses (stateless: previous_response_id is refused)", ["model", "input"]
         ),
         "/v1/messages": _post("Anthropic messages", ["model", "messages", "max_tokens"]),
+        "/api/chat": _post(
+            "Ollama chat (streams NDJSON unless stream is false)",
+            ["model", "messages"],
+            stream_type="application/x-ndjson",
+        ),
+        "/api/generate": _post(
+            "Ollama generate (streams NDJSON unless stream is false)",
+            ["model", "prompt"],
+            stream_type="application/x-ndjson",
+        ),
         "/v1/messages/count_tokens": _post(
             "Anthropic token count, where a backend can count", ["model", "messages"], stream=False
         ),

@@ -69,7 +69,9 @@ class ChatCall:
             if renamed:
                 whole = _with_model(whole, request.model)
             return Answer(relay.status, whole, relay.content_type)
-        chunks = aiter(relay)
+        chunks: AsyncIterator[bytes] = aiter(relay)
+        if renamed:
+            chunks = RenamedChunks(chunks, route.model, request.model)
         try:
             first = await anext(chunks)
         except StopAsyncIteration:
@@ -80,6 +82,7 @@ class ChatCall:
 
     async def _transcode(self, route: Route, attempt: Attempt, lease: Lease) -> Answer:
         request = self.request
+        self.codec.check_transcodable(request)  # what only the client's own engines serve
         # Fields we did not model belong to the client's dialect; another dialect may refuse them.
         upstream_request = msgspec.structs.replace(request, model=route.model, extra={})
         backend = route.upstream.backend
@@ -135,6 +138,32 @@ def _with_model(body: bytes, model: str) -> bytes:
         payload["model"] = model
         return msgspec.json.encode(payload)
     return body
+
+
+class RenamedChunks:
+    """A relayed stream with the engine's model name turned back into the client's (an
+    alias): every line of Ollama's NDJSON names the model, as OpenAI's chunks and
+    Anthropic's message_start do. A relay yields whole frames, so a name is never split;
+    a name inside generated text is escaped (`\\"model\\"`) and never matches."""
+
+    __slots__ = ("_names", "_rest")
+
+    def __init__(self, rest: AsyncIterator[bytes], engine_model: str, client_model: str) -> None:
+        self._rest = rest
+        old, new = msgspec.json.encode(engine_model), msgspec.json.encode(client_model)
+        self._names = [
+            (b'"model":' + old, b'"model":' + new),
+            (b'"model": ' + old, b'"model": ' + new),
+        ]
+
+    def __aiter__(self) -> RenamedChunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = await self._rest.__anext__()
+        for old, new in self._names:
+            chunk = chunk.replace(old, new)
+        return chunk
 
 
 async def _close_events(events: AsyncIterator[Event]) -> None:

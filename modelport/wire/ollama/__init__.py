@@ -18,13 +18,16 @@ API to the gateway (WireFormat.OLLAMA) are served by CODEC, whose errors are Oll
     errors          error bodies, both ways (encode_error, error_status for clients)
     stream_encode   events -> NDJSON lines (chat and generate shapes)
     response        whole answers, both ways
-    codec           ENGINE_CODEC for backends; CODEC, the client dialect
+    request_decode  a client's /api/chat body -> ChatRequest (and what generate shares)
+    generate        a client's /api/generate body -> ChatRequest, and back
+    codec           ENGINE_CODEC for backends; CODEC (/api/chat) and GENERATE_CODEC
+                    (/api/generate, WireFormat.OLLAMA_GENERATE), the client dialects
     show            /api/show: context window and capabilities
 """
 
 from __future__ import annotations
 
-from modelport.wire.ollama.codec import CODEC, ENGINE_CODEC
+from modelport.wire.ollama.codec import CODEC, ENGINE_CODEC, GENERATE_CODEC
 from modelport.wire.ollama.embeddings import decode_embed_response, encode_embed_request
 from modelport.wire.ollama.errors import decode_error
 from modelport.wire.ollama.finish import finish_reason_from
@@ -35,6 +38,7 @@ from modelport.wire.ollama.stream_decode import StreamDecoder, decode_chat_respo
 __all__ = [
     "CODEC",
     "ENGINE_CODEC",
+    "GENERATE_CODEC",
     "OPTION_KEYS",
     "StreamDecoder",
     "capabilities_from_show",

@@ -1,13 +1,13 @@
 """Ollama's native dialect as codecs: the engine side (ENGINE_CODEC: NDJSON frames, stream
-decoder, error bodies, for backends) and the client side (CODEC: /api/chat as one `Codec`).
+decoder, error bodies, for backends) and the client side: CODEC speaks /api/chat and
+GENERATE_CODEC /api/generate, each one `Codec`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from modelport.errors import InvalidRequest
-from modelport.types import ChatRequest, RelayContext, WireFormat
+from modelport.types import ChatRequest, ChatResponse, RelayContext, WireFormat
 from modelport.wire.codec import (
     ClientCodecBase,
     Codec,
@@ -15,12 +15,12 @@ from modelport.wire.codec import (
     EngineCodecBase,
     RelayRequest,
 )
-from modelport.wire.ollama import errors, response
+from modelport.wire.ollama import errors, generate, request_decode, response
 from modelport.wire.ollama.request import encode_chat_request
 from modelport.wire.ollama.stream_decode import StreamDecoder
 from modelport.wire.ollama.stream_encode import StreamEncoder
 from modelport.wire.sse import NDJSONDecoder
-from modelport.wire.validate import load_body
+from modelport.wire.validate import fail, load_body
 
 NDJSON = "application/x-ndjson"
 
@@ -38,11 +38,6 @@ class OllamaEngineCodec(EngineCodecBase):
 ENGINE_CODEC: EngineCodec = OllamaEngineCodec()  # typed, so mypy checks it
 
 
-def relay_stream(payload: dict[str, Any]) -> bool:
-    """Ollama streams unless told `"stream": false` (a missing or null `stream` streams)."""
-    return payload.get("stream") is not False
-
-
 class OllamaCodec(OllamaEngineCodec, ClientCodecBase):
     """/api/chat as a client dialect. Stateless: the NDJSON framer and decoder of the
     engine side, the relay helpers every client dialect shares."""
@@ -50,21 +45,21 @@ class OllamaCodec(OllamaEngineCodec, ClientCodecBase):
     format = WireFormat.OLLAMA
     relay_path = "/api/chat"  # below the server root: Ollama's API has no /v1 base
     stream_content_type = NDJSON
+    generates = False  # /api/generate's shapes: `prompt` in, `response` out
+    untranscodable = request_decode.UNTRANSCODABLE
 
     encode_error = staticmethod(errors.encode_error)
     error_status = staticmethod(errors.error_status)
     decode_response = staticmethod(response.decode_response)
-
-    def decode_request(self, body: bytes | dict[str, Any]) -> ChatRequest:
-        if isinstance(body, bytes):
-            load_body(body)  # the validators' wording for a body that is no JSON object
-        raise InvalidRequest("/api/chat is not served yet")
+    decode_request = staticmethod(request_decode.decode_request)
 
     def encode_request(self, request: ChatRequest) -> dict[str, Any]:
         return encode_chat_request(request, stream=request.stream)
 
-    def encode_response(self, response_: Any, *, request: ChatRequest | None = None) -> bytes:
-        return response.encode_response(response_)
+    def encode_response(
+        self, response_: ChatResponse, *, request: ChatRequest | None = None
+    ) -> bytes:
+        return response.encode_response(response_, generate=self.generates)
 
     def stream_encoder(
         self,
@@ -75,14 +70,37 @@ class OllamaCodec(OllamaEngineCodec, ClientCodecBase):
         request: ChatRequest | None = None,
     ) -> StreamEncoder:
         # Ollama's done line always carries its counts (include_usage has no say).
-        return StreamEncoder(model=model)
+        return StreamEncoder(model=model, generate=self.generates)
 
     def prepare_relay(
         self, body: bytes, *, api_key: str | None = None, context: RelayContext | None = None
     ) -> RelayRequest:
-        """The body goes on untouched: Ollama's done line carries the counts unasked."""
-        stream = relay_stream(load_body(body))
+        """The body goes on untouched: Ollama's done line carries the counts unasked, and a
+        missing or null `stream` streams."""
+        stream = load_body(body).get("stream") is not False
         return self.relayed(body, stream, api_key, context)
+
+    def check_transcodable(self, request: ChatRequest) -> None:
+        """Refuse by name what only an Ollama engine can do with this request."""
+        for key in sorted(self.untranscodable):
+            if request.extra.get(key):  # `raw: false`, `context: []` ask for nothing
+                served = f"the engine of {request.model!r} does not speak Ollama's API"
+                fail(key, f"is served by Ollama engines only; {served}")
+
+
+class OllamaGenerateCodec(OllamaCodec):
+    """/api/generate: a one-user-message chat in, `response` out."""
+
+    format = WireFormat.OLLAMA_GENERATE
+    relay_path = "/api/generate"
+    generates = True
+    untranscodable = generate.UNTRANSCODABLE
+
+    decode_request = staticmethod(generate.decode_request)
+
+    def encode_request(self, request: ChatRequest) -> dict[str, Any]:
+        return generate.encode_request(request)
 
 
 CODEC: Codec = OllamaCodec()  # typed, so mypy checks the class against the protocol
+GENERATE_CODEC: Codec = OllamaGenerateCodec()
