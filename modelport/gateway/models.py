@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from modelport.gateway.context import json_body
 from modelport.router import Router, Upstream
 from modelport.service.candidates import not_found
 from modelport.types import BackendModel
 from modelport.wire.anthropic import models as anthropic_models
 from modelport.wire.openai import models as openai_models
-
-JSON = "application/json"
 
 
 def wants_anthropic(request: web.Request) -> bool:
@@ -41,7 +40,7 @@ class ModelRoutes:
 
     async def list(self, request: web.Request) -> web.StreamResponse:
         if wants_anthropic(request):
-            return _json(self._anthropic_page(request))
+            return json_body(self._anthropic_page(request))
         objects = [
             openai_models.model_object(
                 model, owned_by=upstream.name, backend=upstream.backend.id, ready=upstream.ready
@@ -50,7 +49,7 @@ class ModelRoutes:
         ]
         aliases = self.router.aliases.items()
         objects += [openai_models.alias_object(alias, targets) for alias, targets in aliases]
-        return _json(openai_models.encode_model_list(objects))
+        return json_body(openai_models.encode_model_list(objects))
 
     def _anthropic_page(self, request: web.Request) -> bytes:
         """Anthropic lists models, not aliases (its aliases resolve on retrieve only)."""
@@ -65,23 +64,19 @@ class ModelRoutes:
         if wants_anthropic(request):
             # Anthropic resolves an alias to the model it names: the answer's id is that model's.
             _, model = self._describe(name)
-            return _json(anthropic_models.encode_model_info(anthropic_models.model_info(model)))
+            return json_body(anthropic_models.encode_model_info(anthropic_models.model_info(model)))
         targets = self.router.aliases.get(name)
         if targets is not None:
-            return _json(openai_models.encode_model(openai_models.alias_object(name, targets)))
+            return json_body(openai_models.encode_model(openai_models.alias_object(name, targets)))
         upstream, model = self._describe(name)
         obj = openai_models.model_object(
             model, owned_by=upstream.name, backend=upstream.backend.id, ready=upstream.ready
         )
         obj["id"] = name  # an `upstream/model` name is answered by the name asked for
-        return _json(openai_models.encode_model(obj))
+        return json_body(openai_models.encode_model(obj))
 
     def _describe(self, name: str) -> tuple[Upstream, BackendModel]:
         found = self.router.describe(name)
         if found is None:
             raise not_found(self.router, name)
         return found
-
-
-def _json(body: bytes) -> web.Response:
-    return web.Response(body=body, content_type=JSON)

@@ -15,15 +15,13 @@ import time
 
 from aiohttp import web
 
-from modelport.gateway.context import KEY_ID, REQUEST_ID, respond
+from modelport.gateway.context import KEY_ID, REQUEST_ID, json_body, respond
 from modelport.router import Router
 from modelport.service import Service
 from modelport.service.candidates import not_found
 from modelport.service.embeddings import OLLAMA_EMBED, OLLAMA_EMBEDDINGS, EmbedDialect
 from modelport.types import BackendModel
 from modelport.wire.ollama import models as ollama_models
-
-JSON = "application/json"
 
 
 class OllamaRoutes:
@@ -50,7 +48,7 @@ class OllamaRoutes:
         return web.Response(text=ollama_models.RUNNING)  # text/plain; charset=utf-8
 
     async def version(self, request: web.Request) -> web.StreamResponse:
-        return _json(ollama_models.encode_version())
+        return json_body(ollama_models.encode_version())
 
     async def tags(self, request: web.Request) -> web.StreamResponse:
         """Every model, then every alias that names one (under the alias's name)."""
@@ -59,11 +57,11 @@ class OllamaRoutes:
             found = self.router.describe(alias)
             if found is not None:
                 entries.append(ollama_models.tag_entry(alias, found[1]))
-        return _json(ollama_models.encode_tags(entries))
+        return json_body(ollama_models.encode_tags(entries))
 
     async def show(self, request: web.Request) -> web.StreamResponse:
         name = ollama_models.decode_show_request(await request.read())
-        return _json(ollama_models.encode_show(name, self._describe(name)))
+        return json_body(ollama_models.encode_show(name, self._describe(name)))
 
     async def ps(self, request: web.Request) -> web.StreamResponse:
         """The models an engine holds in memory now: those it says are loaded, and on a
@@ -74,7 +72,7 @@ class OllamaRoutes:
             for upstream, model in self.router.models()
             if model.loaded or (model.loaded is None and upstream.ready and upstream.local)
         ]
-        return _json(ollama_models.encode_ps(entries))
+        return json_body(ollama_models.encode_ps(entries))
 
     async def embed(self, request: web.Request) -> web.StreamResponse:
         return await self._embeddings(request, OLLAMA_EMBED)
@@ -96,7 +94,3 @@ class OllamaRoutes:
         if found is None:
             raise not_found(self.router, name)
         return found[1]
-
-
-def _json(body: bytes) -> web.Response:
-    return web.Response(body=body, content_type=JSON)
