@@ -363,6 +363,16 @@ class Router:
                 seen.setdefault(model.id, (upstream, model))
         return list(seen.values())
 
+    def describe(self, name: str) -> tuple[Upstream, BackendModel] | None:
+        """The model a request for `name` reaches first (aliases expanded, `upstream/model`
+        names honoured) with its upstream, as that upstream last listed it; None when no
+        upstream lists it."""
+        for route in self.resolve(name):
+            model = route.upstream.models.get(route.model)
+            if model is not None:
+                return route.upstream, model
+        return None
+
     def suggestions(self, model: str, limit: int = 3) -> list[str]:
         names = [m.id for _, m in self.models()] + list(self.aliases)
         return difflib.get_close_matches(model, names, n=limit, cutoff=0.5)

@@ -24,6 +24,8 @@ class WireFormat(enum.StrEnum):
     OPENAI = "openai"
     ANTHROPIC = "anthropic"
     RESPONSES = "responses"  # OpenAI's Responses API (/v1/responses)
+    OLLAMA = "ollama"  # Ollama's native /api/chat (NDJSON streams)
+    OLLAMA_GENERATE = "ollama-generate"  # Ollama's /api/generate: a prompt in, `response` out
 
 
 class RelayContext(msgspec.Struct, frozen=True):

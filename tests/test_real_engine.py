@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import anthropic
 import msgspec
+import ollama
 import openai
 import pytest
 
@@ -170,6 +171,29 @@ async def test_anthropic_sdk_both_ways(sdk, gateway) -> None:  # type: ignore[no
     assert final.usage.output_tokens == message.usage.output_tokens or final.usage.output_tokens > 0
 
 
+async def test_ollama_library_chat_streams_from_the_real_engine(gateway) -> None:  # type: ignore[no-untyped-def]
+    """Issue 10 point 1: ollama-python's chat, streamed, transcoded to llama-server."""
+    import ollama
+
+    _, url = gateway
+    client = ollama.AsyncClient(host=url, timeout=60.0)
+    try:
+        stream = await client.chat(
+            model=MODEL,
+            messages=[{"role": "user", "content": PROMPT}],
+            options={"num_predict": 12, "temperature": 0},
+            stream=True,
+        )
+        parts = [part async for part in stream]
+    finally:
+        await client._client.aclose()
+    assert "".join(p.message.content or "" for p in parts)
+    last = parts[-1]
+    assert last.done is True and last.done_reason in ("stop", "length")
+    assert last.prompt_eval_count and 0 < (last.eval_count or 0) <= 12
+    assert isinstance(last.eval_duration, int) and last.eval_duration > 0
+
+
 async def test_models_context_window_is_the_runtime_n_ctx(gateway) -> None:  # type: ignore[no-untyped-def]
     gw, url = gateway
     await managed(gw).start()  # configured engines start on demand
@@ -183,6 +207,22 @@ async def test_models_context_window_is_the_runtime_n_ctx(gateway) -> None:  # t
     assert n_ctx == CTX // PARALLEL
     ours = [m for m in models if m["id"] == MODEL]
     assert len(ours) == 1 and ours[0]["context_window"] == n_ctx
+
+
+async def test_ollama_library_lists_and_shows_the_real_engines_model(gateway) -> None:  # type: ignore[no-untyped-def]
+    """Issue 10, point 1: an Ollama client sees llama-server's model with its real window."""
+    gw, url = gateway
+    await managed(gw).start()
+    await gw.router.refresh()
+    async with ollama.AsyncClient(host=url, timeout=30) as client:
+        names = [m.model for m in (await client.list()).models]
+        shown = await client.show(MODEL)
+        running = [m.model for m in (await client.ps()).models]
+    assert MODEL in names
+    arch = shown.modelinfo["general.architecture"]
+    assert shown.modelinfo[f"{arch}.context_length"] == CTX // PARALLEL  # per slot, as served
+    assert shown.capabilities is not None and "completion" in shown.capabilities
+    assert running == [MODEL]
 
 
 async def test_not_ready_while_loading_then_ready(engine_paths) -> None:  # type: ignore[no-untyped-def]

@@ -14,6 +14,7 @@ from modelport.errors import BackendError, ProtocolError, Unsupported
 from modelport.types import (
     BackendHealth,
     BackendModel,
+    Capabilities,
     ChatRequest,
     ChatResponse,
     Done,
@@ -55,7 +56,12 @@ class MockBackend:
             if events is not None
             else [TextDelta("Hello"), TextDelta(" world"), Done(FinishReason.STOP, Usage(3, 2))]
         )
-        self.models = list(models or [BackendModel(id="mock-model", context_window=4096)])
+        # It embeds (`embed` below), so its model says so: a router that checks what a model
+        # can do before it asks sends embeddings here.
+        default = BackendModel(
+            id="mock-model", context_window=4096, capabilities=Capabilities(embeddings=True)
+        )
+        self.models = list(models or [default])
         self.fail_before = fail_before
         self.drop_after = drop_after
         self.delay_s = delay_s

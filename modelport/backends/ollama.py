@@ -2,9 +2,13 @@
 
 The canonical path speaks /api/chat: it is the only surface that gives tool calls as
 objects, thinking when asked, `keep_alive` and Ollama's own `options`. The relay path
-hands OpenAI and Anthropic bodies to Ollama's /v1/chat/completions and /v1/messages
-untouched; that is exactly what OpenAICompatBackend does for the "ollama" profile, so
-this backend delegates to one rather than repeating it.
+hands Ollama clients' bodies to /api/chat and /api/generate, and OpenAI and Anthropic
+bodies to Ollama's /v1/chat/completions and /v1/messages, untouched; the /v1 part is
+exactly what OpenAICompatBackend does for the "ollama" profile, so this backend delegates
+to one rather than repeating it.
+
+Which of those routes exist depends on the version (`formats_for`), which the engine
+reports at GET /api/version and `list_models` learns on every refresh.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import msgspec
 
 from modelport.backends.http import HTTPClient
 from modelport.backends.openai_compat import OpenAICompatBackend
-from modelport.backends.relay import HTTPRelay
+from modelport.backends.relay import HTTPRelay, open_relay
 from modelport.errors import BackendError, ProtocolError, Unsupported
 from modelport.types import (
     BackendHealth,
@@ -31,7 +35,7 @@ from modelport.types import (
     RelayContext,
     WireFormat,
 )
-from modelport.wire import ollama
+from modelport.wire import codec_for, ollama
 from modelport.wire.fields import Target
 
 DEFAULT_URL = "http://127.0.0.1:11434"
@@ -74,6 +78,42 @@ def _split_host_port(hostport: str, default: int) -> tuple[str, int]:
     return hostport, default  # a bare name, or a bare IPv6 address
 
 
+# The formats every Ollama serves natively (/api/chat and /api/generate, since 0.1.x).
+NATIVE_FORMATS = frozenset({WireFormat.OLLAMA, WireFormat.OLLAMA_GENERATE})
+# The first release serving each compatibility surface, from ollama/ollama's history:
+# /v1/chat/completions came with openai/openai.go (453f572f, first tagged v0.1.24) and
+# /v1/messages with the Anthropic middleware (2b2cda7a "api: implement anthropic api",
+# first tagged v0.14.0-rc1). /api/version itself exists since v0.1.14.
+SINCE: tuple[tuple[WireFormat, tuple[int, int, int]], ...] = (
+    (WireFormat.OPENAI, (0, 1, 24)),
+    (WireFormat.ANTHROPIC, (0, 14, 0)),
+)
+
+
+def parse_version(version: str | None) -> tuple[int, int, int] | None:
+    """ "0.14.0", "v0.14.0-rc1", "0.12.6" -> (major, minor, patch); None when it says nothing:
+    absent, unreadable, or 0.0.0 (a build from source, which could be any commit)."""
+    if not version:
+        return None
+    head = version.strip().removeprefix("v").split("-")[0].split("+")[0]
+    numbers = head.split(".")
+    if len(numbers) != 3 or not all(n.isdigit() for n in numbers):
+        return None
+    major, minor, patch = (int(n) for n in numbers)
+    return None if (major, minor, patch) == (0, 0, 0) else (major, minor, patch)
+
+
+def formats_for(version: str | None) -> frozenset[WireFormat]:
+    """What an Ollama of `version` relays. An unknown version relays only its native API:
+    every Ollama serves /api/chat, so transcoding always works, while a passthrough to a
+    /v1 route it lacks would fail (an old Ollama answers 404 "404 page not found", which
+    reads like a missing model)."""
+    parsed = parse_version(version)
+    if parsed is None:
+        return NATIVE_FORMATS
+    return NATIVE_FORMATS | {format for format, since in SINCE if parsed >= since}
+
+
 def _base_url(url: str) -> str:
     """The server root: http://h:11434, http://h:11434/v1 and http://h:11434/api are one."""
     url = url.rstrip("/")
@@ -87,7 +127,6 @@ class OllamaBackend:
     """Chat, embeddings, models and health over Ollama's native /api."""
 
     kind = "ollama"
-    formats: frozenset[WireFormat] = frozenset({WireFormat.OPENAI, WireFormat.ANTHROPIC})
     transcodes_to = Target.OLLAMA
 
     def __init__(
@@ -102,6 +141,9 @@ class OllamaBackend:
         raw = url if url else url_from_env(os.environ.get("OLLAMA_HOST"))
         self.url = _base_url(raw)
         self.id = name or f"{self.kind}:{self.url}"
+        # What GET /api/version last said (None until then, or when it cannot say).
+        self.version: str | None = None
+        self.formats: frozenset[WireFormat] = formats_for(None)
         # Ollama needs no key locally; one is sent when it sits behind a proxy or a cloud.
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = HTTPClient(
@@ -139,7 +181,13 @@ class OllamaBackend:
     async def relay(
         self, format: WireFormat, body: bytes, context: RelayContext | None = None
     ) -> HTTPRelay:
-        """Passthrough on Ollama's /v1/chat/completions or /v1/messages."""
+        """Passthrough on /api/chat or /api/generate, or on Ollama's /v1/chat/completions
+        or /v1/messages."""
+        if format in NATIVE_FORMATS:
+            codec = codec_for(format)
+            return await open_relay(
+                self._http, codec, codec.relay_path, body, api_key=None, context=context
+            )
         return await self._compat.relay(format, body, context)
 
     # -- embeddings --------------------------------------------------------------
@@ -156,7 +204,7 @@ class OllamaBackend:
 
     async def list_models(self) -> list[BackendModel]:
         """Tags for the names, /api/show for context and capabilities, /api/ps for loaded."""
-        tags = await self._get_json("GET", "/api/tags")
+        tags, _ = await asyncio.gather(self._get_json("GET", "/api/tags"), self._learn_version())
         entries = [e for e in tags.get("models") or [] if isinstance(e, dict) and _name(e)]
         limit = asyncio.Semaphore(SHOW_CONCURRENCY)
         shows, running = await asyncio.gather(
@@ -164,6 +212,16 @@ class OllamaBackend:
             self._running(),
         )
         return [_model(e, show, running) for e, show in zip(entries, shows, strict=True)]
+
+    async def _learn_version(self) -> None:
+        """GET /api/version, and the formats relayed from then on (an Ollama upgraded in
+        place is seen at the next refresh); an engine that cannot say is taken as unknown."""
+        try:
+            reported = (await self._get_json("GET", "/api/version")).get("version")
+        except BackendError:
+            reported = None
+        self.version = reported if isinstance(reported, str) else None
+        self.formats = formats_for(self.version)
 
     async def _get_json(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
         raw = await self._http.fetch(

@@ -21,20 +21,22 @@ import msgspec
 from aiohttp import web
 
 from modelport.errors import AuthError, BackendError, InvalidRequest, Overloaded
+from modelport.gateway.context import KEY_ID, REQUEST_ID, respond
+from modelport.gateway.models import ModelRoutes, wants_anthropic
+from modelport.gateway.ollama_api import OllamaRoutes
 from modelport.gateway.openapi import OPENAPI
-from modelport.service import SSE, Reply, Service, error_reply, stream_error
+from modelport.service import Reply, Service, error_reply, stream_error
 from modelport.types import RelayContext, WireFormat
 from modelport.wire import codec_for
 
 log = logging.getLogger("modelport.gateway")
 
-PUBLIC_PATHS = frozenset({"/health", "/ready"})
+# `/` is Ollama's liveness answer ("Ollama is running"), as public as /health.
+PUBLIC_PATHS = frozenset({"/health", "/ready", "/"})
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-REQUEST_ID = web.RequestKey("request_id", str)
-KEY_ID = web.RequestKey("key_id", str)
 SERVICE = web.AppKey("service", Service)
 KEYS = web.AppKey("keys", dict)
 STREAMS = web.AppKey("streams", set)
@@ -45,17 +47,22 @@ def format_of(path: str) -> WireFormat:
     """Which dialect an answer to this path must speak, errors included."""
     if path.startswith("/v1/messages"):
         return WireFormat.ANTHROPIC
+    if path.startswith("/api/") or path in ("/", "/api"):
+        return WireFormat.OLLAMA  # Ollama's native API (its root answers as Ollama too)
     return WireFormat.RESPONSES if path.startswith("/v1/responses") else WireFormat.OPENAI
 
 
-def respond(reply: Reply) -> web.Response:
-    headers = {**reply.headers, "Content-Type": reply.content_type}
-    return web.Response(status=reply.status, body=reply.body, headers=headers)
+def dialect_of(request: web.Request) -> WireFormat:
+    """`format_of` the path, except that /v1/models answers Anthropic's SDKs (they send
+    `anthropic-version`) in Anthropic's shape."""
+    if request.path.startswith("/v1/models") and wants_anthropic(request):
+        return WireFormat.ANTHROPIC
+    return format_of(request.path)
 
 
 def fail(request: web.Request, err: BackendError) -> web.Response:
     headers = {"x-request-id": request.get(REQUEST_ID, "")}
-    return respond(error_reply(format_of(request.path), err, headers))
+    return respond(error_reply(dialect_of(request), err, headers))
 
 
 # -- middleware ------------------------------------------------------------------------
@@ -109,6 +116,8 @@ async def errors_in_format(request: web.Request, handler: Handler) -> web.Stream
     """No stack trace ever reaches a client: failures become the client's error shape."""
     try:
         return await handler(request)
+    except BackendError as exc:  # a handler's refusal (an unknown model, a bad query)
+        return fail(request, exc)
     except web.HTTPRequestEntityTooLarge as exc:
         return fail(request, InvalidRequest(f"request body too large: {exc.text}", status=413))
     except web.HTTPNotFound:
@@ -136,6 +145,14 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 async def responses(request: web.Request) -> web.StreamResponse:
     return await _chat(request, WireFormat.RESPONSES)
+
+
+async def ollama_chat(request: web.Request) -> web.StreamResponse:
+    return await _chat(request, WireFormat.OLLAMA)
+
+
+async def ollama_generate(request: web.Request) -> web.StreamResponse:
+    return await _chat(request, WireFormat.OLLAMA_GENERATE)
 
 
 async def _chat(request: web.Request, format: WireFormat) -> web.StreamResponse:
@@ -177,7 +194,7 @@ async def _stream(request: web.Request, reply: Reply, format: WireFormat) -> web
         status=reply.status,
         headers={
             **reply.headers,
-            "Content-Type": SSE,
+            "Content-Type": reply.content_type,  # the dialect's: SSE, or Ollama's NDJSON
             "Cache-Control": "no-cache",
             "X-Accel-Buffering": "no",
         },
@@ -219,54 +236,6 @@ async def embeddings(request: web.Request) -> web.StreamResponse:
     service = request.app[SERVICE]
     reply = await service.embeddings(body, request_id=request[REQUEST_ID], key_id=request[KEY_ID])
     return respond(reply)
-
-
-async def list_models(request: web.Request) -> web.StreamResponse:
-    service = request.app[SERVICE]
-    rows = service.router.models()
-    if "anthropic-version" in request.headers:
-        data = [
-            {
-                "type": "model",
-                "id": model.id,
-                "display_name": model.id,
-                "created_at": "1970-01-01T00:00:00Z",
-                "max_input_tokens": model.context_window,
-                "owned_by": upstream.name,
-            }
-            for upstream, model in rows
-        ]
-        body: dict[str, Any] = {
-            "data": data,
-            "has_more": False,
-            "first_id": data[0]["id"] if data else None,
-            "last_id": data[-1]["id"] if data else None,
-        }
-        return web.json_response(body, dumps=_dumps)
-    listing: list[dict[str, Any]] = [
-        {
-            "id": model.id,
-            "object": "model",
-            "created": 0,
-            "owned_by": upstream.name,
-            "context_window": model.context_window,
-            "backend": upstream.backend.id,
-            "ready": upstream.ready,
-            "capabilities": msgspec.structs.asdict(model.capabilities),
-        }
-        for upstream, model in rows
-    ]
-    for alias, targets in service.router.aliases.items():
-        listing.append(
-            {
-                "id": alias,
-                "object": "model",
-                "created": 0,
-                "owned_by": "alias",
-                "targets": list(targets),
-            }
-        )
-    return web.json_response({"object": "list", "data": listing}, dumps=_dumps)
 
 
 async def health(request: web.Request) -> web.StreamResponse:
@@ -322,7 +291,10 @@ def build_app(
     app.router.add_post("/v1/messages", messages)
     app.router.add_post("/v1/messages/count_tokens", count_tokens)
     app.router.add_post("/v1/embeddings", embeddings)
-    app.router.add_get("/v1/models", list_models)
+    app.router.add_post("/api/chat", ollama_chat)
+    app.router.add_post("/api/generate", ollama_generate)
+    ModelRoutes(service.router).add_to(app)
+    OllamaRoutes(service).add_to(app)
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
     app.router.add_get("/openapi.json", openapi)

@@ -11,14 +11,16 @@ from typing import Any
 
 from modelport import __version__
 
-_ERROR = {"description": "An error in the caller's wire format (OpenAI or Anthropic shape)"}
+_ERROR = {"description": "An error in the caller's wire format (OpenAI, Anthropic or Ollama shape)"}
 _JSON_OBJECT: dict[str, Any] = {"type": "object", "additionalProperties": True}
 
 
-def _post(summary: str, required: list[str], stream: bool = True) -> dict[str, Any]:
+def _post(
+    summary: str, required: list[str], stream: bool = True, stream_type: str = "text/event-stream"
+) -> dict[str, Any]:
     content: dict[str, Any] = {"application/json": {"schema": _JSON_OBJECT}}
     if stream:
-        content["text/event-stream"] = {"schema": {"type": "string"}}
+        content[stream_type] = {"schema": {"type": "string"}}
     return {
         "post": {
             "summary": summary,
@@ -84,11 +86,34 @@ OPENAPI: dict[str, Any] = {
             "OpenAI Responses (stateless: previous_response_id is refused)", ["model", "input"]
         ),
         "/v1/messages": _post("Anthropic messages", ["model", "messages", "max_tokens"]),
+        "/api/chat": _post(
+            "Ollama chat (streams NDJSON unless stream is false)",
+            ["model", "messages"],
+            stream_type="application/x-ndjson",
+        ),
+        "/api/generate": _post(
+            "Ollama generate (streams NDJSON unless stream is false)",
+            ["model", "prompt"],
+            stream_type="application/x-ndjson",
+        ),
         "/v1/messages/count_tokens": _post(
             "Anthropic token count, where a backend can count", ["model", "messages"], stream=False
         ),
         "/v1/embeddings": _post("OpenAI embeddings", ["model", "input"], stream=False),
-        "/v1/models": _get("Every model served, with context window and owner backend"),
+        "/v1/models": _get(
+            "Every model served (OpenAI's list; Anthropic's pages when `anthropic-version`"
+            " is sent: limit, after_id, before_id)"
+        ),
+        "/v1/models/{model_id}": _get("One model or alias, in the caller's shape; 404 unknown"),
+        "/": _get("Ollama's liveness answer: `Ollama is running` (text/plain; HEAD too)", True),
+        "/api/version": _get("Ollama's version answer (the Ollama release this API follows)"),
+        "/api/tags": _get("Ollama: every model and alias served"),
+        "/api/show": _post(
+            "Ollama: one model's details, context length, capabilities", ["model"], stream=False
+        ),
+        "/api/ps": _get("Ollama: the models engines hold in memory now"),
+        "/api/embed": _post("Ollama embeddings (normalised vectors)", ["model"], stream=False),
+        "/api/embeddings": _post("Ollama's older embeddings (one prompt)", ["model"], stream=False),
         "/health": _get("Alive", public=True),
         "/ready": _get("Ready: at least one backend is ready (503 otherwise)", public=True),
         "/metrics": {

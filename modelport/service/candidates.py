@@ -87,10 +87,15 @@ def resolve(router: Router, model: str) -> list[Route]:
     """The candidates for `model`, or ModelNotFound with the closest names served."""
     routes = router.resolve(model)
     if not routes:
-        hint = router.suggestions(model)
-        tail = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
-        raise ModelNotFound(f"model {model!r} is not served here{tail}")
+        raise not_found(router, model)
     return routes
+
+
+def not_found(router: Router, model: str) -> ModelNotFound:
+    """The one wording of an unknown model, with the closest names served."""
+    hint = router.suggestions(model)
+    tail = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
+    return ModelNotFound(f"model {model!r} is not served here{tail}")
 
 
 async def first_answer(

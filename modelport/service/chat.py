@@ -15,7 +15,6 @@ from modelport.router import Route, Router
 from modelport.service.attempt import Attempt
 from modelport.service.candidates import Answer, Lease, resolve
 from modelport.service.pipeline import RelaySource, TranscodedSource
-from modelport.service.reply import SSE
 from modelport.types import ChatRequest, Event, Image, RelayContext, WireFormat
 from modelport.wire import codec_for
 from modelport.wire.codec import Codec
@@ -70,16 +69,20 @@ class ChatCall:
             if renamed:
                 whole = _with_model(whole, request.model)
             return Answer(relay.status, whole, relay.content_type)
-        chunks = aiter(relay)
+        chunks: AsyncIterator[bytes] = aiter(relay)
+        if renamed:
+            chunks = RenamedChunks(chunks, route.model, request.model)
         try:
             first = await anext(chunks)
         except StopAsyncIteration:
             first = b""
         attempt.first_byte()
-        return Answer(relay.status, content_type=SSE, stream=RelaySource(first, chunks))
+        source = RelaySource(first, chunks)
+        return Answer(relay.status, content_type=self.codec.stream_content_type, stream=source)
 
     async def _transcode(self, route: Route, attempt: Attempt, lease: Lease) -> Answer:
         request = self.request
+        self.codec.check_transcodable(request)  # what only the client's own engines serve
         backend = route.upstream.backend
         # The fields the decoder did not model: each carried, dropped by name or refused, as
         # the client dialect's field table says for the engine's dialect (docs/fields.md).
@@ -106,7 +109,7 @@ class ChatCall:
             request=request,
         )
         source = TranscodedSource(first, events, encoder, attempt)
-        return Answer(200, content_type=SSE, stream=source)
+        return Answer(200, content_type=self.codec.stream_content_type, stream=source)
 
 
 def chat_routes(router: Router, request: ChatRequest) -> list[Route]:
@@ -137,6 +140,32 @@ def _with_model(body: bytes, model: str) -> bytes:
         payload["model"] = model
         return msgspec.json.encode(payload)
     return body
+
+
+class RenamedChunks:
+    """A relayed stream with the engine's model name turned back into the client's (an
+    alias): every line of Ollama's NDJSON names the model, as OpenAI's chunks and
+    Anthropic's message_start do. A relay yields whole frames, so a name is never split;
+    a name inside generated text is escaped (`\\"model\\"`) and never matches."""
+
+    __slots__ = ("_names", "_rest")
+
+    def __init__(self, rest: AsyncIterator[bytes], engine_model: str, client_model: str) -> None:
+        self._rest = rest
+        old, new = msgspec.json.encode(engine_model), msgspec.json.encode(client_model)
+        self._names = [
+            (b'"model":' + old, b'"model":' + new),
+            (b'"model": ' + old, b'"model": ' + new),
+        ]
+
+    def __aiter__(self) -> RenamedChunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        chunk = await self._rest.__anext__()
+        for old, new in self._names:
+            chunk = chunk.replace(old, new)
+        return chunk
 
 
 async def _close_events(events: AsyncIterator[Event]) -> None:

@@ -1,13 +1,76 @@
-"""Embeddings (/v1/embeddings, OpenAI's dialect only) as the candidate loop's operation."""
+"""Embeddings as the candidate loop's operation, in every dialect that has them.
+
+One operation, three client shapes (`EmbedDialect`): OpenAI's /v1/embeddings, Ollama's
+/api/embed and its older /api/embeddings. Each decodes its body into the canonical
+`EmbedRequest` and says how to write the `EmbedResult` back; every engine is then asked
+the same way (`Backend.embed`), so any engine that embeds serves every dialect.
+"""
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import msgspec
 
 from modelport.router import Route, Router
 from modelport.service.attempt import Attempt
 from modelport.service.candidates import Answer, Lease, resolve
+from modelport.types import EmbedRequest, EmbedResult, WireFormat
 from modelport.wire import openai
+from modelport.wire.ollama import embeddings as ollama_embeddings
+
+# (the result, ns since the request was decoded, ns until its engine was asked) -> body
+Encode = Callable[[EmbedResult, int, int], bytes]
+
+
+@dataclass(frozen=True)
+class EmbedDialect:
+    """A client's embeddings shape: its error dialect, and its body decoded into the
+    canonical request with the encoder of its answer."""
+
+    format: WireFormat
+    decode: Callable[[bytes], tuple[EmbedRequest, Encode]]
+
+
+def _openai(body: bytes) -> tuple[EmbedRequest, Encode]:
+    request = openai.decode_embed_request(body)
+    encoding_format = _encoding_format(body)
+
+    def encode(result: EmbedResult, total_ns: int, load_ns: int) -> bytes:
+        return openai.encode_embed_response(result, encoding_format=encoding_format)
+
+    return request, encode
+
+
+def _ollama_embed(body: bytes) -> tuple[EmbedRequest, Encode]:
+    call = ollama_embeddings.decode_embed_call(body)
+
+    def encode(result: EmbedResult, total_ns: int, load_ns: int) -> bytes:
+        return ollama_embeddings.encode_embed_answer(
+            result,
+            model=call.request.model,
+            dimensions=call.dimensions,
+            total_ns=total_ns,
+            load_ns=load_ns,
+        )
+
+    return call.request, encode
+
+
+def _ollama_embeddings(body: bytes) -> tuple[EmbedRequest, Encode]:
+    request = ollama_embeddings.decode_embeddings_call(body)
+
+    def encode(result: EmbedResult, total_ns: int, load_ns: int) -> bytes:
+        return ollama_embeddings.encode_embeddings_answer(result)
+
+    return request, encode
+
+
+OPENAI_EMBEDDINGS = EmbedDialect(WireFormat.OPENAI, _openai)
+OLLAMA_EMBED = EmbedDialect(WireFormat.OLLAMA, _ollama_embed)
+OLLAMA_EMBEDDINGS = EmbedDialect(WireFormat.OLLAMA, _ollama_embeddings)
 
 
 class EmbeddingsCall:
@@ -16,9 +79,9 @@ class EmbeddingsCall:
     passes_over_unsupported = False
     stream = False
 
-    def __init__(self, body: bytes) -> None:
-        self.request = openai.decode_embed_request(body)
-        self.encoding_format = _encoding_format(body)
+    def __init__(self, body: bytes, dialect: EmbedDialect = OPENAI_EMBEDDINGS) -> None:
+        self.started_ns = time.perf_counter_ns()
+        self.request, self.encode = dialect.decode(body)
 
     @property
     def model(self) -> str:
@@ -28,11 +91,16 @@ class EmbeddingsCall:
         return resolve(router, self.request.model)
 
     async def call(self, route: Route, attempt: Attempt, lease: Lease) -> Answer:
-        request = msgspec.structs.replace(self.request, model=route.model)
-        result = await route.upstream.backend.embed(request)
-        attempt.usage = result.usage
+        asked_ns = time.perf_counter_ns()
+        if self.request.inputs:
+            request = msgspec.structs.replace(self.request, model=route.model)
+            result = await route.upstream.backend.embed(request)
+            attempt.usage = result.usage
+        else:  # Ollama takes "" and [] as nothing to embed: nothing to ask an engine
+            result = EmbedResult(vectors=(), model=route.model)
         result = msgspec.structs.replace(result, model=self.request.model)
-        body = openai.encode_embed_response(result, encoding_format=self.encoding_format)
+        done_ns = time.perf_counter_ns()
+        body = self.encode(result, done_ns - self.started_ns, asked_ns - self.started_ns)
         return Answer(200, body)
 
 

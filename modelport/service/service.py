@@ -18,7 +18,7 @@ from modelport.service.attempt import Attempt, Deadline
 from modelport.service.candidates import Answer, Lease, Operation, first_answer
 from modelport.service.chat import ChatCall
 from modelport.service.count_tokens import CountTokensCall
-from modelport.service.embeddings import EmbeddingsCall
+from modelport.service.embeddings import OPENAI_EMBEDDINGS, EmbedDialect, EmbeddingsCall
 from modelport.service.pipeline import StreamBody
 from modelport.service.reply import Reply, error_reply, error_status
 from modelport.types import RelayContext, WireFormat
@@ -55,10 +55,16 @@ class Service:
         return await self._serve(attempt, lambda: ChatCall(format, body, context))
 
     async def embeddings(
-        self, body: bytes, *, request_id: str | None = None, key_id: str = ""
+        self,
+        body: bytes,
+        *,
+        dialect: EmbedDialect = OPENAI_EMBEDDINGS,
+        request_id: str | None = None,
+        key_id: str = "",
     ) -> Reply:
-        attempt = _attempt(WireFormat.OPENAI, "embeddings", request_id, key_id)
-        return await self._serve(attempt, lambda: EmbeddingsCall(body))
+        """`dialect`: the client's embeddings shape (OpenAI's, or Ollama's two)."""
+        attempt = _attempt(dialect.format, "embeddings", request_id, key_id)
+        return await self._serve(attempt, lambda: EmbeddingsCall(body, dialect))
 
     async def count_tokens(
         self, body: bytes, *, request_id: str | None = None, key_id: str = ""

@@ -19,11 +19,13 @@ if TYPE_CHECKING:
 
 __all__ = ["CODECS", "codec_for"]
 
-# WireFormat -> the package whose `CODEC` speaks it.
+# WireFormat -> the package whose `CODEC` speaks it (`package:NAME` for another name).
 _DIALECTS: Mapping[WireFormat, str] = {
     WireFormat.OPENAI: "modelport.wire.openai",
     WireFormat.ANTHROPIC: "modelport.wire.anthropic",
     WireFormat.RESPONSES: "modelport.wire.responses",
+    WireFormat.OLLAMA: "modelport.wire.ollama",
+    WireFormat.OLLAMA_GENERATE: "modelport.wire.ollama:GENERATE_CODEC",
 }
 
 
@@ -42,8 +44,8 @@ class _Registry(Mapping[WireFormat, "Codec"]):
 
     def load(self, format: WireFormat) -> Codec:
         """Import a dialect's package; its codec is a plain dict lookup from then on."""
-        module = importlib.import_module(self._dialects[format])
-        codec: Codec = module.CODEC
+        package, _, name = self._dialects[format].partition(":")
+        codec: Codec = getattr(importlib.import_module(package), name or "CODEC")
         self.loaded[format] = codec
         return codec
 

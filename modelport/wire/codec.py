@@ -103,6 +103,12 @@ class Codec(EngineCodec, Protocol):
         ...
 
     @property
+    def stream_content_type(self) -> str:
+        """The Content-Type of this dialect's streams: `text/event-stream` for SSE,
+        `application/x-ndjson` for Ollama's lines."""
+        ...
+
+    @property
     def forwarded_headers(self) -> frozenset[str]:
         """The client headers (lower case) a passthrough carries to the engine: the
         dialect's own, such as `anthropic-beta`; never credentials."""
@@ -147,6 +153,11 @@ class Codec(EngineCodec, Protocol):
         `request` is the client's decoded request, as for `encode_response`."""
         ...
 
+    def check_transcodable(self, request: ChatRequest) -> None:
+        """Raise InvalidRequest naming a field of `request` that only an engine of this
+        dialect can serve, before it is transcoded to another (Ollama's `suffix`)."""
+        ...
+
     def wants_stream_usage(self, body: bytes) -> bool:
         """Whether the client that sent `body` expects its stream to carry usage (the
         `include_usage` its stream encoder is given)."""
@@ -173,15 +184,13 @@ class EngineCodecBase:
         return decode_error_body(status, body, backend_id=backend_id, headers=headers)
 
 
-class SSECodecBase(EngineCodecBase):
-    """What every client dialect streaming SSE shares: the framer, the error-body parser and
-    a relay that passes the body on untouched.
+class ClientCodecBase(EngineCodecBase):
+    """What every client dialect shares whatever its stream framing: the error-body parser
+    and a relay that passes the body on untouched.
 
-    A dialect's codec class inherits these and adds its `format`, `relay_path`, requests,
-    responses, stream coders and error bodies (and `relay_headers` when it needs any)."""
-
-    def framer(self) -> SSEDecoder:
-        return SSEDecoder()
+    A dialect's codec class inherits these and adds its framer, `format`, `relay_path`,
+    requests, responses, stream coders and error bodies (and `relay_headers` when it
+    needs any)."""
 
     forwarded_headers: frozenset[str] = frozenset()
     # Every field the dialect accepts and its fate per target (wire/fields.py); a dialect
@@ -223,6 +232,18 @@ class SSECodecBase(EngineCodecBase):
         """Headers a relayed body needs beside the backend's own (none by default)."""
         return {}
 
+    def check_transcodable(self, request: ChatRequest) -> None:
+        """Nothing to refuse: the dialect's unmodelled fields (`extra`) are dropped."""
+
     def wants_stream_usage(self, body: bytes) -> bool:
         """Streams carry usage unless the dialect makes it opt-in."""
         return True
+
+
+class SSECodecBase(ClientCodecBase):
+    """A client dialect that streams SSE (OpenAI's, Anthropic's, Responses)."""
+
+    stream_content_type = "text/event-stream"
+
+    def framer(self) -> SSEDecoder:
+        return SSEDecoder()

@@ -7,8 +7,9 @@ would be. It also decides what may go on: an engine's error frame stops the stre
 gateway writes the error in the client's own format instead), and a usage-only frame
 (the decoder says which) that only metering asked for is kept from a client that did not.
 
-Frames are cut out of the raw bytes at SSE blank lines: every relayed dialect streams SSE
-today. A dialect that streams another framing needs that boundary scan taught to it.
+Frames are cut out of the raw bytes at SSE blank lines, or at line ends for a dialect
+whose streams are NDJSON (Ollama's: its codec's `stream_content_type` says so), where each
+line is a frame: its counts ride on the `done: true` line, a failure is an `error` line.
 """
 
 from __future__ import annotations
@@ -28,6 +29,15 @@ def _frame_end(buffer: bytes, start: int, crlf: bool) -> int:
     return min(ends) if ends else -1
 
 
+def _line_end(buffer: bytes, start: int, crlf: bool) -> int:
+    """Where the first complete NDJSON line after `start` ends (after its newline), or -1."""
+    end = buffer.find(b"\n", start)
+    return end + 1 if end >= 0 else -1
+
+
+NDJSON = "application/x-ndjson"
+
+
 class Meter:
     """`feed()` bytes in, bytes safe to forward out; after `close()`, `outcome()` tells."""
 
@@ -36,6 +46,8 @@ class Meter:
         self.stream = stream
         self.drop_usage_chunk = drop_usage_chunk
         self._codec = codec_for(format)
+        ndjson = self._codec.stream_content_type == NDJSON
+        self._boundary = _line_end if ndjson else _frame_end
         self.usage: Usage | None = None
         self.finish_reason: FinishReason | None = None
         self.raw_reason: str | None = None
@@ -58,7 +70,7 @@ class Meter:
         dropped: list[tuple[int, int]] = []  # spans of frames kept from the client
         start = 0
         # One forward scan per read: a read holding many frames costs linear, not quadratic.
-        while (end := _frame_end(buffer, start, crlf)) >= 0:
+        while (end := self._boundary(buffer, start, crlf)) >= 0:
             if not self._forward(buffer[start:end]):
                 dropped.append((start, end))
             start = end

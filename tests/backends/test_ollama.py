@@ -54,12 +54,16 @@ async def backend_for(fake_engine: Any, **kw: Any) -> tuple[OllamaBackend, Any]:
 
 
 async def test_is_a_backend_with_both_formats(fake_engine: Any) -> None:
+    """Issue 10 point 11 changed this: the /v1 formats come once the version is known."""
     backend, fake = await backend_for(fake_engine)
     try:
         assert isinstance(backend, Backend)
         assert backend.kind == "ollama"
         assert backend.id == f"ollama:{fake.url}"
-        assert backend.formats == {WireFormat.OPENAI, WireFormat.ANTHROPIC}
+        native = {WireFormat.OLLAMA, WireFormat.OLLAMA_GENERATE}
+        assert backend.formats == native  # the version is not known yet
+        await backend.list_models()
+        assert backend.formats == {WireFormat.OPENAI, WireFormat.ANTHROPIC, *native}
     finally:
         await backend.aclose()
 

@@ -482,7 +482,7 @@ def install(fake: FakeEngine) -> None:
             fake.route("GET", path, text("OK"), group="health", public=True)
     elif kind == "ollama":
         fake.route("GET", "/", text("Ollama is running"), group="health", public=True)
-        fake.route("GET", "/api/version", static({"version": "0.12.6"}), public=True)
+        fake.route("GET", "/api/version", static(lambda r: {"version": fake.version}), public=True)
         fake.route("GET", "/api/tags", static(lambda r: ollama_tags(fake)))
         fake.route("GET", "/api/ps", static(lambda r: ollama_ps(fake)))
 

@@ -33,6 +33,14 @@ Handler = Callable[[web.Request, Any], Awaitable[web.StreamResponse]]
 Frame = tuple[bytes, bool]
 
 KINDS = tuple(PROFILES)
+# A current Ollama release (ollama/ollama tags); tests of older ones pass `version=`.
+OLLAMA_VERSION = "0.32.0"
+# ollama/ollama 2b2cda7a "api: implement anthropic api", first tagged v0.14.0-rc1.
+OLLAMA_MESSAGES_SINCE = (0, 14, 0)
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in version.split("-")[0].split("."))
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,7 @@ class FakeEngine:
         loading: bool = False,
         not_loaded: list[str] | None = None,
         train_context: int | None = None,
+        version: str | None = None,
     ) -> None:
         if kind not in PROFILES:
             raise ValueError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
@@ -66,6 +75,8 @@ class FakeEngine:
         self.context_window = context_window
         self.train_context = train_context if train_context is not None else context_window * 8
         self.loading = loading
+        #: what GET /api/version reports (Ollama); below 0.14.0 there is no /v1/messages
+        self.version = version or OLLAMA_VERSION
         self.replies: collections.deque[Reply] = collections.deque()
         self.default_reply = Reply()
         #: picks the reply from the request itself (e.g. `turns.tool_round_trip`); None = the
@@ -157,7 +168,10 @@ class FakeEngine:
         if p.responses:
             path = f"{p.openai_prefix or '/v1'}/responses"
             table.append(("POST", path, self._responses, "chat", "openai"))
-        if p.anthropic:
+        old_ollama = self.kind == "ollama" and (
+            _version_tuple(self.version) < OLLAMA_MESSAGES_SINCE
+        )
+        if p.anthropic and not old_ollama:
             table.append(("POST", "/v1/messages", self._anthropic_messages, "chat", "anthropic"))
         if p.count_tokens:
             table.append(
@@ -165,6 +179,7 @@ class FakeEngine:
             )
         if self.kind == "ollama":
             table.append(("POST", "/api/chat", self._ollama_chat, "chat", "ollama"))
+            table.append(("POST", "/api/generate", self._ollama_generate, "chat", "ollama"))
             table.append(("POST", "/api/embed", self._ollama_embed, "embed", "ollama"))
         for method, path, handler, group, wire in table:
             self.route(method, path, handler, group=group, wire=wire)
@@ -476,6 +491,25 @@ class FakeEngine:
             stream=body.get("stream", True) is not False,  # Ollama streams unless told not to
             frames=lambda: ollama_wire.stream_frames(reply, body, model),
             whole=lambda: ollama_wire.response(reply, body, model),
+            content_type="application/x-ndjson",
+        )
+
+    async def _ollama_generate(self, request: web.Request, body: Any) -> web.StreamResponse:
+        bad = self._check_body("ollama", body)
+        if bad is not None:
+            return bad
+        model, bad = self.resolve_model("ollama", body.get("model"))
+        if bad is not None:
+            return bad
+        reply = self.next_reply()
+        return await self._serve(
+            request,
+            "ollama",
+            reply,
+            model,
+            stream=body.get("stream", True) is not False,
+            frames=lambda: ollama_wire.generate_frames(reply, body, model),
+            whole=lambda: ollama_wire.generate_response(reply, body, model),
             content_type="application/x-ndjson",
         )
 

@@ -1,4 +1,6 @@
-"""Ollama native writer: /api/chat NDJSON lines and whole answers, /api/embed."""
+"""Ollama native writer: /api/chat and /api/generate NDJSON lines and whole answers,
+/api/embed. Shapes from ollama/ollama server/routes.go and api/types.go (ChatResponse,
+GenerateResponse, Metrics), as docs/wire.md records them."""
 
 from __future__ import annotations
 
@@ -73,6 +75,42 @@ def stream_frames(
         line({"content": "", "tool_calls": _tool_calls(reply)})
     frames.append((ndjson(_final(reply, model, {"role": "assistant", "content": ""})), False))
     return frames, [ndjson({"error": reply.error_message})]
+
+
+def _generate_final(reply: Reply, body: dict[str, Any], model: str, text: str) -> dict[str, Any]:
+    """Generate's last line: `response` at top level, and `context` (token ids of prompt and
+    answer) unless `raw`."""
+    final = _final(reply, model, {})
+    del final["message"]
+    final = {"model": model, "created_at": final.pop("created_at"), "response": text, **final}
+    if not body.get("raw"):
+        final["context"] = [1, 2, 3]
+    return final
+
+
+def generate_frames(
+    reply: Reply, body: dict[str, Any], model: str
+) -> tuple[list[Frame], list[bytes]]:
+    frames: list[Frame] = []
+
+    def line(fields: dict[str, Any]) -> None:
+        obj = {"model": model, "created_at": iso_now(), "response": "", **fields, "done": False}
+        frames.append((ndjson(obj), True))
+
+    if _thinks(body):
+        for piece in chunks(reply.thinking, reply.chunk_chars):
+            line({"thinking": piece})
+    for piece in chunks(reply.text, reply.chunk_chars):
+        line({"response": piece})
+    frames.append((ndjson(_generate_final(reply, body, model, "")), False))
+    return frames, [ndjson({"error": reply.error_message})]
+
+
+def generate_response(reply: Reply, body: dict[str, Any], model: str) -> dict[str, Any]:
+    final = _generate_final(reply, body, model, reply.text)
+    if _thinks(body) and reply.thinking:
+        final["thinking"] = reply.thinking
+    return final
 
 
 def response(reply: Reply, body: dict[str, Any], model: str) -> dict[str, Any]:

@@ -45,3 +45,18 @@ async def test_the_openai_sdk_sees_not_found(fake_engine, gateway, clients) -> N
     with pytest.raises(openai.NotFoundError) as caught:
         await client.post("/nope", cast_to=dict, body={})
     assert caught.value.body["type"] == "invalid_request_error"  # type: ignore[index]
+
+
+@pytest.mark.parametrize("path", ["/api/nope", "/api/chat/extra"])
+async def test_an_unknown_route_under_api_is_ollamas_error_shape(
+    fake_engine, gateway, path: str
+) -> None:
+    vllm = await fake_engine("vllm", models=["qwen"])
+    _gw, url = await gateway(backends=[backend("vllm", vllm)])
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url + path, json={}) as response,
+    ):
+        assert response.status == 404
+        body = await response.json()
+    assert body == {"error": f"no route POST {path}"}

@@ -15,7 +15,10 @@ def test_every_wire_format_has_a_codec_that_says_its_format(format: WireFormat) 
     codec = codec_for(format)
     assert codec is CODECS[format]
     assert codec.format is format
-    assert isinstance(codec.framer(), SSEDecoder)
+    # Each framer matches the content type its streams are served as (Ollama's are NDJSON).
+    framer = NDJSONDecoder if codec.stream_content_type == "application/x-ndjson" else SSEDecoder
+    assert isinstance(codec.framer(), framer)
+    assert codec.stream_content_type in ("text/event-stream", "application/x-ndjson")
 
 
 def test_registry_lists_each_format_once() -> None:

@@ -8,6 +8,7 @@ Pure: bytes or parsed JSON in, canonical types out, and back. One module per con
     request_encode  ChatRequest -> engine body
     response        /v1/messages answers both ways, usage
     count_tokens    /v1/messages/count_tokens (not part of the Codec protocol)
+    models          /v1/models pages and ModelInfo (imported by path)
     stream_decode   SSE frames -> events
     stream_encode   events -> SSE bytes
     errors          error bodies both ways, the statuses Anthropic clients expect

@@ -7,23 +7,27 @@ images are bare base64 strings, sampling settings live under `options`, usage is
 `prompt_eval_count`/`eval_count`, and a failure mid-stream is a line `{"error": ...}`
 under HTTP 200.
 
-Engine side only for now: there is no WireFormat for it, so no CODEC in the registry.
-Its stream decoder already takes the same `Frame` as every dialect's (see
-modelport.wire.codec), so making it a client dialect is adding the client-side modules
-(request decode, response and stream encode), a `CODEC`, and its registry row.
+Both sides: backends read engines with ENGINE_CODEC, and clients that speak Ollama's
+API to the gateway (WireFormat.OLLAMA) are served by CODEC, whose errors are Ollama's
+`{"error": "..."}` with the HTTP status and whose streams are NDJSON lines.
 
     finish          done_reason words
     request         ChatRequest -> /api/chat body
     stream_decode   NDJSON frames -> events; `stream: false` answers
     embeddings      /api/embed
-    errors          error bodies
-    codec           ENGINE_CODEC: framer, stream decoder and errors for backends
+    errors          error bodies, both ways (encode_error, error_status for clients)
+    stream_encode   events -> NDJSON lines (chat and generate shapes)
+    response        whole answers, both ways
+    request_decode  a client's /api/chat body -> ChatRequest (and what generate shares)
+    generate        a client's /api/generate body -> ChatRequest, and back
+    codec           ENGINE_CODEC for backends; CODEC (/api/chat) and GENERATE_CODEC
+                    (/api/generate, WireFormat.OLLAMA_GENERATE), the client dialects
     show            /api/show: context window and capabilities
 """
 
 from __future__ import annotations
 
-from modelport.wire.ollama.codec import ENGINE_CODEC
+from modelport.wire.ollama.codec import CODEC, ENGINE_CODEC, GENERATE_CODEC
 from modelport.wire.ollama.embeddings import decode_embed_response, encode_embed_request
 from modelport.wire.ollama.errors import decode_error
 from modelport.wire.ollama.finish import finish_reason_from
@@ -32,7 +36,9 @@ from modelport.wire.ollama.show import capabilities_from_show, context_window_fr
 from modelport.wire.ollama.stream_decode import StreamDecoder, decode_chat_response, decode_stream
 
 __all__ = [
+    "CODEC",
     "ENGINE_CODEC",
+    "GENERATE_CODEC",
     "OPTION_KEYS",
     "StreamDecoder",
     "capabilities_from_show",

@@ -1,13 +1,28 @@
-"""Ollama's native dialect as a backend reads it: NDJSON streams and its error bodies.
-
-Engine side only (see the package docstring): an `EngineCodec`, not yet a client `Codec`.
+"""Ollama's native dialect as codecs: the engine side (ENGINE_CODEC: NDJSON frames, stream
+decoder, error bodies, for backends) and the client side: CODEC speaks /api/chat and
+GENERATE_CODEC /api/generate, each one `Codec`.
 """
 
 from __future__ import annotations
 
-from modelport.wire.codec import EngineCodec, EngineCodecBase
+from typing import Any
+
+from modelport.types import ChatRequest, ChatResponse, RelayContext, WireFormat
+from modelport.wire.codec import (
+    ClientCodecBase,
+    Codec,
+    EngineCodec,
+    EngineCodecBase,
+    RelayRequest,
+)
+from modelport.wire.ollama import errors, generate, request_decode, response
+from modelport.wire.ollama.request import encode_chat_request
 from modelport.wire.ollama.stream_decode import StreamDecoder
+from modelport.wire.ollama.stream_encode import StreamEncoder
 from modelport.wire.sse import NDJSONDecoder
+from modelport.wire.validate import fail, load_body
+
+NDJSON = "application/x-ndjson"
 
 
 class OllamaEngineCodec(EngineCodecBase):
@@ -21,3 +36,71 @@ class OllamaEngineCodec(EngineCodecBase):
 
 
 ENGINE_CODEC: EngineCodec = OllamaEngineCodec()  # typed, so mypy checks it
+
+
+class OllamaCodec(OllamaEngineCodec, ClientCodecBase):
+    """/api/chat as a client dialect. Stateless: the NDJSON framer and decoder of the
+    engine side, the relay helpers every client dialect shares."""
+
+    format = WireFormat.OLLAMA
+    relay_path = "/api/chat"  # below the server root: Ollama's API has no /v1 base
+    stream_content_type = NDJSON
+    generates = False  # /api/generate's shapes: `prompt` in, `response` out
+    untranscodable = request_decode.UNTRANSCODABLE
+
+    encode_error = staticmethod(errors.encode_error)
+    error_status = staticmethod(errors.error_status)
+    decode_response = staticmethod(response.decode_response)
+    decode_request = staticmethod(request_decode.decode_request)
+
+    def encode_request(self, request: ChatRequest) -> dict[str, Any]:
+        return encode_chat_request(request, stream=request.stream)
+
+    def encode_response(
+        self, response_: ChatResponse, *, request: ChatRequest | None = None
+    ) -> bytes:
+        return response.encode_response(response_, generate=self.generates)
+
+    def stream_encoder(
+        self,
+        *,
+        request_id: str,
+        model: str,
+        include_usage: bool = True,
+        request: ChatRequest | None = None,
+    ) -> StreamEncoder:
+        # Ollama's done line always carries its counts (include_usage has no say).
+        return StreamEncoder(model=model, generate=self.generates)
+
+    def prepare_relay(
+        self, body: bytes, *, api_key: str | None = None, context: RelayContext | None = None
+    ) -> RelayRequest:
+        """The body goes on untouched: Ollama's done line carries the counts unasked, and a
+        missing or null `stream` streams."""
+        stream = load_body(body).get("stream") is not False
+        return self.relayed(body, stream, api_key, context)
+
+    def check_transcodable(self, request: ChatRequest) -> None:
+        """Refuse by name what only an Ollama engine can do with this request."""
+        for key in sorted(self.untranscodable):
+            if request.extra.get(key):  # `raw: false`, `context: []` ask for nothing
+                served = f"the engine of {request.model!r} does not speak Ollama's API"
+                fail(key, f"is served by Ollama engines only; {served}")
+
+
+class OllamaGenerateCodec(OllamaCodec):
+    """/api/generate: a one-user-message chat in, `response` out."""
+
+    format = WireFormat.OLLAMA_GENERATE
+    relay_path = "/api/generate"
+    generates = True
+    untranscodable = generate.UNTRANSCODABLE
+
+    decode_request = staticmethod(generate.decode_request)
+
+    def encode_request(self, request: ChatRequest) -> dict[str, Any]:
+        return generate.encode_request(request)
+
+
+CODEC: Codec = OllamaCodec()  # typed, so mypy checks the class against the protocol
+GENERATE_CODEC: Codec = OllamaGenerateCodec()

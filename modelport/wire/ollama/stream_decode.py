@@ -1,4 +1,7 @@
-"""Ollama's NDJSON lines in, canonical events out; a `stream: false` answer is one such line."""
+"""Ollama's NDJSON lines in, canonical events out; a `stream: false` answer is one such line.
+
+/api/chat lines carry a `message`, /api/generate lines `response` and `thinking` at top
+level: one decoder reads both (a passthrough meters either with it)."""
 
 from __future__ import annotations
 
@@ -45,7 +48,9 @@ class WireMessage(msgspec.Struct):
 
 class WireLine(msgspec.Struct):
     model: str | None = None
-    message: WireMessage | None = None
+    message: WireMessage | None = None  # /api/chat
+    response: str | None = None  # /api/generate: the text at top level, beside `thinking`
+    thinking: str | None = None
     done: bool = False
     done_reason: str | None = None
     prompt_eval_count: int | None = None
@@ -89,6 +94,10 @@ class StreamDecoder:
             raise error_from_payload({"error": parsed.error}, line, backend_id=self.backend_id)
         self.model = parsed.model or self.model
         events = self._message(parsed.message) if parsed.message is not None else []
+        if parsed.thinking:
+            events.append(ThinkingDelta(parsed.thinking))
+        if parsed.response:
+            events.append(TextDelta(parsed.response))
         if parsed.done:
             self.done = True
             reason = finish_reason_from(parsed.done_reason, called_tools=self._calls > 0)

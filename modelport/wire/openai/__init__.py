@@ -14,6 +14,7 @@ encoders write what the official SDKs expect. One module per concern:
     stream_encode   events -> SSE bytes
     errors          error bodies both ways
     embeddings      /v1/embeddings (not part of the Codec protocol)
+    models          /v1/models and /v1/models/{id} objects (imported by path)
     codec           CODEC, the dialect's `Codec`
 
 Two fields are ours, not OpenAI's: `reasoning_signature` beside `reasoning_content`
