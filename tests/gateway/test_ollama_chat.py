@@ -251,3 +251,28 @@ async def test_openapi_lists_the_ollama_routes(served: Served) -> None:
     for path in ("/api/chat", "/api/generate"):
         content = paths[path]["post"]["responses"]["200"]["content"]
         assert "application/x-ndjson" in content
+
+
+@pytest.mark.parametrize("kind", ENGINES)
+async def test_usage_is_metered_relayed_or_transcoded(served: Served, kind: str) -> None:
+    """The meter reads Ollama's done line on passthrough (prompt_eval_count, eval_count),
+    as the transcoder reads the engine's usage: the same counts reach /metrics."""
+    from tests.gateway.helpers import get, sample, scrape
+
+    fake, client = await served(kind)
+    fake.default_reply = Reply(text="Counted.", usage=(13, 4))
+    await client.chat(model=MODEL, messages=HI)
+    _parts = [p async for p in await client.chat(model=MODEL, messages=HI, stream=True)]
+    _parts += [p async for p in await client.generate(model=MODEL, prompt="hi", stream=True)]
+    url = str(client._client.base_url).rstrip("/")
+    _, _, text = await get(url, "/metrics")
+    s = scrape(text.decode())
+    engine = f"{kind}:{fake.url}"
+    assert sample(s, "modelport_tokens_total", model=MODEL, backend=engine, direction="in") == 39
+    assert sample(s, "modelport_tokens_total", model=MODEL, backend=engine, direction="out") == 12
+    requests = "modelport_requests_total"
+    assert sample(s, requests, model=MODEL, backend=engine, status="200", format="ollama") == 2
+    generate = sample(
+        s, requests, model=MODEL, backend=engine, status="200", format="ollama-generate"
+    )
+    assert generate == 1

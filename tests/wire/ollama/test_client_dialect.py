@@ -256,3 +256,19 @@ def test_the_meter_reads_a_whole_answer() -> None:
     meter = Meter(WireFormat.OLLAMA, stream=False)
     meter.feed(whole)
     assert meter.close() == whole and meter.usage == Usage(11, 2)
+
+
+def test_generate_encodes_back_to_a_generate_body() -> None:
+    body = {
+        "model": "m",
+        "prompt": "what is it",
+        "system": "be brief",
+        "images": ["iVBORw0KGgo="],
+        "options": {"num_predict": 8, "seed": 1},
+        "stream": False,
+    }
+    encoded = GENERATE.encode_request(GENERATE.decode_request(body))
+    assert encoded["prompt"] == "what is it" and encoded["system"] == "be brief"
+    assert encoded["images"] == ["iVBORw0KGgo="] and encoded["stream"] is False
+    assert encoded["options"] == {"seed": 1, "num_predict": 8}
+    assert "messages" not in encoded
