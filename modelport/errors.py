@@ -126,3 +126,8 @@ class Unsupported(BackendError):
     """Asked for something the backend cannot do; raised before any I/O."""
 
     status = 400
+
+
+class ImagesRefused(Unsupported):
+    """The engine said the model cannot take images (a text-only model, or llama-server
+    without its vision projector). Another candidate may see them."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import msgspec
 
+from modelport.errors import Unsupported
 from modelport.router import Route, Router
 from modelport.service.attempt import Attempt
-from modelport.service.candidates import Answer, Lease, resolve
+from modelport.service.candidates import Answer, Lease, able, resolve
 from modelport.wire import openai
 
 
@@ -25,11 +26,22 @@ class EmbeddingsCall:
         return self.request.model
 
     def routes(self, router: Router) -> list[Route]:
-        return resolve(router, self.request.model)
+        """The candidates that serve embeddings, or may (nothing says they do not)."""
+        model = self.request.model
+        refusal = f"model {model!r} does not serve embeddings"
+        return able(resolve(router, model), "embeddings", refusal, param="model")
 
     async def call(self, route: Route, attempt: Attempt, lease: Lease) -> Answer:
         request = msgspec.structs.replace(self.request, model=route.model)
-        result = await route.upstream.backend.embed(request)
+        try:
+            result = await route.upstream.backend.embed(request)
+        except Unsupported as exc:  # llama-server started without --embeddings, say
+            raise Unsupported(
+                f"model {self.request.model!r} does not serve embeddings "
+                f"(the engine said: {exc.message})",
+                backend_id=exc.backend_id,
+                raw=exc.raw,
+            ) from None
         attempt.usage = result.usage
         result = msgspec.structs.replace(result, model=self.request.model)
         body = openai.encode_embed_response(result, encoding_format=self.encoding_format)
