@@ -359,6 +359,9 @@ ENGINE_FIELDS = frozenset(
     }
 )
 
+# llama-server's spellings of the flag that turns /v1/embeddings on (`--help`, b11434).
+EMBEDDINGS_FLAGS = ("--embedding", "--embeddings")
+
 
 @dataclass(frozen=True)
 class Kind:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelport.backends.openai_compat import OpenAICompatBackend
+from modelport.backends.profiles import EMBEDDINGS_FLAGS
 from modelport.errors import Unreachable
 
 log = logging.getLogger("modelport.managed")
@@ -51,7 +52,7 @@ class ManagedSpec:
     @property
     def serves_embeddings(self) -> bool:
         """Whether the child answers /v1/embeddings: asked for here or among `args`."""
-        return self.embeddings or any(a in ("--embedding", "--embeddings") for a in self.args)
+        return self.embeddings or any(arg in EMBEDDINGS_FLAGS for arg in self.args)
 
     def command(self, port: int) -> list[str]:
         cmd = [
