@@ -114,10 +114,11 @@ def _backend_lines(backends: tuple[BackendConfig, ...], env: Mapping[str, str]) 
 
 
 def _capability_lines(backend: BackendConfig) -> list[str]:
-    """What config says the models can do; the rest is what the engine reports."""
+    """What config says the models can do (nothing when it says nothing: then all is as
+    the engine reports, which `modelport models` and GET /v1/models show)."""
     given = backend.capabilities.overrides()
     if not given and not backend.model_capabilities:
-        return ["    capabilities: as the engine reports"]
+        return []
     lines = [f"    capabilities: {_said(given) if given else 'as the engine reports'}"]
     for name, capabilities in backend.model_capabilities.items():
         lines.append(f"      {name}: {_said(capabilities.overrides())}")
