@@ -270,7 +270,7 @@ class Capabilities(msgspec.Struct, frozen=True):
     embeddings: bool | None = False
     json_schema: bool | None = False
 
-    def with_overrides(self, overrides: Mapping[str, bool]) -> Capabilities:
+    def with_overrides(self, overrides: Mapping[str, bool | None]) -> Capabilities:
         """These capabilities with the fields `overrides` names replaced (config's word)."""
         return msgspec.structs.replace(self, **overrides) if overrides else self
 

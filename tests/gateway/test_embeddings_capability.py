@@ -116,3 +116,30 @@ async def test_a_llama_server_without_embeddings_is_a_400_naming_the_model(
     )
     assert len(fake.requests_to("/v1/embeddings")) == 1
     assert gw.router.upstreams[0].breaker.failures == 0  # not the engine's fault
+
+
+async def test_an_ollama_completion_model_may_still_embed(fake_engine, gateway) -> None:
+    """Ollama's /api/show lists "embedding" only for embedding models, but its /api/embed
+    serves any model: a completion model's embeddings are unknown, not refused."""
+    fake = await fake_engine("ollama", models=["llama3.2", "nomic-embed-text"])
+    _gw, url = await gateway(backends=[{"kind": "ollama", "url": fake.url}])
+    assert (await capabilities_of(url, "llama3.2:latest"))["embeddings"] is None
+    assert (await capabilities_of(url, "nomic-embed-text:latest"))["embeddings"] is True
+    body = {"model": "llama3.2:latest", "input": "hello"}
+    status, _, raw = await post(url, "/v1/embeddings", body)
+    assert status == 200, raw
+    assert len(fake.requests_to("/api/embed")) == 1
+
+
+async def test_lm_studio_embeds_with_its_embedding_model_only(fake_engine, gateway) -> None:
+    """LM Studio's list says which models embed (`type: "embeddings"`): a request for an
+    `llm` model's embeddings is a 400 naming it, before the engine."""
+    fake = await fake_engine("lmstudio", models=["qwen/qwen3-4b", "text-embedding-nomic"])
+    _gw, url = await gateway(backends=[{"kind": "lmstudio", "url": fake.url}])
+    status, _, raw = await post(url, "/v1/embeddings", {"model": "qwen/qwen3-4b", "input": "x"})
+    assert status == 400, raw
+    assert json.loads(raw)["error"]["message"] == "model 'qwen/qwen3-4b' does not serve embeddings"
+    assert fake.requests_to("/v1/embeddings") == []
+    body = {"model": "text-embedding-nomic", "input": "x"}
+    status, _, raw = await post(url, "/v1/embeddings", body)
+    assert status == 200, raw
