@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
-from modelport.backends.profiles import KINDS
+from modelport.backends.profiles import EMBEDDINGS_FLAGS, KINDS
 from modelport.config.derive import is_cloud, kind_of, split_url
 from modelport.config.errors import ConfigError, join_key
 from modelport.config.schema import (
@@ -137,6 +137,14 @@ def _non_default_fields(backend: BackendConfig) -> list[str]:
 
 def _check_engine(key: str, backend: BackendConfig) -> None:
     _check_at_least(f"{key}.ctx_size", backend.ctx_size, 256)
+    started_with = backend.embeddings or any(arg in EMBEDDINGS_FLAGS for arg in backend.args)
+    if backend.capabilities.embeddings and not started_with:
+        # Saying so would not start llama-server with them: every request would fail.
+        raise ConfigError(
+            "a managed engine serves embeddings only when started with them: "
+            "set embeddings = true instead",
+            key=f"{key}.capabilities.embeddings",
+        )
     _check_at_least(f"{key}.parallel", backend.parallel, 1)
     if backend.threads is not None:
         _check_at_least(f"{key}.threads", backend.threads, 1)

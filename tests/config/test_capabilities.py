@@ -59,6 +59,11 @@ def test_capabilities_per_backend_and_per_model_parse() -> None:
             VLLM + "embeddings = true\n",
             'modelport.toml: backends[0].embeddings: only for kind = "managed"',
         ),
+        (
+            '[[backends]]\nkind = "managed"\ncapabilities = { embeddings = true }\n',
+            "modelport.toml: backends[0].capabilities.embeddings: a managed engine serves "
+            "embeddings only when started with them: set embeddings = true instead",
+        ),
     ],
 )
 def test_capability_mistakes_name_the_key(text: str, message: str) -> None:
