@@ -110,7 +110,12 @@ def models(backend: BackendOption, as_json: JsonOption = False) -> None:
     table.add_column("loaded")
     table.add_column("capabilities")
     for m in found:
-        caps = [k for k in m.capabilities.__struct_fields__ if getattr(m.capabilities, k)]
+        # "vision?": nothing the engine says tells either way (the request is let through).
+        caps = [
+            name if value else f"{name}?"
+            for name in m.capabilities.__struct_fields__
+            if (value := getattr(m.capabilities, name)) is not False
+        ]
         loaded = "" if m.loaded is None else ("yes" if m.loaded else "no")
         context = f"{m.context_window:,}" if m.context_window else "?"
         table.add_row(m.id, context, loaded, ", ".join(caps))

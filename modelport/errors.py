@@ -131,3 +131,8 @@ class Unsupported(BackendError):
     def __init__(self, message: str, *, param: str | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.param = param
+
+
+class ImagesRefused(Unsupported):
+    """The engine said the model cannot take images (a text-only model, or llama-server
+    without its vision projector). Another candidate may see them."""

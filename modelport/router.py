@@ -14,9 +14,11 @@ import contextlib
 import difflib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
+
+import msgspec
 
 from modelport.backends.base import Backend
 from modelport.errors import BackendError, QueueFull
@@ -159,8 +161,20 @@ class Upstream:
     local: bool = True
     allow: frozenset[str] | None = None
     discovered: bool = False
+    # What config says its models can do, over what the engine reports: for every model,
+    # then per model name (capability name -> value).
+    capabilities: Mapping[str, bool] = field(default_factory=dict)
+    model_capabilities: Mapping[str, Mapping[str, bool]] = field(default_factory=dict)
     models: dict[str, BackendModel] = field(default_factory=dict)
     health: BackendHealth | None = None
+
+    def described(self, model: BackendModel) -> BackendModel:
+        """`model` as the engine reported it, with what config says it can do on top."""
+        overrides = {**self.capabilities, **self.model_capabilities.get(model.id, {})}
+        if not overrides:
+            return model
+        capabilities = model.capabilities.with_overrides(overrides)
+        return msgspec.structs.replace(model, capabilities=capabilities)
 
     @property
     def ready(self) -> bool:
@@ -225,6 +239,8 @@ class Router:
         local: bool = True,
         allow: frozenset[str] | None = None,
         discovered: bool = False,
+        capabilities: Mapping[str, bool] | None = None,
+        model_capabilities: Mapping[str, Mapping[str, bool]] | None = None,
     ) -> Upstream:
         """Serve `backend` from the next refresh on. A taken name gets a "-2", "-3" suffix
         (configured labels are unique, so only discovered engines ever get one)."""
@@ -236,6 +252,8 @@ class Router:
             local=local,
             allow=allow,
             discovered=discovered,
+            capabilities=dict(capabilities or {}),
+            model_capabilities=dict(model_capabilities or {}),
         )
         self._upstreams.append(upstream)
         log.info("serving %s (%s)", upstream.name, backend.url or backend.id)
@@ -322,7 +340,9 @@ class Router:
         upstream.health = health
         if isinstance(models, list):
             upstream.models = {
-                m.id: m for m in models if upstream.allow is None or m.id in upstream.allow
+                m.id: upstream.described(m)
+                for m in models
+                if upstream.allow is None or m.id in upstream.allow
             }
         if self.on_refresh is not None:
             self.on_refresh(upstream)

@@ -9,6 +9,7 @@ is what the codec round-trip tests rely on.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from typing import Any, Literal, TypeAlias
 
 import msgspec
@@ -261,11 +262,22 @@ class EmbedResult(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Capabilities(msgspec.Struct, frozen=True):
-    tools: bool = False
-    vision: bool = False
-    thinking: bool = False
-    embeddings: bool = False
-    json_schema: bool = False
+    """What a model can do. Each field is a tri-state: True (it can), False (it cannot),
+    None (nothing says: vLLM's model list tells nothing of images, llama-server's of
+    embeddings). A request that needs an unknown one is let through to the engine."""
+
+    tools: bool | None = False
+    vision: bool | None = False
+    thinking: bool | None = False
+    embeddings: bool | None = False
+    json_schema: bool | None = False
+
+    def with_overrides(self, overrides: Mapping[str, bool | None]) -> Capabilities:
+        """These capabilities with the fields `overrides` names replaced (config's word)."""
+        return msgspec.structs.replace(self, **overrides) if overrides else self
+
+
+CAPABILITY_NAMES: tuple[str, ...] = Capabilities.__struct_fields__
 
 
 class BackendModel(msgspec.Struct, frozen=True, kw_only=True):

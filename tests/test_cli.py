@@ -42,6 +42,20 @@ async def test_models_table(fake_engine) -> None:  # type: ignore[no-untyped-def
     assert "gemma" in out and "2,048" in out
 
 
+async def test_models_say_what_is_unknown(fake_engine) -> None:  # type: ignore[no-untyped-def]
+    """vLLM's list says nothing of images or embeddings: `vision?`, and null in --json."""
+    fake = await fake_engine("vllm", models=["qwen"])
+    code, out, err = await modelport(
+        "models", "--backend", f"vllm:{fake.url}", env={"COLUMNS": "200"}
+    )
+    assert code == 0, err
+    assert "tools, vision?, thinking, embeddings?, json_schema" in out
+    code, out, err = await modelport("models", "--backend", f"vllm:{fake.url}", "--json")
+    assert code == 0, err
+    (row,) = json.loads(out)
+    assert row["capabilities"]["vision"] is None and row["capabilities"]["tools"] is True
+
+
 async def test_chat_streams_text_to_the_terminal(fake_engine) -> None:  # type: ignore[no-untyped-def]
     fake = await fake_engine("vllm", models=["qwen"])
     fake.default_reply = Reply(thinking="hmm", text="Hello there, human.")

@@ -431,3 +431,71 @@ async def test_the_embedded_engine_takes_a_coding_agents_opening_prompt(engine_p
         assert response.usage is not None and response.usage.input_tokens > 4000
     finally:
         await backend.aclose()
+
+
+async def test_config_starts_the_bundled_model_with_embeddings_and_it_embeds(
+    sdk, engine_paths, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
+    """`embeddings = true` starts llama-server with --embeddings (and mean pooling: the
+    bundled GGUF names none); /v1/models says so before it runs, and one input embeds to
+    one vector of the model's width (n_embd 640)."""
+    config = parse_config(
+        f"""
+        [server]
+        ledger = "off"
+        request_timeout_s = 120
+        [discovery]
+        enabled = false
+        [[backends]]
+        name = "embedder"
+        kind = "managed"
+        ctx_size = {CTX}
+        parallel = 1
+        embeddings = true
+        """
+    )
+    config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, port=0))
+    gw = Gateway(config, env={})
+    url = await gw.start()
+    try:
+        (model,) = gw.router.upstreams[0].models.values()
+        assert model.capabilities.embeddings is True
+        result = await sdk.openai(url).embeddings.create(model=MODEL, input="hello")
+        assert len(result.data) == 1 and len(result.data[0].embedding) == 640
+        assert result.usage.prompt_tokens > 0
+    finally:
+        await gw.stop(grace_s=1)
+
+
+async def test_an_image_to_the_bundled_text_model_is_a_400_naming_it(gateway) -> None:  # type: ignore[no-untyped-def]
+    """Before it first runs nothing says whether it sees images, so the request goes; the
+    real llama-server answers 500 "image input is not supported" (no --mmproj), which the
+    client gets as a 400 naming the model. After that its /props says vision: false."""
+    gw, url = gateway
+    png = (  # one pixel
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJ"
+        "RU5ErkJggg=="
+    )
+    body = {
+        "model": MODEL,
+        "max_tokens": 4,
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "what is this?"},
+                    {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}},
+                ],
+            }
+        ],
+    }
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url + "/v1/chat/completions", json=body) as response,
+    ):
+        status, error = response.status, (await response.json())["error"]
+    assert status == 400, error
+    assert error["message"].startswith(f"model {MODEL!r} does not accept images (the engine said")
+    await gw.router.refresh()
+    (model,) = gw.router.upstreams[0].models.values()
+    assert model.capabilities.vision is False

@@ -282,10 +282,16 @@ def _model(
     context = ollama.context_window_from_show(show or {})
     if running and running.get(name):
         context = running[name]
+    capabilities = ollama.capabilities_from_show(show or {})
+    if capabilities.embeddings is False:
+        # /api/show's "embedding" marks an embedding model, but /api/embed asks nothing of
+        # the model (server/routes.go EmbedHandler schedules it with no capability): a
+        # completion model may embed too, so the gateway lets such a request through.
+        capabilities = capabilities.with_overrides({"embeddings": None})
     return BackendModel(
         id=name,
         context_window=context,
-        capabilities=ollama.capabilities_from_show(show or {}),
+        capabilities=capabilities,
         loaded=None if running is None else name in running,
         native=entry,
     )

@@ -148,7 +148,7 @@ class OpenAICompatBackend:
     # -- embeddings --------------------------------------------------------------
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
-        if not self.profile.capabilities.embeddings:
+        if self.profile.capabilities.embeddings is False:
             raise Unsupported(f"{self.kind} has no embeddings endpoint", backend_id=self.id)
         self._require_key()
         body = openai.encode_embed_request(request)

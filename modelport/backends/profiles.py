@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import msgspec
+
 from modelport.types import BackendModel, Capabilities, WireFormat
 
 if TYPE_CHECKING:
@@ -103,8 +105,17 @@ def _generic_model(entry: dict[str, Any], profile: Profile) -> BackendModel:
     if context is None:
         context = _context_from_table(model_id, profile.context_table)
     return BackendModel(
-        id=model_id, context_window=context, capabilities=profile.capabilities, native=entry
+        id=model_id, context_window=context, capabilities=_reported(entry, profile), native=entry
     )
+
+
+def _reported(entry: dict[str, Any], profile: Profile) -> Capabilities:
+    """The profile's capabilities, with vision as the entry says where it says:
+    `architecture.input_modalities` (llama-server's /v1/models, OpenRouter's shape)."""
+    modalities = (entry.get("architecture") or {}).get("input_modalities")
+    if not isinstance(modalities, list):
+        return profile.capabilities
+    return msgspec.structs.replace(profile.capabilities, vision="image" in modalities)
 
 
 def _context_from_table(model_id: str, table: dict[str, int]) -> int | None:
@@ -154,12 +165,15 @@ def _venice_model(entry: dict[str, Any], profile: Profile) -> BackendModel:
 
 
 def _lmstudio_model(entry: dict[str, Any], profile: Profile) -> BackendModel:
-    kind = entry.get("type")
-    caps = Capabilities(
-        tools=kind != "embeddings",
-        vision=kind == "vlm",
-        embeddings=kind == "embeddings",
-    )
+    kind = entry.get("type")  # llm | vlm | embeddings (LM Studio's REST API v0)
+    if kind in ("llm", "vlm", "embeddings"):
+        caps = Capabilities(
+            tools=kind != "embeddings",
+            vision=kind == "vlm",
+            embeddings=kind == "embeddings",
+        )
+    else:  # a type we do not know: nothing is known
+        caps = Capabilities(tools=True, vision=None, embeddings=None)
     state = entry.get("state")
     return BackendModel(
         id=str(entry.get("id", "")),
@@ -185,7 +199,10 @@ _OPENAI_CONTEXT = {
     "text-embedding-3-large": 8_191,
 }
 
-_LOCAL = Capabilities(tools=True, embeddings=True)
+# Servers whose model list says nothing of images or embeddings (LocalAI, vLLM, any other
+# OpenAI-compatible server): unknown, so a request that needs them reaches the engine, and
+# its refusal becomes a clear 400 (docs/wire.md). Config can say what they are.
+_LOCAL = Capabilities(tools=True, vision=None, embeddings=None)
 
 PROFILES: dict[str, Profile] = {
     p.name: p
@@ -195,7 +212,9 @@ PROFILES: dict[str, Profile] = {
             "http://127.0.0.1:8080",
             health_path="/health",
             formats=BOTH_FORMATS,
-            capabilities=Capabilities(tools=True, thinking=True, embeddings=True),
+            # Vision from /props `modalities` (or /v1/models `input_modalities`); nothing
+            # says whether it was started with --embeddings.
+            capabilities=Capabilities(tools=True, thinking=True, vision=None, embeddings=None),
             props_path="/props",
             counts_tokens=True,
             thinking_template_kwargs=True,
@@ -207,7 +226,11 @@ PROFILES: dict[str, Profile] = {
             health_path="/health",
             formats=BOTH_FORMATS,
             responses=True,
-            capabilities=Capabilities(tools=True, thinking=True, embeddings=True, json_schema=True),
+            # Its /v1/models (ModelCard: id, root, parent, max_model_len) says nothing of
+            # modalities or pooling: a text-only model refuses images with a 400.
+            capabilities=Capabilities(
+                tools=True, thinking=True, vision=None, embeddings=None, json_schema=True
+            ),
             thinking_template_kwargs=True,
             description="vLLM",
         ),
@@ -315,6 +338,9 @@ COMMON_FIELDS = frozenset(
         "max_queue",
         "queue_timeout_s",
         "priority",
+        # What its models can do, over what the engine reports: backend-wide and per model.
+        "capabilities",
+        "model_capabilities",
     }
 )
 # Knobs of an engine modelport runs itself.
@@ -328,9 +354,13 @@ ENGINE_FIELDS = frozenset(
         "parallel",
         "chat_template",
         "idle_unload_s",
+        "embeddings",
         "args",
     }
 )
+
+# llama-server's spellings of the flag that turns /v1/embeddings on (`--help`, b11434).
+EMBEDDINGS_FLAGS = ("--embedding", "--embeddings")
 
 
 @dataclass(frozen=True)

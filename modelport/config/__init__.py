@@ -35,7 +35,13 @@ from modelport.config.load import (
     with_overrides,
 )
 from modelport.config.render import render_check
-from modelport.config.schema import BackendConfig, Config, DiscoveryConfig, ServerConfig
+from modelport.config.schema import (
+    BackendConfig,
+    CapabilitiesConfig,
+    Config,
+    DiscoveryConfig,
+    ServerConfig,
+)
 
 __all__ = [
     "ANTHROPIC_KEY_ENV",
@@ -43,6 +49,7 @@ __all__ = [
     "CONFIG_ENV",
     "DISCOVERY_PORTS",
     "BackendConfig",
+    "CapabilitiesConfig",
     "Config",
     "ConfigError",
     "DiscoveryConfig",

@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
-from modelport.backends.profiles import KINDS
+from modelport.backends.profiles import EMBEDDINGS_FLAGS, KINDS
 from modelport.config.derive import is_cloud, kind_of, split_url
 from modelport.config.errors import ConfigError, join_key
 from modelport.config.schema import (
@@ -90,12 +90,27 @@ def _check_backend(key: str, backend: BackendConfig, given: Collection[str]) -> 
             raise ConfigError(
                 "expected a model name, got an empty string", key=f"{key}.models[{index}]"
             )
+    _check_model_capabilities(key, backend)
     _check_at_least(f"{key}.max_concurrent", backend.max_concurrent, 1)
     _check_at_least(f"{key}.max_queue", backend.max_queue, 0)
     _check_positive(f"{key}.queue_timeout_s", backend.queue_timeout_s)
     _check_kind_fields(key, backend, given)
     if kind_of(backend).runs_engine:
         _check_engine(key, backend)
+
+
+def _check_model_capabilities(key: str, backend: BackendConfig) -> None:
+    """A per-model table must name a model this backend may serve, or it says nothing."""
+    for name in backend.model_capabilities:
+        where = join_key(f"{key}.model_capabilities", name)
+        if not name.strip():
+            raise ConfigError("expected a model name, got an empty string", key=where)
+        if backend.models and name not in backend.models:
+            raise ConfigError(
+                f"{name!r} is not in this backend's models, so it is never served; "
+                "add it there or remove this table",
+                key=where,
+            )
 
 
 def _check_kind_fields(key: str, backend: BackendConfig, given: Collection[str]) -> None:
@@ -122,6 +137,14 @@ def _non_default_fields(backend: BackendConfig) -> list[str]:
 
 def _check_engine(key: str, backend: BackendConfig) -> None:
     _check_at_least(f"{key}.ctx_size", backend.ctx_size, 256)
+    started_with = backend.embeddings or any(arg in EMBEDDINGS_FLAGS for arg in backend.args)
+    if backend.capabilities.embeddings and not started_with:
+        # Saying so would not start llama-server with them: every request would fail.
+        raise ConfigError(
+            "a managed engine serves embeddings only when started with them: "
+            "set embeddings = true instead",
+            key=f"{key}.capabilities.embeddings",
+        )
     _check_at_least(f"{key}.parallel", backend.parallel, 1)
     if backend.threads is not None:
         _check_at_least(f"{key}.threads", backend.threads, 1)

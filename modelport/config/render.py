@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from modelport.backends.profiles import EMBEDDINGS_FLAGS
 from modelport.config.derive import (
     api_keys,
     discovery_ports,
@@ -105,10 +106,30 @@ def _backend_lines(backends: tuple[BackendConfig, ...], env: Mapping[str, str]) 
             f"    limits: max_concurrent {backend.max_concurrent}, max_queue {backend.max_queue}, "
             f"queue_timeout_s {backend.queue_timeout_s:g}",
             f"    priority: {backend.priority}",
+            *_capability_lines(backend),
         ]
         if kind_of(backend).runs_engine:
             lines += _engine_lines(backend)
     return lines
+
+
+def _capability_lines(backend: BackendConfig) -> list[str]:
+    """What config says the models can do (nothing when it says nothing: then all is as
+    the engine reports, which `modelport models` and GET /v1/models show)."""
+    given = backend.capabilities.overrides()
+    if not given and not backend.model_capabilities:
+        return []
+    lines = [f"    capabilities: {_said(given) if given else 'as the engine reports'}"]
+    for name, capabilities in backend.model_capabilities.items():
+        lines.append(f"      {name}: {_said(capabilities.overrides())}")
+    return lines
+
+
+def _said(given: Mapping[str, bool]) -> str:
+    if not given:
+        return "as the engine reports"
+    words = ", ".join(f"{name} {'yes' if value else 'no'}" for name, value in given.items())
+    return f"{words} (config), the rest as the engine reports"
 
 
 def _engine_lines(backend: BackendConfig) -> list[str]:
@@ -120,7 +141,16 @@ def _engine_lines(backend: BackendConfig) -> list[str]:
         f"    model file: {model}, served as {alias}",
         f"    ctx_size {backend.ctx_size} over {backend.parallel} slots "
         f"({backend.ctx_size // backend.parallel} per request); unload: {idle}",
+        f"    embeddings: {_embeddings_state(backend)}",
     ]
+
+
+def _embeddings_state(backend: BackendConfig) -> str:
+    if backend.embeddings:
+        return "on (llama-server --embeddings)"
+    if any(arg in EMBEDDINGS_FLAGS for arg in backend.args):
+        return "on (--embeddings among args)"
+    return "off (embeddings = true starts it with --embeddings)"
 
 
 def _shown_url(backend: BackendConfig, env: Mapping[str, str]) -> str:

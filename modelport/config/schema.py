@@ -48,6 +48,22 @@ class DiscoveryConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, k
     ports: tuple[int, ...] = ()  # probed besides the default ports
 
 
+class CapabilitiesConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """What a model can do, as the operator says: each key given beats what the engine
+    reports (vLLM's model list says nothing of images, for one); a key left out keeps it."""
+
+    tools: bool | None = None
+    vision: bool | None = None
+    thinking: bool | None = None
+    embeddings: bool | None = None
+    json_schema: bool | None = None
+
+    def overrides(self) -> dict[str, bool]:
+        """The keys given, as `Capabilities.with_overrides` takes them."""
+        given = {name: getattr(self, name) for name in self.__struct_fields__}
+        return {name: value for name, value in given.items() if value is not None}
+
+
 class BackendConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """One engine to serve; clients reach its models as "label/model" or by model name.
 
@@ -63,6 +79,9 @@ class BackendConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     max_queue: int = 64
     queue_timeout_s: float = 30
     priority: int = 0
+    # Over what the engine reports, for every model it serves, then per model by name.
+    capabilities: CapabilitiesConfig = msgspec.field(default_factory=CapabilitiesConfig)
+    model_capabilities: dict[str, CapabilitiesConfig] = msgspec.field(default_factory=dict)
     # kind = "managed" only: a llama-server modelport runs itself.
     model: str | None = None  # GGUF path; None: the bundled Gemma 3 270M
     alias: str | None = None  # the model name clients use; default: bundled name or file stem
@@ -72,6 +91,7 @@ class BackendConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     parallel: int = 2
     chat_template: str | None = None
     idle_unload_s: float = 0  # stop the engine after this long without requests; 0: never
+    embeddings: bool = False  # start llama-server with --embeddings (and serve /v1/embeddings)
     args: tuple[str, ...] = ()  # more llama-server flags, passed as they are
 
     @property

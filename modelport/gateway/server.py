@@ -20,6 +20,7 @@ from aiohttp import web
 from modelport.backends import Backend, connect
 from modelport.backends.managed import (
     BUNDLED_ALIAS,
+    BUNDLED_POOLING,
     Fleet,
     ManagedBackend,
     ManagedSpec,
@@ -76,6 +77,8 @@ def managed_backend(config: BackendConfig, fleet: Fleet) -> ManagedBackend:
         parallel=config.parallel,
         chat_template=config.chat_template,
         idle_unload_s=config.idle_unload_s,
+        embeddings=config.embeddings,
+        pooling=BUNDLED_POOLING if config.model is None else None,
         args=config.args,
     )
     return ManagedBackend(spec, fleet=fleet)
@@ -123,6 +126,10 @@ class Gateway:
                 priority=backend.priority,
                 local=not is_cloud(backend),
                 allow=frozenset(backend.models) if backend.models else None,
+                capabilities=backend.capabilities.overrides(),
+                model_capabilities={
+                    name: caps.overrides() for name, caps in backend.model_capabilities.items()
+                },
             )
         self.router.on_refresh = self._backend_state
         self.service = Service(

@@ -18,7 +18,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from modelport.errors import BackendError, ModelNotFound, Overloaded, TimedOut, Unsupported
+from modelport.errors import (
+    BackendError,
+    ImagesRefused,
+    InvalidRequest,
+    ModelNotFound,
+    Overloaded,
+    TimedOut,
+    Unsupported,
+)
 from modelport.router import Route, Router, Upstream, is_upstream_fault
 from modelport.service.attempt import Attempt, Deadline
 from modelport.service.pipeline import Source
@@ -96,6 +104,23 @@ def not_found(router: Router, model: str) -> ModelNotFound:
     hint = router.suggestions(model)
     tail = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
     return ModelNotFound(f"model {model!r} is not served here{tail}")
+
+def able(routes: list[Route], capability: str, refusal: str, *, param: str) -> list[Route]:
+    """The candidates whose model may have `capability` (a Capabilities field): known to,
+    or not known either way (then the engine decides, and its refusal becomes a clear 400).
+    When every candidate is known not to: InvalidRequest(refusal), before any engine."""
+    kept = [r for r in routes if _capability(r, capability) is not False]
+    if not kept:
+        raise InvalidRequest(refusal, param=param)
+    return kept
+
+
+def _capability(route: Route, capability: str) -> bool | None:
+    model = route.upstream.models.get(route.model)
+    if model is None:  # named as "upstream/model" but not listed: nothing known
+        return None
+    value: bool | None = getattr(model.capabilities, capability)
+    return value
 
 
 async def first_answer(
@@ -187,5 +212,6 @@ def _charges_breaker(exc: BackendError, upstream: Upstream) -> bool:
 
 
 def _falls_back(exc: BackendError) -> bool:
-    """Whether a failure before the first byte lets the next candidate try."""
-    return exc.retryable or isinstance(exc, ModelNotFound)
+    """Whether a failure before the first byte lets the next candidate try: an engine that
+    refused the request's images leaves it to one that may see them."""
+    return exc.retryable or isinstance(exc, ModelNotFound | ImagesRefused)

@@ -10,10 +10,10 @@ from collections.abc import AsyncGenerator, AsyncIterator
 
 import msgspec
 
-from modelport.errors import InvalidRequest, ProtocolError
+from modelport.errors import ImagesRefused, ProtocolError
 from modelport.router import Route, Router
 from modelport.service.attempt import Attempt
-from modelport.service.candidates import Answer, Lease, resolve
+from modelport.service.candidates import Answer, Lease, able, resolve
 from modelport.service.pipeline import RelaySource, TranscodedSource
 from modelport.types import ChatRequest, Event, Image, RelayContext, WireFormat
 from modelport.wire import codec_for
@@ -47,9 +47,12 @@ class ChatCall:
 
     async def call(self, route: Route, attempt: Attempt, lease: Lease) -> Answer:
         attempt.passthrough = self.codec.format in route.upstream.backend.formats
-        if attempt.passthrough:
-            return await self._relay(route, attempt, lease)
-        return await self._transcode(route, attempt, lease)
+        try:
+            if attempt.passthrough:
+                return await self._relay(route, attempt, lease)
+            return await self._transcode(route, attempt, lease)
+        except ImagesRefused as exc:
+            raise images_refused(self.request.model, exc) from None
 
     async def _relay(self, route: Route, attempt: Attempt, lease: Lease) -> Answer:
         request = self.request
@@ -113,14 +116,12 @@ class ChatCall:
 
 
 def chat_routes(router: Router, request: ChatRequest) -> list[Route]:
-    """The candidates for a chat request: those that can see its images, when it has any."""
+    """The candidates for a chat request: when it has images, those that can see them or
+    may (nothing says they cannot)."""
     routes = resolve(router, request.model)
     if _has_images(request):
-        routes = [r for r in routes if _model_sees(r)]
-        if not routes:
-            raise InvalidRequest(
-                f"model {request.model!r} does not accept images", param="messages"
-            )
+        refusal = f"model {request.model!r} does not accept images"
+        routes = able(routes, "vision", refusal, param="messages")
     return routes
 
 
@@ -128,9 +129,14 @@ def _has_images(request: ChatRequest) -> bool:
     return any(isinstance(p, Image) for m in request.messages for p in m.content)
 
 
-def _model_sees(route: Route) -> bool:
-    model = route.upstream.models.get(route.model)
-    return model is None or model.capabilities.vision
+def images_refused(model: str, exc: ImagesRefused) -> ImagesRefused:
+    """The engine's refusal of the images, said as the gateway says it, naming the model."""
+    refused = ImagesRefused(
+        f"model {model!r} does not accept images (the engine said: {exc.message})",
+        backend_id=exc.backend_id,
+        raw=exc.raw,
+    )
+    return refused
 
 
 def _with_model(body: bytes, model: str) -> bytes:

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 import msgspec
 
+from modelport.errors import Unsupported
 from modelport.router import Route, Router
 from modelport.service.attempt import Attempt
-from modelport.service.candidates import Answer, Lease, resolve
+from modelport.service.candidates import Answer, Lease, able, resolve
 from modelport.types import EmbedRequest, EmbedResult, WireFormat
 from modelport.wire import openai
 from modelport.wire.ollama import embeddings as ollama_embeddings
@@ -88,13 +89,24 @@ class EmbeddingsCall:
         return self.request.model
 
     def routes(self, router: Router) -> list[Route]:
-        return resolve(router, self.request.model)
+        """The candidates that serve embeddings, or may (nothing says they do not)."""
+        model = self.request.model
+        refusal = f"model {model!r} does not serve embeddings"
+        return able(resolve(router, model), "embeddings", refusal, param="model")
 
     async def call(self, route: Route, attempt: Attempt, lease: Lease) -> Answer:
         asked_ns = time.perf_counter_ns()
         if self.request.inputs:
             request = msgspec.structs.replace(self.request, model=route.model)
-            result = await route.upstream.backend.embed(request)
+            try:
+                result = await route.upstream.backend.embed(request)
+            except Unsupported as exc:  # llama-server started without --embeddings, say
+                raise Unsupported(
+                    f"model {self.request.model!r} does not serve embeddings "
+                    f"(the engine said: {exc.message})",
+                    backend_id=exc.backend_id,
+                    raw=exc.raw,
+                ) from None
             attempt.usage = result.usage
         else:  # Ollama takes "" and [] as nothing to embed: nothing to ask an engine
             result = EmbedResult(vectors=(), model=route.model)

@@ -15,11 +15,13 @@ from modelport.errors import (
     AuthError,
     BackendError,
     ContextWindowExceeded,
+    ImagesRefused,
     InvalidRequest,
     ModelNotFound,
     Overloaded,
     RateLimited,
     TimedOut,
+    Unsupported,
 )
 
 _CONTEXT_WORDS = (
@@ -39,6 +41,16 @@ _NOT_FOUND_WORDS = (
     "model_not_found",
     "no models loaded",
     "not a valid model",  # OpenRouter's 400 for an unknown model id
+)
+
+# What engines say when a model cannot take an image; whatever the status (llama-server
+# says it with a 500), it is the request's fault, not the engine's (docs/wire.md).
+_IMAGE_REFUSAL_WORDS = (
+    "image input is not supported",  # llama-server without --mmproj: 500 server_error
+    "is not a multimodal model",  # vLLM: 400 BadRequestError
+    "does not support images",  # LM Studio: "Model does not support images. ..."
+    "missing data required for image input",  # Ollama
+    "image_url is only supported by certain models",  # OpenAI
 )
 
 
@@ -78,6 +90,12 @@ def classify(
         return TimedOut(message, **kw)
     if any(w in words for w in _CONTEXT_WORDS):
         return ContextWindowExceeded(message, **kw)
+    if any(w in words for w in _IMAGE_REFUSAL_WORDS):
+        return ImagesRefused(message, status=400, **kw)
+    if status == 501 or "not_supported_error" in words:
+        # llama-server's "This server does not support embeddings. Start it with
+        # `--embeddings`": the engine cannot do this, and retrying it will not help.
+        return Unsupported(message, status=400, **kw)
     # A 404 from a chat route names a model; a 400 only when it says the model is missing
     # (LM Studio's "No models loaded"), not when a tool or file is.
     not_found = any(w in words for w in _NOT_FOUND_WORDS)

@@ -234,10 +234,28 @@ async def test_list_models(fake_engine: Any) -> None:
     finally:
         await backend.aclose()
     summary = [(m.id, m.context_window, m.loaded, m.capabilities) for m in found]
+    # Embeddings: known for an embedding model; a completion model may embed too (Ollama's
+    # /api/embed asks nothing of the model), so unknown rather than no (issue 10, point 9).
+    maybe = {"embeddings": None}
     assert summary == [
-        ("llama3.2:latest", 8192, True, Capabilities(tools=True, json_schema=True)),
-        ("qwen3:8b", 8192, True, Capabilities(tools=True, thinking=True, json_schema=True)),
-        ("llava:7b", 131072, False, Capabilities(tools=True, vision=True, json_schema=True)),
+        (
+            "llama3.2:latest",
+            8192,
+            True,
+            Capabilities(tools=True, json_schema=True, **maybe),
+        ),
+        (
+            "qwen3:8b",
+            8192,
+            True,
+            Capabilities(tools=True, thinking=True, json_schema=True, **maybe),
+        ),
+        (
+            "llava:7b",
+            131072,
+            False,
+            Capabilities(tools=True, vision=True, json_schema=True, **maybe),
+        ),
         ("nomic-embed-text:latest", 131072, False, Capabilities(embeddings=True)),
     ]
     assert found[0].native["details"]["family"] == "llama3"

@@ -116,8 +116,9 @@ CODEX = AgentSpec(
     timeout_s=45,
     engines=_CODEX_ENGINES,
     thinking_engines=_CODEX_ENGINES,
-    # LocalAI's profile declares no vision, and the gateway refuses images for such a model:
-    # the transcoded image case runs on Venice, which speaks only Chat Completions as well.
+    # LocalAI's model list says nothing of vision (the gateway lets images through to it):
+    # the transcoded image case runs on Venice, whose list says so and which speaks only
+    # Chat Completions as well.
     image_engines=(
         Engine("openai", "/v1/responses", "passthrough"),
         Engine("venice", "/api/v1/chat/completions", "transcoded"),

@@ -517,6 +517,27 @@ def install(fake: FakeEngine) -> None:
         fake.route("GET", "/v1/models", static(lambda r: anthropic_models(fake)), wire="anthropic")
 
 
+# What llama-server started without --embeddings answers on /v1/embeddings (measured on
+# b11434, the bundled build: status 501).
+LLAMACPP_NO_EMBEDDINGS = {
+    "error": {
+        "code": 501,
+        "message": "This server does not support embeddings. Start it with `--embeddings`",
+        "type": "not_supported_error",
+    }
+}
+
+
+def llamacpp_without_embeddings(fake: FakeEngine) -> None:
+    """Make a llama-server fake answer /v1/embeddings as one started without --embeddings."""
+
+    async def refuse(request: web.Request, body: Any) -> web.StreamResponse:
+        return fake.json(LLAMACPP_NO_EMBEDDINGS, status=501)
+
+    for path in ("/v1/embeddings", "/embeddings"):
+        fake.route("POST", path, refuse, group="embed", wire="openai")
+
+
 def unknown_route(fake: FakeEngine, request: web.Request) -> web.StreamResponse:
     kind, method, path = fake.kind, request.method, request.path
     if kind == "llamacpp":

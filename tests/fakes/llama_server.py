@@ -8,6 +8,8 @@ with no model and no build. llama-server's own flags are accepted and ignored; t
     --fake-delay-s S  wait S seconds before each content chunk (and S x chunks for a whole answer)
     --fake-term-s S   on SIGTERM, linger S seconds before exiting (a slow shutdown)
     --fake-log PATH   append "start PID" at startup and "stop PID" on SIGTERM
+
+Like llama-server, /v1/embeddings answers 501 unless it was started with --embeddings.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from tests.fakes.catalog import llamacpp_without_embeddings
 from tests.fakes.core import Reply
 from tests.fakes.engine import FakeEngine
 
@@ -35,6 +38,7 @@ def _options() -> argparse.Namespace:
     parser.add_argument("--fake-delay-s", type=float, default=0.0)
     parser.add_argument("--fake-term-s", type=float, default=0.0)
     parser.add_argument("--fake-log", type=Path)
+    parser.add_argument("--embeddings", "--embedding", action="store_true")
     options, _ = parser.parse_known_args()  # --model, --threads, ...: llama-server's, ignored
     return options
 
@@ -62,6 +66,8 @@ async def main() -> None:
     fake.default_reply = Reply(
         text="one two three four five six seven eight nine ten", delay_s=options.fake_delay_s
     )
+    if not options.embeddings:
+        llamacpp_without_embeddings(fake)
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", fake._dispatch)  # FakeEngine's own router
     runner = web.AppRunner(app, access_log=None)

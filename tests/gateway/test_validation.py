@@ -141,7 +141,9 @@ async def test_unknown_model_is_404_with_a_suggestion(fake_engine, gateway, clie
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 32).decode()
 
 
-@pytest.mark.parametrize("kind", ["localai", "llamacpp"])
+# Known text-only: LM Studio's list says `type: "llm"`, llama-server's /props says
+# `modalities.vision: false`. (LocalAI says nothing either way: tests/gateway/test_vision.py.)
+@pytest.mark.parametrize("kind", ["lmstudio", "llamacpp"])
 async def test_images_to_a_text_only_model_are_400(fake_engine, gateway, kind: str) -> None:
     fake = await fake_engine(kind, models=["text-only"])
     _gw, url = await gateway(backends=[backend(kind, fake)])

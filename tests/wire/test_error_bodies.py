@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from modelport.errors import InvalidRequest, ModelNotFound
+from modelport.errors import ImagesRefused, InvalidRequest, ModelNotFound, Unsupported
 from modelport.wire import anthropic, ollama, openai
 from modelport.wire.errors import TYPE_STATUS, error_fields, status_for
 
@@ -59,3 +59,53 @@ def test_openai_stream_error_for_a_missing_model_under_200() -> None:
         openai.decode_stream(
             b'data: {"error": {"message": "model: x", "type": "not_found_error"}}\n\n'
         )
+
+
+# What engines answer for an image to a model that cannot see (issue 10, point 5): each is
+# the request's fault, never retried on the same engine, never counted against it.
+IMAGE_REFUSALS = [
+    # llama-server without --mmproj (measured on the bundled b11434 build)
+    (
+        500,
+        b'{"error":{"code":500,"message":"image input is not supported - hint: if this is '
+        b'unexpected, you may need to provide the mmproj","type":"server_error"}}',
+    ),
+    # vLLM, vllm/multimodal/registry.py create_processor
+    (
+        400,
+        b'{"error":{"message":"Qwen/Qwen3-0.6B is not a multimodal model",'
+        b'"type":"BadRequestError","param":null,"code":400}}',
+    ),
+    # LM Studio (lmstudio-bug-tracker issues 362 and 908)
+    (400, b'{"error":"Model does not support images. Please use a model that does."}'),
+    # Ollama (model/model.go ErrNoVisionModel)
+    (500, b'{"error":"this model is missing data required for image input"}'),
+    # OpenAI
+    (
+        400,
+        b'{"error":{"message":"Invalid content type. image_url is only supported by certain '
+        b'models.","type":"invalid_request_error","param":"messages.[0].content.[1].type",'
+        b'"code":null}}',
+    ),
+]
+
+
+@pytest.mark.parametrize(("status", "body"), IMAGE_REFUSALS)
+@pytest.mark.parametrize("decode", DECODERS)
+def test_an_engines_refusal_of_images_is_images_refused(
+    decode: object, status: int, body: bytes
+) -> None:
+    err = decode(status, body)  # type: ignore[operator]
+    assert isinstance(err, ImagesRefused), err
+    assert (err.status, err.retryable) == (400, False)
+
+
+@pytest.mark.parametrize("decode", DECODERS)
+def test_llama_servers_501_for_embeddings_is_unsupported_not_a_502(decode: object) -> None:
+    body = (
+        b'{"error":{"code":501,"message":"This server does not support embeddings. '
+        b'Start it with `--embeddings`","type":"not_supported_error"}}'
+    )
+    err = decode(501, body)  # type: ignore[operator]
+    assert type(err) is Unsupported
+    assert (err.status, err.retryable) == (400, False)

@@ -5,13 +5,20 @@ each child and its state (states.py); fleet.py caps how many run at once; backen
 Backend protocol on top. The rules are written down in docs/managed.md.
 """
 
-from modelport.backends.managed.backend import BUNDLED_ALIAS, ManagedBackend, bundled, model_alias
+from modelport.backends.managed.backend import (
+    BUNDLED_ALIAS,
+    BUNDLED_POOLING,
+    ManagedBackend,
+    bundled,
+    model_alias,
+)
 from modelport.backends.managed.fleet import Fleet
 from modelport.backends.managed.process import ManagedSpec, free_port
 from modelport.backends.managed.states import Snapshot, State
 
 __all__ = [
     "BUNDLED_ALIAS",
+    "BUNDLED_POOLING",
     "Fleet",
     "ManagedBackend",
     "ManagedSpec",

@@ -12,6 +12,8 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+import msgspec
+
 from modelport.backends.base import Relay
 from modelport.backends.managed.fleet import Fleet
 from modelport.backends.managed.messages import Lease
@@ -138,6 +140,12 @@ class ManagedBackend:
             return await self._call(held, lambda: self._http.chat(request))
 
     async def embed(self, request: EmbedRequest) -> EmbedResult:
+        if not self.spec.serves_embeddings:  # say so before starting the engine for nothing
+            raise Unsupported(
+                f"model {self.spec.alias!r} was started without embeddings "
+                "(set embeddings = true on its managed backend)",
+                backend_id=self.id,
+            )
         async with self._in_use() as held:
             return await self._call(held, lambda: self._http.embed(request))
 
@@ -157,20 +165,31 @@ class ManagedBackend:
             return await self._call(held, lambda: self._http.count_tokens(request))
 
     async def list_models(self) -> list[BackendModel]:
+        """What llama-server reports (vision from /props), and embeddings as we started it:
+        nothing llama-server serves says whether it has them, but we know."""
         if (await self.supervisor.report()).state is State.READY:
-            self._models = await self._http.list_models()
+            self._models = [self._known(m) for m in await self._http.list_models()]
         if self._models:
             return self._models
         # Not running (idle or not started yet): what it will serve once it is. llama-server
         # splits --ctx-size across its parallel slots, so that is what one request gets.
+        # Whether it sees images is known once it has run (/props).
         return [
             BackendModel(
                 id=self.spec.alias,
                 context_window=self.spec.ctx_size // self.spec.parallel,
-                capabilities=Capabilities(tools=True),
+                capabilities=Capabilities(
+                    tools=True, vision=None, embeddings=self.spec.serves_embeddings
+                ),
                 loaded=False,
             )
         ]
+
+    def _known(self, model: BackendModel) -> BackendModel:
+        capabilities = model.capabilities.with_overrides(
+            {"embeddings": self.spec.serves_embeddings}
+        )
+        return msgspec.structs.replace(model, capabilities=capabilities)
 
     async def health(self) -> BackendHealth:
         snapshot = await self.supervisor.report()
@@ -282,6 +301,9 @@ BUNDLED_ALIAS = "gemma-3-270m"
 # with prompts of 4k tokens and more (Claude Code's), which a 2k slot refuses. Gemma's
 # sliding-window layers keep the KV cache small, so two 16k slots cost little memory.
 BUNDLED_CTX_SIZE = 32768
+# Its GGUF names no pooling type; mean pooling gives one vector per input (measured on
+# llama-server b11434: 640 floats per input, 200).
+BUNDLED_POOLING = "mean"
 
 
 def model_alias(model_path: Path | None) -> str:

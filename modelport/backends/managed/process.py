@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelport.backends.openai_compat import OpenAICompatBackend
+from modelport.backends.profiles import EMBEDDINGS_FLAGS
 from modelport.errors import Unreachable
 
 log = logging.getLogger("modelport.managed")
@@ -40,8 +41,18 @@ class ManagedSpec:
     parallel: int = 2
     chat_template: str | None = None
     idle_unload_s: float = 0.0  # 0: never unload
+    # --embeddings: llama-server serves /v1/embeddings (and, in current builds, chat too).
+    embeddings: bool = False
+    # --pooling, for a model whose GGUF names none (the bundled Gemma 3 270M: without it
+    # llama-server answers "Pooling type 'none' is not OAI compatible").
+    pooling: str | None = None
     args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def serves_embeddings(self) -> bool:
+        """Whether the child answers /v1/embeddings: asked for here or among `args`."""
+        return self.embeddings or any(arg in EMBEDDINGS_FLAGS for arg in self.args)
 
     def command(self, port: int) -> list[str]:
         cmd = [
@@ -57,6 +68,10 @@ class ManagedSpec:
             cmd += ["--threads", str(self.threads)]
         if self.chat_template:
             cmd += ["--chat-template", self.chat_template]
+        if self.embeddings:
+            cmd.append("--embeddings")
+            if self.pooling:
+                cmd += ["--pooling", self.pooling]
         return [*cmd, *self.args]
 
 

@@ -25,10 +25,11 @@ def context_window_from_show(show: Mapping[str, Any]) -> int | None:
 
 
 def capabilities_from_show(show: Mapping[str, Any]) -> Capabilities:
-    """From `capabilities`; builds too old to list them get tools and structured output."""
+    """From `capabilities`; builds too old to list them (or a show that failed) get tools
+    and structured output, and nothing known of images or embeddings."""
     listed = show.get("capabilities")
     if not isinstance(listed, list):
-        return Capabilities(tools=True, json_schema=True)
+        return Capabilities(tools=True, json_schema=True, vision=None, embeddings=None)
     return Capabilities(
         tools="tools" in listed,
         vision="vision" in listed,
