@@ -18,6 +18,7 @@ import msgspec
 
 from modelport.backends.http import HTTPClient
 from modelport.backends.openai_compat import OpenAICompatBackend
+from modelport.backends.profiles import PROFILES
 from modelport.backends.relay import HTTPRelay
 from modelport.errors import BackendError, ProtocolError, Unsupported
 from modelport.types import (
@@ -29,7 +30,7 @@ from modelport.types import (
     EmbedResult,
     Event,
     RelayContext,
-    WireFormat,
+    RelayedFormat,
 )
 from modelport.wire import ollama
 
@@ -86,7 +87,7 @@ class OllamaBackend:
     """Chat, embeddings, models and health over Ollama's native /api."""
 
     kind = "ollama"
-    formats: frozenset[WireFormat] = frozenset({WireFormat.OPENAI, WireFormat.ANTHROPIC})
+    formats: frozenset[RelayedFormat] = PROFILES["ollama"].relay_formats  # its /v1
 
     def __init__(
         self,
@@ -135,9 +136,9 @@ class OllamaBackend:
         return await self._http.answer("/api/chat", body, codec, ollama.decode_chat_response)
 
     async def relay(
-        self, format: WireFormat, body: bytes, context: RelayContext | None = None
+        self, format: RelayedFormat, body: bytes, context: RelayContext | None = None
     ) -> HTTPRelay:
-        """Passthrough on Ollama's /v1/chat/completions or /v1/messages."""
+        """Passthrough on Ollama's /v1/chat/completions, /v1/messages or /v1/completions."""
         return await self._compat.relay(format, body, context)
 
     # -- embeddings --------------------------------------------------------------

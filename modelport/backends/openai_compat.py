@@ -27,9 +27,9 @@ from modelport.types import (
     EmbedResult,
     Event,
     RelayContext,
-    WireFormat,
+    RelayedFormat,
 )
-from modelport.wire import anthropic, codec_for, openai
+from modelport.wire import anthropic, openai, relay_codec_for
 
 
 def base_url_for(url: str, profile: Profile) -> str:
@@ -120,17 +120,24 @@ class OpenAICompatBackend:
         return await self._http.answer(path, body, openai.CODEC, openai.decode_response)
 
     async def relay(
-        self, format: WireFormat, body: bytes, context: RelayContext | None = None
+        self, format: RelayedFormat, body: bytes, context: RelayContext | None = None
     ) -> HTTPRelay:
         """Forward a client's body unchanged but for what its dialect adds (see the codec's
-        `prepare_relay`: usage asked for on OpenAI streams, Anthropic's headers)."""
+        `prepare_relay`: usage asked for on OpenAI streams, Anthropic's headers); a body
+        setting a field the profile says this engine drops is Unsupported before any I/O."""
         if format not in self.formats:
             raise Unsupported(f"{self.kind} does not speak the {format} format", backend_id=self.id)
         self._require_key()
-        codec = codec_for(format)
+        codec = relay_codec_for(format)
         path = self._path(codec.relay_path)
         return await open_relay(
-            self._http, codec, path, body, api_key=self._api_key, context=context
+            self._http,
+            codec,
+            path,
+            body,
+            api_key=self._api_key,
+            context=context,
+            drops=self.profile.drops.get(format),
         )
 
     async def count_tokens(self, request: ChatRequest) -> int:
@@ -148,6 +155,11 @@ class OpenAICompatBackend:
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         if not self.profile.capabilities.embeddings:
             raise Unsupported(f"{self.kind} has no embeddings endpoint", backend_id=self.id)
+        if request.tokens and not self.profile.embed_token_ids:
+            raise Unsupported(
+                f"`input`: {self.profile.description or self.kind} embeds text only, not token ids",
+                backend_id=self.id,
+            )
         self._require_key()
         body = openai.encode_embed_request(request)
         path = self._path("/embeddings")

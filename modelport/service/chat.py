@@ -14,7 +14,8 @@ from modelport.errors import InvalidRequest, ProtocolError
 from modelport.router import Route, Router
 from modelport.service.attempt import Attempt
 from modelport.service.candidates import Answer, Lease, resolve
-from modelport.service.pipeline import RelaySource, TranscodedSource
+from modelport.service.passthrough import relay_answer
+from modelport.service.pipeline import TranscodedSource
 from modelport.service.reply import SSE
 from modelport.types import ChatRequest, Event, Image, RelayContext, WireFormat
 from modelport.wire import codec_for
@@ -54,29 +55,16 @@ class ChatCall:
 
     async def _relay(self, route: Route, attempt: Attempt, lease: Lease) -> Answer:
         request = self.request
-        renamed = route.model != request.model
-        body = _with_model(self.body, route.model) if renamed else self.body
-        relay = await route.upstream.backend.relay(self.codec.format, body, self.context)
-
-        async def close_relay() -> None:
-            await relay.aclose()
-            attempt.usage = relay.usage
-
-        lease.close_first(close_relay)
-        if not request.stream:
-            # A whole answer comes as the meter read it: complete, so its first byte is now.
-            whole = b"".join([chunk async for chunk in relay])
-            attempt.first_byte()
-            if renamed:
-                whole = _with_model(whole, request.model)
-            return Answer(relay.status, whole, relay.content_type)
-        chunks = aiter(relay)
-        try:
-            first = await anext(chunks)
-        except StopAsyncIteration:
-            first = b""
-        attempt.first_byte()
-        return Answer(relay.status, content_type=SSE, stream=RelaySource(first, chunks))
+        return await relay_answer(
+            route,
+            attempt,
+            lease,
+            self.codec.format,
+            self.body,
+            model=request.model,
+            stream=request.stream,
+            context=self.context,
+        )
 
     async def _transcode(self, route: Route, attempt: Attempt, lease: Lease) -> Answer:
         request = self.request
@@ -126,15 +114,6 @@ def _has_images(request: ChatRequest) -> bool:
 def _model_sees(route: Route) -> bool:
     model = route.upstream.models.get(route.model)
     return model is None or model.capabilities.vision
-
-
-def _with_model(body: bytes, model: str) -> bytes:
-    """The same JSON object with its `model` member replaced."""
-    payload = msgspec.json.decode(body)
-    if isinstance(payload, dict) and "model" in payload:
-        payload["model"] = model
-        return msgspec.json.encode(payload)
-    return body
 
 
 async def _close_events(events: AsyncIterator[Event]) -> None:

@@ -1,9 +1,16 @@
-"""Embeddings (/v1/embeddings, OpenAI's dialect only) as the candidate loop's operation."""
+"""Embeddings (/v1/embeddings, OpenAI's dialect only) as the candidate loop's operation.
+
+A candidate that cannot take the request (no embeddings, or token ids where its engine
+embeds text only: the profile's `embed_token_ids` column, Ollama's /api/embed) answers
+Unsupported before any I/O and is passed over; when every one is, the 400 names the model
+and why.
+"""
 
 from __future__ import annotations
 
 import msgspec
 
+from modelport.errors import Unsupported
 from modelport.router import Route, Router
 from modelport.service.attempt import Attempt
 from modelport.service.candidates import Answer, Lease, resolve
@@ -13,7 +20,7 @@ from modelport.wire import openai
 class EmbeddingsCall:
     """One embeddings request, decoded (the constructor raises if it is malformed)."""
 
-    passes_over_unsupported = False
+    passes_over_unsupported = True
     stream = False
 
     def __init__(self, body: bytes) -> None:
@@ -29,7 +36,12 @@ class EmbeddingsCall:
 
     async def call(self, route: Route, attempt: Attempt, lease: Lease) -> Answer:
         request = msgspec.structs.replace(self.request, model=route.model)
-        result = await route.upstream.backend.embed(request)
+        try:
+            result = await route.upstream.backend.embed(request)
+        except Unsupported as exc:
+            raise Unsupported(
+                f"model {self.request.model!r}: {exc.message}", backend_id=exc.backend_id
+            ) from exc
         attempt.usage = result.usage
         result = msgspec.structs.replace(result, model=self.request.model)
         body = openai.encode_embed_response(result, encoding_format=self.encoding_format)

@@ -14,8 +14,8 @@ today. A dialect that streams another framing needs that boundary scan taught to
 from __future__ import annotations
 
 from modelport.errors import BackendError, ProtocolError
-from modelport.types import Done, Event, FinishReason, Usage, WireFormat
-from modelport.wire import codec_for
+from modelport.types import Done, Event, FinishReason, RelayedFormat, Usage
+from modelport.wire import relay_codec_for
 
 
 def _frame_end(buffer: bytes, start: int, crlf: bool) -> int:
@@ -31,11 +31,13 @@ def _frame_end(buffer: bytes, start: int, crlf: bool) -> int:
 class Meter:
     """`feed()` bytes in, bytes safe to forward out; after `close()`, `outcome()` tells."""
 
-    def __init__(self, format: WireFormat, *, stream: bool, drop_usage_chunk: bool = False) -> None:
+    def __init__(
+        self, format: RelayedFormat, *, stream: bool, drop_usage_chunk: bool = False
+    ) -> None:
         self.format = format
         self.stream = stream
         self.drop_usage_chunk = drop_usage_chunk
-        self._codec = codec_for(format)
+        self._codec = relay_codec_for(format)
         self.usage: Usage | None = None
         self.finish_reason: FinishReason | None = None
         self.raw_reason: str | None = None

@@ -28,6 +28,7 @@ from modelport.types import (
     Image,
     Message,
     Reasoning,
+    RelayFormat,
     Text,
     TextDelta,
     ThinkingDelta,
@@ -59,7 +60,7 @@ async def test_is_a_backend_with_both_formats(fake_engine: Any) -> None:
         assert isinstance(backend, Backend)
         assert backend.kind == "ollama"
         assert backend.id == f"ollama:{fake.url}"
-        assert backend.formats == {WireFormat.OPENAI, WireFormat.ANTHROPIC}
+        assert backend.formats == {WireFormat.OPENAI, WireFormat.ANTHROPIC, RelayFormat.COMPLETIONS}
     finally:
         await backend.aclose()
 

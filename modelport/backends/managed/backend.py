@@ -19,6 +19,7 @@ from modelport.backends.managed.process import ManagedSpec, free_port
 from modelport.backends.managed.states import State
 from modelport.backends.managed.supervisor import Supervisor
 from modelport.backends.openai_compat import OpenAICompatBackend
+from modelport.backends.profiles import PROFILES
 from modelport.errors import Unreachable, Unsupported
 from modelport.types import (
     BackendHealth,
@@ -31,8 +32,8 @@ from modelport.types import (
     Event,
     FinishReason,
     RelayContext,
+    RelayedFormat,
     Usage,
-    WireFormat,
 )
 
 T = TypeVar("T")
@@ -42,7 +43,7 @@ class ManagedBackend:
     """kind "managed": a llama-server modelport runs itself. Speaks what llama-server speaks."""
 
     kind = "managed"
-    formats = frozenset({WireFormat.OPENAI, WireFormat.ANTHROPIC})
+    formats = PROFILES["llamacpp"].relay_formats
 
     def __init__(self, spec: ManagedSpec, *, fleet: Fleet | None = None) -> None:
         self.spec = spec
@@ -140,7 +141,7 @@ class ManagedBackend:
             return await self._call(held, lambda: self._http.embed(request))
 
     async def relay(
-        self, format: WireFormat, body: bytes, context: RelayContext | None = None
+        self, format: RelayedFormat, body: bytes, context: RelayContext | None = None
     ) -> _HeldRelay:
         held = _Held(self.supervisor)
         try:

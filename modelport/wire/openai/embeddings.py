@@ -23,23 +23,49 @@ from modelport.wire.validate import expected, load_body, non_empty_text, optiona
 JSONObject = dict[str, Any]
 
 
+INPUT_SHAPES = (
+    "a string, a non-empty array of strings, an array of token ids or an array of token-id arrays"
+)
+
+
 def decode_embed_request(body: bytes | dict[str, Any]) -> EmbedRequest:
-    """An embeddings body; token-array inputs are refused (no engine here takes them)."""
+    """An embeddings body. `input` takes OpenAI's four shapes: text, texts, one token-id
+    array, or token-id arrays (langchain's OpenAIEmbeddings sends these by default)."""
     obj = load_body(body)
     model = non_empty_text(obj, "model", "model")
     raw = required(obj, "input", "input")
-    if isinstance(raw, str):
-        inputs: tuple[str, ...] = (raw,)
-    elif isinstance(raw, list) and raw and all(isinstance(s, str) for s in raw):
-        inputs = tuple(raw)
-    else:
-        expected("input", "a string or a non-empty array of strings", raw)
     dimensions = optional_int(obj, "dimensions", "dimensions")
-    return EmbedRequest(model=model, inputs=inputs, dimensions=dimensions)
+    if isinstance(raw, str):
+        return EmbedRequest(model=model, inputs=(raw,), dimensions=dimensions)
+    if not isinstance(raw, list) or not raw:
+        expected("input", INPUT_SHAPES, raw)
+    if all(isinstance(s, str) for s in raw):
+        return EmbedRequest(model=model, inputs=tuple(raw), dimensions=dimensions)
+    if all(_is_token(t) for t in raw):
+        tokens: tuple[tuple[int, ...], ...] = (tuple(raw),)
+    else:
+        tokens = tuple(_token_array(item, f"input[{i}]") for i, item in enumerate(raw))
+    return EmbedRequest(model=model, inputs=(), dimensions=dimensions, tokens=tokens)
+
+
+def _is_token(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _token_array(item: Any, param: str) -> tuple[int, ...]:
+    if not isinstance(item, list) or not item:
+        expected(param, "a non-empty array of token ids", item)
+    for i, token in enumerate(item):
+        if not _is_token(token):
+            expected(f"{param}[{i}]", "a token id", token)
+    return tuple(item)
 
 
 def encode_embed_request(req: EmbedRequest) -> dict[str, Any]:
-    body: JSONObject = {"model": req.model, "input": list(req.inputs)}
+    """Text as texts; token ids as an array of token-id arrays (one per input), which every
+    engine that takes token ids reads (OpenAI, vLLM, llama-server)."""
+    inputs: list[Any] = [list(t) for t in req.tokens] if req.tokens else list(req.inputs)
+    body: JSONObject = {"model": req.model, "input": inputs}
     if req.dimensions is not None:
         body["dimensions"] = req.dimensions
     return body
