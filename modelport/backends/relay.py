@@ -9,7 +9,7 @@ import aiohttp
 from modelport.backends.http import HTTPClient, Phase, TransportErrors, iter_body
 from modelport.errors import BackendError, Unsupported
 from modelport.types import FinishReason, RelayContext, RelayedFormat, Usage
-from modelport.wire.codec import RelayCodec
+from modelport.wire.codec import RelayCodec, RelayRequest
 from modelport.wire.meter import Meter
 
 
@@ -24,18 +24,38 @@ async def open_relay(
     drops: Mapping[str, str] | None = None,
 ) -> HTTPRelay:
     """Send a client's body in `codec`'s dialect to the engine at `path` and return the open
-    relay; the codec says what the body and headers need (`prepare_relay`), and what of the
-    client's request (`context`: query string, the dialect's own headers) goes along.
+    relay: `prepare` then `send`."""
+    request = prepare(http, codec, body, api_key=api_key, context=context, drops=drops)
+    return await send(http, codec, path, request)
+
+
+def prepare(
+    http: HTTPClient,
+    codec: RelayCodec,
+    body: bytes,
+    *,
+    api_key: str | None,
+    context: RelayContext | None = None,
+    drops: Mapping[str, str] | None = None,
+) -> RelayRequest:
+    """A client's body made ready, no I/O: the codec says what the body and headers need
+    (`prepare_relay`), and what of the client's request (`context`: query string, the
+    dialect's own headers) goes along.
 
     `drops` names the fields this engine is known to drop or refuse on this endpoint, with
-    why (its profile's column): a body that sets one is Unsupported before any I/O, so the
-    candidate loop can try an engine that honours it rather than let it vanish."""
+    why (its profile's column): a body that sets one is Unsupported here, so the candidate
+    loop can try an engine that honours it rather than let it vanish."""
     try:
         request = codec.prepare_relay(body, api_key=api_key, context=context)
         _refuse_dropped(request.fields, drops)
     except BackendError as exc:
         http.claim(exc)
         raise
+    return request
+
+
+async def send(http: HTTPClient, codec: RelayCodec, path: str, request: RelayRequest) -> HTTPRelay:
+    """POST a prepared body to the engine at `path`; the open relay, metered by `codec`."""
     target = f"{path}?{request.query}" if request.query else path
     response = await http.open(
         "POST", target, raw=request.body, headers=request.headers, decode_error=codec.decode_error

@@ -143,9 +143,12 @@ class ManagedBackend:
     async def relay(
         self, format: RelayedFormat, body: bytes, context: RelayContext | None = None
     ) -> _HeldRelay:
+        # Refusals (a field llama-server drops, such as `suffix`) come before the engine is
+        # woken: an autocomplete client must not start an idle engine only to be refused.
+        request = self._http.relay_request(format, body, context)
         held = _Held(self.supervisor)
         try:
-            relay = await self._call(held, lambda: self._http.relay(format, body, context))
+            relay = await self._call(held, lambda: self._http.send_relay(format, request))
         except BaseException:
             held.drop()
             raise
