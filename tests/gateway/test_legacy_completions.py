@@ -148,6 +148,12 @@ async def test_suffix_no_engine_honours_is_a_400_naming_model_and_field(
     assert "'gemma'" in message and "`suffix`" in message and "llama-server" in message
     assert err.value.body["type"] == "invalid_request_error"
     assert completion_requests(llama) == []  # refused before the engine saw it
+    # `echo` too (llama-server answers without the prompt); `echo: false` asks for nothing.
+    with pytest.raises(openai.BadRequestError) as err:
+        await oc.completions.create(model="gemma", prompt=PROMPT, echo=True)
+    assert "`echo`" in err.value.body["message"]
+    await oc.completions.create(model="gemma", prompt=PROMPT, echo=False)
+    assert len(completion_requests(llama)) == 1
 
 
 async def test_fallback_to_a_second_engine(fake_engine, gateway, clients) -> None:
