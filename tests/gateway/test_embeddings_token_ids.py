@@ -84,7 +84,8 @@ async def test_ollama_takes_text_only_so_token_ids_go_elsewhere(
     ("value", "param"),
     [
         ([], "input"),
-        ([1, "a"], "input[0]"),
+        ([1, "a"], "input[1]"),
+        (["a", 1], "input[1]"),
         ([[1, 2], []], "input[1]"),
         ([[1, -2]], "input[0][1]"),
         ([[1, True]], "input[0][1]"),

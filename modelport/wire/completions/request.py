@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from modelport.wire.validate import (
+    at,
     expected,
     fail,
     load_body,
@@ -19,6 +20,8 @@ from modelport.wire.validate import (
     optional_bool,
     optional_text,
     required,
+    strings,
+    token_ids,
 )
 
 PROMPT_SHAPES = (
@@ -49,6 +52,7 @@ def check_request(body: bytes | dict[str, Any]) -> CompletionsRequest:
 
 
 def _check_prompt(prompt: Any) -> None:
+    """OpenAI's four shapes: text, texts, token ids, token-id arrays."""
     if isinstance(prompt, str):
         return
     if not isinstance(prompt, list):
@@ -57,21 +61,9 @@ def _check_prompt(prompt: Any) -> None:
         fail("prompt", "must not be empty")
     first = prompt[0]
     if isinstance(first, str):
-        _all(prompt, str, "a string")
+        strings(prompt, "prompt")
     elif isinstance(first, list):
         for i, tokens in enumerate(prompt):
-            if not isinstance(tokens, list):
-                expected(f"prompt[{i}]", "an array of token ids", tokens)
-            _all(tokens, int, "a token id", f"prompt[{i}]")
+            token_ids(tokens, at("prompt", i))
     else:
-        _all(prompt, int, "a token id")
-
-
-def _all(items: list[Any], kind: type, what: str, param: str = "prompt") -> None:
-    """Every item a `kind` (a token id is a non-negative integer, never a boolean)."""
-    for i, item in enumerate(items):
-        ok = isinstance(item, kind) and not isinstance(item, bool)
-        if ok and kind is int and item < 0:
-            ok = False
-        if not ok:
-            expected(f"{param}[{i}]", what, item)
+        token_ids(prompt, "prompt")

@@ -18,7 +18,17 @@ from modelport.wire.openai.structs import (
     decode_struct,
     encode_json,
 )
-from modelport.wire.validate import expected, load_body, non_empty_text, optional_int, required
+from modelport.wire.validate import (
+    at,
+    expected,
+    fail,
+    load_body,
+    non_empty_text,
+    optional_int,
+    required,
+    strings,
+    token_ids,
+)
 
 JSONObject = dict[str, Any]
 
@@ -37,28 +47,17 @@ def decode_embed_request(body: bytes | dict[str, Any]) -> EmbedRequest:
     dimensions = optional_int(obj, "dimensions", "dimensions")
     if isinstance(raw, str):
         return EmbedRequest(model=model, inputs=(raw,), dimensions=dimensions)
-    if not isinstance(raw, list) or not raw:
+    if not isinstance(raw, list):
         expected("input", INPUT_SHAPES, raw)
-    if all(isinstance(s, str) for s in raw):
-        return EmbedRequest(model=model, inputs=tuple(raw), dimensions=dimensions)
-    if all(_is_token(t) for t in raw):
-        tokens: tuple[tuple[int, ...], ...] = (tuple(raw),)
+    if not raw:
+        fail("input", "must not be empty")
+    if isinstance(raw[0], str):
+        return EmbedRequest(model=model, inputs=strings(raw, "input"), dimensions=dimensions)
+    if isinstance(raw[0], list):
+        tokens = tuple(token_ids(item, at("input", i)) for i, item in enumerate(raw))
     else:
-        tokens = tuple(_token_array(item, f"input[{i}]") for i, item in enumerate(raw))
+        tokens = (token_ids(raw, "input"),)  # one input given as token ids
     return EmbedRequest(model=model, inputs=(), dimensions=dimensions, tokens=tokens)
-
-
-def _is_token(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _token_array(item: Any, param: str) -> tuple[int, ...]:
-    if not isinstance(item, list) or not item:
-        expected(param, "a non-empty array of token ids", item)
-    for i, token in enumerate(item):
-        if not _is_token(token):
-            expected(f"{param}[{i}]", "a token id", token)
-    return tuple(item)
 
 
 def encode_embed_request(req: EmbedRequest) -> dict[str, Any]:
