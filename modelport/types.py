@@ -29,6 +29,17 @@ class WireFormat(enum.StrEnum):
     OLLAMA_GENERATE = "ollama-generate"  # Ollama's /api/generate: a prompt in, `response` out
 
 
+class RelayFormat(enum.StrEnum):
+    """An engine endpoint that is only ever relayed: no canonical form, no client codec, no
+    transcoding (docs/wire-codecs.md, "Relay-only formats"). Its codec is a `RelayCodec`."""
+
+    COMPLETIONS = "completions"  # OpenAI's legacy completions (/v1/completions)
+
+
+# What a backend can relay: a client dialect, or a relay-only endpoint.
+RelayedFormat: TypeAlias = WireFormat | RelayFormat
+
+
 class RelayContext(msgspec.Struct, frozen=True):
     """What a passthrough carries from the client's HTTP request besides its body: the query
     string (Claude Code's `?beta=true`) and the client's own dialect headers that its codec
@@ -246,9 +257,13 @@ Event: TypeAlias = TextDelta | ThinkingDelta | ToolCallStart | ToolCallDelta | T
 
 
 class EmbedRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """Texts to embed, or token ids (`tokens`, one sequence per input; `inputs` is then
+    empty): OpenAI's API takes either, never both in one request."""
+
     model: str
     inputs: tuple[str, ...]
     dimensions: int | None = None
+    tokens: tuple[tuple[int, ...], ...] = ()
 
 
 class EmbedResult(msgspec.Struct, frozen=True, kw_only=True):

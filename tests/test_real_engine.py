@@ -499,3 +499,93 @@ async def test_an_image_to_the_bundled_text_model_is_a_400_naming_it(gateway) ->
     await gw.router.refresh()
     (model,) = gw.router.upstreams[0].models.values()
     assert model.capabilities.vision is False
+
+
+# -- legacy completions and token-id embeddings (issue 10, points 2 and 4) -------------------
+
+
+@pytest.fixture
+async def embedding_gateway(engine_paths, tmp_path) -> AsyncIterator[tuple[Gateway, str]]:  # type: ignore[no-untyped-def]
+    """The embedded engine started with embeddings on (mean pooling: Gemma has none of its
+    own), which serves /v1/completions as well."""
+    config = parse_config(
+        f"""
+        [server]
+        ledger = "{tmp_path / "usage.sqlite3"}"
+        request_timeout_s = 60
+        [discovery]
+        enabled = false
+        [[backends]]
+        name = "embedded"
+        kind = "managed"
+        ctx_size = {CTX}
+        parallel = {PARALLEL}
+        embeddings = true
+        """
+    )
+    config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, port=0))
+    gw = Gateway(config, env={})
+    url = await gw.start()
+    try:
+        yield gw, url
+    finally:
+        await gw.stop(grace_s=1)
+
+
+async def _direct(engine: ManagedBackend, path: str, body: dict[str, object]) -> dict[str, object]:
+    async with aiohttp.ClientSession() as session, session.post(engine.url + path, json=body) as r:
+        answer: dict[str, object] = await r.json()
+        return answer
+
+
+async def test_legacy_completions_and_fill_in_the_middle(sdk, embedding_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw, url = embedding_gateway
+    client = sdk.openai(url)
+    prefix, suffix = "def add(a, b):", "\n    return c\n\nprint(add(1, 2))\n"
+
+    whole = await client.completions.create(model=MODEL, prompt=prefix, max_tokens=6, temperature=0)
+    assert whole.object == "text_completion" and whole.choices[0].text
+    stream = await client.completions.create(
+        model=MODEL, prompt=prefix, max_tokens=6, temperature=0, stream=True
+    )
+    chunks = [c async for c in stream]
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == whole.choices[0].text
+    assert all(c.choices for c in chunks)  # no usage chunk for a client that did not ask
+
+    # llama-server takes `suffix` and does nothing with it: the same prompt tokens, the same
+    # text. That is why its profile lists it in `drops`, and the gateway refuses it by name.
+    engine = managed(gw)
+    plain = {"prompt": prefix, "max_tokens": 6, "temperature": 0}
+    without = await _direct(engine, "/v1/completions", plain)
+    with_suffix = await _direct(engine, "/v1/completions", {**plain, "suffix": suffix})
+    assert with_suffix["usage"] == without["usage"] or (
+        with_suffix["usage"]["prompt_tokens"] == without["usage"]["prompt_tokens"]  # type: ignore[index]
+    )
+    assert with_suffix["choices"][0]["text"] == without["choices"][0]["text"]  # type: ignore[index]
+
+    with pytest.raises(openai.BadRequestError) as err:
+        await client.completions.create(model=MODEL, prompt=prefix, suffix=suffix, max_tokens=6)
+    message = err.value.body["message"]
+    assert f"'{MODEL}'" in message and "`suffix`" in message and "llama-server" in message
+
+
+async def test_embeddings_with_token_ids_match_the_engine(sdk, embedding_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw, url = embedding_gateway
+    client = sdk.openai(url)
+    tokens = [[9906, 1917], [17]]
+    result = await client.embeddings.create(model=MODEL, input=tokens)  # the SDK asks base64
+    assert len(result.data) == 2
+    # Not from the prompt cache: a slot that has seen these tokens pools fewer of them.
+    direct = await _direct(managed(gw), "/v1/embeddings", {"input": tokens, "cache_prompt": False})
+    data = sorted(direct["data"], key=lambda item: item["index"])  # type: ignore[arg-type, index]
+    expected = [item["embedding"] for item in data]
+    for got, want in zip(result.data, expected, strict=True):
+        assert got.embedding == pytest.approx(want, abs=1e-5)
+    # One token-id array is one input. (The engine pools a batch of two in parallel slots a
+    # little differently from one alone, so this compares with the engine's own single.)
+    single = await client.embeddings.create(model=MODEL, input=tokens[0], encoding_format="float")
+    alone = await _direct(
+        managed(gw), "/v1/embeddings", {"input": tokens[0], "cache_prompt": False}
+    )
+    (item,) = alone["data"]  # type: ignore[misc]
+    assert single.data[0].embedding == pytest.approx(item["embedding"], abs=1e-5)

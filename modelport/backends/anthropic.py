@@ -31,6 +31,7 @@ from modelport.types import (
     EmbedResult,
     Event,
     RelayContext,
+    RelayedFormat,
     WireFormat,
 )
 from modelport.wire import anthropic
@@ -44,7 +45,7 @@ CLAUDE = Capabilities(tools=True, vision=True, thinking=True, json_schema=True)
 
 class AnthropicBackend:
     kind = "anthropic"
-    formats = frozenset({WireFormat.ANTHROPIC})
+    formats: frozenset[RelayedFormat] = frozenset({WireFormat.ANTHROPIC})
     transcodes_to = Target.ANTHROPIC
 
     def __init__(
@@ -105,7 +106,7 @@ class AnthropicBackend:
         return await self._http.answer("/v1/messages/count_tokens", body, anthropic.CODEC, decode)
 
     async def relay(
-        self, format: WireFormat, body: bytes, context: RelayContext | None = None
+        self, format: RelayedFormat, body: bytes, context: RelayContext | None = None
     ) -> HTTPRelay:
         if format is not WireFormat.ANTHROPIC:
             raise Unsupported(f"{self.kind} speaks only the anthropic format", backend_id=self.id)

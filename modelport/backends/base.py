@@ -20,8 +20,8 @@ from modelport.types import (
     Event,
     FinishReason,
     RelayContext,
+    RelayedFormat,
     Usage,
-    WireFormat,
 )
 from modelport.wire.fields import Target
 
@@ -56,7 +56,7 @@ class Relay(Protocol):
 class Backend(Protocol):
     kind: str
     id: str
-    formats: frozenset[WireFormat]
+    formats: frozenset[RelayedFormat]  # client dialects, and relay-only formats
     # The dialect a transcoded request is sent in: what decides each client field's fate
     # (modelport/wire/fields.py).
     transcodes_to: Target
@@ -78,7 +78,7 @@ class Backend(Protocol):
     async def embed(self, request: EmbedRequest) -> EmbedResult: ...
 
     async def relay(
-        self, format: WireFormat, body: bytes, context: RelayContext | None = None
+        self, format: RelayedFormat, body: bytes, context: RelayContext | None = None
     ) -> Relay:
         """Pass a client's body (in `format`, which this backend speaks) through to the
         engine, with what `context` carries of the client's request (query, dialect headers)."""

@@ -23,9 +23,9 @@ from modelport.types import (
     Event,
     FinishReason,
     RelayContext,
+    RelayedFormat,
     TextDelta,
     Usage,
-    WireFormat,
     collect,
 )
 from modelport.wire.fields import Target
@@ -34,7 +34,7 @@ from modelport.wire.fields import Target
 class MockBackend:
     kind = "mock"
     url: str | None = None  # in-process: nothing to dial
-    formats: frozenset[WireFormat] = frozenset()
+    formats: frozenset[RelayedFormat] = frozenset()
     # Scripted, in-process: it reads what a chat-completions engine would.
     transcodes_to = Target.OPENAI
 
@@ -109,12 +109,12 @@ class MockBackend:
             raise self.fail_before
         vectors = tuple(
             tuple(float((hash(text) >> (8 * i)) & 0xFF) / 255 for i in range(self.dimensions))
-            for text in request.inputs
+            for text in request.inputs or [str(list(t)) for t in request.tokens]
         )
         return EmbedResult(vectors=vectors, model=request.model, usage=Usage(len(vectors), 0))
 
     async def relay(
-        self, format: WireFormat, body: bytes, context: RelayContext | None = None
+        self, format: RelayedFormat, body: bytes, context: RelayContext | None = None
     ) -> Relay:
         raise Unsupported("the mock backend has no wire format", backend_id=self.id)
 

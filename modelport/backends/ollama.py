@@ -33,9 +33,11 @@ from modelport.types import (
     EmbedResult,
     Event,
     RelayContext,
+    RelayedFormat,
+    RelayFormat,
     WireFormat,
 )
-from modelport.wire import codec_for, ollama
+from modelport.wire import ollama, relay_codec_for
 from modelport.wire.fields import Target
 
 DEFAULT_URL = "http://127.0.0.1:11434"
@@ -83,9 +85,11 @@ NATIVE_FORMATS = frozenset({WireFormat.OLLAMA, WireFormat.OLLAMA_GENERATE})
 # The first release serving each compatibility surface, from ollama/ollama's history:
 # /v1/chat/completions came with openai/openai.go (453f572f, first tagged v0.1.24) and
 # /v1/messages with the Anthropic middleware (2b2cda7a "api: implement anthropic api",
-# first tagged v0.14.0-rc1). /api/version itself exists since v0.1.14.
-SINCE: tuple[tuple[WireFormat, tuple[int, int, int]], ...] = (
+# first tagged v0.14.0-rc1), /v1/completions with d626b99b "OpenAI: v1/completions
+# compatibility" (first tagged v0.1.49-rc4). /api/version itself exists since v0.1.14.
+SINCE: tuple[tuple[RelayedFormat, tuple[int, int, int]], ...] = (
     (WireFormat.OPENAI, (0, 1, 24)),
+    (RelayFormat.COMPLETIONS, (0, 1, 49)),
     (WireFormat.ANTHROPIC, (0, 14, 0)),
 )
 
@@ -103,7 +107,7 @@ def parse_version(version: str | None) -> tuple[int, int, int] | None:
     return None if (major, minor, patch) == (0, 0, 0) else (major, minor, patch)
 
 
-def formats_for(version: str | None) -> frozenset[WireFormat]:
+def formats_for(version: str | None) -> frozenset[RelayedFormat]:
     """What an Ollama of `version` relays. An unknown version relays only its native API:
     every Ollama serves /api/chat, so transcoding always works, while a passthrough to a
     /v1 route it lacks would fail (an old Ollama answers 404 "404 page not found", which
@@ -143,7 +147,7 @@ class OllamaBackend:
         self.id = name or f"{self.kind}:{self.url}"
         # What GET /api/version last said (None until then, or when it cannot say).
         self.version: str | None = None
-        self.formats: frozenset[WireFormat] = formats_for(None)
+        self.formats: frozenset[RelayedFormat] = formats_for(None)
         # Ollama needs no key locally; one is sent when it sits behind a proxy or a cloud.
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = HTTPClient(
@@ -179,12 +183,12 @@ class OllamaBackend:
         return await self._http.answer("/api/chat", body, codec, ollama.decode_chat_response)
 
     async def relay(
-        self, format: WireFormat, body: bytes, context: RelayContext | None = None
+        self, format: RelayedFormat, body: bytes, context: RelayContext | None = None
     ) -> HTTPRelay:
         """Passthrough on /api/chat or /api/generate, or on Ollama's /v1/chat/completions
-        or /v1/messages."""
+        /v1/messages or /v1/completions."""
         if format in NATIVE_FORMATS:
-            codec = codec_for(format)
+            codec = relay_codec_for(format)
             return await open_relay(
                 self._http, codec, codec.relay_path, body, api_key=None, context=context
             )

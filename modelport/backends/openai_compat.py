@@ -9,9 +9,10 @@ from typing import Any
 
 import msgspec
 
+from modelport.backends import relay
 from modelport.backends.http import HTTPClient, health_of
 from modelport.backends.profiles import PROFILES, Profile, parse_model
-from modelport.backends.relay import HTTPRelay, open_relay
+from modelport.backends.relay import HTTPRelay
 from modelport.errors import (
     AuthError,
     BackendError,
@@ -27,9 +28,10 @@ from modelport.types import (
     EmbedResult,
     Event,
     RelayContext,
-    WireFormat,
+    RelayedFormat,
 )
-from modelport.wire import anthropic, codec_for, openai
+from modelport.wire import anthropic, openai, relay_codec_for
+from modelport.wire.codec import RelayRequest
 from modelport.wire.fields import Target
 
 
@@ -122,18 +124,34 @@ class OpenAICompatBackend:
         return await self._http.answer(path, body, openai.CODEC, openai.decode_response)
 
     async def relay(
-        self, format: WireFormat, body: bytes, context: RelayContext | None = None
+        self, format: RelayedFormat, body: bytes, context: RelayContext | None = None
     ) -> HTTPRelay:
         """Forward a client's body unchanged but for what its dialect adds (see the codec's
         `prepare_relay`: usage asked for on OpenAI streams, Anthropic's headers)."""
+        return await self.send_relay(format, self.relay_request(format, body, context))
+
+    def relay_request(
+        self, format: RelayedFormat, body: bytes, context: RelayContext | None = None
+    ) -> RelayRequest:
+        """The body made ready to relay, no I/O: Unsupported for a format this engine does
+        not serve or a field its profile says it drops (`drops`), InvalidRequest for a body
+        the dialect refuses. The managed engine asks this before starting its child."""
         if format not in self.formats:
             raise Unsupported(f"{self.kind} does not speak the {format} format", backend_id=self.id)
         self._require_key()
-        codec = codec_for(format)
-        path = self._path(codec.relay_path)
-        return await open_relay(
-            self._http, codec, path, body, api_key=self._api_key, context=context
+        return relay.prepare(
+            self._http,
+            relay_codec_for(format),
+            body,
+            api_key=self._api_key,
+            context=context,
+            drops=self.profile.drops.get(format),
         )
+
+    async def send_relay(self, format: RelayedFormat, request: RelayRequest) -> HTTPRelay:
+        """Send a body `relay_request` made ready."""
+        codec = relay_codec_for(format)
+        return await relay.send(self._http, codec, self._path(codec.relay_path), request)
 
     async def count_tokens(self, request: ChatRequest) -> int:
         """Input tokens as the engine counts them, where it serves Anthropic's count_tokens."""
@@ -150,6 +168,12 @@ class OpenAICompatBackend:
     async def embed(self, request: EmbedRequest) -> EmbedResult:
         if self.profile.capabilities.embeddings is False:
             raise Unsupported(f"{self.kind} has no embeddings endpoint", backend_id=self.id)
+        if request.tokens and not self.profile.embed_token_ids:
+            raise Unsupported(
+                f"`input`: {self.profile.description or self.kind} embeds text only, not token ids",
+                backend_id=self.id,
+                param="input",
+            )
         self._require_key()
         body = openai.encode_embed_request(request)
         path = self._path("/embeddings")

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from modelport.types import BackendModel, Capabilities, WireFormat
+from modelport.types import BackendModel, Capabilities, RelayedFormat, RelayFormat, WireFormat
 
 if TYPE_CHECKING:
     from modelport.backends.base import Backend
@@ -45,6 +45,15 @@ class Profile:
     # relayed, not transcoded). Off unless the engine is known to have it in every version
     # a user may run: Ollama and llama-server added it late, so they stay transcoded.
     responses: bool = False
+    # Serves OpenAI's legacy completions at api_base + "/completions" (relayed only, never
+    # transcoded: RelayFormat.COMPLETIONS). On for the engines whose source or docs say so.
+    completions: bool = False
+    # Request fields an engine's endpoint (per relayed format) is known to drop in silence or
+    # refuse, with why. A relayed body that sets one is Unsupported before any I/O: the
+    # candidate loop tries the next engine, and a 400 names it when none honours it.
+    drops: Mapping[RelayedFormat, Mapping[str, str]] = field(default_factory=dict)
+    # Embeddings take token ids (`input: [[9906, 1917]]`) as well as text.
+    embed_token_ids: bool = True
     capabilities: Capabilities = field(
         default_factory=lambda: Capabilities(tools=True, embeddings=True)
     )
@@ -74,10 +83,16 @@ class Profile:
         return self.cloud
 
     @property
-    def relay_formats(self) -> frozenset[WireFormat]:
-        """Every format a backend of this profile relays: its formats, and Responses when
-        the `responses` column says the engine serves it."""
-        return self.formats | {WireFormat.RESPONSES} if self.responses else self.formats
+    def relay_formats(self) -> frozenset[RelayedFormat]:
+        """Every format a backend of this profile relays: its formats, Responses when the
+        `responses` column says the engine serves it, legacy completions when `completions`
+        does."""
+        formats: set[RelayedFormat] = set(self.formats)
+        if self.responses:
+            formats.add(WireFormat.RESPONSES)
+        if self.completions:
+            formats.add(RelayFormat.COMPLETIONS)
+        return frozenset(formats)
 
 
 def first_int(entry: dict[str, Any], *paths: str) -> int | None:
@@ -204,6 +219,18 @@ _OPENAI_CONTEXT = {
 # its refusal becomes a clear 400 (docs/wire.md). Config can say what they are.
 _LOCAL = Capabilities(tools=True, vision=None, embeddings=None)
 
+# Legacy completions fields each engine drops or refuses (docs/wire-codecs.md, "Legacy
+# completions"). llama-server b11434 measured: `suffix` and `echo` change nothing (same
+# prompt_tokens, same text); older builds refused it ("Unsupported param: suffix").
+_LLAMA_SERVER_DROPS = {
+    "suffix": "llama-server's /v1/completions ignores it (no fill-in-the-middle there)",
+    "echo": "llama-server's /v1/completions does not echo the prompt",
+}
+# vLLM's renderer: `if request.suffix is not None: "suffix is not currently supported"`.
+_VLLM_DROPS = {"suffix": "vLLM's /v1/completions refuses it (no fill-in-the-middle there)"}
+# Ollama's openai.CompletionRequest has no `echo` member: Go's JSON decoder drops it.
+_OLLAMA_DROPS = {"echo": "Ollama's /v1/completions does not echo the prompt"}
+
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in [
@@ -218,6 +245,8 @@ PROFILES: dict[str, Profile] = {
             props_path="/props",
             counts_tokens=True,
             thinking_template_kwargs=True,
+            completions=True,
+            drops={RelayFormat.COMPLETIONS: _LLAMA_SERVER_DROPS},
             description="llama.cpp llama-server",
         ),
         Profile(
@@ -232,6 +261,8 @@ PROFILES: dict[str, Profile] = {
                 tools=True, thinking=True, vision=None, embeddings=None, json_schema=True
             ),
             thinking_template_kwargs=True,
+            completions=True,
+            drops={RelayFormat.COMPLETIONS: _VLLM_DROPS},
             description="vLLM",
         ),
         Profile(
@@ -241,6 +272,7 @@ PROFILES: dict[str, Profile] = {
             capabilities=Capabilities(tools=True, thinking=True, embeddings=True, json_schema=True),
             models_path="/api/v0/models",
             parse_model=_lmstudio_model,
+            completions=True,
             description="LM Studio (no health route: its model list is the probe)",
         ),
         Profile(
@@ -248,6 +280,7 @@ PROFILES: dict[str, Profile] = {
             "http://127.0.0.1:8080",
             health_path="/readyz",
             capabilities=_LOCAL,
+            completions=True,
             description="LocalAI",
         ),
         Profile(
@@ -256,6 +289,9 @@ PROFILES: dict[str, Profile] = {
             health_path="/",
             formats=BOTH_FORMATS,
             capabilities=Capabilities(tools=True, thinking=True, vision=True, embeddings=True),
+            completions=True,
+            drops={RelayFormat.COMPLETIONS: _OLLAMA_DROPS},
+            embed_token_ids=False,
             description="Ollama through its OpenAI-compatible /v1",
         ),
         Profile(
@@ -270,6 +306,7 @@ PROFILES: dict[str, Profile] = {
             max_tokens_field="max_completion_tokens",
             reasoning_history=False,
             context_table=_OPENAI_CONTEXT,
+            completions=True,
             description="OpenAI",
         ),
         Profile(
@@ -286,6 +323,7 @@ PROFILES: dict[str, Profile] = {
                 "X-Title": "modelport",
             },
             parse_model=_openrouter_model,
+            completions=True,
             description="OpenRouter",
         ),
         Profile(
@@ -304,6 +342,7 @@ PROFILES: dict[str, Profile] = {
             "http://127.0.0.1:8000",
             api_key_env="OPENAI_COMPATIBLE_API_KEY",
             capabilities=_LOCAL,
+            completions=True,
             description="any other OpenAI-compatible server",
         ),
     ]

@@ -2,34 +2,60 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 
 import aiohttp
 
 from modelport.backends.http import HTTPClient, Phase, TransportErrors, iter_body
-from modelport.errors import BackendError
-from modelport.types import FinishReason, RelayContext, Usage, WireFormat
-from modelport.wire.codec import Codec
+from modelport.errors import BackendError, Unsupported
+from modelport.types import FinishReason, RelayContext, RelayedFormat, Usage
+from modelport.wire.codec import RelayCodec, RelayRequest
 from modelport.wire.meter import Meter
 
 
 async def open_relay(
     http: HTTPClient,
-    codec: Codec,
+    codec: RelayCodec,
     path: str,
     body: bytes,
     *,
     api_key: str | None,
     context: RelayContext | None = None,
+    drops: Mapping[str, str] | None = None,
 ) -> HTTPRelay:
     """Send a client's body in `codec`'s dialect to the engine at `path` and return the open
-    relay; the codec says what the body and headers need (`prepare_relay`), and what of the
-    client's request (`context`: query string, the dialect's own headers) goes along."""
+    relay: `prepare` then `send`."""
+    request = prepare(http, codec, body, api_key=api_key, context=context, drops=drops)
+    return await send(http, codec, path, request)
+
+
+def prepare(
+    http: HTTPClient,
+    codec: RelayCodec,
+    body: bytes,
+    *,
+    api_key: str | None,
+    context: RelayContext | None = None,
+    drops: Mapping[str, str] | None = None,
+) -> RelayRequest:
+    """A client's body made ready, no I/O: the codec says what the body and headers need
+    (`prepare_relay`), and what of the client's request (`context`: query string, the
+    dialect's own headers) goes along.
+
+    `drops` names the fields this engine is known to drop or refuse on this endpoint, with
+    why (its profile's column): a body that sets one is Unsupported here, so the candidate
+    loop can try an engine that honours it rather than let it vanish."""
     try:
         request = codec.prepare_relay(body, api_key=api_key, context=context)
+        _refuse_dropped(request.fields, drops)
     except BackendError as exc:
         http.claim(exc)
         raise
+    return request
+
+
+async def send(http: HTTPClient, codec: RelayCodec, path: str, request: RelayRequest) -> HTTPRelay:
+    """POST a prepared body to the engine at `path`; the open relay, metered by `codec`."""
     target = f"{path}?{request.query}" if request.query else path
     response = await http.open(
         "POST", target, raw=request.body, headers=request.headers, decode_error=codec.decode_error
@@ -44,6 +70,13 @@ async def open_relay(
     )
 
 
+def _refuse_dropped(fields: frozenset[str], drops: Mapping[str, str] | None) -> None:
+    if not drops or not fields:
+        return
+    for name in sorted(fields.intersection(drops)):
+        raise Unsupported(f"`{name}` is not honoured here: {drops[name]}")
+
+
 class HTTPRelay:
     """Iterate to get the engine's bytes, whole frames at a time; then `usage` and
     `finish_reason` are known.
@@ -56,7 +89,7 @@ class HTTPRelay:
     def __init__(
         self,
         response: aiohttp.ClientResponse,
-        format: WireFormat,
+        format: RelayedFormat,
         *,
         stream: bool,
         backend_id: str,

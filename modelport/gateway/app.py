@@ -231,6 +231,18 @@ async def count_tokens(request: web.Request) -> web.StreamResponse:
     return respond(reply)
 
 
+async def completions(request: web.Request) -> web.StreamResponse:
+    """OpenAI's legacy completions: passthrough to an engine that serves them."""
+    if request.app[STATE].get("draining"):
+        return fail(request, Overloaded("the gateway is shutting down", retry_after=5.0))
+    body = await request.read()
+    service = request.app[SERVICE]
+    reply = await service.completions(body, request_id=request[REQUEST_ID], key_id=request[KEY_ID])
+    if reply.chunks is None:
+        return respond(reply)
+    return await _stream(request, reply, WireFormat.OPENAI)
+
+
 async def embeddings(request: web.Request) -> web.StreamResponse:
     body = await request.read()
     service = request.app[SERVICE]
@@ -287,6 +299,7 @@ def build_app(
     app[STREAMS] = set()
     app[STATE] = {"started": time.time()}
     app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/completions", completions)
     app.router.add_post("/v1/responses", responses)
     app.router.add_post("/v1/messages", messages)
     app.router.add_post("/v1/messages/count_tokens", count_tokens)

@@ -82,6 +82,11 @@ OPENAPI: dict[str, Any] = {
     },
     "paths": {
         "/v1/chat/completions": _post("OpenAI chat completions", ["model", "messages"]),
+        "/v1/completions": _post(
+            "OpenAI legacy completions (suffix for fill-in-the-middle), relayed to engines "
+            "that serve them",
+            ["model", "prompt"],
+        ),
         "/v1/responses": _post(
             "OpenAI Responses (stateless: previous_response_id is refused)", ["model", "input"]
         ),

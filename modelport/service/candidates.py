@@ -105,6 +105,7 @@ def not_found(router: Router, model: str) -> ModelNotFound:
     tail = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
     return ModelNotFound(f"model {model!r} is not served here{tail}")
 
+
 def able(routes: list[Route], capability: str, refusal: str, *, param: str) -> list[Route]:
     """The candidates whose model may have `capability` (a Capabilities field): known to,
     or not known either way (then the engine decides, and its refusal becomes a clear 400).

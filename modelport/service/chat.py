@@ -14,7 +14,8 @@ from modelport.errors import ImagesRefused, ProtocolError
 from modelport.router import Route, Router
 from modelport.service.attempt import Attempt
 from modelport.service.candidates import Answer, Lease, able, resolve
-from modelport.service.pipeline import RelaySource, TranscodedSource
+from modelport.service.passthrough import relay_answer
+from modelport.service.pipeline import TranscodedSource
 from modelport.types import ChatRequest, Event, Image, RelayContext, WireFormat
 from modelport.wire import codec_for
 from modelport.wire.codec import Codec
@@ -56,32 +57,16 @@ class ChatCall:
 
     async def _relay(self, route: Route, attempt: Attempt, lease: Lease) -> Answer:
         request = self.request
-        renamed = route.model != request.model
-        body = _with_model(self.body, route.model) if renamed else self.body
-        relay = await route.upstream.backend.relay(self.codec.format, body, self.context)
-
-        async def close_relay() -> None:
-            await relay.aclose()
-            attempt.usage = relay.usage
-
-        lease.close_first(close_relay)
-        if not request.stream:
-            # A whole answer comes as the meter read it: complete, so its first byte is now.
-            whole = b"".join([chunk async for chunk in relay])
-            attempt.first_byte()
-            if renamed:
-                whole = _with_model(whole, request.model)
-            return Answer(relay.status, whole, relay.content_type)
-        chunks: AsyncIterator[bytes] = aiter(relay)
-        if renamed:
-            chunks = RenamedChunks(chunks, route.model, request.model)
-        try:
-            first = await anext(chunks)
-        except StopAsyncIteration:
-            first = b""
-        attempt.first_byte()
-        source = RelaySource(first, chunks)
-        return Answer(relay.status, content_type=self.codec.stream_content_type, stream=source)
+        return await relay_answer(
+            route,
+            attempt,
+            lease,
+            self.codec.format,
+            self.body,
+            model=request.model,
+            stream=request.stream,
+            context=self.context,
+        )
 
     async def _transcode(self, route: Route, attempt: Attempt, lease: Lease) -> Answer:
         request = self.request
@@ -137,41 +122,6 @@ def images_refused(model: str, exc: ImagesRefused) -> ImagesRefused:
         raw=exc.raw,
     )
     return refused
-
-
-def _with_model(body: bytes, model: str) -> bytes:
-    """The same JSON object with its `model` member replaced."""
-    payload = msgspec.json.decode(body)
-    if isinstance(payload, dict) and "model" in payload:
-        payload["model"] = model
-        return msgspec.json.encode(payload)
-    return body
-
-
-class RenamedChunks:
-    """A relayed stream with the engine's model name turned back into the client's (an
-    alias): every line of Ollama's NDJSON names the model, as OpenAI's chunks and
-    Anthropic's message_start do. A relay yields whole frames, so a name is never split;
-    a name inside generated text is escaped (`\\"model\\"`) and never matches."""
-
-    __slots__ = ("_names", "_rest")
-
-    def __init__(self, rest: AsyncIterator[bytes], engine_model: str, client_model: str) -> None:
-        self._rest = rest
-        old, new = msgspec.json.encode(engine_model), msgspec.json.encode(client_model)
-        self._names = [
-            (b'"model":' + old, b'"model":' + new),
-            (b'"model": ' + old, b'"model": ' + new),
-        ]
-
-    def __aiter__(self) -> RenamedChunks:
-        return self
-
-    async def __anext__(self) -> bytes:
-        chunk = await self._rest.__anext__()
-        for old, new in self._names:
-            chunk = chunk.replace(old, new)
-        return chunk
 
 
 async def _close_events(events: AsyncIterator[Event]) -> None:

@@ -4,6 +4,11 @@ One operation, three client shapes (`EmbedDialect`): OpenAI's /v1/embeddings, Ol
 /api/embed and its older /api/embeddings. Each decodes its body into the canonical
 `EmbedRequest` and says how to write the `EmbedResult` back; every engine is then asked
 the same way (`Backend.embed`), so any engine that embeds serves every dialect.
+
+A candidate that cannot take the request (no embeddings, or token ids where its engine
+embeds text only: the profile's `embed_token_ids` column, Ollama's /api/embed) answers
+Unsupported before any I/O and is passed over; when every one is, the 400 names the model
+and why.
 """
 
 from __future__ import annotations
@@ -77,7 +82,7 @@ OLLAMA_EMBEDDINGS = EmbedDialect(WireFormat.OLLAMA, _ollama_embeddings)
 class EmbeddingsCall:
     """One embeddings request, decoded (the constructor raises if it is malformed)."""
 
-    passes_over_unsupported = False
+    passes_over_unsupported = True
     stream = False
 
     def __init__(self, body: bytes, dialect: EmbedDialect = OPENAI_EMBEDDINGS) -> None:
@@ -96,17 +101,12 @@ class EmbeddingsCall:
 
     async def call(self, route: Route, attempt: Attempt, lease: Lease) -> Answer:
         asked_ns = time.perf_counter_ns()
-        if self.request.inputs:
+        if self.request.inputs or self.request.tokens:
             request = msgspec.structs.replace(self.request, model=route.model)
             try:
                 result = await route.upstream.backend.embed(request)
-            except Unsupported as exc:  # llama-server started without --embeddings, say
-                raise Unsupported(
-                    f"model {self.request.model!r} does not serve embeddings "
-                    f"(the engine said: {exc.message})",
-                    backend_id=exc.backend_id,
-                    raw=exc.raw,
-                ) from None
+            except Unsupported as exc:
+                raise _refusal(self.request.model, exc) from None
             attempt.usage = result.usage
         else:  # Ollama takes "" and [] as nothing to embed: nothing to ask an engine
             result = EmbedResult(vectors=(), model=route.model)
@@ -120,3 +120,13 @@ def _encoding_format(body: bytes) -> str:
     payload = msgspec.json.decode(body)
     value = payload.get("encoding_format") if isinstance(payload, dict) else None
     return value if value in ("float", "base64") else "float"
+
+
+def _refusal(model: str, exc: Unsupported) -> Unsupported:
+    """An engine's refusal, naming the model: of a field (`param`: token ids where it embeds
+    text only), or of embeddings altogether (llama-server started without --embeddings)."""
+    if exc.param:
+        message = f"model {model!r}: {exc.message}"
+    else:
+        message = f"model {model!r} does not serve embeddings (the engine said: {exc.message})"
+    return Unsupported(message, param=exc.param, backend_id=exc.backend_id, raw=exc.raw)

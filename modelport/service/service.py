@@ -17,6 +17,7 @@ from modelport.router import Router
 from modelport.service.attempt import Attempt, Deadline
 from modelport.service.candidates import Answer, Lease, Operation, first_answer
 from modelport.service.chat import ChatCall
+from modelport.service.completions import CompletionsCall
 from modelport.service.count_tokens import CountTokensCall
 from modelport.service.embeddings import OPENAI_EMBEDDINGS, EmbedDialect, EmbeddingsCall
 from modelport.service.pipeline import StreamBody
@@ -53,6 +54,14 @@ class Service:
         dialect's headers); a passthrough carries it to the engine."""
         attempt = _attempt(format, "chat", request_id, key_id)
         return await self._serve(attempt, lambda: ChatCall(format, body, context))
+
+    async def completions(
+        self, body: bytes, *, request_id: str | None = None, key_id: str = ""
+    ) -> Reply:
+        """OpenAI's legacy completions, relayed to an engine that serves them (errors in
+        OpenAI's shape)."""
+        attempt = _attempt(WireFormat.OPENAI, "completions", request_id, key_id)
+        return await self._serve(attempt, lambda: CompletionsCall(body))
 
     async def embeddings(
         self,

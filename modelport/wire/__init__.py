@@ -12,12 +12,12 @@ import importlib
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
-from modelport.types import WireFormat
+from modelport.types import RelayedFormat, RelayFormat, WireFormat
 
 if TYPE_CHECKING:
-    from modelport.wire.codec import Codec
+    from modelport.wire.codec import Codec, RelayCodec
 
-__all__ = ["CODECS", "codec_for"]
+__all__ = ["CODECS", "codec_for", "relay_codec_for"]
 
 # WireFormat -> the package whose `CODEC` speaks it (`package:NAME` for another name).
 _DIALECTS: Mapping[WireFormat, str] = {
@@ -65,3 +65,21 @@ def codec_for(format: WireFormat) -> Codec:
     """The codec of a client dialect; KeyError for a format no dialect speaks."""
     codec = _LOADED.get(format)
     return codec if codec is not None else _REGISTRY.load(format)
+
+
+# RelayFormat -> the package whose `CODEC` (a RelayCodec) relays it. Not in CODECS: those
+# formats have no client codec (nothing transcodes to or from them).
+_RELAY_ONLY: Mapping[RelayFormat, str] = {
+    RelayFormat.COMPLETIONS: "modelport.wire.completions",
+}
+_RELAY_LOADED: dict[RelayFormat, RelayCodec] = {}
+
+
+def relay_codec_for(format: RelayedFormat) -> RelayCodec:
+    """What relaying `format` needs: a client dialect's codec, or a relay-only format's."""
+    if isinstance(format, WireFormat):
+        return codec_for(format)
+    codec = _RELAY_LOADED.get(format)
+    if codec is None:
+        codec = _RELAY_LOADED[format] = importlib.import_module(_RELAY_ONLY[format]).CODEC
+    return codec

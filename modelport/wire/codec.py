@@ -14,7 +14,14 @@ from typing import Any, Protocol
 import msgspec
 
 from modelport.errors import BackendError
-from modelport.types import ChatRequest, ChatResponse, Event, RelayContext, WireFormat
+from modelport.types import (
+    ChatRequest,
+    ChatResponse,
+    Event,
+    RelayContext,
+    RelayFormat,
+    WireFormat,
+)
 from modelport.wire.errors import decode_error_body
 from modelport.wire.fields import FieldTable, Target, upstream_extra
 from modelport.wire.sse import Frame, SSEDecoder
@@ -88,18 +95,23 @@ class RelayRequest(msgspec.Struct, frozen=True):
     query: str = ""  # the client's query string, passed on as it came
     # Usage was asked for only to meter the answer: the relay keeps its chunk from the client.
     drop_usage_chunk: bool = False
+    # The top-level fields the client set (not null, false or ""), where the codec reads them
+    # (legacy completions): a backend refuses a body that sets one its engine drops.
+    fields: frozenset[str] = frozenset()
 
 
-class Codec(EngineCodec, Protocol):
-    """One client dialect: requests, responses, streams and errors, between bytes and types."""
+class RelayCodec(EngineCodec, Protocol):
+    """What relaying one endpoint needs: its path, the body made ready, and what the meter
+    reads (frames, a whole answer, errors). A relay-only format (legacy completions) is just
+    this; every client dialect's `Codec` is one too."""
 
     @property
-    def format(self) -> WireFormat: ...
+    def format(self) -> WireFormat | RelayFormat: ...
 
     @property
     def relay_path(self) -> str:
-        """The engine endpoint that takes this dialect's chat bodies, below the API base
-        (`/v1`): `/chat/completions`, `/messages`."""
+        """The engine endpoint that takes this dialect's bodies, below the API base (`/v1`):
+        `/chat/completions`, `/messages`, `/completions`."""
         ...
 
     @property
@@ -122,6 +134,28 @@ class Codec(EngineCodec, Protocol):
         `context` brought from the client (its query string and forwarded headers)."""
         ...
 
+    def decode_response(self, body: bytes | dict[str, Any]) -> ChatResponse:
+        """A whole answer, as far as metering needs it (usage, finish reason)."""
+        ...
+
+    def wants_stream_usage(self, body: bytes) -> bool:
+        """Whether the client that sent `body` expects its stream to carry usage (the
+        `include_usage` its stream encoder is given)."""
+        ...
+
+    def encode_error(self, err: BackendError) -> bytes: ...
+
+    def error_status(self, err: BackendError) -> int:
+        """The HTTP status this dialect's clients expect for `err`."""
+        ...
+
+
+class Codec(RelayCodec, Protocol):
+    """One client dialect: requests, responses, streams and errors, between bytes and types."""
+
+    @property
+    def format(self) -> WireFormat: ...
+
     def decode_request(self, body: bytes | dict[str, Any]) -> ChatRequest: ...
 
     def upstream_extra(self, request: ChatRequest, target: Target, engine: str) -> dict[str, Any]:
@@ -131,8 +165,6 @@ class Codec(EngineCodec, Protocol):
         ...
 
     def encode_request(self, request: ChatRequest) -> dict[str, Any]: ...
-
-    def decode_response(self, body: bytes | dict[str, Any]) -> ChatResponse: ...
 
     def encode_response(
         self, response: ChatResponse, *, request: ChatRequest | None = None
@@ -156,17 +188,6 @@ class Codec(EngineCodec, Protocol):
     def check_transcodable(self, request: ChatRequest) -> None:
         """Raise InvalidRequest naming a field of `request` that only an engine of this
         dialect can serve, before it is transcoded to another (Ollama's `suffix`)."""
-        ...
-
-    def wants_stream_usage(self, body: bytes) -> bool:
-        """Whether the client that sent `body` expects its stream to carry usage (the
-        `include_usage` its stream encoder is given)."""
-        ...
-
-    def encode_error(self, err: BackendError) -> bytes: ...
-
-    def error_status(self, err: BackendError) -> int:
-        """The HTTP status this dialect's clients expect for `err`."""
         ...
 
 
@@ -217,16 +238,19 @@ class ClientCodecBase(EngineCodecBase):
         context: RelayContext | None,
         *,
         drop_usage_chunk: bool = False,
+        fields: frozenset[str] = frozenset(),
     ) -> RelayRequest:
         """The RelayRequest for a body ready to go: the dialect's headers, then the client's
         forwarded ones over them (a client's own `anthropic-version` wins), and its query."""
         headers = self.relay_headers(api_key)
         if context is None:  # the common case: the client sent nothing to carry along
-            return RelayRequest(body, stream, headers, drop_usage_chunk=drop_usage_chunk)
+            return RelayRequest(
+                body, stream, headers, drop_usage_chunk=drop_usage_chunk, fields=fields
+            )
         for name, value in context.headers.items():
             if name.lower() in self.forwarded_headers:
                 headers[name.lower()] = value
-        return RelayRequest(body, stream, headers, context.query, drop_usage_chunk)
+        return RelayRequest(body, stream, headers, context.query, drop_usage_chunk, fields)
 
     def relay_headers(self, api_key: str | None) -> dict[str, str]:
         """Headers a relayed body needs beside the backend's own (none by default)."""

@@ -15,8 +15,8 @@ line is a frame: its counts ride on the `done: true` line, a failure is an `erro
 from __future__ import annotations
 
 from modelport.errors import BackendError, ProtocolError
-from modelport.types import Done, Event, FinishReason, Usage, WireFormat
-from modelport.wire import codec_for
+from modelport.types import Done, Event, FinishReason, RelayedFormat, Usage
+from modelport.wire import relay_codec_for
 
 
 def _frame_end(buffer: bytes, start: int, crlf: bool) -> int:
@@ -41,11 +41,13 @@ NDJSON = "application/x-ndjson"
 class Meter:
     """`feed()` bytes in, bytes safe to forward out; after `close()`, `outcome()` tells."""
 
-    def __init__(self, format: WireFormat, *, stream: bool, drop_usage_chunk: bool = False) -> None:
+    def __init__(
+        self, format: RelayedFormat, *, stream: bool, drop_usage_chunk: bool = False
+    ) -> None:
         self.format = format
         self.stream = stream
         self.drop_usage_chunk = drop_usage_chunk
-        self._codec = codec_for(format)
+        self._codec = relay_codec_for(format)
         ndjson = self._codec.stream_content_type == NDJSON
         self._boundary = _line_end if ndjson else _frame_end
         self.usage: Usage | None = None

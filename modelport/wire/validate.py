@@ -157,6 +157,23 @@ def strings(value: Any, param: str) -> tuple[str, ...]:
     return tuple(expect(v, str, "a string", at(param, i)) for i, v in enumerate(items))
 
 
+def is_token_id(value: Any) -> bool:
+    """A token id: a non-negative integer, never a boolean."""
+    return value.__class__ is int and value >= 0
+
+
+def token_ids(value: Any, param: str) -> tuple[int, ...]:
+    """A non-empty array of token ids (a prompt or an embeddings input given as tokens);
+    the first that is not one is named by its index."""
+    items = an_array(value, param, "an array of token ids")
+    if not items:
+        fail(param, "must not be empty")
+    for i, item in enumerate(items):
+        if not is_token_id(item):
+            expected(at(param, i), "a token id", item)
+    return tuple(items)
+
+
 def tool_arguments(raw: Any, param: str) -> dict[str, Any]:
     """A client's tool-call arguments: a JSON object encoded as a string (absent or empty is
     no arguments); an object as such is taken too, as lenient engines send it."""

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from modelport.backends.managed import Fleet, ManagedBackend, ManagedSpec, State
-from modelport.errors import BackendError, Overloaded
-from modelport.types import ChatRequest, ChatResponse, Message, TextDelta
+from modelport.errors import BackendError, Overloaded, Unsupported
+from modelport.types import ChatRequest, ChatResponse, Message, RelayFormat, TextDelta
 
 ROOT = Path(__file__).resolve().parents[2]
 TEXT = "one two three four five six seven eight nine ten"
@@ -307,3 +307,21 @@ async def test_a_helper_that_breaks_while_starting_does_not_leave_it_starting(
         await backend.chat(ask())
     await until(lambda: backend.state is State.STOPPED)
     assert said(await backend.chat(ask())) == TEXT  # and the next request starts it
+
+
+async def test_a_refused_completion_never_wakes_the_engine(
+    make: MakeBackend, tmp_path: Path
+) -> None:
+    """`suffix` is a field llama-server drops: the managed engine refuses it before starting
+    its child (autocomplete sends one per keystroke; an idle engine must stay down), and a
+    plain completion then starts it and is relayed."""
+    backend = make()
+    fim = b'{"model": "fake", "prompt": "def f():", "suffix": "\\n    return x"}'
+    with pytest.raises(Unsupported, match="suffix"):
+        await backend.relay(RelayFormat.COMPLETIONS, fim)
+    assert backend.state is State.STOPPED and children_log(tmp_path) == []
+
+    relay = await backend.relay(RelayFormat.COMPLETIONS, b'{"model": "fake", "prompt": "x"}')
+    body = b"".join([chunk async for chunk in relay])
+    assert b'"text_completion"' in body and relay.usage is not None
+    assert [what for what, _ in children_log(tmp_path)] == ["start"]

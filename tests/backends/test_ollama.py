@@ -28,6 +28,7 @@ from modelport.types import (
     Image,
     Message,
     Reasoning,
+    RelayFormat,
     Text,
     TextDelta,
     ThinkingDelta,
@@ -63,7 +64,12 @@ async def test_is_a_backend_with_both_formats(fake_engine: Any) -> None:
         native = {WireFormat.OLLAMA, WireFormat.OLLAMA_GENERATE}
         assert backend.formats == native  # the version is not known yet
         await backend.list_models()
-        assert backend.formats == {WireFormat.OPENAI, WireFormat.ANTHROPIC, *native}
+        assert backend.formats == {
+            WireFormat.OPENAI,
+            WireFormat.ANTHROPIC,
+            RelayFormat.COMPLETIONS,
+            *native,
+        }
     finally:
         await backend.aclose()
 

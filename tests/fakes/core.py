@@ -155,11 +155,22 @@ def vector_b64(vector: list[float]) -> str:
 
 
 def embed_inputs(value: Any) -> list[str]:
+    """One text per input; token ids (OpenAI's `[9906, 1917]` is one input of two tokens,
+    `[[9906, 1917], [17]]` two inputs) stand as their JSON, so each gets its own vector."""
     if isinstance(value, str):
         return [value]
     if isinstance(value, list):
+        if value and all(isinstance(v, int) for v in value):
+            return [dumps(value)]
         return [v if isinstance(v, str) else dumps(v) for v in value]
     return []
+
+
+def text_only(value: Any) -> bool:
+    """Ollama's EmbedHandler (server/routes.go) takes a string or an array of strings only."""
+    return isinstance(value, str) or (
+        isinstance(value, list) and all(isinstance(v, str) for v in value)
+    )
 
 
 def word_tokens(texts: list[str]) -> int:

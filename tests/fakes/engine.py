@@ -18,7 +18,15 @@ from typing import Any
 
 from aiohttp import web
 
-from . import anthropic_wire, catalog, errors, ollama_wire, openai_wire, responses_wire
+from . import (
+    anthropic_wire,
+    catalog,
+    completions_wire,
+    errors,
+    ollama_wire,
+    openai_wire,
+    responses_wire,
+)
 from .core import (
     DEFAULT_ERROR_MESSAGE,
     Headers,
@@ -26,6 +34,7 @@ from .core import (
     Reply,
     dumps,
     estimate_prompt_tokens,
+    text_only,
 )
 from .profiles import PROFILES, Profile
 
@@ -165,6 +174,10 @@ class FakeEngine:
                     ("POST", f"{prefix}/embeddings", self._openai_embeddings, "embed", "openai"),
                     ("GET", f"{prefix}/models", self._openai_models, "info", "openai"),
                 ]
+                if p.completions:
+                    table.append(
+                        ("POST", f"{prefix}/completions", self._completions, "chat", "openai")
+                    )
         if p.responses:
             path = f"{p.openai_prefix or '/v1'}/responses"
             table.append(("POST", path, self._responses, "chat", "openai"))
@@ -435,6 +448,27 @@ class FakeEngine:
             content_type="text/event-stream",
         )
 
+    async def _completions(self, request: web.Request, body: Any) -> web.StreamResponse:
+        if not isinstance(body, dict) or "prompt" not in body:
+            return self.error("openai", 400, "invalid", '"prompt" is required')
+        refused = completions_wire.refusal(self.profile, body)
+        if refused is not None:
+            return self.error("openai", refused[0], "invalid", refused[1])
+        model, bad = self.resolve_model("openai", body.get("model"))
+        if bad is not None:
+            return bad
+        reply = self.next_reply()
+        return await self._serve(
+            request,
+            "openai",
+            reply,
+            model,
+            stream=bool(body.get("stream")),
+            frames=lambda: completions_wire.stream_frames(self.profile, reply, body, model),
+            whole=lambda: completions_wire.response(self.profile, reply, body, model),
+            content_type="text/event-stream",
+        )
+
     async def _responses(self, request: web.Request, body: Any) -> web.StreamResponse:
         if not isinstance(body, dict) or body.get("input") in (None, "", []):
             return self.error("openai", 400, "invalid", "input: Field required")
@@ -524,6 +558,8 @@ class FakeEngine:
     async def _openai_embeddings(self, request: web.Request, body: Any) -> web.StreamResponse:
         if not isinstance(body, dict) or "input" not in body:
             return self.error("openai", 400, "invalid", "'input' is a required property")
+        if self.kind == "ollama" and not text_only(body["input"]):
+            return self.error("openai", 400, "invalid", "invalid input type")
         model, bad = self.resolve_model("openai", body.get("model"))
         if bad is not None:
             return bad
@@ -532,6 +568,8 @@ class FakeEngine:
     async def _ollama_embed(self, request: web.Request, body: Any) -> web.StreamResponse:
         if not isinstance(body, dict):
             return self.error("ollama", 400, "invalid", "invalid request")
+        if not text_only(body.get("input", "")):
+            return self.error("ollama", 400, "invalid", "invalid input type")
         model, bad = self.resolve_model("ollama", body.get("model"))
         if bad is not None:
             return bad

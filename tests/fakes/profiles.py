@@ -18,6 +18,8 @@ class Profile:
     count_tokens: bool = False
     #: /v1/responses (OpenAI's Responses API; see responses_wire)
     responses: bool = False
+    #: /v1/completions (OpenAI's legacy completions; see completions_wire)
+    completions: bool = False
     #: error style per wire: openai, anthropic, ollama (see errors.body)
     errors: dict[str, str] = field(default_factory=dict)
     #: header carrying the key: "bearer" and/or "x-api-key"
@@ -53,6 +55,7 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     "llamacpp": Profile(
         kind="llamacpp",
+        completions=True,
         default_models=("gemma.gguf",),
         openai_aliases=("",),
         anthropic=True,
@@ -67,6 +70,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "vllm": Profile(
         kind="vllm",
+        completions=True,
         default_models=("Qwen/Qwen3-0.6B",),
         anthropic=True,
         responses=True,
@@ -81,6 +85,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "vllm-old": Profile(
         kind="vllm-old",
+        completions=True,
         default_models=("Qwen/Qwen3-0.6B",),
         anthropic=False,
         errors={"openai": "vllm-old"},
@@ -93,6 +98,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "lmstudio": Profile(
         kind="lmstudio",
+        completions=True,
         default_models=("qwen/qwen3-4b",),
         anthropic=True,
         errors={"openai": "lmstudio", "anthropic": "lmstudio-anthropic"},
@@ -101,6 +107,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "localai": Profile(
         kind="localai",
+        completions=True,
         default_models=("qwen3-0.6b",),
         openai_aliases=("",),
         errors={"openai": "localai"},
@@ -109,6 +116,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "ollama": Profile(
         kind="ollama",
+        completions=True,
         default_models=("llama3.2:latest",),
         anthropic=True,
         errors={"openai": "ollama-openai", "anthropic": "ollama-anthropic", "ollama": "ollama"},
@@ -122,6 +130,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "openrouter": Profile(
         kind="openrouter",
+        completions=True,
         default_models=("openai/gpt-4o-mini",),
         openai_prefix="/api/v1",
         errors={"openai": "openrouter"},
@@ -149,6 +158,7 @@ PROFILES: dict[str, Profile] = {
     ),
     "openai": Profile(
         kind="openai",
+        completions=True,
         default_models=("gpt-4o-mini",),
         responses=True,
         errors={"openai": "openai"},

@@ -13,7 +13,8 @@ import pytest
 
 from modelport.errors import InvalidRequest
 from modelport.types import WireFormat
-from modelport.wire import codec_for
+from modelport.wire import codec_for, openai
+from modelport.wire.completions import check_request
 
 USER = [{"role": "user", "content": "hi"}]
 
@@ -83,3 +84,27 @@ def test_body_that_is_not_an_object_reads_the_same(body: bytes, message: str) ->
         with pytest.raises(InvalidRequest) as caught:
             codec_for(format).decode_request(body)
         assert (caught.value.message, caught.value.param) == (message, None)
+
+
+@pytest.mark.parametrize(
+    ("value", "tail"),
+    [
+        ([[1, -2]], "[0][1]: expected a token id, got number"),
+        ([[1, True]], "[0][1]: expected a token id, got boolean"),
+        ([[1], []], "[1]: must not be empty"),
+        ([[1], "a"], "[1]: expected an array of token ids, got string"),
+        (["a", 2], "[1]: expected a string, got number"),
+        ([], ": must not be empty"),
+    ],
+)
+def test_token_ids_read_the_same_as_a_prompt_and_as_an_embeddings_input(
+    value: Any, tail: str
+) -> None:
+    """New (issue 10, points 2 and 4): legacy completions' `prompt` and embeddings' `input`
+    take token ids, checked by the one validator (validate.token_ids)."""
+    with pytest.raises(InvalidRequest) as prompt:
+        check_request({"model": "m", "prompt": value})
+    with pytest.raises(InvalidRequest) as embed:
+        openai.decode_embed_request({"model": "m", "input": value})
+    assert prompt.value.message == "prompt" + tail
+    assert embed.value.message == "input" + tail

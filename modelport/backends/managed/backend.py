@@ -21,6 +21,7 @@ from modelport.backends.managed.process import ManagedSpec, free_port
 from modelport.backends.managed.states import State
 from modelport.backends.managed.supervisor import Supervisor
 from modelport.backends.openai_compat import OpenAICompatBackend
+from modelport.backends.profiles import PROFILES
 from modelport.errors import Unreachable, Unsupported
 from modelport.types import (
     BackendHealth,
@@ -33,8 +34,8 @@ from modelport.types import (
     Event,
     FinishReason,
     RelayContext,
+    RelayedFormat,
     Usage,
-    WireFormat,
 )
 from modelport.wire.fields import Target
 
@@ -45,7 +46,7 @@ class ManagedBackend:
     """kind "managed": a llama-server modelport runs itself. Speaks what llama-server speaks."""
 
     kind = "managed"
-    formats = frozenset({WireFormat.OPENAI, WireFormat.ANTHROPIC})
+    formats = PROFILES["llamacpp"].relay_formats
     transcodes_to = Target.OPENAI  # llama-server's chat completions
 
     def __init__(self, spec: ManagedSpec, *, fleet: Fleet | None = None) -> None:
@@ -150,11 +151,14 @@ class ManagedBackend:
             return await self._call(held, lambda: self._http.embed(request))
 
     async def relay(
-        self, format: WireFormat, body: bytes, context: RelayContext | None = None
+        self, format: RelayedFormat, body: bytes, context: RelayContext | None = None
     ) -> _HeldRelay:
+        # Refusals (a field llama-server drops, such as `suffix`) come before the engine is
+        # woken: an autocomplete client must not start an idle engine only to be refused.
+        request = self._http.relay_request(format, body, context)
         held = _Held(self.supervisor)
         try:
-            relay = await self._call(held, lambda: self._http.relay(format, body, context))
+            relay = await self._call(held, lambda: self._http.send_relay(format, request))
         except BaseException:
             held.drop()
             raise

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from modelport.errors import ProtocolError
+from modelport.errors import ProtocolError, Unsupported
 from modelport.types import (
     EmbedRequest,
     EmbedResult,
@@ -30,6 +30,12 @@ JSONObject = dict[str, Any]
 
 
 def encode_embed_request(req: EmbedRequest) -> JSONObject:
+    """Ollama's /api/embed takes text only: its handler answers 400 "invalid input type" to
+    anything but strings (server/routes.go, EmbedHandler), so token ids are refused here."""
+    if req.tokens:
+        raise Unsupported(
+            "`input`: Ollama's /api/embed embeds text only, not token ids", param="input"
+        )
     body: JSONObject = {"model": req.model, "input": list(req.inputs)}
     if req.dimensions is not None:
         body["dimensions"] = req.dimensions

@@ -20,12 +20,16 @@ from modelport.wire.openai.structs import (
     encode_json,
 )
 from modelport.wire.validate import (
+    at,
     expected,
+    fail,
     load_body,
     non_empty_text,
     optional_int,
     refused_by,
     required,
+    strings,
+    token_ids,
 )
 
 # What an embeddings request may hold besides `user`, which is dropped (docs/fields.md).
@@ -34,26 +38,41 @@ _CARRIED_FIELDS = "an embeddings request carries model, input, dimensions and en
 JSONObject = dict[str, Any]
 
 
+INPUT_SHAPES = (
+    "a string, a non-empty array of strings, an array of token ids or an array of token-id arrays"
+)
+
+
 def decode_embed_request(body: bytes | dict[str, Any]) -> EmbedRequest:
-    """An embeddings body; token-array inputs are refused (no engine here takes them)."""
+    """An embeddings body. `input` takes OpenAI's four shapes: text, texts, one token-id
+    array, or token-id arrays (langchain's OpenAIEmbeddings sends these by default)."""
     obj = load_body(body)
     for key, value in obj.items():  # every engine gets the same request: one fate per field
         if key not in EMBED_FIELDS.by_path:
             refused_by(key, value, "the embeddings of any engine here", _CARRIED_FIELDS)
     model = non_empty_text(obj, "model", "model")
     raw = required(obj, "input", "input")
-    if isinstance(raw, str):
-        inputs: tuple[str, ...] = (raw,)
-    elif isinstance(raw, list) and raw and all(isinstance(s, str) for s in raw):
-        inputs = tuple(raw)
-    else:
-        expected("input", "a string or a non-empty array of strings", raw)
     dimensions = optional_int(obj, "dimensions", "dimensions")
-    return EmbedRequest(model=model, inputs=inputs, dimensions=dimensions)
+    if isinstance(raw, str):
+        return EmbedRequest(model=model, inputs=(raw,), dimensions=dimensions)
+    if not isinstance(raw, list):
+        expected("input", INPUT_SHAPES, raw)
+    if not raw:
+        fail("input", "must not be empty")
+    if isinstance(raw[0], str):
+        return EmbedRequest(model=model, inputs=strings(raw, "input"), dimensions=dimensions)
+    if isinstance(raw[0], list):
+        tokens = tuple(token_ids(item, at("input", i)) for i, item in enumerate(raw))
+    else:
+        tokens = (token_ids(raw, "input"),)  # one input given as token ids
+    return EmbedRequest(model=model, inputs=(), dimensions=dimensions, tokens=tokens)
 
 
 def encode_embed_request(req: EmbedRequest) -> dict[str, Any]:
-    body: JSONObject = {"model": req.model, "input": list(req.inputs)}
+    """Text as texts; token ids as an array of token-id arrays (one per input), which every
+    engine that takes token ids reads (OpenAI, vLLM, llama-server)."""
+    inputs: list[Any] = [list(t) for t in req.tokens] if req.tokens else list(req.inputs)
+    body: JSONObject = {"model": req.model, "input": inputs}
     if req.dimensions is not None:
         body["dimensions"] = req.dimensions
     return body

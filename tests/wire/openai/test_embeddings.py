@@ -19,7 +19,8 @@ def test_embed_request_round_trip_and_validation():
     assert req == EmbedRequest(model="e", inputs=("hello",), dimensions=8)
     assert openai.encode_embed_request(req) == {"model": "e", "input": ["hello"], "dimensions": 8}
     assert openai.decode_embed_request(openai.encode_embed_request(req)) == req
-    for bad, param in [({"model": "e", "input": [1, 2]}, "input"), ({"input": "x"}, "model")]:
+    # Token ids ([1, 2]) are accepted since issue 10, point 4; an empty array is still refused.
+    for bad, param in [({"model": "e", "input": []}, "input"), ({"input": "x"}, "model")]:
         with pytest.raises(InvalidRequest) as info:
             openai.decode_embed_request(bad)
         assert info.value.param == param
