@@ -9,28 +9,31 @@ from typing import Any
 import pytest
 
 from modelport.backends.ollama import OllamaBackend, formats_for, parse_version
-from modelport.types import WireFormat
+from modelport.types import RelayedFormat, RelayFormat, WireFormat
 from tests.gateway.helpers import backend
 
 MODEL = "llama3.2:latest"
 NATIVE = {WireFormat.OLLAMA, WireFormat.OLLAMA_GENERATE}
+COMPLETIONS = RelayFormat.COMPLETIONS  # /v1/completions since 0.1.49 (d626b99b)
 
 
 @pytest.mark.parametrize(
     ("version", "relayed"),
     [
-        ("0.12.6", {WireFormat.OPENAI}),
-        ("0.13.5", {WireFormat.OPENAI}),
-        ("0.14.0-rc1", {WireFormat.OPENAI, WireFormat.ANTHROPIC}),
-        ("0.14.0", {WireFormat.OPENAI, WireFormat.ANTHROPIC}),
-        ("v0.32.0", {WireFormat.OPENAI, WireFormat.ANTHROPIC}),
+        ("0.1.48", {WireFormat.OPENAI}),
+        ("0.1.49", {WireFormat.OPENAI, COMPLETIONS}),
+        ("0.12.6", {WireFormat.OPENAI, COMPLETIONS}),
+        ("0.13.5", {WireFormat.OPENAI, COMPLETIONS}),
+        ("0.14.0-rc1", {WireFormat.OPENAI, COMPLETIONS, WireFormat.ANTHROPIC}),
+        ("0.14.0", {WireFormat.OPENAI, COMPLETIONS, WireFormat.ANTHROPIC}),
+        ("v0.32.0", {WireFormat.OPENAI, COMPLETIONS, WireFormat.ANTHROPIC}),
         ("0.1.23", set()),
         ("0.0.0", set()),  # a build from source: any commit, so unknown
         ("dev", set()),
         (None, set()),
     ],
 )
-def test_formats_follow_the_version(version: str | None, relayed: set[WireFormat]) -> None:
+def test_formats_follow_the_version(version: str | None, relayed: set[RelayedFormat]) -> None:
     assert formats_for(version) == NATIVE | relayed
 
 
