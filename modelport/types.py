@@ -194,6 +194,9 @@ class ChatResponse(msgspec.Struct, frozen=True, kw_only=True):
     finish_reason: FinishReason
     usage: Usage | None = None
     raw_reason: str | None = None
+    # The stop sequence that ended the answer, when the engine said which one matched
+    # (vLLM's `stop_reason`, Anthropic's `stop_sequence`); None for any other stop.
+    stop_sequence: str | None = None
 
 
 # ---------------------------------------------------------------------------
@@ -233,6 +236,7 @@ class Done(msgspec.Struct, frozen=True, tag="done"):
     finish_reason: FinishReason
     usage: Usage | None = None
     raw_reason: str | None = None
+    stop_sequence: str | None = None  # as on ChatResponse
 
 
 Event: TypeAlias = TextDelta | ThinkingDelta | ToolCallStart | ToolCallDelta | ToolCallEnd | Done
@@ -316,4 +320,5 @@ def collect(events: list[Event], *, id: str = "", model: str = "") -> ChatRespon
         finish_reason=done.finish_reason,
         usage=done.usage,
         raw_reason=done.raw_reason,
+        stop_sequence=done.stop_sequence,
     )
