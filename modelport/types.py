@@ -34,6 +34,9 @@ class RelayContext(msgspec.Struct, frozen=True):
 
     query: str = ""
     headers: dict[str, str] = msgspec.field(default_factory=dict)
+    # The request's stop sequences: a relay that fixes an engine's stop_sequence field
+    # (llama-server's /v1/messages) names only a sequence the client asked for.
+    stop_sequences: tuple[str, ...] = ()
 
 
 class FinishReason(enum.StrEnum):

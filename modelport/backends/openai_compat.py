@@ -30,6 +30,7 @@ from modelport.types import (
     WireFormat,
 )
 from modelport.wire import anthropic, codec_for, openai
+from modelport.wire.anthropic.relay_fixup import MessagesFixup
 
 
 def base_url_for(url: str, profile: Profile) -> str:
@@ -130,7 +131,42 @@ class OpenAICompatBackend:
         codec = codec_for(format)
         path = self._path(codec.relay_path)
         return await open_relay(
-            self._http, codec, path, body, api_key=self._api_key, context=context
+            self._http,
+            codec,
+            path,
+            body,
+            api_key=self._api_key,
+            context=context,
+            fixup=self._relay_fixup(format, context),
+        )
+
+    def relays(self, format: WireFormat, request: ChatRequest) -> bool:
+        """Whether `request` in `format` may pass through: the engine speaks the format and
+        honours what the request asks of it there (llama-server ignores a json_schema
+        `output_config` on /v1/messages that it honours as `response_format` on Chat
+        Completions, so such a request is transcoded)."""
+        if format not in self.formats:
+            return False
+        return not (
+            format is WireFormat.ANTHROPIC
+            and self.profile.messages_ignores_output_format
+            and request.response_format is not None
+        )
+
+    def _relay_fixup(
+        self, format: WireFormat, context: RelayContext | None
+    ) -> MessagesFixup | None:
+        """The fix-ups the profile's Messages quirks call for; None (no frame rewritten)
+        for every other engine and format."""
+        profile = self.profile
+        if format is not WireFormat.ANTHROPIC or not (
+            profile.messages_partial_usage or profile.messages_stop_sequence_quirk
+        ):
+            return None
+        return MessagesFixup(
+            complete_usage=profile.messages_partial_usage,
+            fix_stop_sequence=profile.messages_stop_sequence_quirk,
+            stop_sequences=context.stop_sequences if context is not None else (),
         )
 
     async def count_tokens(self, request: ChatRequest) -> int:

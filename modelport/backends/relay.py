@@ -10,7 +10,7 @@ from modelport.backends.http import HTTPClient, Phase, TransportErrors, iter_bod
 from modelport.errors import BackendError
 from modelport.types import FinishReason, RelayContext, Usage, WireFormat
 from modelport.wire.codec import Codec
-from modelport.wire.meter import Meter
+from modelport.wire.meter import FrameFixup, Meter
 
 
 async def open_relay(
@@ -21,10 +21,12 @@ async def open_relay(
     *,
     api_key: str | None,
     context: RelayContext | None = None,
+    fixup: FrameFixup | None = None,
 ) -> HTTPRelay:
     """Send a client's body in `codec`'s dialect to the engine at `path` and return the open
     relay; the codec says what the body and headers need (`prepare_relay`), and what of the
-    client's request (`context`: query string, the dialect's own headers) goes along."""
+    client's request (`context`: query string, the dialect's own headers) goes along.
+    `fixup`, from the engine's profile, rewrites the frames its quirks get wrong."""
     try:
         request = codec.prepare_relay(body, api_key=api_key, context=context)
     except BackendError as exc:
@@ -41,6 +43,7 @@ async def open_relay(
         backend_id=http.backend_id,
         drop_usage_chunk=request.drop_usage_chunk,
         scrub=http.scrub,
+        fixup=fixup,
     )
 
 
@@ -62,9 +65,10 @@ class HTTPRelay:
         backend_id: str,
         drop_usage_chunk: bool = False,
         scrub: Callable[[BackendError], BackendError] = lambda exc: exc,
+        fixup: FrameFixup | None = None,
     ) -> None:
         self._response = response
-        self._meter = Meter(format, stream=stream, drop_usage_chunk=drop_usage_chunk)
+        self._meter = Meter(format, stream=stream, drop_usage_chunk=drop_usage_chunk, fixup=fixup)
         self._scrub = scrub
         self.backend_id = backend_id
         self.status = response.status

@@ -10,6 +10,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 
 import msgspec
 
+from modelport.backends.base import Backend
 from modelport.errors import InvalidRequest, ProtocolError
 from modelport.router import Route, Router
 from modelport.service.attempt import Attempt
@@ -47,7 +48,7 @@ class ChatCall:
         return chat_routes(router, self.request)
 
     async def call(self, route: Route, attempt: Attempt, lease: Lease) -> Answer:
-        attempt.passthrough = self.codec.format in route.upstream.backend.formats
+        attempt.passthrough = _relays(route.upstream.backend, self.codec.format, self.request)
         if attempt.passthrough:
             return await self._relay(route, attempt, lease)
         return await self._transcode(route, attempt, lease)
@@ -56,7 +57,12 @@ class ChatCall:
         request = self.request
         renamed = route.model != request.model
         body = _with_model(self.body, route.model) if renamed else self.body
-        relay = await route.upstream.backend.relay(self.codec.format, body, self.context)
+        context = self.context
+        if request.stop:  # a relay that fixes stop_sequence names only one asked for
+            context = msgspec.structs.replace(
+                context or RelayContext(), stop_sequences=request.stop
+            )
+        relay = await route.upstream.backend.relay(self.codec.format, body, context)
 
         async def close_relay() -> None:
             await relay.aclose()
@@ -105,6 +111,17 @@ class ChatCall:
         )
         source = TranscodedSource(first, events, encoder, attempt)
         return Answer(200, content_type=SSE, stream=source)
+
+
+def _relays(backend: Backend, format: WireFormat, request: ChatRequest) -> bool:
+    """Passthrough when the backend speaks the client's format, unless it says this request
+    is better transcoded (`relays`, where an engine's profile knows its endpoint for the
+    format ignores something the request asks: llama-server's /v1/messages and
+    `output_config.format`)."""
+    if format not in backend.formats:
+        return False
+    relays = getattr(backend, "relays", None)
+    return relays is None or bool(relays(format, request))
 
 
 def chat_routes(router: Router, request: ChatRequest) -> list[Route]:

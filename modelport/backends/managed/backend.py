@@ -150,6 +150,10 @@ class ManagedBackend:
             raise
         return _HeldRelay(relay, held)
 
+    def relays(self, format: WireFormat, request: ChatRequest) -> bool:
+        """The llamacpp profile's answer (see OpenAICompatBackend.relays)."""
+        return self._http.relays(format, request)
+
     async def count_tokens(self, request: ChatRequest) -> int:
         async with self._in_use() as held:
             return await self._call(held, lambda: self._http.count_tokens(request))
