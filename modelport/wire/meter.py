@@ -28,6 +28,10 @@ from modelport.wire.sse import Frame
 class FrameFixup(Protocol):
     """Rewrites the frames of one relayed answer that a quirk of its engine got wrong."""
 
+    # The SSE event names of the frames it reads; the meter hands it no other (a set
+    # lookup per frame is cheaper than a call).
+    events: frozenset[str | None]
+
     def frame(self, frame: Frame) -> bytes | None:
         """The bytes to send instead of this (already metered) frame, None to send it."""
         ...
@@ -148,7 +152,7 @@ class Meter:
                 return b""
             if self.drop_usage_chunk and self._decoder.usage_only:
                 replacement = b""
-            elif self._fixup is not None:
+            elif self._fixup is not None and frame.event in self._fixup.events:
                 replacement = self._fixup.frame(frame)
             self._take(events)
         return replacement

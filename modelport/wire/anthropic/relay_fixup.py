@@ -2,8 +2,8 @@
 
 Passthrough hands an engine's bytes on untouched; these are the exceptions, asked for by
 the engine's profile (backends/profiles.py) and applied by the meter (wire/meter.py), one
-frame at a time. Only two frames of a stream are ever read here (message_start for its
-usage, message_delta to rewrite it); every other frame costs one string comparison.
+frame at a time. Only two frames of a stream are ever handed here (`events`: message_start
+for its usage, message_delta to rewrite it); every other frame costs the meter one set lookup.
 
 - `complete_usage`: llama-server's message_delta carries `output_tokens` only, so clients
   that read the final usage from message_delta (langchain-anthropic) see 0 input tokens.
@@ -32,6 +32,8 @@ class MessagesFixup:
     """One relayed answer's fix-ups; `frame()` for a stream, `whole()` for a whole answer."""
 
     __slots__ = ("_start_usage", "complete_usage", "fix_stop_sequence", "stop_sequences")
+
+    events: frozenset[str | None] = frozenset({"message_start", "message_delta"})
 
     def __init__(
         self,
