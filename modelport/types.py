@@ -48,6 +48,9 @@ class RelayContext(msgspec.Struct, frozen=True):
 
     query: str = ""
     headers: dict[str, str] = msgspec.field(default_factory=dict)
+    # The request's stop sequences: a relay that fixes an engine's stop_sequence field
+    # (llama-server's /v1/messages) names only a sequence the client asked for.
+    stop_sequences: tuple[str, ...] = ()
 
 
 class FinishReason(enum.StrEnum):
@@ -208,6 +211,9 @@ class ChatResponse(msgspec.Struct, frozen=True, kw_only=True):
     finish_reason: FinishReason
     usage: Usage | None = None
     raw_reason: str | None = None
+    # The stop sequence that ended the answer, when the engine said which one matched
+    # (vLLM's `stop_reason`, Anthropic's `stop_sequence`); None for any other stop.
+    stop_sequence: str | None = None
 
 
 # ---------------------------------------------------------------------------
@@ -247,6 +253,7 @@ class Done(msgspec.Struct, frozen=True, tag="done"):
     finish_reason: FinishReason
     usage: Usage | None = None
     raw_reason: str | None = None
+    stop_sequence: str | None = None  # as on ChatResponse
 
 
 Event: TypeAlias = TextDelta | ThinkingDelta | ToolCallStart | ToolCallDelta | ToolCallEnd | Done
@@ -345,4 +352,5 @@ def collect(events: list[Event], *, id: str = "", model: str = "") -> ChatRespon
         finish_reason=done.finish_reason,
         usage=done.usage,
         raw_reason=done.raw_reason,
+        stop_sequence=done.stop_sequence,
     )

@@ -194,6 +194,58 @@ async def test_ollama_library_chat_streams_from_the_real_engine(gateway) -> None
     assert isinstance(last.eval_duration, int) and last.eval_duration > 0
 
 
+# The prompt makes this base model write `<|im_end|>` at temperature 0, so the stop sequence
+# `im_` matches within a few tokens (docs/captures/llamacpp_anthropic_stream_stop.sse).
+COUNT_PROMPT = "Count: one, two, three,"
+
+
+async def test_anthropic_sdk_stream_usage_and_stop_sequence(sdk, gateway) -> None:  # type: ignore[no-untyped-def]
+    """Issue 10, points 8 and 12: llama-server's message_delta has output_tokens only and
+    says stop_reason "end_turn" for a matched stop sequence; the client gets the whole usage
+    there (langchain-anthropic reads it from there) and Anthropic's stop pairing."""
+    _, url = gateway
+    client = sdk.anthropic(url)
+    async with client.messages.stream(
+        model=MODEL,
+        max_tokens=30,
+        stop_sequences=["im_"],
+        messages=[{"role": "user", "content": COUNT_PROMPT}],
+        extra_body={"temperature": 0},  # this SDK version has no temperature argument
+    ) as stream:
+        events = [event async for event in stream]
+        final = await stream.get_final_message()
+    (delta,) = [e for e in events if e.type == "message_delta"]
+    assert delta.usage.input_tokens is not None and delta.usage.input_tokens > 0
+    assert delta.usage.input_tokens == final.usage.input_tokens
+    assert delta.usage.output_tokens == final.usage.output_tokens > 0
+    assert (final.stop_reason, final.stop_sequence) == ("stop_sequence", "im_")
+
+
+async def test_anthropic_json_schema_yields_json_per_schema(sdk, gateway) -> None:  # type: ignore[no-untyped-def]
+    """Issue 10, point 12: llama-server ignores output_config.format on /v1/messages and
+    honours response_format on Chat Completions; the gateway sends it there."""
+    _, url = gateway
+    client = sdk.anthropic(url)
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
+        "required": ["city", "population"],
+        "additionalProperties": False,
+    }
+    message = await client.messages.create(
+        model=MODEL,
+        max_tokens=60,
+        messages=[{"role": "user", "content": "Give the capital of France as JSON."}],
+        extra_body={
+            "temperature": 0,
+            "output_config": {"format": {"type": "json_schema", "schema": schema}},
+        },
+    )
+    answer = json.loads(message.content[0].text)
+    assert set(answer) == {"city", "population"}
+    assert isinstance(answer["city"], str) and isinstance(answer["population"], int)
+
+
 async def test_models_context_window_is_the_runtime_n_ctx(gateway) -> None:  # type: ignore[no-untyped-def]
     gw, url = gateway
     await managed(gw).start()  # configured engines start on demand

@@ -105,6 +105,9 @@ class AnthropicBackend:
         decode = functools.partial(anthropic.decode_count_tokens_response, backend_id=self.id)
         return await self._http.answer("/v1/messages/count_tokens", body, anthropic.CODEC, decode)
 
+    def relays(self, format: RelayedFormat, request: ChatRequest) -> bool:
+        return format in self.formats
+
     async def relay(
         self, format: RelayedFormat, body: bytes, context: RelayContext | None = None
     ) -> HTTPRelay:

@@ -77,6 +77,12 @@ class Backend(Protocol):
 
     async def embed(self, request: EmbedRequest) -> EmbedResult: ...
 
+    def relays(self, format: RelayedFormat, request: ChatRequest) -> bool:
+        """Whether `request`, decoded from a client body in `format`, passes through: the
+        backend speaks the format, and its engine honours there what the request asks (an
+        engine whose profile knows otherwise says False, and the request is transcoded)."""
+        ...
+
     async def relay(
         self, format: RelayedFormat, body: bytes, context: RelayContext | None = None
     ) -> Relay:

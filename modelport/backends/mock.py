@@ -113,6 +113,9 @@ class MockBackend:
         )
         return EmbedResult(vectors=vectors, model=request.model, usage=Usage(len(vectors), 0))
 
+    def relays(self, format: RelayedFormat, request: ChatRequest) -> bool:
+        return format in self.formats
+
     async def relay(
         self, format: RelayedFormat, body: bytes, context: RelayContext | None = None
     ) -> Relay:

@@ -182,6 +182,9 @@ class OllamaBackend:
         codec = ollama.ENGINE_CODEC
         return await self._http.answer("/api/chat", body, codec, ollama.decode_chat_response)
 
+    def relays(self, format: RelayedFormat, request: ChatRequest) -> bool:
+        return format in self.formats
+
     async def relay(
         self, format: RelayedFormat, body: bytes, context: RelayContext | None = None
     ) -> HTTPRelay:

@@ -29,8 +29,10 @@ from modelport.types import (
     Event,
     RelayContext,
     RelayedFormat,
+    WireFormat,
 )
 from modelport.wire import anthropic, openai, relay_codec_for
+from modelport.wire.anthropic.relay_fixup import MessagesFixup
 from modelport.wire.codec import RelayRequest
 from modelport.wire.fields import Target
 
@@ -128,7 +130,7 @@ class OpenAICompatBackend:
     ) -> HTTPRelay:
         """Forward a client's body unchanged but for what its dialect adds (see the codec's
         `prepare_relay`: usage asked for on OpenAI streams, Anthropic's headers)."""
-        return await self.send_relay(format, self.relay_request(format, body, context))
+        return await self.send_relay(format, self.relay_request(format, body, context), context)
 
     def relay_request(
         self, format: RelayedFormat, body: bytes, context: RelayContext | None = None
@@ -148,10 +150,44 @@ class OpenAICompatBackend:
             drops=self.profile.drops.get(format),
         )
 
-    async def send_relay(self, format: RelayedFormat, request: RelayRequest) -> HTTPRelay:
-        """Send a body `relay_request` made ready."""
+    async def send_relay(
+        self, format: RelayedFormat, request: RelayRequest, context: RelayContext | None = None
+    ) -> HTTPRelay:
+        """Send a body `relay_request` made ready; `context` is the client's, as given to
+        `relay_request` (a fix-up of the engine's quirks reads its stop sequences)."""
         codec = relay_codec_for(format)
-        return await relay.send(self._http, codec, self._path(codec.relay_path), request)
+        path = self._path(codec.relay_path)
+        fixup = self._relay_fixup(format, context)
+        return await relay.send(self._http, codec, path, request, fixup=fixup)
+
+    def relays(self, format: RelayedFormat, request: ChatRequest) -> bool:
+        """Whether `request` in `format` may pass through: the engine speaks the format and
+        honours what the request asks of it there (llama-server ignores a json_schema
+        `output_config` on /v1/messages that it honours as `response_format` on Chat
+        Completions, so such a request is transcoded)."""
+        if format not in self.formats:
+            return False
+        return not (
+            format is WireFormat.ANTHROPIC
+            and self.profile.messages_ignores_output_format
+            and request.response_format is not None
+        )
+
+    def _relay_fixup(
+        self, format: RelayedFormat, context: RelayContext | None
+    ) -> MessagesFixup | None:
+        """The fix-ups the profile's Messages quirks call for; None (no frame rewritten)
+        for every other engine and format."""
+        profile = self.profile
+        if format is not WireFormat.ANTHROPIC or not (
+            profile.messages_partial_usage or profile.messages_stop_sequence_quirk
+        ):
+            return None
+        return MessagesFixup(
+            complete_usage=profile.messages_partial_usage,
+            fix_stop_sequence=profile.messages_stop_sequence_quirk,
+            stop_sequences=context.stop_sequences if context is not None else (),
+        )
 
     async def count_tokens(self, request: ChatRequest) -> int:
         """Input tokens as the engine counts them, where it serves Anthropic's count_tokens."""

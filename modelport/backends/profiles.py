@@ -73,6 +73,14 @@ class Profile:
     # Earlier thinking goes back in assistant messages (`reasoning_content`, and our
     # `reasoning_signature`); OpenAI refuses message fields it does not know.
     reasoning_history: bool = True
+    # Quirks of the engine's /v1/messages (docs/wire.md, llama-server): its message_delta
+    # carries output_tokens only (the relay completes the usage there); it answers a matched
+    # stop sequence with stop_reason "end_turn" (the relay pairs the two fields as Anthropic
+    # does); it ignores `output_config.format` (json_schema requests are transcoded to Chat
+    # Completions, where the engine honours `response_format`).
+    messages_partial_usage: bool = False
+    messages_stop_sequence_quirk: bool = False
+    messages_ignores_output_format: bool = False
     # Known context windows for engines whose model list has none (OpenAI).
     context_table: dict[str, int] = field(default_factory=dict)
     parse_model: ModelParser | None = None
@@ -247,6 +255,9 @@ PROFILES: dict[str, Profile] = {
             thinking_template_kwargs=True,
             completions=True,
             drops={RelayFormat.COMPLETIONS: _LLAMA_SERVER_DROPS},
+            messages_partial_usage=True,
+            messages_stop_sequence_quirk=True,
+            messages_ignores_output_format=True,
             description="llama.cpp llama-server",
         ),
         Profile(

@@ -10,7 +10,7 @@ from modelport.backends.http import HTTPClient, Phase, TransportErrors, iter_bod
 from modelport.errors import BackendError, Unsupported
 from modelport.types import FinishReason, RelayContext, RelayedFormat, Usage
 from modelport.wire.codec import RelayCodec, RelayRequest
-from modelport.wire.meter import Meter
+from modelport.wire.meter import FrameFixup, Meter
 
 
 async def open_relay(
@@ -22,11 +22,13 @@ async def open_relay(
     api_key: str | None,
     context: RelayContext | None = None,
     drops: Mapping[str, str] | None = None,
+    fixup: FrameFixup | None = None,
 ) -> HTTPRelay:
     """Send a client's body in `codec`'s dialect to the engine at `path` and return the open
-    relay: `prepare` then `send`."""
+    relay: `prepare` then `send`. `fixup`, from the engine's profile, rewrites the frames
+    its quirks get wrong."""
     request = prepare(http, codec, body, api_key=api_key, context=context, drops=drops)
-    return await send(http, codec, path, request)
+    return await send(http, codec, path, request, fixup=fixup)
 
 
 def prepare(
@@ -54,7 +56,14 @@ def prepare(
     return request
 
 
-async def send(http: HTTPClient, codec: RelayCodec, path: str, request: RelayRequest) -> HTTPRelay:
+async def send(
+    http: HTTPClient,
+    codec: RelayCodec,
+    path: str,
+    request: RelayRequest,
+    *,
+    fixup: FrameFixup | None = None,
+) -> HTTPRelay:
     """POST a prepared body to the engine at `path`; the open relay, metered by `codec`."""
     target = f"{path}?{request.query}" if request.query else path
     response = await http.open(
@@ -67,6 +76,7 @@ async def send(http: HTTPClient, codec: RelayCodec, path: str, request: RelayReq
         backend_id=http.backend_id,
         drop_usage_chunk=request.drop_usage_chunk,
         scrub=http.scrub,
+        fixup=fixup,
     )
 
 
@@ -95,9 +105,10 @@ class HTTPRelay:
         backend_id: str,
         drop_usage_chunk: bool = False,
         scrub: Callable[[BackendError], BackendError] = lambda exc: exc,
+        fixup: FrameFixup | None = None,
     ) -> None:
         self._response = response
-        self._meter = Meter(format, stream=stream, drop_usage_chunk=drop_usage_chunk)
+        self._meter = Meter(format, stream=stream, drop_usage_chunk=drop_usage_chunk, fixup=fixup)
         self._scrub = scrub
         self.backend_id = backend_id
         self.status = response.status

@@ -47,7 +47,9 @@ class ChatCall:
         return chat_routes(router, self.request)
 
     async def call(self, route: Route, attempt: Attempt, lease: Lease) -> Answer:
-        attempt.passthrough = self.codec.format in route.upstream.backend.formats
+        backend = route.upstream.backend
+        # Passthrough unless the engine says this request is better transcoded (`relays`).
+        attempt.passthrough = backend.relays(self.codec.format, self.request)
         try:
             if attempt.passthrough:
                 return await self._relay(route, attempt, lease)
@@ -57,6 +59,11 @@ class ChatCall:
 
     async def _relay(self, route: Route, attempt: Attempt, lease: Lease) -> Answer:
         request = self.request
+        context = self.context
+        if request.stop:  # a relay that fixes stop_sequence names only one asked for
+            context = msgspec.structs.replace(
+                context or RelayContext(), stop_sequences=request.stop
+            )
         return await relay_answer(
             route,
             attempt,
@@ -65,7 +72,7 @@ class ChatCall:
             self.body,
             model=request.model,
             stream=request.stream,
-            context=self.context,
+            context=context,
         )
 
     async def _transcode(self, route: Route, attempt: Attempt, lease: Lease) -> Answer:

@@ -10,13 +10,36 @@ gateway writes the error in the client's own format instead), and a usage-only f
 Frames are cut out of the raw bytes at SSE blank lines, or at line ends for a dialect
 whose streams are NDJSON (Ollama's: its codec's `stream_content_type` says so), where each
 line is a frame: its counts ride on the `done: true` line, a failure is an `error` line.
+
+An engine whose wire is off in a way the client would see (a profile quirk) gets a
+`FrameFixup`: the meter hands it each frame it has read and sends what it returns instead
+(wire/anthropic/relay_fixup.py). Without one, no frame is ever re-encoded.
 """
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from modelport.errors import BackendError, ProtocolError
 from modelport.types import Done, Event, FinishReason, RelayedFormat, Usage
 from modelport.wire import relay_codec_for
+from modelport.wire.sse import Frame
+
+
+class FrameFixup(Protocol):
+    """Rewrites the frames of one relayed answer that a quirk of its engine got wrong."""
+
+    # The SSE event names of the frames it reads; the meter hands it no other (a set
+    # lookup per frame is cheaper than a call).
+    events: frozenset[str | None]
+
+    def frame(self, frame: Frame) -> bytes | None:
+        """The bytes to send instead of this (already metered) frame, None to send it."""
+        ...
+
+    def whole(self, body: bytes) -> bytes | None:
+        """A whole answer's replacement, or None to send it as it came."""
+        ...
 
 
 def _frame_end(buffer: bytes, start: int, crlf: bool) -> int:
@@ -42,11 +65,17 @@ class Meter:
     """`feed()` bytes in, bytes safe to forward out; after `close()`, `outcome()` tells."""
 
     def __init__(
-        self, format: RelayedFormat, *, stream: bool, drop_usage_chunk: bool = False
+        self,
+        format: RelayedFormat,
+        *,
+        stream: bool,
+        drop_usage_chunk: bool = False,
+        fixup: FrameFixup | None = None,
     ) -> None:
         self.format = format
         self.stream = stream
         self.drop_usage_chunk = drop_usage_chunk
+        self._fixup = fixup
         self._codec = relay_codec_for(format)
         ndjson = self._codec.stream_content_type == NDJSON
         self._boundary = _line_end if ndjson else _frame_end
@@ -69,21 +98,23 @@ class Meter:
             return b""
         buffer = self._pending + chunk if self._pending else chunk
         crlf = b"\r" in buffer
-        dropped: list[tuple[int, int]] = []  # spans of frames kept from the client
+        edits: list[tuple[int, int, bytes]] = []  # frames dropped (b"") or rewritten
         start = 0
         # One forward scan per read: a read holding many frames costs linear, not quadratic.
         while (end := self._boundary(buffer, start, crlf)) >= 0:
-            if not self._forward(buffer[start:end]):
-                dropped.append((start, end))
+            replacement = self._forward(buffer[start:end])
+            if replacement is not None:
+                edits.append((start, end, replacement))
             start = end
             if self.error is not None:
                 break
         self._pending = b"" if self.error is not None else buffer[start:]
-        if not dropped:
+        if not edits:
             return buffer[:start]
         kept, cursor = [], 0
-        for begin, finish in dropped:
+        for begin, finish, replacement in edits:
             kept.append(buffer[cursor:begin])
+            kept.append(replacement)
             cursor = finish
         kept.append(buffer[cursor:start])
         return b"".join(kept)
@@ -94,11 +125,15 @@ class Meter:
             body = b"".join(self._body)
             self._body = []
             self._whole(body)
-            return body if self.error is None else b""
+            if self.error is not None:
+                return b""
+            fixed = self._fixup.whole(body) if self._fixup is not None else None
+            return body if fixed is None else fixed
         tail = b""
         if self._pending and self.error is None:
             raw, self._pending = self._pending, b""
-            tail = raw if self._forward(raw + b"\n\n", flush=True) else b""
+            replacement = self._forward(raw + b"\n\n", flush=True)
+            tail = raw if replacement is None else replacement
         if self.error is None and not self._done:
             try:
                 self._take(self._decoder.close())
@@ -112,24 +147,27 @@ class Meter:
         """The failure the answer carried or implied, or None when it ended properly."""
         return self.error
 
-    def _forward(self, raw: bytes, *, flush: bool = False) -> bool:
-        """Meter one raw frame; True when it may go to the client."""
+    def _forward(self, raw: bytes, *, flush: bool = False) -> bytes | None:
+        """Meter one raw frame; None when it goes to the client as it came, else what goes
+        instead (b"": nothing)."""
         if self._done:
-            return True  # after the terminal frame: trailing [DONE] and the like
+            return None  # after the terminal frame: trailing [DONE] and the like
         frames = self._frames.feed(raw)
         if flush:
             frames += self._frames.close()
-        keep = True
+        replacement: bytes | None = None
         for frame in frames:
             try:
                 events = self._decoder.feed(frame)
             except BackendError as exc:
                 self.error = exc
-                return False
+                return b""
             if self.drop_usage_chunk and self._decoder.usage_only:
-                keep = False
+                replacement = b""
+            elif self._fixup is not None and frame.event in self._fixup.events:
+                replacement = self._fixup.frame(frame)
             self._take(events)
-        return keep
+        return replacement
 
     def _take(self, events: list[Event]) -> None:
         for item in events:

@@ -112,11 +112,13 @@ def stream_frames(kind: str, reply: Reply, model: str) -> tuple[list[Frame], lis
             [{"type": "input_json_delta", "partial_json": p} for p in pieces],
         )
 
+    # llama-server's message_delta has output_tokens only (docs/captures/llamacpp_anthropic_*)
     end_usage = {"output_tokens": n_out} if fl != "anthropic" else _usage(fl, n_in, n_out)
+    stop_reason, stop_sequence = anthropic_stop(reply, fl)
     add(
         {
             "type": "message_delta",
-            "delta": {"stop_reason": anthropic_stop(reply), "stop_sequence": None},
+            "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
             "usage": end_usage,
         }
     )
@@ -144,13 +146,14 @@ def message(kind: str, reply: Reply, model: str) -> dict[str, Any]:
         content.append(
             {"type": "tool_use", "id": tool_use_id(given_id), "name": name, "input": arguments}
         )
+    stop_reason, stop_sequence = anthropic_stop(reply, fl)
     return {
         "id": message_id(kind),
         "type": "message",
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": anthropic_stop(reply),
-        "stop_sequence": None,
+        "stop_reason": stop_reason,
+        "stop_sequence": stop_sequence,
         "usage": _usage(fl, *reply.usage),
     }

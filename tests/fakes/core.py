@@ -46,6 +46,12 @@ class Reply:
     error_body: Any = None
     #: Anthropic thinking-block signature (signature_delta)
     signature: str = "fake-signature"
+    #: the stop sequence that ended the answer (a str), or a vLLM stop token id (an int).
+    #: Each engine says it its own way: vLLM in `choices[].stop_reason`; the Anthropic API
+    #: as stop_reason "stop_sequence" + `stop_sequence`; llama-server's /v1/messages as
+    #: stop_reason "end_turn" + `stop_sequence` (docs/captures/llamacpp_anthropic_*_stop.*);
+    #: engines that do not say (llama-server's and Ollama's Chat Completions) ignore it.
+    stop_sequence: str | int | None = None
 
 
 class Headers(dict[str, str]):
@@ -230,7 +236,16 @@ def openai_finish(reply: Reply) -> str:
 _TO_ANTHROPIC = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 
 
-def anthropic_stop(reply: Reply) -> str:
+def anthropic_stop(reply: Reply, flavour: str = "anthropic") -> tuple[str, str | None]:
+    """(stop_reason, stop_sequence) as the flavour writes them: llama-server says "end_turn"
+    beside the sequence that matched (captured), the real API says "stop_sequence"."""
+    if isinstance(reply.stop_sequence, str):
+        reason = "end_turn" if flavour == "llamacpp" else "stop_sequence"
+        return reason, reply.stop_sequence
+    return _anthropic_reason(reply), None
+
+
+def _anthropic_reason(reply: Reply) -> str:
     if reply.finish_reason is not None:
         return _TO_ANTHROPIC.get(reply.finish_reason, reply.finish_reason)
     return "tool_use" if reply.tool_calls else "end_turn"

@@ -99,14 +99,18 @@ class _Envelope:
             "choices": choices,
         }
 
-    def choice(self, key: str, value: dict[str, Any], finish: str | None) -> dict[str, Any]:
+    def choice(
+        self, key: str, value: dict[str, Any], finish: str | None, stop: str | int | None = None
+    ) -> dict[str, Any]:
         if self.p.kind == "llamacpp":
             return {"finish_reason": finish, "index": 0, key: value}
         out = {"index": 0, key: value, **self.p.choice_extra, "finish_reason": finish}
         if "native_finish_reason" in out:
             out["native_finish_reason"] = finish
         if self.p.kind.startswith("vllm") and finish is not None:
-            out["stop_reason"] = None
+            # vLLM: the matched stop string or stop token id, None for EOS
+            # (vllm/entrypoints/openai/chat_completion/protocol.py, stop_reason)
+            out["stop_reason"] = stop
         return out
 
 
@@ -129,7 +133,8 @@ def stream_frames(
 
     def chunk(delta: dict[str, Any], finish: str | None = None, content: bool = True) -> None:
         nonlocal produced
-        obj = env.wrap([env.choice("delta", delta, finish)], "chat.completion.chunk")
+        stop = reply.stop_sequence if finish is not None else None
+        obj = env.wrap([env.choice("delta", delta, finish, stop)], "chat.completion.chunk")
         if p.kind == "openai" and include_usage:
             obj["usage"] = None
         if continuous:
@@ -264,7 +269,8 @@ def response(p: Profile, reply: Reply, body: dict[str, Any], model: str) -> dict
         if p.kind == "ollama":
             for index, call in enumerate(message["tool_calls"]):
                 call["index"] = index
-    obj = env.wrap([env.choice("message", message, openai_finish(reply))], "chat.completion")
+    choice = env.choice("message", message, openai_finish(reply), reply.stop_sequence)
+    obj = env.wrap([choice], "chat.completion")
     obj["usage"] = usage(p, *reply.usage)
     if p.kind == "llamacpp":
         obj["timings"] = llamacpp_timings(*reply.usage)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from tests.captures import CAPTURES
 from tests.fakes import Reply
 from tests.fakes_check.helpers import USER, call, chat, deltas, joined, usage_opts
 
@@ -187,3 +188,27 @@ async def test_llamacpp_anthropic_stream_and_bare_error(fake_engine) -> None:
     assert b"message_stop" not in answer.raw
     count = await call(fake, "POST", "/v1/messages/count_tokens", {"model": "m", "messages": USER})
     assert count.status == 200 and count.json["input_tokens"] >= 1
+
+
+async def test_llamacpp_anthropic_matched_stop_is_the_capture(fake_engine) -> None:
+    """The stop fields llama-server's /v1/messages sent for a matched stop sequence
+    (docs/captures/llamacpp_anthropic_*_stop.*): "end_turn" beside the sequence, and
+    message_delta's usage with output_tokens only."""
+    captured_stream = (CAPTURES / "llamacpp_anthropic_stream_stop.sse").read_text()
+    (captured_delta,) = [
+        json.loads(line[len("data: ") :])
+        for line in captured_stream.splitlines()
+        if line.startswith("data: ") and '"message_delta"' in line
+    ]
+    captured_whole = json.loads((CAPTURES / "llamacpp_anthropic_response_stop.json").read_text())
+    fake = await fake_engine("llamacpp")
+    fake.default_reply = Reply(text="<|", stop_sequence="im_", usage=(31, 4))
+    body = {"model": "m", "max_tokens": 30, "stop_sequences": ["im_"], "messages": USER}
+    events = (await call(fake, "POST", "/v1/messages", {**body, "stream": True})).events
+    assert events[-2] == captured_delta
+    whole = (await call(fake, "POST", "/v1/messages", body)).json
+    assert (whole["stop_reason"], whole["stop_sequence"]) == (
+        captured_whole["stop_reason"],
+        captured_whole["stop_sequence"],
+    )
+    assert set(whole["usage"]) == set(captured_whole["usage"])

@@ -158,11 +158,15 @@ class ManagedBackend:
         request = self._http.relay_request(format, body, context)
         held = _Held(self.supervisor)
         try:
-            relay = await self._call(held, lambda: self._http.send_relay(format, request))
+            relay = await self._call(held, lambda: self._http.send_relay(format, request, context))
         except BaseException:
             held.drop()
             raise
         return _HeldRelay(relay, held)
+
+    def relays(self, format: RelayedFormat, request: ChatRequest) -> bool:
+        """The llamacpp profile's answer (see OpenAICompatBackend.relays)."""
+        return self._http.relays(format, request)
 
     async def count_tokens(self, request: ChatRequest) -> int:
         async with self._in_use() as held:

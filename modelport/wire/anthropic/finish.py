@@ -35,3 +35,16 @@ def stop_reason_for(finish: FinishReason, raw: str | None) -> str:
     if raw in FINISH and FINISH[raw] == finish:
         return raw
     return _STOP_REASON.get(finish, "end_turn")
+
+
+def stop_fields(
+    finish: FinishReason, raw: str | None, stop_sequence: str | None
+) -> tuple[str, str | None]:
+    """`stop_reason` and `stop_sequence` as Anthropic pairs them: a matched sequence is named
+    with stop_reason "stop_sequence", and a sequence is never named beside another reason.
+    When the engine did not say which sequence matched (llama-server's and Ollama's Chat
+    Completions), the stop stays "end_turn": we cannot tell a stop sequence from an end of
+    turn, since the engine cuts the sequence from the text."""
+    if finish is FinishReason.STOP and stop_sequence:
+        return "stop_sequence", stop_sequence
+    return stop_reason_for(finish, raw), None

@@ -24,7 +24,7 @@ from modelport.wire.anthropic.constants import (
     json_decode,
     json_encode,
 )
-from modelport.wire.anthropic.finish import stop_reason_for, stop_reason_to_finish
+from modelport.wire.anthropic.finish import stop_fields, stop_reason_to_finish
 from modelport.wire.anthropic.request import decode_block
 from modelport.wire.anthropic.request_encode import encode_part
 from modelport.wire.errors import error_from_payload
@@ -39,6 +39,7 @@ def decode_response(body: bytes | dict[str, Any]) -> ChatResponse:
     if not isinstance(content, list):
         raise ProtocolError("message content is not an array", raw=raw_of(body))
     stop_reason = obj.get("stop_reason")
+    stop_sequence = obj.get("stop_sequence")
     return ChatResponse(
         id=str(obj.get("id") or ""),
         model=str(obj.get("model") or ""),
@@ -46,6 +47,7 @@ def decode_response(body: bytes | dict[str, Any]) -> ChatResponse:
         finish_reason=stop_reason_to_finish(stop_reason),
         usage=usage_from(obj.get("usage")),
         raw_reason=stop_reason,
+        stop_sequence=stop_sequence if isinstance(stop_sequence, str) else None,
     )
 
 
@@ -124,6 +126,9 @@ def encode_response(resp: ChatResponse, *, request: ChatRequest | None = None) -
     blocks = [
         encode_part(p) for p in resp.message.content if isinstance(p, Text | ToolCall | Thinking)
     ]
+    stop_reason, stop_sequence = stop_fields(
+        resp.finish_reason, resp.raw_reason, resp.stop_sequence
+    )
     return json_encode(
         {
             "id": resp.id,
@@ -131,8 +136,8 @@ def encode_response(resp: ChatResponse, *, request: ChatRequest | None = None) -
             "role": "assistant",
             "model": resp.model,
             "content": blocks,
-            "stop_reason": stop_reason_for(resp.finish_reason, resp.raw_reason),
-            "stop_sequence": None,
+            "stop_reason": stop_reason,
+            "stop_sequence": stop_sequence,
             "usage": usage_body(resp.usage),
         }
     )

@@ -66,6 +66,7 @@ class _WireDelta(msgspec.Struct):
     thinking: str | None = None
     signature: str | None = None
     stop_reason: str | None = None
+    stop_sequence: str | None = None
 
 
 class _WireFrame(msgspec.Struct):
@@ -119,6 +120,7 @@ class StreamDecoder:
         self._tool_count = 0
         self._usage: dict[str, int] = {}
         self._stop_reason: str | None = None
+        self._stop_sequence: str | None = None
         self._done = False
 
     def feed(self, frame: Frame) -> list[Event]:
@@ -247,6 +249,7 @@ class StreamDecoder:
     def _message_delta(self, frame: _WireFrame) -> None:
         if frame.delta is not None and frame.delta.stop_reason is not None:
             self._stop_reason = frame.delta.stop_reason
+            self._stop_sequence = frame.delta.stop_sequence
         self._add_usage(frame.usage)
 
     def _add_usage(self, usage: _WireUsage | None) -> None:
@@ -268,7 +271,7 @@ class StreamDecoder:
         self._done = True
         usage = self._final_usage()
         reason = self._stop_reason
-        events.append(Done(stop_reason_to_finish(reason), usage, reason))
+        events.append(Done(stop_reason_to_finish(reason), usage, reason, self._stop_sequence))
         return events
 
     def _final_usage(self) -> Usage | None:

@@ -23,7 +23,7 @@ from modelport.wire.anthropic.constants import (
     json_encode,
 )
 from modelport.wire.anthropic.errors import encode_error
-from modelport.wire.anthropic.finish import stop_reason_for
+from modelport.wire.anthropic.finish import stop_fields
 from modelport.wire.anthropic.response import usage_body
 from modelport.wire.ids import mint_tool_id
 from modelport.wire.sse import encode_sse
@@ -234,12 +234,12 @@ class StreamEncoder:
                 self._close_call(None, out)
         self._close_block(out)
         usage = usage_body(event.usage) if event.usage else {"output_tokens": 0}
+        stop_reason, stop_sequence = stop_fields(
+            event.finish_reason, event.raw_reason, event.stop_sequence
+        )
         delta = {
             "type": "message_delta",
-            "delta": {
-                "stop_reason": stop_reason_for(event.finish_reason, event.raw_reason),
-                "stop_sequence": None,
-            },
+            "delta": {"stop_reason": stop_reason, "stop_sequence": stop_sequence},
             "usage": usage,
         }
         out.append(_frame("message_delta", delta))

@@ -37,3 +37,14 @@ def finish_word(reason: FinishReason, raw: str | None) -> str:
     if raw in _OPENAI_WORDS and REASONS[raw] is reason:
         return raw
     return _WORDS[reason]
+
+
+def matched_stop(finish: str | None, stop_reason: str | int | None) -> str | None:
+    """The stop sequence that ended the answer, when the engine names it: vLLM puts the
+    matched stop string in `stop_reason` beside `finish_reason: "stop"`. A token id there
+    (a `stop_token_ids` match) is no sequence a client asked for, so it is not one.
+    Engines that do not say (llama-server, Ollama, OpenAI) leave us None: an engine cuts the
+    stop string from the text, so a stop sequence cannot be told from an end of turn."""
+    if finish == "stop" and isinstance(stop_reason, str) and stop_reason:
+        return stop_reason
+    return None

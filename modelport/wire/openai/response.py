@@ -20,7 +20,7 @@ from modelport.types import (
 from modelport.wire.arguments import parse_arguments
 from modelport.wire.ids import mint_tool_id
 from modelport.wire.openai.errors import payload_error
-from modelport.wire.openai.finish import finish_reason_from, finish_word
+from modelport.wire.openai.finish import finish_reason_from, finish_word, matched_stop
 from modelport.wire.openai.request_encode import add_reasoning, call_json
 from modelport.wire.openai.structs import (
     RESPONSE,
@@ -75,6 +75,7 @@ def decode_response(body: bytes | dict[str, Any]) -> ChatResponse:
         finish_reason=finish_reason_from(choice.finish_reason),
         usage=usage_from(resp.usage) if resp.usage else None,
         raw_reason=choice.finish_reason,
+        stop_sequence=matched_stop(choice.finish_reason, choice.stop_reason),
     )
 
 

@@ -22,7 +22,7 @@ from modelport.types import (
 from modelport.wire.arguments import parse_arguments
 from modelport.wire.ids import mint_tool_id
 from modelport.wire.openai.errors import payload_error
-from modelport.wire.openai.finish import finish_reason_from
+from modelport.wire.openai.finish import finish_reason_from, matched_stop
 from modelport.wire.openai.structs import (
     CHUNK,
     StreamChoice,
@@ -53,6 +53,7 @@ class StreamDecoder:
         "_done",
         "_finish",
         "_last_index",
+        "_stop_sequence",
         "_usage",
         "id",
         "model",
@@ -66,6 +67,7 @@ class StreamDecoder:
         self._calls: dict[int, _OpenCall] = {}
         self._last_index: int | None = None
         self._finish: str | None = None
+        self._stop_sequence: str | None = None
         self._usage: Usage | None = None
         self._done = False
 
@@ -123,6 +125,7 @@ class StreamDecoder:
                     self._fragment(fragment, events)
         if choice.finish_reason and self._finish is None:
             self._finish = choice.finish_reason
+            self._stop_sequence = matched_stop(choice.finish_reason, choice.stop_reason)
             self._end_calls(events)
 
     def _fragment(self, fragment: WireCall, events: list[Event]) -> None:
@@ -173,7 +176,7 @@ class StreamDecoder:
         events: list[Event] = []
         self._end_calls(events)
         raw = self._finish
-        events.append(Done(finish_reason_from(raw), self._usage, raw))
+        events.append(Done(finish_reason_from(raw), self._usage, raw, self._stop_sequence))
         self._done = True
         return events
 

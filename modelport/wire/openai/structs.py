@@ -41,6 +41,9 @@ class StreamChoice(msgspec.Struct):
     index: int | None = 0
     delta: Delta | None = None
     finish_reason: str | None = None
+    # vLLM's: the stop string (or stop token id) that ended the answer, None for EOS
+    # (vllm/entrypoints/openai/chat_completion/protocol.py). Others never send it.
+    stop_reason: str | int | None = None
 
 
 class PromptDetails(msgspec.Struct):
@@ -79,6 +82,7 @@ class Choice(msgspec.Struct):
     index: int | None = 0
     message: WireMessage | None = None
     finish_reason: str | None = None
+    stop_reason: str | int | None = None  # vLLM's, as on StreamChoice
 
 
 class WireResponse(msgspec.Struct):
