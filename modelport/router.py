@@ -21,7 +21,7 @@ from typing import TypeVar
 import msgspec
 
 from modelport.backends.base import Backend
-from modelport.errors import BackendError, QueueFull
+from modelport.errors import BackendError, QueueFull, Starting
 from modelport.types import BackendHealth, BackendModel
 
 log = logging.getLogger("modelport.router")
@@ -179,6 +179,11 @@ class Upstream:
     @property
     def ready(self) -> bool:
         return self.health is not None and self.health.ready
+
+    @property
+    def starting(self) -> bool:
+        """Not ready yet but on its way up: a request may wait for it (a managed engine)."""
+        return self.health is not None and self.health.starting
 
     def serves(self, model: str) -> bool:
         if self.allow is not None and model not in self.allow:
@@ -402,5 +407,6 @@ class Router:
 
 
 def is_upstream_fault(exc: BackendError) -> bool:
-    """Failures that say the upstream is unwell (and count against its breaker)."""
-    return exc.retryable and not isinstance(exc, QueueFull)
+    """Failures that say the upstream is unwell (and count against its breaker): not our own
+    queue's refusal, nor an engine that is still starting."""
+    return exc.retryable and not isinstance(exc, QueueFull | Starting)

@@ -33,6 +33,9 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     embedded: bool = True
     # How many managed llama-servers may run at once (each holds a model in memory).
     max_managed: int = 1
+    # How long a request waits for a managed engine that is starting (being installed,
+    # built or loading) before it gets 503 with Retry-After and what the start is doing.
+    start_wait_s: float = 120
 
     @property
     def max_body_bytes(self) -> int:

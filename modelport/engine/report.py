@@ -9,6 +9,23 @@ Progress = Callable[[str, float | None], None]
 
 Log = Callable[[str], None]
 
+# What each stage is doing, said to someone waiting for it (a request's 503, /ready).
+_STAGE_WORDS = {
+    "check model": "checking the model",
+    "download model": "downloading the model",
+    "assemble model": "assembling the model",
+    "download llama.cpp source": "downloading the llama.cpp source",
+    "configure llama.cpp": "configuring the llama-server build",
+    "build llama-server": "building llama-server",
+    "check llama-server": "checking the new llama-server",
+}
+
+
+def describe_stage(stage: str, fraction: float | None) -> str:
+    """A progress report as a phrase: "building llama-server, 40%"."""
+    words = _STAGE_WORDS.get(stage, stage)
+    return words if fraction is None else f"{words}, {fraction:.0%}"
+
 
 class EngineInstallError(Exception):
     """The engine could not be installed; the message says why and what to do."""

@@ -195,11 +195,12 @@ async def _attempt(
 
 
 def _may_try(upstream: Upstream, deadline: Deadline) -> bool:
-    """Whether to start an attempt on `upstream` now: ready, and its breaker lets it through.
+    """Whether to start an attempt on `upstream` now: ready (or starting: the backend then
+    waits for it, within its own bound), and its breaker lets it through.
 
     The breaker check comes last: letting a half-open breaker's one trial through uses it.
     """
-    return upstream.ready and upstream.breaker.allow()
+    return (upstream.ready or upstream.starting) and upstream.breaker.allow()
 
 
 def _attempt_budget(deadline: Deadline) -> float:
