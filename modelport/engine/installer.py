@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -45,12 +46,14 @@ def plan_install(
     llama_server: str | None = None,
     progress: Progress | None = None,
     log: Log | None = None,
+    cancel: threading.Event | None = None,
 ) -> InstallPlan:
     """The cheap checks of `install()`, alone (a second or so): raises EngineInstallError
     when the install cannot work; else a plan whose `run()` does the slow part (minutes on
     a first run: the model download, the build). `serve` checks before it binds its port
-    and runs the rest in the background."""
-    report = Reporter(progress, log)
+    and runs the rest in the background; setting `cancel` ends that run (killing the
+    command under way) with EngineInstallError."""
+    report = Reporter(progress, log, cancel)
     root = cache_dir()
     with _install_errors(root):
         root.mkdir(parents=True, exist_ok=True)
@@ -100,8 +103,10 @@ class InstallPlan:
         root, report, chosen, model_sha = self._root, self._report, self._chosen, self._model_sha
         if model_sha is None:  # first: it takes seconds, and the build's smoke test needs it
             model_sha = fetch_model(root, report)
+        report.check_cancelled()
         if chosen is None:
             chosen = build_llama_server(root, report)
+        report.check_cancelled()
         binary, source, version = chosen
         manifest = _manifest_for(root, binary, source, version, model_sha)
         did_work = manifest != self._old

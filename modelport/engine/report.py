@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 Progress = Callable[[str, float | None], None]
@@ -34,9 +35,21 @@ class EngineInstallError(Exception):
 class Reporter:
     """Fans progress and messages out to optional callbacks, so the steps need not check."""
 
-    def __init__(self, progress: Progress | None, log: Log | None) -> None:
+    def __init__(
+        self,
+        progress: Progress | None,
+        log: Log | None,
+        cancel: threading.Event | None = None,
+    ) -> None:
         self._progress = progress
         self._log = log
+        # Set by whoever started the install to end it (a `serve` stopped mid-build): the
+        # running command is killed with its process group, and the install raises.
+        self.cancel = cancel or threading.Event()
+
+    def check_cancelled(self) -> None:
+        if self.cancel.is_set():
+            raise EngineInstallError("the engine install was cancelled")
 
     def stage(self, name: str, fraction: float | None = None) -> None:
         if self._progress is not None:

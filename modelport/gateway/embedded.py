@@ -48,9 +48,10 @@ class EngineSource(Protocol):
         """What is in place already (a few `stat` calls), or None."""
         ...
 
-    def plan(self, progress: Progress) -> Plan:
+    def plan(self, progress: Progress, cancel: threading.Event) -> Plan:
         """The cheap checks (blocking, about a second): raises EngineInstallError when the
-        install cannot work; `progress` hears every stage of the run to come."""
+        install cannot work; `progress` hears every stage of the run to come; once
+        `cancel` is set the run ends (raising) as soon as it can."""
         ...
 
 
@@ -62,10 +63,10 @@ class PinnedEngine:
 
         return installed()
 
-    def plan(self, progress: Progress) -> Plan:
+    def plan(self, progress: Progress, cancel: threading.Event) -> Plan:
         from modelport.engine import plan_install
 
-        return plan_install(progress=progress)
+        return plan_install(progress=progress, cancel=cancel)
 
 
 class Installation:
@@ -84,6 +85,7 @@ class Installation:
         self._run: asyncio.Future[None] | None = None
         self._listeners: list[Callable[[str], None]] = []
         self._said: dict[str, int] = {}  # stage -> the last tenth said on the console
+        self.cancel = threading.Event()  # the install's commands watch it (see `close`)
 
     def progress(self, stage: str, fraction: float | None) -> None:
         """The install's progress callback: called from its thread."""
@@ -103,14 +105,16 @@ class Installation:
         """What to run; the first `wait` (the engine's start, at once) runs it."""
         self._plan = plan
 
-    @property
-    def done(self) -> bool:
-        run = self._run
-        return run is not None and run.done() and run.exception() is None
+    def close(self) -> None:
+        """The gateway stops: end a run under way (its build is killed), start no other."""
+        self.cancel.set()
+        self._plan = None
 
     async def wait(self, note: Callable[[str], None]) -> None:
         """The `Prerequisite` protocol: return once installed; `note` hears the progress."""
         if self._plan is None:
+            if self.cancel.is_set():
+                raise Unreachable("the gateway is stopping")
             return
         if self._run is None or (self._run.done() and self._run.exception() is not None):
             self._run = self._start()  # the last one failed: this ask tries again
@@ -149,6 +153,8 @@ class Installation:
         if finished.cancelled():
             return
         error = finished.exception()
+        if self.cancel.is_set():
+            return  # stopped on purpose: nothing to report
         if error is None:
             self.note = "installed; starting llama-server"
             self._say("embedded engine installed")

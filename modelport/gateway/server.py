@@ -155,6 +155,7 @@ class Gateway:
         )
         self._runner: web.AppRunner | None = None
         self._embedded_start: asyncio.Task[None] | None = None
+        self._installation: Installation | None = None
         self.url = ""
 
     async def _discover(self, router: Router) -> None:
@@ -232,7 +233,9 @@ class Gateway:
             self.say("no engine found: installing the embedded one (llama.cpp + Gemma 3 270M)")
             installation = Installation(self.say)
             try:
-                plan = await asyncio.to_thread(self.engine.plan, installation.progress)
+                plan = await asyncio.to_thread(
+                    self.engine.plan, installation.progress, installation.cancel
+                )
             except EngineInstallError as exc:
                 await self.stop(grace_s=0)
                 raise StartError(
@@ -241,6 +244,7 @@ class Gateway:
                     "`modelport engine install --llama-server PATH`."
                 ) from exc
             installation.begin(plan)
+            self._installation = installation
             paths = plan.paths
             self.say("serving while it installs: the model is listed as not ready until then")
         backend = ManagedBackend(
@@ -268,6 +272,8 @@ class Gateway:
 
     async def stop(self, grace_s: float | None = None) -> None:
         grace = self.config.server.shutdown_grace_s if grace_s is None else grace_s
+        if self._installation is not None:
+            self._installation.close()  # a build under way is killed, not waited for
         if self._embedded_start is not None:
             self._embedded_start.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from modelport.config import parse_config
-from modelport.engine import EnginePaths
+from modelport.engine import EngineInstallError, EnginePaths
 from modelport.gateway.server import Gateway
 from tests.gateway.helpers import HI, get, post
 from tests.gateway_harness import make_config, until
@@ -135,12 +135,13 @@ class SlowEngine:
         self.finish = threading.Event()
         self.runs = 0
         self.progress: Progress | None = None
+        self.cancel: threading.Event | None = None
 
     def installed(self) -> EnginePaths | None:
         return self.paths if self.finish.is_set() else None
 
-    def plan(self, progress: Progress) -> SlowEngine:
-        self.progress = progress
+    def plan(self, progress: Progress, cancel: threading.Event) -> SlowEngine:
+        self.progress, self.cancel = progress, cancel
         return self
 
     def run(self) -> None:
@@ -148,8 +149,12 @@ class SlowEngine:
         assert self.progress is not None
         self.progress("download model", 1.0)
         self.progress("build llama-server", 0.4)
-        if not self.finish.wait(30):
-            raise AssertionError("never told to finish")
+        for _ in range(300):
+            if self.finish.wait(0.1):
+                return
+            if self.cancel is not None and self.cancel.is_set():
+                raise EngineInstallError("the engine install was cancelled")
+        raise AssertionError("never told to finish")
 
 
 async def test_a_first_run_serve_binds_at_once_and_serves_once_installed(
@@ -189,13 +194,24 @@ async def test_a_first_run_serve_binds_at_once_and_serves_once_installed(
         await gw.stop(grace_s=0)
 
 
+async def test_stopping_mid_install_cancels_the_install_rather_than_wait_for_it(
+    stand_in: Path, tmp_path: Path
+) -> None:
+    engine = SlowEngine(stand_in, tmp_path / "gemma.gguf")
+    gw = Gateway(make_config(""), env={}, say=lambda _: None, engine=engine)
+    await gw.start()
+    assert await until(lambda: engine.runs == 1)
+    began = time.monotonic()
+    await gw.stop(grace_s=0)
+    assert time.monotonic() - began < 5
+    assert engine.cancel is not None and engine.cancel.is_set()
+
+
 class BrokenEngine(SlowEngine):
     """An install that fails after the cheap checks passed (the build broke)."""
 
     def run(self) -> None:
         self.runs += 1
-        from modelport.engine import EngineInstallError
-
         raise EngineInstallError("cmake build failed (exit 2):\nerror: out of memory")
 
 
