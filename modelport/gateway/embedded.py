@@ -77,9 +77,14 @@ class Installation:
     is run again by the next `wait` (the next request), as a missing binary is.
     """
 
-    def __init__(self, say: Callable[[str], None]) -> None:
+    def __init__(
+        self, say: Callable[[str], None], on_note: Callable[[], None] | None = None
+    ) -> None:
+        """`say`: the console; `on_note`: told when what it is doing changes (the gateway
+        refreshes the router then, so /ready and the listings say it)."""
         self._loop = asyncio.get_running_loop()
         self._say = say
+        self._on_note = on_note
         self.note = "installing the embedded engine"
         self._plan: Plan | None = None
         self._run: asyncio.Future[None] | None = None
@@ -93,9 +98,13 @@ class Installation:
             self._loop.call_soon_threadsafe(self._publish, stage, fraction)
 
     def _publish(self, stage: str, fraction: float | None) -> None:
+        if self.cancel.is_set():
+            return  # closed: news of a run being killed interests nobody
         self.note = describe_stage(stage, fraction)
         for listener in list(self._listeners):
             listener(self.note)
+        if self._on_note is not None:
+            self._on_note()
         tenth = -1 if fraction is None else int(fraction * 10)
         if self._said.get(stage) != tenth:  # each stage once, then every tenth
             self._said[stage] = tenth

@@ -156,6 +156,8 @@ class Gateway:
         self._runner: web.AppRunner | None = None
         self._embedded_start: asyncio.Task[None] | None = None
         self._installation: Installation | None = None
+        self._refreshing: asyncio.Task[None] | None = None
+        self._stale = False
         self.url = ""
 
     async def _discover(self, router: Router) -> None:
@@ -231,7 +233,7 @@ class Gateway:
         installation = None
         if paths is None:
             self.say("no engine found: installing the embedded one (llama.cpp + Gemma 3 270M)")
-            installation = Installation(self.say)
+            installation = Installation(self.say, on_note=self._refresh_soon)
             try:
                 plan = await asyncio.to_thread(
                     self.engine.plan, installation.progress, installation.cancel
@@ -259,6 +261,18 @@ class Gateway:
         await asyncio.sleep(0)  # the task asks for the start first: the refresh sees it starting
         await self.router.refresh_soon()
 
+    def _refresh_soon(self) -> None:
+        """Have the router look again soon, so the install's progress shows in /ready and
+        the listings: one pass at a time, and one more if news came in during a pass."""
+        self._stale = True
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.create_task(self._refresh_while_stale())
+
+    async def _refresh_while_stale(self) -> None:
+        while self._stale:
+            self._stale = False
+            await self.router.refresh_soon()
+
     async def _load_embedded(self, upstream: Upstream) -> None:
         backend = upstream.backend
         assert isinstance(backend, ManagedBackend)
@@ -274,6 +288,10 @@ class Gateway:
         grace = self.config.server.shutdown_grace_s if grace_s is None else grace_s
         if self._installation is not None:
             self._installation.close()  # a build under way is killed, not waited for
+        if self._refreshing is not None:
+            self._refreshing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refreshing
         if self._embedded_start is not None:
             self._embedded_start.cancel()
             with contextlib.suppress(asyncio.CancelledError):
