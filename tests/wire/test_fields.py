@@ -33,6 +33,8 @@ BASE: dict[WireFormat, dict[str, Any]] = {
         "messages": [{"role": "user", "content": "hi"}],
     },
     WireFormat.RESPONSES: {"model": "m", "input": "hi"},
+    WireFormat.OLLAMA: {"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+    WireFormat.OLLAMA_GENERATE: {"model": "m", "prompt": "hi"},
 }
 
 
@@ -42,7 +44,7 @@ def _doc_section(title: str) -> list[str]:
     start = lines.index(f"## {title}")
     table: list[str] = []
     for line in lines[start + 1 :]:
-        if line.startswith("## "):
+        if line.startswith(("## ", "### ")):  # a subsection holds its own table
             break
         if line.startswith("|"):
             table.append(line)
@@ -50,7 +52,9 @@ def _doc_section(title: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "table", [*TABLES.values(), EMBED_FIELDS], ids=lambda t: t.title.split(" (")[0]
+    "table",
+    [*{t.title: t for t in TABLES.values()}.values(), EMBED_FIELDS],
+    ids=lambda t: t.title.split(" (")[0],
 )
 def test_doc_table_is_the_code_table(table: FieldTable) -> None:
     doc = _doc_section(table.title)
@@ -83,6 +87,7 @@ def _sdk_fields(*classes: Any) -> set[str]:
 def _sdk_params() -> dict[WireFormat, set[str]]:
     from anthropic.types import message_create_params as messages
     from anthropic.types.beta import message_create_params as beta_messages
+    from ollama import _types as ollama
     from openai.types.chat import completion_create_params as chat
     from openai.types.responses import response_create_params as responses
 
@@ -99,6 +104,12 @@ def _sdk_params() -> dict[WireFormat, set[str]]:
         WireFormat.RESPONSES: _sdk_fields(
             responses.ResponseCreateParamsBase, responses.ResponseCreateParamsStreaming
         ),
+        # ollama-python's pydantic models (and api/types.go's fields it lacks: truncate, shift,
+        # _debug_render_only).
+        WireFormat.OLLAMA: set(ollama.ChatRequest.model_fields)
+        | set(ollama.GenerateRequest.model_fields)
+        | {"truncate", "shift", "_debug_render_only"},
+        WireFormat.OLLAMA_GENERATE: set(ollama.GenerateRequest.model_fields),
     }
 
 
