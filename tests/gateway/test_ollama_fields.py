@@ -125,3 +125,25 @@ async def test_ollama_client_captures_are_never_refused_when_transcoded(
             continue  # JSON mode without a schema: Anthropic has none (docs/fields.md, format)
         status, _headers, raw = await post(url, capture.path, {**capture.body, "model": MODEL})
         assert status == 200, (capture.name, raw[:300])
+
+
+# -- the durations of a whole transcoded answer -------------------------------------------
+
+
+@pytest.mark.parametrize("endpoint", ["chat", "generate"])
+async def test_a_whole_transcoded_answer_reports_measured_durations(
+    endpoint: str, served: Served
+) -> None:
+    """The engine takes 0.2 s (the fake's delay): the durations say so, in nanoseconds."""
+    fake, client = await served("llamacpp")
+    fake.replies.append(Reply(text="ok", delay_s=0.2))
+    if endpoint == "chat":
+        answer: Any = await client.chat(MODEL, messages=HI)
+    else:
+        answer = await client.generate(MODEL, "hi")
+    total, load, evaluation = answer.total_duration, answer.load_duration, answer.eval_duration
+    assert 0.2e9 <= evaluation <= total < 5e9, (total, evaluation)
+    assert 0 <= load < total  # routing and queueing before the engine was asked
+    assert answer.prompt_eval_duration == 0  # a whole answer has no first token to split at
+    assert load + evaluation <= total
+    assert (answer.prompt_eval_count, answer.eval_count) == (7, 5)

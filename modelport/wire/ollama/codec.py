@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelport.types import ChatRequest, ChatResponse, RelayContext, WireFormat
+from modelport.types import AnswerTiming, ChatRequest, ChatResponse, RelayContext, WireFormat
 from modelport.wire.codec import (
     ClientCodecBase,
     Codec,
@@ -60,9 +60,13 @@ class OllamaCodec(OllamaEngineCodec, ClientCodecBase):
         return encode_chat_request(request, stream=request.stream)
 
     def encode_response(
-        self, response_: ChatResponse, *, request: ChatRequest | None = None
+        self,
+        response_: ChatResponse,
+        *,
+        request: ChatRequest | None = None,
+        timing: AnswerTiming | None = None,
     ) -> bytes:
-        return response.encode_response(response_, generate=self.generates)
+        return response.encode_response(response_, generate=self.generates, timing=timing)
 
     def stream_encoder(
         self,
