@@ -338,3 +338,49 @@ def test_every_anthropic_block_and_tool_field_has_a_row() -> None:
     tool_fields = _sdk_fields(types.ToolParam) - {"name", "description"}  # the `tools` row's
     missing |= {f"tools[].{f}" for f in tool_fields if not _covered(table, "tools[]", f)}
     assert not missing, sorted(missing)
+
+
+# -- Ollama's `options`: one object on the wire, a row per field ---------------------------
+
+_OLLAMA_OPTIONS = [r for r in TABLES[WireFormat.OLLAMA].rows if r.path.startswith("options.")]
+
+
+@pytest.mark.parametrize("fmt", [WireFormat.OLLAMA, WireFormat.OLLAMA_GENERATE])
+@pytest.mark.parametrize("rule", _OLLAMA_OPTIONS, ids=lambda r: r.path)
+def test_each_ollama_option_meets_its_row_when_transcoded(fmt: WireFormat, rule: Row) -> None:
+    codec = codec_for(fmt)
+    name = rule.path.removeprefix("options.")
+    value = rule.example if rule.example is not True else 1
+    request = codec.decode_request({**BASE[fmt], "options": {name: value}})
+    for target in (Target.OPENAI, Target.ANTHROPIC):
+        cell = rule.to[target]
+        if cell.fate is Fate.REFUSED:
+            with pytest.raises(Unsupported) as caught:
+                codec.upstream_extra(request, target, "engine-x")
+            assert caught.value.param == rule.path
+            assert caught.value.message.startswith(f"{rule.path}: {value} is not supported by")
+            continue
+        extra = codec.upstream_extra(request, target, "engine-x")
+        if cell.fate is Fate.CARRIED:
+            assert extra == {cell.name or name: value}, (rule.path, target)
+        else:  # mapped (modelled by the decoder) or dropped by name: nothing in extra
+            assert extra == {}, (rule.path, target)
+    # an Ollama engine gets the options as they came
+    assert codec.upstream_extra(request, Target.OLLAMA, "ollama").get("options", {}) == (
+        {} if rule.to[Target.OPENAI].fate is Fate.MAPPED else {name: value}
+    )
+
+
+def test_every_option_ollama_and_ollama_python_know_has_a_row() -> None:
+    from ollama import _types as ollama
+
+    # api/types.go Options and Runner (ollama/ollama, main), beside ollama-python's list
+    server = {
+        *("num_keep", "seed", "num_predict", "top_k", "top_p", "min_p", "typical_p"),
+        *("repeat_last_n", "temperature", "repeat_penalty", "presence_penalty"),
+        *("frequency_penalty", "stop", "num_ctx", "num_batch", "num_gpu", "main_gpu"),
+        *("use_mmap", "num_thread", "draft_num_predict"),
+    }
+    rows = {r.path.removeprefix("options.") for r in _OLLAMA_OPTIONS}
+    # f16_kv has no row (a path is letters): refused as unknown when transcoding
+    assert (server | set(ollama.Options.model_fields)) - rows == {"f16_kv"}

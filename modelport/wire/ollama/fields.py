@@ -125,7 +125,13 @@ _OPTIONS = (
         mapped("max_tokens"),
         "-1 and -2 (no limit, fill the context): none",
     ),
-    _both("options.stop", mapped("stop"), mapped("stop_sequences"), "a string or an array"),
+    _both(
+        "options.stop",
+        mapped("stop"),
+        mapped("stop_sequences"),
+        "a string or an array",
+        example=["END"],
+    ),
     _both("options.seed", carried("seed"), REFUSED, "Anthropic has no seed", example=42),
     _both(
         "options.top_k",
