@@ -15,6 +15,7 @@ import msgspec
 
 from modelport.errors import BackendError
 from modelport.types import (
+    AnswerTiming,
     ChatRequest,
     ChatResponse,
     Event,
@@ -167,10 +168,15 @@ class Codec(RelayCodec, Protocol):
     def encode_request(self, request: ChatRequest) -> dict[str, Any]: ...
 
     def encode_response(
-        self, response: ChatResponse, *, request: ChatRequest | None = None
+        self,
+        response: ChatResponse,
+        *,
+        request: ChatRequest | None = None,
+        timing: AnswerTiming | None = None,
     ) -> bytes:
         """A whole answer; `request` is the client's own, decoded (the Responses dialect
-        echoes its settings and maps tool names back), None when it is not at hand."""
+        echoes its settings and maps tool names back), None when it is not at hand;
+        `timing` how long it took, for a dialect whose answers say (Ollama's durations)."""
         ...
 
     def stream_encoder(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelport.types import ChatRequest, ChatResponse, RelayContext, WireFormat
+from modelport.types import AnswerTiming, ChatRequest, ChatResponse, RelayContext, WireFormat
 from modelport.wire.codec import (
     ClientCodecBase,
     Codec,
@@ -15,7 +15,9 @@ from modelport.wire.codec import (
     EngineCodecBase,
     RelayRequest,
 )
+from modelport.wire.fields import Target, upstream_extra
 from modelport.wire.ollama import errors, generate, request_decode, response
+from modelport.wire.ollama.fields import FIELDS
 from modelport.wire.ollama.request import encode_chat_request
 from modelport.wire.ollama.stream_decode import StreamDecoder
 from modelport.wire.ollama.stream_encode import StreamEncoder
@@ -47,6 +49,7 @@ class OllamaCodec(OllamaEngineCodec, ClientCodecBase):
     stream_content_type = NDJSON
     generates = False  # /api/generate's shapes: `prompt` in, `response` out
     untranscodable = request_decode.UNTRANSCODABLE
+    fields = FIELDS
 
     encode_error = staticmethod(errors.encode_error)
     error_status = staticmethod(errors.error_status)
@@ -57,9 +60,13 @@ class OllamaCodec(OllamaEngineCodec, ClientCodecBase):
         return encode_chat_request(request, stream=request.stream)
 
     def encode_response(
-        self, response_: ChatResponse, *, request: ChatRequest | None = None
+        self,
+        response_: ChatResponse,
+        *,
+        request: ChatRequest | None = None,
+        timing: AnswerTiming | None = None,
     ) -> bytes:
-        return response.encode_response(response_, generate=self.generates)
+        return response.encode_response(response_, generate=self.generates, timing=timing)
 
     def stream_encoder(
         self,
@@ -79,6 +86,17 @@ class OllamaCodec(OllamaEngineCodec, ClientCodecBase):
         missing or null `stream` streams."""
         stream = load_body(body).get("stream") is not False
         return self.relayed(body, stream, api_key, context)
+
+    def upstream_extra(self, request: ChatRequest, target: Target, engine: str) -> dict[str, Any]:
+        """`extra` with each of its `options` under its own row (`options.seed`), so the table
+        decides each: carried under the target's name, dropped or refused by name."""
+        if target is Target.OLLAMA:
+            return dict(request.extra)  # the Ollama encoder puts `options` back in place
+        flat = {k: v for k, v in request.extra.items() if k != "options"}
+        options = request.extra.get("options")
+        if isinstance(options, dict):
+            flat.update({f"options.{k}": v for k, v in options.items()})
+        return upstream_extra(FIELDS, flat, target, engine)
 
     def check_transcodable(self, request: ChatRequest) -> None:
         """Refuse by name what only an Ollama engine can do with this request."""
