@@ -79,7 +79,6 @@ class ChatCall:
 
     async def _transcode(self, route: Route, attempt: Attempt, lease: Lease) -> Answer:
         request = self.request
-        self.codec.check_transcodable(request)  # what only the client's own engines serve
         backend = route.upstream.backend
         # The fields the decoder did not model: each carried, dropped by name or refused, as
         # the client dialect's field table says for the engine's dialect (docs/fields.md).

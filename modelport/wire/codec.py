@@ -191,11 +191,6 @@ class Codec(RelayCodec, Protocol):
         `request` is the client's decoded request, as for `encode_response`."""
         ...
 
-    def check_transcodable(self, request: ChatRequest) -> None:
-        """Raise InvalidRequest naming a field of `request` that only an engine of this
-        dialect can serve, before it is transcoded to another (Ollama's `suffix`)."""
-        ...
-
 
 class EngineCodecBase:
     """The one error-body parser: every dialect reads an engine's error bodies with it."""
@@ -261,9 +256,6 @@ class ClientCodecBase(EngineCodecBase):
     def relay_headers(self, api_key: str | None) -> dict[str, str]:
         """Headers a relayed body needs beside the backend's own (none by default)."""
         return {}
-
-    def check_transcodable(self, request: ChatRequest) -> None:
-        """Nothing to refuse: the dialect's unmodelled fields (`extra`) are dropped."""
 
     def wants_stream_usage(self, body: bytes) -> bool:
         """Streams carry usage unless the dialect makes it opt-in."""

@@ -22,7 +22,7 @@ from modelport.wire.ollama.request import encode_chat_request
 from modelport.wire.ollama.stream_decode import StreamDecoder
 from modelport.wire.ollama.stream_encode import StreamEncoder
 from modelport.wire.sse import NDJSONDecoder
-from modelport.wire.validate import fail, load_body
+from modelport.wire.validate import load_body
 
 NDJSON = "application/x-ndjson"
 
@@ -48,7 +48,6 @@ class OllamaCodec(OllamaEngineCodec, ClientCodecBase):
     relay_path = "/api/chat"  # below the server root: Ollama's API has no /v1 base
     stream_content_type = NDJSON
     generates = False  # /api/generate's shapes: `prompt` in, `response` out
-    untranscodable = request_decode.UNTRANSCODABLE
     fields = FIELDS
 
     encode_error = staticmethod(errors.encode_error)
@@ -98,13 +97,6 @@ class OllamaCodec(OllamaEngineCodec, ClientCodecBase):
             flat.update({f"options.{k}": v for k, v in options.items()})
         return upstream_extra(FIELDS, flat, target, engine)
 
-    def check_transcodable(self, request: ChatRequest) -> None:
-        """Refuse by name what only an Ollama engine can do with this request."""
-        for key in sorted(self.untranscodable):
-            if request.extra.get(key):  # `raw: false`, `context: []` ask for nothing
-                served = f"the engine of {request.model!r} does not speak Ollama's API"
-                fail(key, f"is served by Ollama engines only; {served}")
-
 
 class OllamaGenerateCodec(OllamaCodec):
     """/api/generate: a one-user-message chat in, `response` out."""
@@ -112,7 +104,6 @@ class OllamaGenerateCodec(OllamaCodec):
     format = WireFormat.OLLAMA_GENERATE
     relay_path = "/api/generate"
     generates = True
-    untranscodable = generate.UNTRANSCODABLE
 
     decode_request = staticmethod(generate.decode_request)
 
