@@ -196,6 +196,7 @@ async def _attempt(
     upstream = route.upstream
     admission = upstream.admission
     if not admission.try_acquire():  # a free slot needs no timer: most requests find one
+        first = False  # time in our queue is not the engine's: the deadline may not blame it
         try:
             async with asyncio.timeout_at(deadline.at):
                 await admission.acquire()
@@ -222,7 +223,8 @@ def _timed_out(upstream: Upstream, deadline: Deadline, budget: float, *, first: 
         limit = _first_byte_limit(upstream, deadline)
         return TimedOut(f"backend {upstream.name!r} sent no first byte within {limit:g}s")
     message = f"no answer within {deadline.timeout_s:g}s"
-    # The request's deadline: the engine's fault only when it had the whole of it.
+    # The request's deadline: the engine's fault only when it had the whole of it (first
+    # asked, no wait in our queue).
     return TimedOut(message) if first else DeadlineSpent(message)
 
 

@@ -181,3 +181,23 @@ async def late_503(request: web.Request, body: Any) -> web.StreamResponse:
     await asyncio.sleep(0.6)
     error = {"object": "error", "message": "busy", "type": "ServiceUnavailable", "code": 503}
     return web.json_response(error, status=503)
+
+
+async def test_time_spent_in_our_queue_is_not_the_engines_fault(fake_engine, gateway) -> None:
+    """One slot; the first request takes it and stalls until its deadline (its engine's
+    fault: it had the whole deadline). The second waits in our queue for most of its own
+    deadline, then stalls for the rest: the deadline is not the engine's fault there."""
+    fake = await fake_engine("vllm", models=["m"])
+    fake.default_reply = Reply(hang=True)
+    gw, url = await gateway(
+        backends=[backend("vllm", fake, name="a", max_concurrent=1)],
+        server={"request_timeout_s": 0.6},
+    )
+    body = chat_body("openai", stream=False, model="m")
+    first = asyncio.create_task(post(url, "/v1/chat/completions", body))
+    await asyncio.sleep(0.2)
+    second = await post(url, "/v1/chat/completions", body)
+    assert (await first)[0] == 504
+    assert second[0] == 504
+    assert len(chat_requests(fake)) == 2  # the second did reach the engine, late
+    assert gw.router.by_name("a").breaker.failures == 1
