@@ -241,4 +241,4 @@ async def test_a_failed_install_is_said_to_requests_and_tried_again_by_the_next(
 
 def test_start_wait_is_a_server_setting() -> None:
     assert parse_config("[server]\nstart_wait_s = 2.5\n").server.start_wait_s == 2.5
-    assert parse_config("").server.start_wait_s == 120
+    assert parse_config("").server.start_wait_s == 60

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("modelport.managed")
 T = TypeVar("T")
 
-READY_TIMEOUT_S = 120.0  # how long a request waits for a start, unless told otherwise
+READY_TIMEOUT_S = 60.0  # how long a request waits for a start, unless told otherwise
 STARTING_RETRY_AFTER_S = 5.0
 MAX_BACKOFF_S = 30.0
 FRESH_FAILURE_AFTER_S = 60.0  # a child that ran this long and died is not a crash loop
