@@ -93,6 +93,8 @@ class FakeEngine:
         self.reply_for: Callable[[Recorded], Reply | None] | None = None
         self.requests: list[Recorded] = []
         self.disconnects = 0
+        #: the fake's own stop() after a `kill_after_chunks` fault, to await in tests
+        self.killed: asyncio.Future[None] | None = None
         self.url = ""
         self._routes: dict[tuple[str, str], Route] = {}
         self._runner: web.AppRunner | None = None
@@ -596,11 +598,15 @@ class FakeEngine:
             if reply.hang:
                 await self._closing.wait()  # only stop() ends it, or the client going away
                 return web.Response(status=503)
+            if reply.reset:
+                return self._drop(request)
             if reply.status != 200:
                 return self._reply_error(wire, reply, model)
             if stream:
                 good, bad = frames()
-                return await self._play(request, reply, good, bad, content_type)
+                return await self._play(request, reply, good, bad, content_type, wire)
+            if _body_fault(reply) is not None:
+                return await self._whole_with_fault(request, reply, dumps(whole()).encode())
             n_chunks = sum(1 for _, content in frames()[0] if content)
             if reply.drop_after_chunks is not None:
                 return self._drop(request)
@@ -622,6 +628,7 @@ class FakeEngine:
         frames: list[Frame],
         error_frames: list[bytes],
         content_type: str,
+        wire: str = "openai",
     ) -> web.StreamResponse:
         resp = web.StreamResponse(
             status=200, headers={"Content-Type": content_type, "Cache-Control": "no-cache"}
@@ -629,10 +636,13 @@ class FakeEngine:
         await resp.prepare(request)
         last_content = max((i for i, (_, content) in enumerate(frames) if content), default=-1)
         sent = 0
+        fault = _body_fault(reply)
         for i, (data, content) in enumerate(frames):
             # Fault points: before each content chunk once N have gone, and in any case right
             # after the last one (before the finish frame), so a fault always fires.
             end = i == last_content + 1
+            if fault is not None and (content or end) and (end or sent >= fault[1]):
+                return await self._break_stream(request, resp, fault[0], wire)
             if content or end:
                 if reply.fail_after_chunks is not None and (end or sent >= reply.fail_after_chunks):
                     for frame in error_frames:
@@ -649,6 +659,51 @@ class FakeEngine:
         await resp.write_eof()
         return resp
 
+    async def _break_stream(
+        self, request: web.Request, resp: web.StreamResponse, fault: str, wire: str
+    ) -> web.StreamResponse:
+        """One mid-stream fault of the matrix, once the headers and some chunks are out."""
+        if fault == "hang":
+            await self._closing.wait()
+            return resp
+        if fault == "kill":
+            return self._kill(request, resp)
+        if fault == "garbage":  # a frame cut short: SSE for the HTTP wires, a line for Ollama's
+            await resp.write(
+                b'{"model":"m","message":{"con\n'
+                if wire == "ollama"
+                else b'data: {"choices":[{"delta":{"con\n\n'
+            )
+        await resp.write_eof()  # "end": a clean end of the body with no terminal frame
+        return resp
+
+    async def _whole_with_fault(
+        self, request: web.Request, reply: Reply, body: bytes
+    ) -> web.StreamResponse:
+        """A whole body's fault: the status line and headers go, then half the body, then the
+        fault (a stall, a cut connection, the engine dying, a cut or garbled body)."""
+        fault = _body_fault(reply)
+        assert fault is not None
+        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        await resp.write(body[: len(body) // 2])
+        if fault[0] == "hang":
+            await self._closing.wait()
+            return resp
+        if fault[0] == "kill":
+            return self._kill(request, resp)
+        if fault[0] == "garbage":
+            await resp.write(b"\x00not json")
+        await resp.write_eof()
+        return resp
+
+    def _kill(self, request: web.Request, resp: web.StreamResponse) -> web.StreamResponse:
+        """The engine process dies mid-answer: this connection drops, and the listening socket
+        closes, so later connections are refused (as after kill -9 of llama-server)."""
+        self._drop(request, resp)
+        self.killed = asyncio.ensure_future(self.stop())
+        return resp
+
     def _drop(
         self, request: web.Request, resp: web.StreamResponse | None = None
     ) -> web.StreamResponse:
@@ -657,3 +712,16 @@ class FakeEngine:
         if transport is not None:
             transport.close()
         return resp if resp is not None else web.Response(status=500)
+
+
+def _body_fault(reply: Reply) -> tuple[str, int] | None:
+    """The matrix fault a reply carries once its headers are out: (kind, after N chunks)."""
+    for kind, after in (
+        ("hang", reply.hang_after_chunks),
+        ("garbage", reply.garbage_after_chunks),
+        ("end", reply.end_after_chunks),
+        ("kill", reply.kill_after_chunks),
+    ):
+        if after is not None:
+            return kind, after
+    return None
