@@ -283,6 +283,7 @@ COMMON_FIELDS = frozenset(
         "max_concurrent",
         "max_queue",
         "queue_timeout_s",
+        "first_byte_timeout_s",
         "priority",
         # What its models can do, over what the engine reports: backend-wide and per model.
         "capabilities",
