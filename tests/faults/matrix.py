@@ -20,7 +20,7 @@ from typing import Any
 
 import aiohttp
 
-from modelport.config import ServerConfig
+from modelport.config import BackendConfig, ServerConfig
 from modelport.gateway.server import Gateway
 from tests.fakes import FakeEngine, Reply
 from tests.gateway_harness import admission_state, make_config, until
@@ -112,10 +112,11 @@ def fault_reply(fault: str) -> Reply:
 
 # -- one cell --------------------------------------------------------------------------------
 
-#: short clocks so a stall costs under a second; first_byte_timeout_s only where the gateway
-#: knows it (issue 11 point 1, branch wt-rel)
-REQUEST_TIMEOUT_S = 1.0
-FIRST_BYTE_TIMEOUT_S = 0.3
+#: short clocks so a stall costs little: the request's deadline, and the stalling backend A's
+#: own first-byte limit (issue 11 point 1; the healthy B keeps the whole deadline, so a loaded
+#: machine cannot make it miss its first byte)
+REQUEST_TIMEOUT_S = 1.5
+FIRST_BYTE_TIMEOUT_S = 0.6
 FAKE_KEY = "fake-upstream-key"
 
 
@@ -154,8 +155,8 @@ class Observed:
 def _server_overrides() -> dict[str, Any]:
     fields = set(ServerConfig.__struct_fields__)
     server: dict[str, Any] = {"request_timeout_s": REQUEST_TIMEOUT_S, "shutdown_grace_s": 0}
-    if "first_byte_timeout_s" in fields:
-        server["first_byte_timeout_s"] = FIRST_BYTE_TIMEOUT_S
+    if "first_byte_timeout_s" in fields:  # the healthy B keeps the whole deadline
+        server["first_byte_timeout_s"] = REQUEST_TIMEOUT_S
     return server
 
 
@@ -178,6 +179,8 @@ async def run_cell(cell: Cell) -> Observed:
         b_url = await b.start()
         fakes.append(b)
         backends: list[dict[str, Any]] = [{"kind": kind, "url": a_url, "name": "a"}]
+        if "first_byte_timeout_s" in BackendConfig.__struct_fields__:
+            backends[0]["first_byte_timeout_s"] = FIRST_BYTE_TIMEOUT_S  # A's own limit
         targets = ["a/m"]
         if cell.fallback:
             backends.append({"kind": kind, "url": b_url, "name": "b"})

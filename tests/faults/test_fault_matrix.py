@@ -8,8 +8,8 @@ broken stream's error event and never a fake success), whether fallback happened
 before the first byte; `x-modelport-backend`), both breakers afterwards and that every
 admission slot was released. The rules are in `matrix.expect`; the harness in matrix.py.
 
-Cells today's main fails because of issue 11 points 1, 2 and 11 (built on branch wt-rel)
-are strict xfails, so they flip when that work merges.
+Cells that main failed before issue 11 points 1, 2 and 11 (branch wt-rel) merged carry
+`Expect.point`; a point listed in PENDING_POINTS makes its cells strict xfails.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import pytest
 from tests.faults.matrix import FAULTS, ROUTES, Cell, check, expect, run_cell
 
 WT_REL = "wt-rel"
+#: issue-11 points not merged yet: their cells are strict xfails (empty since wt-rel merged)
+PENDING_POINTS: frozenset[int] = frozenset()
 
 
 def _params() -> list[object]:
@@ -28,7 +30,7 @@ def _params() -> list[object]:
     for fault in FAULTS:
         for dialect, mode in ROUTES:
             cells = _cells(fault, dialect, mode)
-            points = sorted({p for c in cells if (p := expect(c).point) is not None})
+            points = sorted({p for c in cells if (p := expect(c).point) in PENDING_POINTS})
             marks = [
                 pytest.mark.xfail(strict=True, reason=f"issue 11 point {p}: {WT_REL}")
                 for p in points[:1]
