@@ -3,7 +3,8 @@
 One catch-all handler records every request, then routes it through a table built from the
 engine's profile (profiles.py) and its info routes (catalog.py). Chat requests pop a scripted
 `Reply`; the wire writers (openai_wire, responses_wire, anthropic_wire, ollama_wire) turn it
-into frames, and `_play` sends them with the reply's faults (delay, mid-stream error, drop, hang).
+into frames, and `_play` sends them with the reply's faults (delay, mid-stream error, drop, hang;
+the fault matrix's stalls, garbage, clean ends and kills are in faults.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from . import (
     catalog,
     completions_wire,
     errors,
+    faults,
     ollama_wire,
     openai_wire,
     responses_wire,
@@ -148,6 +150,10 @@ class FakeEngine:
 
     def requests_to(self, path: str) -> list[Recorded]:
         return [r for r in self.requests if r.path == path]
+
+    async def hang(self) -> None:
+        """Wait until stop() (or the client going away cancels the handler)."""
+        await self._closing.wait()
 
     async def wait_disconnects(self, n: int = 1, within: float = 5.0) -> int:
         """Wait (up to `within` s) until `n` chat streams saw their client go away; the count."""
@@ -599,17 +605,17 @@ class FakeEngine:
                 await self._closing.wait()  # only stop() ends it, or the client going away
                 return web.Response(status=503)
             if reply.reset:
-                return self._drop(request)
+                return self.drop(request)
             if reply.status != 200:
                 return self._reply_error(wire, reply, model)
             if stream:
                 good, bad = frames()
                 return await self._play(request, reply, good, bad, content_type, wire)
-            if _body_fault(reply) is not None:
-                return await self._whole_with_fault(request, reply, dumps(whole()).encode())
+            if faults.body_fault(reply) is not None:
+                return await faults.whole_with_fault(self, request, reply, dumps(whole()).encode())
             n_chunks = sum(1 for _, content in frames()[0] if content)
             if reply.drop_after_chunks is not None:
-                return self._drop(request)
+                return self.drop(request)
             if reply.delay_s:
                 await asyncio.sleep(reply.delay_s * max(1, n_chunks))
             if reply.fail_after_chunks is not None:
@@ -636,13 +642,13 @@ class FakeEngine:
         await resp.prepare(request)
         last_content = max((i for i, (_, content) in enumerate(frames) if content), default=-1)
         sent = 0
-        fault = _body_fault(reply)
+        fault = faults.body_fault(reply)
         for i, (data, content) in enumerate(frames):
             # Fault points: before each content chunk once N have gone, and in any case right
             # after the last one (before the finish frame), so a fault always fires.
             end = i == last_content + 1
             if fault is not None and (content or end) and (end or sent >= fault[1]):
-                return await self._break_stream(request, resp, fault[0], wire)
+                return await faults.break_stream(self, request, resp, fault[0], wire)
             if content or end:
                 if reply.fail_after_chunks is not None and (end or sent >= reply.fail_after_chunks):
                     for frame in error_frames:
@@ -650,7 +656,7 @@ class FakeEngine:
                     await resp.write_eof()
                     return resp
                 if reply.drop_after_chunks is not None and (end or sent >= reply.drop_after_chunks):
-                    return self._drop(request, resp)
+                    return self.drop(request, resp)
             if content:
                 if reply.delay_s:
                     await asyncio.sleep(reply.delay_s)
@@ -659,52 +665,7 @@ class FakeEngine:
         await resp.write_eof()
         return resp
 
-    async def _break_stream(
-        self, request: web.Request, resp: web.StreamResponse, fault: str, wire: str
-    ) -> web.StreamResponse:
-        """One mid-stream fault of the matrix, once the headers and some chunks are out."""
-        if fault == "hang":
-            await self._closing.wait()
-            return resp
-        if fault == "kill":
-            return self._kill(request, resp)
-        if fault == "garbage":  # a frame cut short: SSE for the HTTP wires, a line for Ollama's
-            await resp.write(
-                b'{"model":"m","message":{"con\n'
-                if wire == "ollama"
-                else b'data: {"choices":[{"delta":{"con\n\n'
-            )
-        await resp.write_eof()  # "end": a clean end of the body with no terminal frame
-        return resp
-
-    async def _whole_with_fault(
-        self, request: web.Request, reply: Reply, body: bytes
-    ) -> web.StreamResponse:
-        """A whole body's fault: the status line and headers go, then half the body, then the
-        fault (a stall, a cut connection, the engine dying, a cut or garbled body)."""
-        fault = _body_fault(reply)
-        assert fault is not None
-        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
-        await resp.prepare(request)
-        await resp.write(body[: len(body) // 2])
-        if fault[0] == "hang":
-            await self._closing.wait()
-            return resp
-        if fault[0] == "kill":
-            return self._kill(request, resp)
-        if fault[0] == "garbage":
-            await resp.write(b"\x00not json")
-        await resp.write_eof()
-        return resp
-
-    def _kill(self, request: web.Request, resp: web.StreamResponse) -> web.StreamResponse:
-        """The engine process dies mid-answer: this connection drops, and the listening socket
-        closes, so later connections are refused (as after kill -9 of llama-server)."""
-        self._drop(request, resp)
-        self.killed = asyncio.ensure_future(self.stop())
-        return resp
-
-    def _drop(
+    def drop(
         self, request: web.Request, resp: web.StreamResponse | None = None
     ) -> web.StreamResponse:
         """Close the connection abruptly: no terminal frame, no end of the chunked body."""
@@ -712,16 +673,3 @@ class FakeEngine:
         if transport is not None:
             transport.close()
         return resp if resp is not None else web.Response(status=500)
-
-
-def _body_fault(reply: Reply) -> tuple[str, int] | None:
-    """The matrix fault a reply carries once its headers are out: (kind, after N chunks)."""
-    for kind, after in (
-        ("hang", reply.hang_after_chunks),
-        ("garbage", reply.garbage_after_chunks),
-        ("end", reply.end_after_chunks),
-        ("kill", reply.kill_after_chunks),
-    ):
-        if after is not None:
-            return kind, after
-    return None
