@@ -29,6 +29,7 @@ from modelport.wire.anthropic.constants import (
 )
 from modelport.wire.anthropic.fields import FIELDS
 from modelport.wire.validate import (
+    check_values,
     expect,
     expected,
     fail,
@@ -62,6 +63,7 @@ def decode_request(body: bytes | dict[str, Any]) -> ChatRequest:
 
 
 def decode_request_object(obj: dict[str, Any], *, count_tokens: bool) -> ChatRequest:
+    check_values(FIELDS.values, obj)
     model = text(obj, "model", "model")
     max_tokens = _decode_max_tokens(obj, needed=not count_tokens)
     messages = _decode_messages(required(obj, "messages", "messages"))
@@ -113,6 +115,8 @@ def _decode_system(value: Any) -> str | None:
 
 def _decode_messages(value: Any) -> tuple[Message, ...]:
     items = expect(value, list, "an array of messages", "messages")
+    if not items:
+        fail("messages", "must not be empty")
     out: list[Message] = []
     for i, item in enumerate(items):
         out.extend(_decode_message(item, f"messages[{i}]", opens=i == 0))

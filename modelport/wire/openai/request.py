@@ -27,6 +27,7 @@ from modelport.wire.validate import (
     an_array,
     an_object,
     at,
+    check_values,
     expected,
     fail,
     load_body,
@@ -228,6 +229,7 @@ _REQUEST_KEYS = FIELDS.modelled
 def decode_request(body: bytes | dict[str, Any]) -> ChatRequest:
     """A client's chat-completions body, validated; unknown keys travel in `extra`."""
     obj = load_body(body)
+    check_values(FIELDS.values, obj)
     model = non_empty_text(obj, "model", "model")
     messages, system = _messages(obj.get("messages"))
     effort = optional_text(obj, "reasoning_effort", "reasoning_effort")
