@@ -163,14 +163,19 @@ class FieldTable:
 # The temperature each target's API takes at most (OpenAI's 0 to 2, Anthropic's 0 to 1;
 # Ollama states none). A request transcoded from a dialect that allows more is refused by
 # name, not clamped: a clamped temperature would answer another request than the one asked.
-TEMPERATURE_MAX: dict[Target, float] = {Target.OPENAI: 2.0, Target.ANTHROPIC: 1.0}
+TEMPERATURE_MAX: dict[Target, tuple[str, float]] = {
+    Target.OPENAI: ("OpenAI's API", 2.0),
+    Target.ANTHROPIC: ("Anthropic's API", 1.0),
+}
 
 
 def check_target_range(temperature: float | None, target: Target, engine: str) -> None:
     """Refuse a temperature the target's API does not take (the client's own API did)."""
-    highest = TEMPERATURE_MAX.get(target)
-    if temperature is not None and highest is not None and temperature > highest:
-        why = f"{target} engines take a temperature from 0 to {highest:g}"
+    if temperature is None or target not in TEMPERATURE_MAX:
+        return
+    api, highest = TEMPERATURE_MAX[target]
+    if temperature > highest:
+        why = f"{api} takes a temperature from 0 to {highest:g}"
         refused_by("temperature", temperature, engine, why)
 
 
