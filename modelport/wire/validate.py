@@ -280,7 +280,8 @@ class Check:
             return True
         if int in kinds:
             return self.low if self.low is not None else 1
-        return {str: "x", dict: {"x": "y"}, list: ["x"]}[kinds[0]]
+        samples: dict[type, Any] = {str: "x", dict: {"x": "y"}, list: ["x"]}
+        return samples[kinds[0]]
 
     def describe(self) -> str:
         """The rule as docs/fields.md says it: `integer 1..2147483647`."""
