@@ -300,3 +300,34 @@ async def test_a_temperature_past_the_targets_range_is_refused_by_name(
         "temperature: 3.0 is not supported by vllm: OpenAI's API takes a temperature from 0 to 2"
     )
     assert len(_posts(vllm)) == 1
+
+
+NESTED = [
+    (
+        "/v1/chat/completions",
+        {"stream_options": {"include_usage": "yes"}},
+        "stream_options.include_usage: expected a boolean, got string",
+    ),
+    (
+        "/v1/messages",
+        {"thinking": {"type": "enabled", "budget_tokens": 10}},
+        "thinking.budget_tokens: must be at least 1024",
+    ),
+    (
+        "/v1/messages",
+        {"thinking": {"type": "enabled", "budget_tokens": 2**64}},
+        f"thinking.budget_tokens: {TOO_BIG}",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "fields", "message"), NESTED)
+async def test_nested_values_are_checked_too(
+    served: tuple[Any, str], path: str, fields: dict[str, Any], message: str
+) -> None:
+    fake, url = served
+    base, shape = ROUTES[path]
+    status, _, raw = await post(url, path, {**base, **fields})
+    assert status == 400, raw
+    assert _error_message(shape, raw) == message
+    assert _posts(fake) == []
