@@ -294,7 +294,10 @@ class Check:
 
 
 def _shown(bound: float) -> str:
-    return str(int(bound)) if bound == int(bound) else str(bound)
+    """An integer bound exactly (2147483647), a float one short (3.40282e+38, 0.5)."""
+    if isinstance(bound, int) or (bound.is_integer() and abs(bound) < 1e15):
+        return str(int(bound))
+    return f"{bound:g}"
 
 
 def integer(low: float | None = None, high: float | None = None) -> Check:
