@@ -57,6 +57,13 @@ OPENAI_REASONS: Mapping[FinishReason, str] = {
 
 # Keys no codec models, so they must travel in ChatRequest.extra.
 EXTRA_KEYS = ("seed", "top_k", "min_p", "repeat_penalty", "venice_parameters", "x_trace")
+# Values the dialects take for them (issue 11: typed and ranged fields are checked).
+_EXTRA_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "seed": st.integers(-(2**53), 2**53),
+    "top_k": st.integers(0, 100),
+    "min_p": st.floats(0, 1),
+    "repeat_penalty": st.floats(0, 2),
+}
 
 # ---------------------------------------------------------------------------
 # Leaves
@@ -88,6 +95,12 @@ def json_values() -> st.SearchStrategy[Any]:
         lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts(0, 8), inner, max_size=3),
         max_leaves=8,
     )
+
+
+@st.composite
+def _extras(draw: st.DrawFn) -> dict[str, Any]:
+    keys = draw(st.lists(st.sampled_from(EXTRA_KEYS), unique=True, max_size=3))
+    return {k: draw(_EXTRA_VALUES.get(k, json_values())) for k in keys}
 
 
 def json_objects() -> st.SearchStrategy[dict[str, Any]]:
@@ -207,7 +220,7 @@ def chat_requests(
         response_format=draw(st.none() | st.just({"type": "json_object"})),
         reasoning=draw(st.none() | reasonings(reasoning)),
         stream=draw(st.booleans()),
-        extra=draw(st.dictionaries(st.sampled_from(EXTRA_KEYS), json_values(), max_size=3)),
+        extra=draw(_extras()),
     )
 
 

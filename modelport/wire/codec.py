@@ -24,7 +24,7 @@ from modelport.types import (
     WireFormat,
 )
 from modelport.wire.errors import decode_error_body
-from modelport.wire.fields import FieldTable, Target, upstream_extra
+from modelport.wire.fields import FieldTable, Target, check_target_range, upstream_extra
 from modelport.wire.sse import Frame, SSEDecoder
 from modelport.wire.validate import load_body
 
@@ -220,6 +220,7 @@ class ClientCodecBase(EngineCodecBase):
     fields: FieldTable | None = None
 
     def upstream_extra(self, request: ChatRequest, target: Target, engine: str) -> dict[str, Any]:
+        check_target_range(request.temperature, target, engine)
         if self.fields is None:
             return {}
         return upstream_extra(self.fields, request.extra, target, engine)

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from modelport.wire.validate import refused_by
+from modelport.wire.validate import Check, refused_by
 
 
 class Target(enum.StrEnum):
@@ -121,6 +121,9 @@ class FieldTable:
     title: str
     own: Target | None
     rows: tuple[Row, ...]
+    # What each top-level field takes (type, range), per the dialect's API reference: the
+    # decoder applies these (validate.check_values) to every request, before it is routed.
+    values: Mapping[str, Check] = field(default_factory=dict)
     by_path: dict[str, Row] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -128,7 +131,20 @@ class FieldTable:
         duplicates = {p for p in paths if paths.count(p) > 1}
         if duplicates:
             raise ValueError(f"{self.title}: fields listed twice: {sorted(duplicates)}")
-        object.__setattr__(self, "by_path", {r.path: r for r in self.rows})
+        unknown = set(self.values) - {r.path for r in self.rows if r.top_level}
+        if unknown:
+            raise ValueError(f"{self.title}: values for fields it has no row for: {unknown}")
+        # A row's default example (true) for a field that takes no boolean: one it takes.
+        rows = tuple(
+            replace(r, example=check.sample())
+            if (check := self.values.get(r.path)) is not None
+            and r.example is True
+            and not check.admits(True)
+            else r
+            for r in self.rows
+        )
+        object.__setattr__(self, "rows", rows)
+        object.__setattr__(self, "by_path", {r.path: r for r in rows})
 
     def top_level(self) -> Iterable[Row]:
         return (r for r in self.rows if r.top_level)
@@ -142,6 +158,25 @@ class FieldTable:
             for r in self.top_level()
             if any(c.fate is Fate.MAPPED for t, c in r.to.items() if t is not self.own)
         )
+
+
+# The temperature each target's API takes at most (OpenAI's 0 to 2, Anthropic's 0 to 1;
+# Ollama states none). A request transcoded from a dialect that allows more is refused by
+# name, not clamped: a clamped temperature would answer another request than the one asked.
+TEMPERATURE_MAX: dict[Target, tuple[str, float]] = {
+    Target.OPENAI: ("OpenAI's API", 2.0),
+    Target.ANTHROPIC: ("Anthropic's API", 1.0),
+}
+
+
+def check_target_range(temperature: float | None, target: Target, engine: str) -> None:
+    """Refuse a temperature the target's API does not take (the client's own API did)."""
+    if temperature is None or target not in TEMPERATURE_MAX:
+        return
+    api, highest = TEMPERATURE_MAX[target]
+    if temperature > highest:
+        why = f"{api} takes a temperature from 0 to {highest:g}"
+        refused_by("temperature", temperature, engine, why)
 
 
 def upstream_extra(
@@ -172,7 +207,14 @@ def upstream_extra(
 # ---------------------------------------------------------------------------
 # docs/fields.md is these tables rendered; the tests compare the two.
 
-COLUMNS = ("field", "passthrough", "-> OpenAI-compatible", "-> Anthropic", "-> Ollama native")
+COLUMNS = (
+    "field",
+    "value",
+    "passthrough",
+    "-> OpenAI-compatible",
+    "-> Anthropic",
+    "-> Ollama native",
+)
 
 
 def render_rows(table: FieldTable) -> list[str]:
@@ -180,7 +222,8 @@ def render_rows(table: FieldTable) -> list[str]:
     head = "| " + " | ".join((*COLUMNS, "note")) + " |"
     lines = [head, "|" + "---|" * (len(COLUMNS) + 1)]
     for r in table.rows:
-        cells = [f"`{r.path}`", r.passthrough.render()]
+        value = table.values.get(r.path)
+        cells = [f"`{r.path}`", value.describe() if value else "", r.passthrough.render()]
         for target in Target:
             same = target is table.own
             cells.append("(passthrough)" if same else r.to[target].render())

@@ -7,6 +7,8 @@ config loader words its errors:
     <param>: field required
     <param>: expected <what>, got <JSON type>
     <param>: must not be empty
+    <param>: must be at least <min>          (a number below its API's range)
+    <param>: must be at most <max>           (above it, or more than an engine takes)
     <param>: <value> is not supported
     <param>: <value> is not supported by <engine>: <why>   (refused_by, raises Unsupported)
 
@@ -18,6 +20,7 @@ how a field is wrong.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import msgspec
@@ -26,6 +29,16 @@ from modelport.errors import InvalidRequest, Unsupported
 
 JSONObject = dict[str, Any]
 _decode_json = msgspec.json.Decoder().decode
+
+# How deep arrays and objects may nest in a request body (serde_json's default limit). Real
+# clients stay far below: the deepest body in docs/captures/clients nests 16 levels (Codex's
+# tool schemas). Deeper bodies are refused before anything walks them: msgspec, our
+# validators and the encoders recurse, and 5,000 levels overflowed Python's stack.
+MAX_NESTING = 128
+# The largest token count any engine here takes: llama.cpp's n_predict and Ollama's runner
+# hold it in a 32-bit int. A bigger max_tokens is refused, not passed on to overflow there.
+INT32_MAX = 2**31 - 1
+INT64 = 2**63  # seeds: OpenAI's and Ollama's are 64-bit integers
 
 
 def fail(param: str, problem: str) -> NoReturn:
@@ -191,13 +204,126 @@ def tool_arguments(raw: Any, param: str) -> dict[str, Any]:
 
 
 def load_body(body: bytes | str | Mapping[str, Any]) -> JSONObject:
-    """A request body as a JSON object; anything else is refused without a `param`."""
+    """A request body as a JSON object; anything else is refused without a `param`. Every
+    dialect's body comes through here, so this is where nesting is bounded (MAX_NESTING)."""
     if isinstance(body, Mapping):
         return dict(body)
     try:
         obj = _decode_json(body)
     except msgspec.DecodeError as exc:
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    except RecursionError:  # msgspec's own guard, some hundreds of levels down
+        too_deep()
     if not isinstance(obj, dict):
         raise InvalidRequest(f"request body must be a JSON object, got {json_type(obj)}")
+    if nests_deeper(obj, MAX_NESTING):
+        too_deep()
     return obj
+
+
+def too_deep() -> NoReturn:
+    raise InvalidRequest(
+        f"request body nests arrays and objects more than {MAX_NESTING} levels deep"
+    ) from None
+
+
+def nests_deeper(obj: JSONObject, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` levels (the body is level 1).
+
+    Level by level without recursion, so it cannot overflow the stack it protects; each
+    level keeps only its containers, so the cost is one look at every value, once."""
+    level: list[Any] = [obj]
+    for _ in range(limit):
+        below: list[Any] = []
+        for container in level:
+            values = container.values() if container.__class__ is dict else container
+            below += [v for v in values if v.__class__ is dict or v.__class__ is list]
+        if not below:
+            return False
+        level = below
+    return True
+
+
+# ---------------------------------------------------------------------------
+# Value checks as data: the field tables (wire/*/fields.py) give each field one of these,
+# and `check_values` applies them, so a range is said once and worded the same everywhere.
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """What one field takes: a JSON type and, for numbers, a closed range."""
+
+    kind: type | tuple[type, ...]
+    what: str  # the type as the refusal says it: "an integer"
+    low: float | None = None
+    high: float | None = None
+
+    def __call__(self, value: Any, param: str) -> Any:
+        expect(value, self.kind, self.what, param)
+        if self.low is not None and value < self.low:
+            fail(param, f"must be at least {_shown(self.low)}")
+        if self.high is not None and value > self.high:
+            fail(param, f"must be at most {_shown(self.high)}")
+        return value
+
+    def admits(self, value: Any) -> bool:
+        try:
+            self(value, "")
+        except InvalidRequest:
+            return False
+        return True
+
+    def sample(self) -> Any:
+        """A value this rule takes, for a field table's examples (a table's tests send one)."""
+        kinds = self.kind if isinstance(self.kind, tuple) else (self.kind,)
+        if bool in kinds:
+            return True
+        if int in kinds:
+            return self.low if self.low is not None else 1
+        samples: dict[type, Any] = {str: "x", dict: {"x": "y"}, list: ["x"]}
+        return samples[kinds[0]]
+
+    def describe(self) -> str:
+        """The rule as docs/fields.md says it: `integer 1..2147483647`."""
+        what = self.what.removeprefix("an ").removeprefix("a ")
+        if self.low is None and self.high is None:
+            return what
+        low = "" if self.low is None else _shown(self.low)
+        high = "" if self.high is None else _shown(self.high)
+        return f"{what} {low}..{high}"
+
+
+def _shown(bound: float) -> str:
+    """An integer bound exactly (2147483647), a float one short (3.40282e+38, 0.5)."""
+    if isinstance(bound, int) or (bound.is_integer() and abs(bound) < 1e15):
+        return str(int(bound))
+    return f"{bound:g}"
+
+
+def integer(low: float | None = None, high: float | None = None) -> Check:
+    return Check(int, "an integer", low, high)
+
+
+def number(low: float | None = None, high: float | None = None) -> Check:
+    return Check((int, float), "a number", low, high)
+
+
+BOOLEAN = Check(bool, "a boolean")
+STRING = Check(str, "a string")
+OBJECT = Check(dict, "an object")
+ARRAY = Check(list, "an array")
+STRING_OR_ARRAY = Check((str, list), "a string or an array")
+STRINGS = Check(list, "an array of strings")
+MESSAGES = Check(list, "an array of messages")
+TOOLS = Check(list, "an array of tools")
+STRING_OR_OBJECT = Check((str, dict), "a string or an object")
+TOKENS = integer(1, INT32_MAX)  # max_tokens and its kin, in every dialect
+SEED = integer(-INT64, INT64 - 1)
+
+
+def check_values(checks: Mapping[str, Check], obj: Mapping[str, Any], path: str = "") -> None:
+    """Each member of `obj` that `checks` names, unless null, checked by its rule."""
+    for key, value in obj.items():
+        check = checks.get(key)
+        if check is not None and value is not None:
+            check(value, at(path, key))

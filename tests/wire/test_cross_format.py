@@ -141,9 +141,17 @@ def anthropic_form(req: ChatRequest) -> ChatRequest:
     )
 
 
+def _anthropic_temperature(req: ChatRequest) -> ChatRequest:
+    """Anthropic takes 0 to 1 (issue 11): the service refuses more before encoding."""
+    if req.temperature is None or req.temperature <= 1:
+        return req
+    return msgspec.structs.replace(req, temperature=1.0)
+
+
 @given(chat_requests())
 def test_openai_request_to_anthropic(req: ChatRequest) -> None:
     req = msgspec.structs.replace(req, response_format=None)  # json_object has no equivalent
+    req = _anthropic_temperature(req)
     from_openai = openai.decode_request(msgspec.json.encode(openai.encode_request(req)))
     wire = msgspec.json.encode(anthropic.encode_request(from_openai))
     from_anthropic = anthropic.decode_request(wire)
@@ -169,7 +177,7 @@ def test_openai_request_to_anthropic(req: ChatRequest) -> None:
 
 @given(chat_requests(reasoning="budget"))
 def test_anthropic_request_to_openai(req: ChatRequest) -> None:
-    req = anthropic_form(msgspec.structs.replace(req, response_format=None))
+    req = anthropic_form(_anthropic_temperature(msgspec.structs.replace(req, response_format=None)))
     from_anthropic = anthropic.decode_request(msgspec.json.encode(anthropic.encode_request(req)))
     assert from_anthropic == req
     from_openai = openai.decode_request(msgspec.json.encode(openai.encode_request(from_anthropic)))

@@ -10,12 +10,14 @@ import re
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from modelport.errors import Unsupported
 from modelport.types import WireFormat
 from modelport.wire import codec_for
 from modelport.wire.fields import Fate, FieldTable, Row, Target, render_rows
+from modelport.wire.ollama.values import OPTION_VALUES
 from modelport.wire.openai import decode_embed_request
 from modelport.wire.openai.fields import EMBED_FIELDS
 from tests.captures import client_requests
@@ -350,7 +352,9 @@ _OLLAMA_OPTIONS = [r for r in TABLES[WireFormat.OLLAMA].rows if r.path.startswit
 def test_each_ollama_option_meets_its_row_when_transcoded(fmt: WireFormat, rule: Row) -> None:
     codec = codec_for(fmt)
     name = rule.path.removeprefix("options.")
-    value = rule.example if rule.example is not True else 1
+    value = rule.example
+    if value is True:  # no example of its own: one its value check takes (a boolean for use_mmap)
+        value = OPTION_VALUES[name].sample() if name in OPTION_VALUES else 1
     request = codec.decode_request({**BASE[fmt], "options": {name: value}})
     for target in (Target.OPENAI, Target.ANTHROPIC):
         cell = rule.to[target]
@@ -358,7 +362,8 @@ def test_each_ollama_option_meets_its_row_when_transcoded(fmt: WireFormat, rule:
             with pytest.raises(Unsupported) as caught:
                 codec.upstream_extra(request, target, "engine-x")
             assert caught.value.param == rule.path
-            assert caught.value.message.startswith(f"{rule.path}: {value} is not supported by")
+            shown = msgspec.json.encode(value).decode()
+            assert caught.value.message.startswith(f"{rule.path}: {shown} is not supported by")
             continue
         extra = codec.upstream_extra(request, target, "engine-x")
         if cell.fate is Fate.CARRIED:

@@ -18,10 +18,54 @@ from modelport.wire.fields import (
     mapped,
     row,
 )
+from modelport.wire.validate import (
+    ARRAY,
+    BOOLEAN,
+    INT32_MAX,
+    MESSAGES,
+    OBJECT,
+    STRING,
+    STRING_OR_OBJECT,
+    STRINGS,
+    TOKENS,
+    TOOLS,
+    Check,
+    integer,
+    number,
+)
 
 _ANTHROPIC_SERVICE = "Anthropic's own service (accounts, billing, routing); no other engine has it"
 _CACHE = "a caching hint; local engines cache prompt prefixes themselves"
 _DECODER_REFUSES = "no canonical part: refused by the decoder, passthrough included"
+
+# What each field takes, per the API reference: max_tokens at least 1 (and no more than an
+# engine holds), temperature and top_p 0 to 1, top_k at least 0.
+_VALUES: dict[str, Check] = {
+    "model": STRING,
+    "messages": MESSAGES,
+    "max_tokens": TOKENS,
+    "system": Check((str, list), "a string or an array of text blocks"),
+    "stop_sequences": STRINGS,
+    "stream": BOOLEAN,
+    "temperature": number(0, 1),
+    "top_p": number(0, 1),
+    "top_k": integer(0, INT32_MAX),
+    "thinking": OBJECT,
+    "output_config": OBJECT,
+    "tools": TOOLS,
+    "tool_choice": OBJECT,
+    "metadata": OBJECT,
+    "service_tier": STRING,
+    "cache_control": OBJECT,
+    "context_management": OBJECT,
+    "container": STRING_OR_OBJECT,
+    "mcp_servers": ARRAY,
+    "inference_geo": STRING,
+    "speed": STRING,
+    "diagnostics": OBJECT,
+    "user_profile_id": STRING,
+    "workspace_id": STRING,
+}
 
 FIELDS = FieldTable(
     "Anthropic Messages (client dialect)",
@@ -286,4 +330,5 @@ FIELDS = FieldTable(
             "other engines show the thinking they do",
         ),
     ),
+    _VALUES,
 )

@@ -29,9 +29,12 @@ from modelport.wire.anthropic.constants import (
 )
 from modelport.wire.anthropic.fields import FIELDS
 from modelport.wire.validate import (
+    INT32_MAX,
+    check_values,
     expect,
     expected,
     fail,
+    integer,
     load_body,
     optional,
     optional_number,
@@ -40,6 +43,9 @@ from modelport.wire.validate import (
     text,
     unsupported,
 )
+
+# Anthropic's least thinking budget (its API reference), and no more than an engine holds.
+_BUDGET = integer(1024, INT32_MAX)
 
 # The fields modelled here; the others travel in `extra` to meet their rows when transcoded.
 _REQUEST_KEYS = FIELDS.modelled
@@ -62,6 +68,7 @@ def decode_request(body: bytes | dict[str, Any]) -> ChatRequest:
 
 
 def decode_request_object(obj: dict[str, Any], *, count_tokens: bool) -> ChatRequest:
+    check_values(FIELDS.values, obj)
     model = text(obj, "model", "model")
     max_tokens = _decode_max_tokens(obj, needed=not count_tokens)
     messages = _decode_messages(required(obj, "messages", "messages"))
@@ -113,6 +120,8 @@ def _decode_system(value: Any) -> str | None:
 
 def _decode_messages(value: Any) -> tuple[Message, ...]:
     items = expect(value, list, "an array of messages", "messages")
+    if not items:
+        fail("messages", "must not be empty")
     out: list[Message] = []
     for i, item in enumerate(items):
         out.extend(_decode_message(item, f"messages[{i}]", opens=i == 0))
@@ -308,12 +317,8 @@ def _decode_thinking(value: Any, extra: dict[str, Any]) -> Reasoning | None:
     kind = text(value, "type", "thinking.type")
     display = optional(value, "display", str, "a string", "thinking.display")
     if kind == "enabled":
-        budget: int = expect(
-            required(value, "budget_tokens", "thinking.budget_tokens"),
-            int,
-            "an integer",
-            "thinking.budget_tokens",
-        )
+        param = "thinking.budget_tokens"
+        budget: int = _BUDGET(required(value, "budget_tokens", param), param)
         return Reasoning(budget_tokens=budget, display=display)
     if kind == "adaptive":
         return Reasoning(adaptive=True, display=display)

@@ -15,7 +15,7 @@ from modelport.wire.codec import (
     EngineCodecBase,
     RelayRequest,
 )
-from modelport.wire.fields import Target, upstream_extra
+from modelport.wire.fields import Target, check_target_range, upstream_extra
 from modelport.wire.ollama import errors, generate, request_decode, response
 from modelport.wire.ollama.fields import FIELDS
 from modelport.wire.ollama.request import encode_chat_request
@@ -91,6 +91,7 @@ class OllamaCodec(OllamaEngineCodec, ClientCodecBase):
         decides each: carried under the target's name, dropped or refused by name."""
         if target is Target.OLLAMA:
             return dict(request.extra)  # the Ollama encoder puts `options` back in place
+        check_target_range(request.temperature, target, engine)
         flat = {k: v for k, v in request.extra.items() if k != "options"}
         options = request.extra.get("options")
         if isinstance(options, dict):

@@ -15,9 +15,10 @@ from modelport.types import (
     EmbedResult,
     Usage,
 )
+from modelport.wire.ollama.values import EMBED_VALUES
 from modelport.wire.validate import (
+    check_values,
     expected,
-    fail,
     load_body,
     non_empty_text,
     optional,
@@ -80,6 +81,7 @@ def decode_embed_call(body: bytes) -> EmbedCall:
     """/api/embed (api.EmbedRequest): `input` a string or an array of strings, `""` and `[]`
     being no input at all, as Ollama takes them."""
     obj = load_body(body)
+    check_values(EMBED_VALUES, obj)
     model = non_empty_text(obj, "model", "model")
     raw = obj.get("input")
     if raw is None or raw == "":
@@ -91,8 +93,6 @@ def decode_embed_call(body: bytes) -> EmbedCall:
     else:
         expected("input", "a string or an array of strings", raw)
     dimensions = optional_int(obj, "dimensions", "dimensions")
-    if dimensions is not None and dimensions < 0:
-        fail("dimensions", "must be at least 0")
     _check_common(obj)
     optional_bool(obj, "truncate", "truncate")
     request = EmbedRequest(model=model, inputs=inputs)
@@ -102,6 +102,7 @@ def decode_embed_call(body: bytes) -> EmbedCall:
 def decode_embeddings_call(body: bytes) -> EmbedRequest:
     """/api/embeddings (api.EmbeddingRequest): one `prompt`; an empty one is no input."""
     obj = load_body(body)
+    check_values(EMBED_VALUES, obj)
     model = non_empty_text(obj, "model", "model")
     prompt = optional_text(obj, "prompt", "prompt")
     _check_common(obj)

@@ -23,7 +23,15 @@ from modelport.wire.ollama.request_decode import (
     response_format,
     think,
 )
-from modelport.wire.validate import JSONObject, fail, load_body, non_empty_text, optional_bool
+from modelport.wire.ollama.values import VALUES
+from modelport.wire.validate import (
+    JSONObject,
+    check_values,
+    fail,
+    load_body,
+    non_empty_text,
+    optional_bool,
+)
 from modelport.wire.validate import text as text_field
 
 _KEYS = frozenset({"model", "prompt", "system", "images", "format", "options", "think", "stream"})
@@ -32,6 +40,7 @@ _KEYS = frozenset({"model", "prompt", "system", "images", "format", "options", "
 def decode_request(body: bytes | dict[str, Any]) -> ChatRequest:
     """A client's /api/generate body, validated."""
     obj = load_body(body)
+    check_values(VALUES, obj)
     model = non_empty_text(obj, "model", "model")
     prompt = text_field(obj, "prompt", "prompt")
     pictures = images(obj.get("images"), "images")

@@ -34,11 +34,13 @@ from modelport.types import (
 )
 from modelport.wire.ids import mint_tool_id
 from modelport.wire.ollama.request import OPTION_KEYS
+from modelport.wire.ollama.values import OPTION_VALUES, VALUES
 from modelport.wire.validate import (
     JSONObject,
     an_array,
     an_object,
     at,
+    check_values,
     expect,
     expected,
     fail,
@@ -126,6 +128,7 @@ class Options:
 
     def __init__(self, value: Any) -> None:
         given = {} if value is None else an_object(value, "options")
+        check_values(OPTION_VALUES, given, "options")
         self.temperature = _number(given, "temperature")
         self.top_p = _number(given, "top_p")
         predict = given.get("num_predict")
@@ -303,6 +306,7 @@ _CHAT_KEYS = frozenset({"model", "messages", "tools", "think", "format", "option
 def decode_request(body: bytes | dict[str, Any]) -> ChatRequest:
     """A client's /api/chat body, validated; the rest of Ollama's fields ride in `extra`."""
     obj = load_body(body)
+    check_values(VALUES, obj)
     model = non_empty_text(obj, "model", "model")
     messages, system = messages_of(obj.get("messages"))
     options = Options(obj.get("options"))

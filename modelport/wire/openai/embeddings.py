@@ -21,6 +21,7 @@ from modelport.wire.openai.structs import (
 )
 from modelport.wire.validate import (
     at,
+    check_values,
     expected,
     fail,
     load_body,
@@ -47,6 +48,7 @@ def decode_embed_request(body: bytes | dict[str, Any]) -> EmbedRequest:
     """An embeddings body. `input` takes OpenAI's four shapes: text, texts, one token-id
     array, or token-id arrays (langchain's OpenAIEmbeddings sends these by default)."""
     obj = load_body(body)
+    check_values(EMBED_FIELDS.values, obj)
     for key, value in obj.items():  # every engine gets the same request: one fate per field
         if key not in EMBED_FIELDS.by_path:
             refused_by(key, value, "the embeddings of any engine here", _CARRIED_FIELDS)

@@ -18,9 +18,80 @@ from modelport.wire.fields import (
     mapped,
     row,
 )
+from modelport.wire.validate import (
+    ARRAY,
+    BOOLEAN,
+    INT32_MAX,
+    MESSAGES,
+    OBJECT,
+    SEED,
+    STRING,
+    STRING_OR_ARRAY,
+    STRING_OR_OBJECT,
+    TOKENS,
+    TOOLS,
+    Check,
+    integer,
+    number,
+)
 
 _CACHE = "a caching hint; local engines cache prompt prefixes themselves"
 _OPENAI_SERVICE = "OpenAI's own service (logs, abuse monitoring); no other engine has it"
+
+# What each field takes, per the API reference (the openai SDK's docstrings: temperature 0 to
+# 2, penalties -2 to 2, top_logprobs 0 to 20, n at least 1); token counts and seeds no larger
+# than an engine holds (validate.INT32_MAX, SEED). Vendor fields as vLLM checks them.
+_VALUES: dict[str, Check] = {
+    "model": STRING,
+    "messages": MESSAGES,
+    "audio": OBJECT,
+    "frequency_penalty": number(-2, 2),
+    "function_call": STRING_OR_OBJECT,
+    "functions": ARRAY,
+    "logit_bias": OBJECT,
+    "logprobs": BOOLEAN,
+    "top_logprobs": integer(0, 20),
+    "max_tokens": TOKENS,
+    "max_completion_tokens": TOKENS,
+    "metadata": OBJECT,
+    "modalities": ARRAY,
+    "moderation": OBJECT,
+    "n": integer(1, 128),
+    "parallel_tool_calls": BOOLEAN,
+    "prediction": OBJECT,
+    "presence_penalty": number(-2, 2),
+    "prompt_cache_key": STRING,
+    "prompt_cache_retention": STRING,
+    "prompt_cache_options": OBJECT,
+    "reasoning_effort": STRING,
+    "response_format": OBJECT,
+    "safety_identifier": STRING,
+    "seed": SEED,
+    "service_tier": STRING,
+    "stop": STRING_OR_ARRAY,
+    "store": BOOLEAN,
+    "stream": BOOLEAN,
+    "stream_options": OBJECT,
+    "temperature": number(0, 2),
+    "tool_choice": STRING_OR_OBJECT,
+    "tools": TOOLS,
+    "top_p": number(0, 1),
+    "user": STRING,
+    "verbosity": STRING,
+    "web_search_options": OBJECT,
+    "top_k": integer(-1, INT32_MAX),
+    "min_p": number(0, 1),
+    "typical_p": number(0, 1),
+    "repetition_penalty": number(0),
+    "repeat_penalty": number(0),
+    "chat_template_kwargs": OBJECT,
+}
+_EMBED_VALUES: dict[str, Check] = {
+    "model": STRING,
+    "dimensions": integer(1, INT32_MAX),
+    "encoding_format": STRING,
+    "user": STRING,
+}
 
 FIELDS = FieldTable(
     "OpenAI Chat Completions (client dialect)",
@@ -326,6 +397,7 @@ FIELDS = FieldTable(
             "`allowed_tools` and `custom` are refused (decoder)",
         ),
     ),
+    _VALUES,
 )
 
 # /v1/embeddings (the openai SDK's `types/embedding_create_params.py`). Never relayed: the
@@ -347,4 +419,5 @@ EMBED_FIELDS = FieldTable(
         ),
         row("user", DROPPED, REFUSED, DROPPED, _OPENAI_SERVICE),
     ),
+    _EMBED_VALUES,
 )

@@ -23,10 +23,12 @@ from modelport.types import (
 )
 from modelport.wire.openai.fields import FIELDS
 from modelport.wire.validate import (
+    BOOLEAN,
     JSONObject,
     an_array,
     an_object,
     at,
+    check_values,
     expected,
     fail,
     load_body,
@@ -221,6 +223,8 @@ def _stop(value: Any) -> tuple[str, ...] | None:
     expected("stop", "a string or an array of strings", value)
 
 
+_STREAM_OPTIONS = {"include_usage": BOOLEAN, "include_obfuscation": BOOLEAN}
+
 # The fields modelled here; the others travel in `extra` to meet their rows when transcoded.
 _REQUEST_KEYS = FIELDS.modelled
 
@@ -228,6 +232,9 @@ _REQUEST_KEYS = FIELDS.modelled
 def decode_request(body: bytes | dict[str, Any]) -> ChatRequest:
     """A client's chat-completions body, validated; unknown keys travel in `extra`."""
     obj = load_body(body)
+    check_values(FIELDS.values, obj)
+    if obj.get("stream_options"):  # an object, checked above: its members too
+        check_values(_STREAM_OPTIONS, obj["stream_options"], "stream_options")
     model = non_empty_text(obj, "model", "model")
     messages, system = _messages(obj.get("messages"))
     effort = optional_text(obj, "reasoning_effort", "reasoning_effort")

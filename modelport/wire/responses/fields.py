@@ -18,6 +18,18 @@ from modelport.wire.fields import (
     mapped,
     row,
 )
+from modelport.wire.validate import (
+    ARRAY,
+    BOOLEAN,
+    INT32_MAX,
+    OBJECT,
+    STRING,
+    STRING_OR_OBJECT,
+    TOOLS,
+    Check,
+    integer,
+    number,
+)
 
 _CACHE = "a caching hint; local engines cache prompt prefixes themselves"
 _OPENAI_SERVICE = "OpenAI's own service (logs, abuse monitoring, accounts)"
@@ -28,6 +40,45 @@ def _asks_no_logprobs(value: Any) -> bool:
     """`include` asks for nothing an engine of another dialect gives, but logprobs."""
     return not (isinstance(value, list) and "message.output_text.logprobs" in value)
 
+
+# What each field takes, per the API reference (the openai SDK's docstrings): temperature 0
+# to 2, top_p 0 to 1, top_logprobs 0 to 20, max_output_tokens at least 16.
+_VALUES: dict[str, Check] = {
+    "model": STRING,
+    "input": Check((str, list), "a string or an array of input items"),
+    "instructions": STRING,
+    "tools": TOOLS,
+    "tool_choice": STRING_OR_OBJECT,
+    "parallel_tool_calls": BOOLEAN,
+    "max_output_tokens": integer(16, INT32_MAX),
+    "temperature": number(0, 2),
+    "top_p": number(0, 1),
+    "text": OBJECT,
+    "reasoning": OBJECT,
+    "stream": BOOLEAN,
+    "top_logprobs": integer(0, 20),
+    "include": ARRAY,
+    "moderation": OBJECT,
+    "store": BOOLEAN,
+    "metadata": OBJECT,
+    "user": STRING,
+    "safety_identifier": STRING,
+    "client_metadata": OBJECT,
+    "prompt_cache_key": STRING,
+    "prompt_cache_retention": STRING,
+    "prompt_cache_options": OBJECT,
+    "service_tier": STRING,
+    "truncation": STRING,
+    "stream_options": OBJECT,
+    "max_tool_calls": integer(1, INT32_MAX),
+    "context_management": ARRAY,
+    "image": OBJECT,
+    "background_options": OBJECT,
+    "previous_response_id": STRING,
+    "conversation": STRING_OR_OBJECT,
+    "prompt": OBJECT,
+    "background": BOOLEAN,
+}
 
 FIELDS = FieldTable(
     "Responses API (client dialect)",
@@ -187,4 +238,5 @@ FIELDS = FieldTable(
             "Codex's hint for OpenAI's reasoning state",
         ),
     ),
+    _VALUES,
 )

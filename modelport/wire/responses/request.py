@@ -16,11 +16,13 @@ from __future__ import annotations
 from typing import Any
 
 from modelport.types import ChatRequest, Reasoning
+from modelport.wire.responses.fields import FIELDS
 from modelport.wire.responses.items import decode_input
 from modelport.wire.responses.tools import decode_tool_choice, decode_tools
 from modelport.wire.validate import (
     JSONObject,
     an_object,
+    check_values,
     fail,
     load_body,
     non_empty_text,
@@ -99,6 +101,7 @@ def _system(obj: JSONObject, lifted: list[str]) -> str | None:
 def decode_request(body: bytes | dict[str, Any]) -> ChatRequest:
     """A client's /v1/responses body, validated."""
     obj = load_body(body)
+    check_values(FIELDS.values, obj)
     model = non_empty_text(obj, "model", "model")
     _refuse_state(obj)
     messages, lifted, offered = decode_input(required(obj, "input", "input"))

@@ -176,9 +176,13 @@ def test_tool_results_keep_their_place_among_user_blocks() -> None:
     ]
 
 
+HI = [{"role": "user", "content": "hi"}]
+
+
 def test_tool_choices_and_thinking_kinds() -> None:
     def decode(**fields: Any) -> ChatRequest:
-        return anthropic.decode_request({"model": "m", "max_tokens": 5, "messages": [], **fields})
+        body = {"model": "m", "max_tokens": 5, "messages": HI, **fields}  # [] is refused
+        return anthropic.decode_request(body)
 
     assert decode(tool_choice={"type": "auto"}).tool_choice == ToolChoice("auto")
     assert decode(tool_choice={"type": "none"}).tool_choice == ToolChoice("none")
@@ -192,7 +196,7 @@ def test_output_config_format_becomes_response_format() -> None:
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
     config = {"format": {"type": "json_schema", "schema": schema}, "effort": "low"}
     req = anthropic.decode_request(
-        {"model": "m", "max_tokens": 5, "messages": [], "output_config": config}
+        {"model": "m", "max_tokens": 5, "messages": HI, "output_config": config}
     )
     assert req.response_format == {
         "type": "json_schema",

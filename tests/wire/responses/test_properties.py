@@ -45,6 +45,7 @@ def _no_adjacent_turns(req: ChatRequest) -> bool:
 def test_request_round_trip(req: ChatRequest) -> None:
     req = _responses_shaped(req)
     assume(_no_adjacent_turns(req))
+    assume(req.max_tokens is None or req.max_tokens >= 16)  # the API's least (issue 11)
     body = responses.encode_request(req)
     for wire in (body, msgspec.json.encode(body)):
         decoded = responses.decode_request(wire)
