@@ -42,6 +42,7 @@ from modelport.engine import EngineInstallError, EnginePaths, installed
 from modelport.gateway.app import build_app, drain
 from modelport.gateway.ledger import Ledger
 from modelport.gateway.metrics import Metrics
+from modelport.gateway.runner import GatewayRunner
 from modelport.records import RequestRecord
 from modelport.router import Limits, Router, Upstream
 from modelport.service import Service
@@ -194,7 +195,7 @@ class Gateway:
         await self.router.start()
         if not self.router.upstreams and not self.config.backends and self.config.server.embedded:
             await self._start_embedded()
-        self._runner = web.AppRunner(
+        self._runner = GatewayRunner(
             self.app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0
         )
         await self._runner.setup()
