@@ -33,6 +33,12 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     embedded: bool = True
     # How many managed llama-servers may run at once (each holds a model in memory).
     max_managed: int = 1
+    # Browser pages that may call the gateway ("https://app.example.com"; "*": any). A
+    # request with any other Origin gets 403; requests without one (SDKs, curl) are not affected.
+    allowed_origins: tuple[str, ...] = ()
+    # Host headers answered besides the bound address, localhost, 127.0.0.1 and [::1] at
+    # the bound port ("name" for any port, "name:port", "*": any): DNS rebinding defence.
+    allowed_hosts: tuple[str, ...] = ()
 
     @property
     def max_body_bytes(self) -> int:

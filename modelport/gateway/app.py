@@ -21,6 +21,7 @@ import msgspec
 from aiohttp import web
 
 from modelport.errors import AuthError, BackendError, InvalidRequest, Overloaded
+from modelport.gateway.browser import POLICY, BrowserPolicy, browser_guard, cors_headers
 from modelport.gateway.context import KEY_ID, REQUEST_ID, respond
 from modelport.gateway.models import ModelRoutes, wants_anthropic
 from modelport.gateway.ollama_api import OllamaRoutes
@@ -288,12 +289,18 @@ def build_app(
     keys: dict[str, str] | None = None,
     max_body_bytes: int = 32 * 1024 * 1024,
     metrics: Callable[[], Awaitable[tuple[bytes, str]]] | None = None,
+    browser: BrowserPolicy | None = None,
 ) -> web.Application:
-    """The gateway app. `keys` maps accepted key values to their ids (empty: no auth)."""
+    """The gateway app. `keys` maps accepted key values to their ids (empty: no auth);
+    `browser`: the Hosts and Origins answered (None: every one, for embedding the app)."""
+    guards = [] if browser is None else [browser_guard(browser, fail)]
     app = web.Application(
-        middlewares=[request_ids, errors_in_format, keys_required],
+        middlewares=[request_ids, errors_in_format, *guards, keys_required],
         client_max_size=max_body_bytes,
     )
+    if browser is not None:
+        app[POLICY] = browser
+        app.on_response_prepare.append(cors_headers)
     app[SERVICE] = service
     app[KEYS] = dict(keys or {})
     app[STREAMS] = set()

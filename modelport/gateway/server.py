@@ -40,6 +40,7 @@ from modelport.config import (
 )
 from modelport.engine import EngineInstallError, EnginePaths, installed
 from modelport.gateway.app import build_app, drain
+from modelport.gateway.browser import BrowserPolicy
 from modelport.gateway.ledger import Ledger
 from modelport.gateway.metrics import Metrics
 from modelport.gateway.runner import GatewayRunner
@@ -138,11 +139,13 @@ class Gateway:
             observe=self._observe,
             request_timeout_s=config.server.request_timeout_s,
         )
+        self.browser = BrowserPolicy(config.server.allowed_origins, config.server.allowed_hosts)
         self.app = build_app(
             self.service,
             keys=api_keys(config, self.env),
             max_body_bytes=config.server.max_body_bytes,
             metrics=self._render_metrics,
+            browser=self.browser,
         )
         self._runner: web.AppRunner | None = None
         self._embedded_start: asyncio.Task[None] | None = None
@@ -207,6 +210,7 @@ class Gateway:
             await self.stop(grace_s=0)
             raise StartError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
         bound = self._runner.addresses[0]
+        self.browser.bind(host, bound[1])
         self.url = f"http://{_url_host(host)}:{bound[1]}"
         return self.url
 
