@@ -336,7 +336,7 @@ class Router:
             return_exceptions=True,
         )
         if isinstance(health, BaseException):
-            health = BackendHealth(alive=False, ready=False, last_error=str(health))
+            health = BackendHealth(alive=False, ready=False, last_error=_failure_text(health))
         upstream.health = health
         if isinstance(models, list):
             upstream.models = {
@@ -404,3 +404,11 @@ class Router:
 def is_upstream_fault(exc: BackendError) -> bool:
     """Failures that say the upstream is unwell (and count against its breaker)."""
     return exc.retryable and not isinstance(exc, QueueFull)
+
+
+def _failure_text(exc: BaseException) -> str:
+    """What a failed health check shows: our errors' messages (scrubbed where they are
+    made); of anything else only its kind, since its text may quote what the engine sent."""
+    if isinstance(exc, BackendError):
+        return exc.message
+    return f"health check failed: {type(exc).__name__}"

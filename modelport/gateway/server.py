@@ -146,10 +146,16 @@ class Gateway:
             max_body_bytes=config.server.max_body_bytes,
             metrics=self._render_metrics,
             browser=self.browser,
+            secrets=self._upstream_keys(),
         )
         self._runner: web.AppRunner | None = None
         self._embedded_start: asyncio.Task[None] | None = None
         self.url = ""
+
+    def _upstream_keys(self) -> tuple[str, ...]:
+        """The keys the backends send: kept out of every status page."""
+        keys = (backend_key(backend, self.env) for backend in self.config.backends)
+        return tuple(key for key in keys if key)
 
     async def _discover(self, router: Router) -> None:
         """Fingerprint the ports nothing is served from yet; hand new engines to the router."""

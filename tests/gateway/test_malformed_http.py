@@ -84,7 +84,7 @@ async def test_the_connection_is_closed_and_the_gateway_keeps_serving(fake_engin
     vllm = await fake_engine("vllm", models=["m"])
     _gw, url = await gateway(backends=[backend("vllm", vllm)])
     await _send(url, MALFORMED["bare-lf"])  # read() returned: the gateway closed it
-    answer = await _send(
-        url, b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
+    host = urlsplit(url).netloc
+    request = f"GET /health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    answer = await _send(url, request.encode())
     assert answer.startswith(b"HTTP/1.1 200 "), answer
