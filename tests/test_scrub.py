@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from modelport.errors import AuthError
-from modelport.scrub import public_message, redact, redact_url, scrub_error
+from modelport.scrub import hide_address, public_message, redact, redact_url, scrub_error
 
 
 def test_redact_removes_every_occurrence_of_each_secret() -> None:
@@ -36,8 +36,6 @@ def test_scrub_error_cleans_message_args_and_raw_body() -> None:
 
 
 def test_hide_address_takes_the_engine_url_and_host_port_out() -> None:
-    from modelport.scrub import hide_address
-
     url = "http://10.0.0.5:8000/v1"
     text = "POST http://10.0.0.5:8000/v1/chat/completions failed; host 10.0.0.5:8000 is down"
     out = hide_address(text, url)
