@@ -92,7 +92,7 @@ class BrowserPolicy:
         if self.any_host:
             return True
         if not host:
-            return False  # HTTP/1.1 requires Host; only a hand-made request lacks it
+            return True  # browsers always send Host; a request without one is no rebinding
         host = host.strip().lower()
         if host in self.hosts:
             return True
@@ -121,13 +121,14 @@ def browser_guard(policy: BrowserPolicy, refuse: Refuse) -> Middleware:
             why = "requests from this Origin are not allowed (see server.allowed_origins)"
             return refuse(request, AuthError(why, status=403))
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
-            return _preflight(request, origin)
+            return _preflight(request)
         return await handler(request)
 
     return guard
 
 
-def _preflight(request: web.Request, origin: str) -> web.StreamResponse:
+def _preflight(request: web.Request) -> web.StreamResponse:
+    """204 with what may be sent; the origin itself is added by `cors_headers`."""
     asked = request.headers.get("Access-Control-Request-Headers", "")
     wanted = [h.strip().lower() for h in asked.split(",") if h.strip()]
     allowed = [h for h in wanted if h in ALLOWED_HEADERS or h.startswith(ALLOWED_HEADER_PREFIXES)]

@@ -8,6 +8,7 @@ Requests without Origin (every SDK, curl, coding agent) are unaffected.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from urllib.parse import urlsplit
 
@@ -216,3 +217,14 @@ def test_config_checks_and_shows_the_browser_settings() -> None:
             parse_config(f"[server]\n{bad}\n")
     with pytest.raises(ConfigError, match="expected array"):
         parse_config('[server]\nallowed_origins = "*"\n')
+
+
+async def test_a_request_without_host_is_no_rebinding(fake_engine, gateway) -> None:
+    """Browsers always send Host; HTTP/1.0 by hand (`printf ... | nc`) may not."""
+    vllm = await fake_engine("vllm", models=["m"])
+    _gw, url = await gateway(backends=[backend("vllm", vllm)])
+    reader, writer = await asyncio.open_connection("127.0.0.1", _port(url))
+    writer.write(b"GET /health HTTP/1.0\r\n\r\n")
+    answer = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.0 200 ") or answer.startswith(b"HTTP/1.1 200 "), answer
