@@ -24,6 +24,9 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     api_keys_env: tuple[str, ...] = ("MODELPORT_API_KEY",)
     max_body_mb: float = 32
     request_timeout_s: float = 600
+    # How long one backend may take to the first byte of its answer before the next
+    # candidate is tried (Envoy's per_try_timeout); a backend may set its own.
+    first_byte_timeout_s: float = 120
     # How long SIGTERM lets streams in flight finish; 0 cuts them at once.
     shutdown_grace_s: float = 10
     # "" = the user data dir, "off" = no ledger, else a path (relative to the config file).
@@ -84,6 +87,7 @@ class BackendConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     max_concurrent: int = 8
     max_queue: int = 64
     queue_timeout_s: float = 30
+    first_byte_timeout_s: float | None = None  # None: server.first_byte_timeout_s
     priority: int = 0
     # Over what the engine reports, for every model it serves, then per model by name.
     capabilities: CapabilitiesConfig = msgspec.field(default_factory=CapabilitiesConfig)

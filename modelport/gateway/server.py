@@ -132,12 +132,14 @@ class Gateway:
                 model_capabilities={
                     name: caps.overrides() for name, caps in backend.model_capabilities.items()
                 },
+                first_byte_timeout_s=backend.first_byte_timeout_s,
             )
         self.router.on_refresh = self._backend_state
         self.service = Service(
             self.router,
             observe=self._observe,
             request_timeout_s=config.server.request_timeout_s,
+            first_byte_timeout_s=config.server.first_byte_timeout_s,
         )
         self.browser = BrowserPolicy(config.server.allowed_origins, config.server.allowed_hosts)
         self.app = build_app(
