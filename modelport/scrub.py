@@ -75,6 +75,15 @@ def hide_address(text: str, url: str | None) -> str:
     return text
 
 
+_ENGINE_WORD = re.compile(rf"\b{ENGINE}\b(?!')")
+
+
+def name_engine(text: str, name: str) -> str:
+    """`text` with "the engine" (what transport failures and `hide_address` say) naming the
+    backend by its configured name; "the engine's ..." and other wordings stay."""
+    return _ENGINE_WORD.sub(f"backend {name!r}", text)
+
+
 def scrub_error(
     exc: BackendError, secrets: Iterable[str], *, address: str | None = None
 ) -> BackendError:

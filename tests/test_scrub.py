@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from modelport.errors import AuthError
-from modelport.scrub import hide_address, public_message, redact, redact_url, scrub_error
+from modelport.scrub import (
+    hide_address,
+    name_engine,
+    public_message,
+    redact,
+    redact_url,
+    scrub_error,
+)
 
 
 def test_redact_removes_every_occurrence_of_each_secret() -> None:
@@ -50,3 +57,11 @@ def test_scrub_error_hides_the_address_from_the_message() -> None:
     scrub_error(exc, ["k3y-value"], address="http://10.0.0.5:8000")
     assert exc.message == "bad key [redacted] at the engine"
     assert exc.raw == "[redacted]"
+
+
+def test_name_engine_names_the_backend_in_transport_wordings_only() -> None:
+    assert name_engine("cannot connect to the engine: refused", "gpu") == (
+        "cannot connect to backend 'gpu': refused"
+    )
+    assert name_engine("the engine stopped answering", "gpu") == "backend 'gpu' stopped answering"
+    assert name_engine("the engine's stream was empty", "gpu") == "the engine's stream was empty"

@@ -131,6 +131,9 @@ async def test_errors_name_no_upstream_address(fake_engine, gateway) -> None:
         status, _, raw = await post(url, path, body(False), headers=AUTH)
         assert status >= 500, raw
         assert address.encode() not in raw and b"127.0.0.1" not in raw, raw
+        # Named as configured; once the breaker opens, "no backend ... is ready (...: gpu)".
+        named = b"cannot connect to backend 'gpu'" in raw
+        assert named or (path != DIALECTS[0][0] and b"failing: gpu" in raw), raw
     await gw.router.refresh()
     status, _, raw = await get(url, "/ready")
     assert (status, json.loads(raw)) == (503, {"status": "not ready"})
