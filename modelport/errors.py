@@ -142,6 +142,12 @@ class QueueFull(Overloaded):
     status = 429
 
 
+class Starting(Overloaded):
+    """A local engine is on its way up (being installed, built or loading): not a fault, so
+    the breaker ignores it. The message says what is happening; `retry_after` when to ask
+    again."""
+
+
 class ProtocolError(BackendError):
     """The engine answered something we cannot read, or a stream ended without its end."""
 

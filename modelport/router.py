@@ -21,7 +21,7 @@ from typing import TypeVar
 import msgspec
 
 from modelport.backends.base import Backend
-from modelport.errors import BackendError, DeadlineSpent, QueueFull, RateLimited
+from modelport.errors import BackendError, DeadlineSpent, QueueFull, RateLimited, Starting
 from modelport.types import BackendHealth, BackendModel
 
 log = logging.getLogger("modelport.router")
@@ -216,6 +216,11 @@ class Upstream:
     @property
     def ready(self) -> bool:
         return self.health is not None and self.health.ready
+
+    @property
+    def starting(self) -> bool:
+        """Not ready yet but on its way up: a request may wait for it (a managed engine)."""
+        return self.health is not None and self.health.starting
 
     def serves(self, model: str) -> bool:
         if self.allow is not None and model not in self.allow:
@@ -443,8 +448,9 @@ class Router:
 def is_upstream_fault(exc: BackendError) -> bool:
     """Failures that say the upstream is unwell (and count against its breaker): retryable
     ones, except our own full queue, the engine's 429 (it is up, and says when to come
-    back) and the request's deadline spent before the engine had its chance."""
-    return exc.retryable and not isinstance(exc, QueueFull | RateLimited | DeadlineSpent)
+    back), the request's deadline spent before the engine had its chance, and an engine
+    that is still starting (it is on its way up, and says what it is doing)."""
+    return exc.retryable and not isinstance(exc, QueueFull | RateLimited | DeadlineSpent | Starting)
 
 
 def _failure_text(exc: BaseException) -> str:

@@ -321,12 +321,15 @@ class BackendModel(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class BackendHealth(msgspec.Struct, frozen=True, kw_only=True):
-    """`alive`: the engine answers; `ready`: it can serve a request now."""
+    """`alive`: the engine answers; `ready`: it can serve a request now; `starting`: not
+    ready yet but on its way up (a managed engine being installed or loading), so a request
+    may wait for it; `last_error` then says what is happening."""
 
     alive: bool
     ready: bool
     latency_ms: float | None = None
     last_error: str | None = None
+    starting: bool = False
 
 
 def collect(events: list[Event], *, id: str = "", model: str = "") -> ChatResponse:

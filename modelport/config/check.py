@@ -52,6 +52,7 @@ def _check_server(server: ServerConfig) -> None:
     _check_positive("server.request_timeout_s", server.request_timeout_s)
     _check_positive("server.first_byte_timeout_s", server.first_byte_timeout_s)
     _check_finite("server.shutdown_grace_s", server.shutdown_grace_s, low=0)
+    _check_finite("server.start_wait_s", server.start_wait_s, low=0)
     _check_at_least("server.max_managed", server.max_managed, 1)
     for index, origin in enumerate(server.allowed_origins):
         _check_origin(f"server.allowed_origins[{index}]", origin)

@@ -36,6 +36,10 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     embedded: bool = True
     # How many managed llama-servers may run at once (each holds a model in memory).
     max_managed: int = 1
+    # How long a request waits for a managed engine that is starting (being installed,
+    # built or loading) before it gets 503 with Retry-After and what the start is doing.
+    # Below first_byte_timeout_s, which would otherwise end the wait as the engine's fault.
+    start_wait_s: float = 60
     # Browser pages that may call the gateway ("https://app.example.com"; "*": any). A
     # request with any other Origin gets 403; requests without one (SDKs, curl) are not affected.
     allowed_origins: tuple[str, ...] = ()

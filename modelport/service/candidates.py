@@ -254,11 +254,13 @@ def _rate_limited(route: Route) -> float:
 def _may_try(upstream: Upstream, deadline: Deadline) -> bool:
     """Whether to start an attempt on `upstream` now: the request's deadline has not passed
     (an attempt started after it would fail at once, and be blamed on the wrong backend),
-    the upstream is ready, and its breaker lets it through.
+    the upstream is ready (or starting: the backend then waits for it, within its own
+    bound, `server.start_wait_s`), and its breaker lets it through.
 
     The breaker check comes last: letting a half-open breaker's one trial through uses it.
     """
-    return not deadline.passed() and upstream.ready and upstream.breaker.allow()
+    ready = upstream.ready or upstream.starting
+    return not deadline.passed() and ready and upstream.breaker.allow()
 
 
 def _first_byte_limit(upstream: Upstream, deadline: Deadline) -> float:
