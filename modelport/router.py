@@ -380,7 +380,7 @@ class Router:
             return_exceptions=True,
         )
         if isinstance(health, BaseException):
-            health = BackendHealth(alive=False, ready=False, last_error=str(health))
+            health = BackendHealth(alive=False, ready=False, last_error=_failure_text(health))
         upstream.health = health
         if isinstance(models, list):
             upstream.models = {
@@ -451,3 +451,11 @@ def is_upstream_fault(exc: BackendError) -> bool:
     back), the request's deadline spent before the engine had its chance, and an engine
     that is still starting (it is on its way up, and says what it is doing)."""
     return exc.retryable and not isinstance(exc, QueueFull | RateLimited | DeadlineSpent | Starting)
+
+
+def _failure_text(exc: BaseException) -> str:
+    """What a failed health check shows: our errors' messages (scrubbed where they are
+    made); of anything else only its kind, since its text may quote what the engine sent."""
+    if isinstance(exc, BackendError):
+        return exc.message
+    return f"health check failed: {type(exc).__name__}"

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from modelport.errors import BackendError
 
 REDACTED = "[redacted]"
+ENGINE = "the engine"  # what a message says instead of an engine's address
 MESSAGE_LIMIT = 1000
 
 # What still looks like a key after the keys we hold are gone: sk-..., Bearer ..., long tokens.
@@ -55,12 +56,44 @@ def redact_url(url: str) -> str:
     return parts._replace(netloc=f"{parts.username}:***@{host}").geturl()
 
 
-def scrub_error(exc: BackendError, secrets: Iterable[str]) -> BackendError:
-    """The same error with `secrets` taken out of its message and its kept upstream body."""
+def hide_address(text: str, url: str | None) -> str:
+    """`text` without the engine at `url`: the URL and its host:port become "the engine".
+
+    A client sees errors, never where the gateway's engines live; the operator's log names
+    the backend by its id (`kind:url`) beside the message.
+    """
+    if not url:
+        return text
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return text
+    host = parts.netloc.rpartition("@")[2]
+    for address in (url.rstrip("/"), f"{parts.scheme}://{host}", host):
+        if address and address in text:
+            text = text.replace(address, ENGINE)
+    return text
+
+
+_ENGINE_WORD = re.compile(rf"\b{ENGINE}\b(?!')")
+
+
+def name_engine(text: str, name: str) -> str:
+    """`text` with "the engine" (what transport failures and `hide_address` say) naming the
+    backend by its configured name; "the engine's ..." and other wordings stay."""
+    return _ENGINE_WORD.sub(f"backend {name!r}", text)
+
+
+def scrub_error(
+    exc: BackendError, secrets: Iterable[str], *, address: str | None = None
+) -> BackendError:
+    """The same error with `secrets` taken out of its message and its kept upstream body,
+    and the engine's `address` (its base URL) out of its message."""
     secrets = tuple(secrets)
-    if secrets:
-        exc.message = redact(exc.message, secrets)
-        exc.args = (exc.message,)
-        if exc.raw:
-            exc.raw = redact(exc.raw, secrets)
+    message = hide_address(redact(exc.message, secrets), address)
+    if message != exc.message:
+        exc.message = message
+        exc.args = (message,)
+    if exc.raw and secrets:
+        exc.raw = redact(exc.raw, secrets)
     return exc

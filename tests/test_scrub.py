@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from modelport.errors import AuthError
-from modelport.scrub import public_message, redact, redact_url, scrub_error
+from modelport.scrub import (
+    hide_address,
+    name_engine,
+    public_message,
+    redact,
+    redact_url,
+    scrub_error,
+)
 
 
 def test_redact_removes_every_occurrence_of_each_secret() -> None:
@@ -33,3 +40,28 @@ def test_scrub_error_cleans_message_args_and_raw_body() -> None:
     assert "topsecret-key" not in str(exc)
     assert exc.args == ("bad key [redacted]",)
     assert exc.raw == '{"echo": "[redacted]"}'
+
+
+def test_hide_address_takes_the_engine_url_and_host_port_out() -> None:
+    url = "http://10.0.0.5:8000/v1"
+    text = "POST http://10.0.0.5:8000/v1/chat/completions failed; host 10.0.0.5:8000 is down"
+    out = hide_address(text, url)
+    assert "10.0.0.5:8000" not in out
+    assert out == "POST the engine/chat/completions failed; host the engine is down"
+    assert hide_address("nothing here", url) == "nothing here"
+    assert hide_address("x", None) == "x"
+
+
+def test_scrub_error_hides_the_address_from_the_message() -> None:
+    exc = AuthError("bad key k3y-value at http://10.0.0.5:8000", raw=b"k3y-value")
+    scrub_error(exc, ["k3y-value"], address="http://10.0.0.5:8000")
+    assert exc.message == "bad key [redacted] at the engine"
+    assert exc.raw == "[redacted]"
+
+
+def test_name_engine_names_the_backend_in_transport_wordings_only() -> None:
+    assert name_engine("cannot connect to the engine: refused", "gpu") == (
+        "cannot connect to backend 'gpu': refused"
+    )
+    assert name_engine("the engine stopped answering", "gpu") == "backend 'gpu' stopped answering"
+    assert name_engine("the engine's stream was empty", "gpu") == "the engine's stream was empty"

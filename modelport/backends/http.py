@@ -8,6 +8,7 @@ the matching error class before anything else happens.
 from __future__ import annotations
 
 import enum
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -16,7 +17,7 @@ import aiohttp
 import msgspec
 
 from modelport.errors import BackendError, ProtocolError, TimedOut, Unreachable
-from modelport.scrub import scrub_error
+from modelport.scrub import hide_address, scrub_error
 from modelport.types import BackendHealth, Event
 
 if TYPE_CHECKING:
@@ -41,9 +42,10 @@ class Phase(enum.Enum):
     STREAM = "stream"
 
 
+# No URL in these: messages reach clients, and where the engines live is not theirs to know.
 _TIMED_OUT = {
-    Phase.SEND: "no answer from {url} in time",
-    Phase.PROBE: "{url} did not answer in time",
+    Phase.SEND: "no answer from the engine in time",
+    Phase.PROBE: "the engine did not answer in time",
     Phase.READ: "the engine stopped answering",
     Phase.STREAM: "the engine stopped sending mid-stream",
 }
@@ -81,17 +83,22 @@ _TRANSPORT_FAILURES = (TimeoutError, aiohttp.ClientError, ConnectionError)
 def _typed(exc: BaseException, phase: Phase, url: str, backend_id: str | None) -> BackendError:
     """What a transport failure in `phase` means, as one of our errors."""
     if isinstance(exc, TimeoutError):
-        return TimedOut(_TIMED_OUT[phase].format(url=url), backend_id=backend_id)
+        return TimedOut(_TIMED_OUT[phase], backend_id=backend_id)
     if isinstance(exc, aiohttp.ClientConnectorError):
-        why = exc.os_error.strerror or exc
-        return Unreachable(f"cannot connect to {url}: {why}", backend_id=backend_id)
+        # strerror may quote the address ("Connect call failed ('10.0.0.5', 8000)"): the
+        # errno's own words say the same without it.
+        errno = exc.os_error.errno
+        why = os.strerror(errno) if errno else type(exc.os_error).__name__
+        return Unreachable(f"cannot connect to the engine: {why}", backend_id=backend_id)
     if phase in (Phase.READ, Phase.STREAM):
         # The connection dropped under the body (the engine died or reset it): the engine's
         # failure like a refused connection, so retryable. Before the client's first byte the
         # next candidate answers and the breaker counts it; after it, nothing may retry.
         what = "answer" if phase is Phase.READ else "stream"
-        return ProtocolError(f"the {what} broke off: {exc}", backend_id=backend_id, retryable=True)
-    return Unreachable(f"cannot connect to {url}: {exc}", backend_id=backend_id)
+        why = hide_address(str(exc), url)
+        return ProtocolError(f"the {what} broke off: {why}", backend_id=backend_id, retryable=True)
+    why = hide_address(str(exc), url)
+    return Unreachable(f"cannot connect to the engine: {why}", backend_id=backend_id)
 
 
 class HTTPClient:
@@ -129,8 +136,9 @@ class HTTPClient:
         return self._session
 
     def scrub(self, exc: BackendError) -> BackendError:
-        """The same error with our keys taken out of its message and raw body."""
-        return scrub_error(exc, self.secrets)
+        """The same error with our keys taken out of its message and raw body, and this
+        engine's address out of its message."""
+        return scrub_error(exc, self.secrets, address=self.base_url)
 
     def claim(self, exc: BackendError) -> BackendError:
         """The same error naming this backend (unless it names one already), scrubbed."""
@@ -242,10 +250,11 @@ class HTTPClient:
         try:
             status, body, latency = await self.probe(path)
         except BackendError as exc:
-            return unhealthy(exc)
+            return unhealthy(self.scrub(exc))
         if 200 <= status < 300:
             return BackendHealth(alive=True, ready=True, latency_ms=latency)
-        error = codec.decode_error(status, body, backend_id=self.backend_id)
+        # The answer is the engine's text: it may quote the key we sent (status pages do).
+        error = self.scrub(codec.decode_error(status, body, backend_id=self.backend_id))
         return BackendHealth(alive=True, ready=False, latency_ms=latency, last_error=error.message)
 
     async def probe(self, path: str, *, time_limit: float = 3.0) -> tuple[int, bytes, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable, Mapping
 
 import aiohttp
@@ -112,8 +113,9 @@ class HTTPRelay:
         self._scrub = scrub
         self.backend_id = backend_id
         self.status = response.status
-        self.content_type = response.headers.get(
-            "Content-Type", "text/event-stream" if stream else "application/json"
+        self.content_type = _media_type(
+            response.headers.get("Content-Type", ""),
+            "text/event-stream" if stream else "application/json",
         )
 
     @property
@@ -173,3 +175,13 @@ class HTTPRelay:
 
     async def aclose(self) -> None:
         self._response.close()
+
+
+_MEDIA_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")
+
+
+def _media_type(given: str, default: str) -> str:
+    """The engine's media type without its parameters (the only header of an engine's that
+    reaches the client: a parameter could carry anything, an echoed key included)."""
+    media = given.partition(";")[0].strip().lower()
+    return media if _MEDIA_TYPE.fullmatch(media) else default

@@ -54,6 +54,10 @@ def _check_server(server: ServerConfig) -> None:
     _check_finite("server.shutdown_grace_s", server.shutdown_grace_s, low=0)
     _check_finite("server.start_wait_s", server.start_wait_s, low=0)
     _check_at_least("server.max_managed", server.max_managed, 1)
+    for index, origin in enumerate(server.allowed_origins):
+        _check_origin(f"server.allowed_origins[{index}]", origin)
+    for index, host in enumerate(server.allowed_hosts):
+        _check_allowed_host(f"server.allowed_hosts[{index}]", host)
     if server.log_level not in LOG_LEVELS:
         raise ConfigError(
             f"expected one of {', '.join(LOG_LEVELS)}; got {server.log_level!r}",
@@ -210,6 +214,34 @@ def _check_aliases(aliases: Mapping[str, tuple[str, ...]], labels: set[str]) -> 
 def check_host(key: str, host: str) -> None:
     if not host or any(char.isspace() for char in host):
         raise ConfigError(f"expected a host name or address, got {host!r}", key=key)
+
+
+def _check_origin(key: str, origin: str) -> None:
+    """An origin as browsers send it: scheme://host[:port], nothing after; or "*"."""
+    if origin == "*":
+        return
+    parts = split_url(origin)
+    if (
+        parts is None
+        or not parts.scheme
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or "@" in parts.netloc
+    ):
+        raise ConfigError(
+            f'expected an origin like "https://app.example.com" or "*", got {redact_url(origin)!r}',
+            key=key,
+        )
+
+
+def _check_allowed_host(key: str, host: str) -> None:
+    """A Host header value: name, name:port, [v6]:port; or "*"."""
+    if host == "*":
+        return
+    if not host or host.startswith(":") or any(c.isspace() or c in "/@?#" for c in host):
+        raise ConfigError(f'expected a host, host:port or "*", got {host!r}', key=key)
 
 
 def check_port(key: str, port: int) -> None:

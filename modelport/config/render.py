@@ -76,7 +76,7 @@ def _key_state(value: str) -> str:
 def _server_lines(config: Config) -> list[str]:
     server = config.server
     ledger = ledger_path(config)
-    return [
+    lines = [
         f"body cap: {server.max_body_mb:g} MB",
         f"request timeout: {server.request_timeout_s:g} s",
         *_first_byte_line(server),
@@ -84,6 +84,15 @@ def _server_lines(config: Config) -> list[str]:
         f"ledger: {ledger if ledger is not None else 'off'}",
         f"log level: {server.log_level}",
     ]
+    # Shown when set; unset, only the gateway's own origin and names are answered.
+    if server.allowed_origins:
+        lines.append(f"browser origins: {', '.join(server.allowed_origins)}")
+    if server.allowed_hosts:
+        lines.append(
+            "hosts answered: bound address, localhost, 127.0.0.1, [::1], "
+            + ", ".join(server.allowed_hosts)
+        )
+    return lines
 
 
 def _first_byte_line(server: ServerConfig) -> list[str]:

@@ -40,6 +40,12 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     # built or loading) before it gets 503 with Retry-After and what the start is doing.
     # Below first_byte_timeout_s, which would otherwise end the wait as the engine's fault.
     start_wait_s: float = 60
+    # Browser pages that may call the gateway ("https://app.example.com"; "*": any). A
+    # request with any other Origin gets 403; requests without one (SDKs, curl) are not affected.
+    allowed_origins: tuple[str, ...] = ()
+    # Host headers answered besides the bound address, localhost, 127.0.0.1 and [::1] at
+    # the bound port ("name" for any port, "name:port", "*": any): DNS rebinding defence.
+    allowed_hosts: tuple[str, ...] = ()
 
     @property
     def max_body_bytes(self) -> int:

@@ -21,10 +21,12 @@ import msgspec
 from aiohttp import web
 
 from modelport.errors import AuthError, BackendError, InvalidRequest, Overloaded
+from modelport.gateway.browser import POLICY, BrowserPolicy, browser_guard, cors_headers
 from modelport.gateway.context import KEY_ID, REQUEST_ID, respond
 from modelport.gateway.models import ModelRoutes, wants_anthropic
 from modelport.gateway.ollama_api import OllamaRoutes
 from modelport.gateway.openapi import OPENAPI
+from modelport.scrub import public_message, redact
 from modelport.service import Reply, Service, error_reply, stream_error
 from modelport.types import RelayContext, WireFormat
 from modelport.wire import codec_for
@@ -41,6 +43,7 @@ SERVICE = web.AppKey("service", Service)
 KEYS = web.AppKey("keys", dict)
 STREAMS = web.AppKey("streams", set)
 STATE = web.AppKey("state", dict)
+SECRETS = web.AppKey("secrets", tuple)  # every key the gateway holds, for status pages
 
 
 def format_of(path: str) -> WireFormat:
@@ -79,10 +82,13 @@ async def request_ids(request: web.Request, handler: Handler) -> web.StreamRespo
 async def keys_required(request: web.Request, handler: Handler) -> web.StreamResponse:
     keys: dict[str, str] = request.app[KEYS]
     request[KEY_ID] = ""
-    if not keys or request.path in PUBLIC_PATHS:
+    if not keys:
         return await handler(request)
     presented = _presented_key(request)
     key_id = _match_key(presented, keys) if presented else None
+    if request.path in PUBLIC_PATHS:  # answered to anyone; a valid key shows more (/ready)
+        request[KEY_ID] = key_id or ""
+        return await handler(request)
     if key_id is None:
         why = (
             "invalid API key"
@@ -255,23 +261,36 @@ async def health(request: web.Request) -> web.StreamResponse:
 
 
 async def ready(request: web.Request) -> web.StreamResponse:
+    """Ready or not, to anyone (load balancers ask without keys); per-backend details only
+    to a caller with a valid key, or to everyone when the gateway has no keys (then it
+    listens on loopback only and every local client is trusted)."""
     router = request.app[SERVICE].router
-    backends = [
-        {
-            "name": u.name,
-            "backend": u.backend.id,
-            "ready": u.ready,
-            "breaker": u.breaker.state,
-            "in_flight": u.admission.in_flight,
-            "queued": u.admission.queued,
-            "models": len(u.models),
-            "last_error": u.health.last_error if u.health else "not checked yet",
-        }
-        for u in router.upstreams
-    ]
     is_ready = router.ready() and not request.app[STATE].get("draining")
-    body = {"status": "ready" if is_ready else "not ready", "backends": backends}
+    body: dict[str, Any] = {"status": "ready" if is_ready else "not ready"}
+    if request[KEY_ID] or not request.app[KEYS]:
+        secrets = request.app[SECRETS]
+        body["backends"] = [
+            {
+                "name": u.name,
+                "backend": u.backend.id,
+                "ready": u.ready,
+                "breaker": u.breaker.state,
+                "in_flight": u.admission.in_flight,
+                "queued": u.admission.queued,
+                "models": len(u.models),
+                "last_error": _shown(u.health.last_error, secrets)
+                if u.health
+                else "not checked yet",
+            }
+            for u in router.upstreams
+        ]
     return web.json_response(body, status=200 if is_ready else 503, dumps=_dumps)
+
+
+def _shown(text: str | None, secrets: tuple[str, ...]) -> str | None:
+    """A status string as it may leave: the backends scrub their own errors; this catches
+    what reached the router another way (an unexpected exception's text)."""
+    return None if text is None else public_message(redact(text, secrets))
 
 
 async def openapi(request: web.Request) -> web.StreamResponse:
@@ -288,14 +307,22 @@ def build_app(
     keys: dict[str, str] | None = None,
     max_body_bytes: int = 32 * 1024 * 1024,
     metrics: Callable[[], Awaitable[tuple[bytes, str]]] | None = None,
+    browser: BrowserPolicy | None = None,
+    secrets: tuple[str, ...] = (),
 ) -> web.Application:
-    """The gateway app. `keys` maps accepted key values to their ids (empty: no auth)."""
+    """The gateway app. `keys` maps accepted key values to their ids (empty: no auth);
+    `browser`: the Hosts and Origins answered (None: every one, for embedding the app)."""
+    guards = [] if browser is None else [browser_guard(browser, fail)]
     app = web.Application(
-        middlewares=[request_ids, errors_in_format, keys_required],
+        middlewares=[request_ids, errors_in_format, *guards, keys_required],
         client_max_size=max_body_bytes,
     )
+    if browser is not None:
+        app[POLICY] = browser
+        app.on_response_prepare.append(cors_headers)
     app[SERVICE] = service
     app[KEYS] = dict(keys or {})
+    app[SECRETS] = (*secrets, *app[KEYS])
     app[STREAMS] = set()
     app[STATE] = {"started": time.time()}
     app.router.add_post("/v1/chat/completions", chat_completions)

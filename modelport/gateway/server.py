@@ -42,9 +42,11 @@ from modelport.config import (
 )
 from modelport.engine import EngineInstallError, installed
 from modelport.gateway.app import build_app, drain
+from modelport.gateway.browser import BrowserPolicy
 from modelport.gateway.embedded import EngineSource, Installation, PinnedEngine
 from modelport.gateway.ledger import Ledger
 from modelport.gateway.metrics import Metrics
+from modelport.gateway.runner import GatewayRunner
 from modelport.records import RequestRecord
 from modelport.router import Limits, Router, Upstream
 from modelport.service import Service
@@ -149,11 +151,14 @@ class Gateway:
             request_timeout_s=config.server.request_timeout_s,
             first_byte_timeout_s=config.server.first_byte_timeout_s,
         )
+        self.browser = BrowserPolicy(config.server.allowed_origins, config.server.allowed_hosts)
         self.app = build_app(
             self.service,
             keys=api_keys(config, self.env),
             max_body_bytes=config.server.max_body_bytes,
             metrics=self._render_metrics,
+            browser=self.browser,
+            secrets=self._upstream_keys(),
         )
         self._runner: web.AppRunner | None = None
         self._embedded_start: asyncio.Task[None] | None = None
@@ -161,6 +166,11 @@ class Gateway:
         self._refreshing: asyncio.Task[None] | None = None
         self._stale = False
         self.url = ""
+
+    def _upstream_keys(self) -> tuple[str, ...]:
+        """The keys the backends send: kept out of every status page."""
+        keys = (backend_key(backend, self.env) for backend in self.config.backends)
+        return tuple(key for key in keys if key)
 
     async def _discover(self, router: Router) -> None:
         """Fingerprint the ports nothing is served from yet; hand new engines to the router."""
@@ -209,7 +219,7 @@ class Gateway:
         await self.router.start()
         if not self.router.upstreams and not self.config.backends and self.config.server.embedded:
             await self._start_embedded()
-        self._runner = web.AppRunner(
+        self._runner = GatewayRunner(
             self.app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0
         )
         await self._runner.setup()
@@ -221,6 +231,7 @@ class Gateway:
             await self.stop(grace_s=0)
             raise StartError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
         bound = self._runner.addresses[0]
+        self.browser.bind(host, bound[1])
         self.url = f"http://{_url_host(host)}:{bound[1]}"
         return self.url
 

@@ -31,12 +31,15 @@ from modelport.errors import (
     InvalidRequest,
     ModelNotFound,
     Overloaded,
+    ProtocolError,
     RateLimited,
     TimedOut,
+    Unreachable,
     Unsupported,
     UpstreamAuthError,
 )
 from modelport.router import Route, Router, Upstream, is_upstream_fault
+from modelport.scrub import name_engine
 from modelport.service.attempt import Attempt, Deadline
 from modelport.service.pipeline import Source
 from modelport.service.reply import JSON
@@ -278,6 +281,10 @@ def _attributed(exc: BackendError, upstream: Upstream) -> BackendError:
     """A candidate's failure as the client hears it: it names the backend, and the engine's
     refusal of the gateway's own credential is not the client's key at fault."""
     exc.backend_id = exc.backend_id or upstream.backend.id
+    if isinstance(exc, Unreachable | TimedOut | ProtocolError):
+        # Transport failures say "the engine", never its address: name it as configured.
+        exc.message = name_engine(exc.message, upstream.name)
+        exc.args = (exc.message,)
     if isinstance(exc, AuthError):
         status = exc.status if exc.status in (401, 402, 403) else 401
         return UpstreamAuthError(upstream.name, status, backend_id=exc.backend_id, raw=exc.raw)

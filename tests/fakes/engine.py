@@ -113,6 +113,7 @@ class FakeEngine:
         self._disconnected = asyncio.Event()
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        app.on_response_prepare.append(self.on_prepare)
         self._runner = web.AppRunner(
             app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None
         )
@@ -122,6 +123,10 @@ class FakeEngine:
         port = self._runner.addresses[0][1]
         self.url = f"http://127.0.0.1:{port}"
         return self.url
+
+    async def on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
+        """Every answer's headers, just before they go out (streams included); a subclass may
+        add to them (echo.py's engine repeats the caller's key there)."""
 
     async def stop(self) -> None:
         if self._runner is None:
