@@ -42,7 +42,7 @@ class _WireUsage(msgspec.Struct):
     output_tokens_details: dict[str, Any] | None = None
 
 
-class _WireMessage(msgspec.Struct):
+class WireMessage(msgspec.Struct):
     id: str | None = None
     model: str | None = None
     usage: _WireUsage | None = None
@@ -74,7 +74,7 @@ class _WireFrame(msgspec.Struct):
     index: int | None = None
     delta: _WireDelta | None = None
     content_block: _WireBlock | None = None
-    message: _WireMessage | None = None
+    message: WireMessage | None = None
     usage: _WireUsage | None = None
     error: Any = None
 
