@@ -27,7 +27,6 @@ from modelport.wire.schema_types import (
     NAME,
     NUMBER,
     OBJECT,
-    OLLAMA,
     STOP,
     STRING,
     TOKEN_IDS,
@@ -124,29 +123,16 @@ def _get(
     return {"get": operation}
 
 
-def _table(format: WireFormat) -> FieldTable | None:
-    # ClientCodecBase's attribute: the Codec protocol does not promise one.
-    table = getattr(codec_for(format), "fields", None)
-    return table if isinstance(table, FieldTable) else None
-
-
-def _ollama_request(format: WireFormat, required: list[str]) -> JSONSchema:
-    """From the Ollama field table when the codec has one; else from the decoder's types."""
-    table = _table(format)
-    if table is not None:
-        return request_schema(table, required)
-    props = {k: v for k, v in OLLAMA.items() if "." not in k and "[" not in k}
-    schema = obj(tuple(required), **props)
-    schema["additionalProperties"] = True
-    return schema
+def table(format: WireFormat) -> FieldTable:
+    """The dialect's field table (every client dialect has one; the Codec protocol does
+    not promise the attribute, ClientCodecBase has it)."""
+    found = getattr(codec_for(format), "fields", None)
+    if not isinstance(found, FieldTable):
+        raise TypeError(f"{format} has no field table to publish")
+    return found
 
 
 def _chat_requests() -> dict[str, JSONSchema]:
-    def table(format: WireFormat) -> FieldTable:
-        found = _table(format)
-        assert found is not None, format
-        return found
-
     return {
         "openai": request_schema(table(WireFormat.OPENAI), ["model", "messages"]),
         "anthropic": request_schema(
@@ -155,8 +141,9 @@ def _chat_requests() -> dict[str, JSONSchema]:
         # count_tokens: a messages body without max_tokens (wire/anthropic/count_tokens.py)
         "count": request_schema(table(WireFormat.ANTHROPIC), ["model", "messages"]),
         "responses": request_schema(table(WireFormat.RESPONSES), ["model", "input"]),
-        "ollama_chat": _ollama_request(WireFormat.OLLAMA, ["model", "messages"]),
-        "ollama_generate": _ollama_request(WireFormat.OLLAMA_GENERATE, ["model"]),
+        # One table serves both Ollama endpoints (a field of the other one meets its row).
+        "ollama_chat": request_schema(table(WireFormat.OLLAMA), ["model", "messages"]),
+        "ollama_generate": request_schema(table(WireFormat.OLLAMA_GENERATE), ["model"]),
         "embeddings": request_schema(EMBED_FIELDS, ["model", "input"]),
     }
 
