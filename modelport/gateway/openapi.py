@@ -13,6 +13,7 @@ from typing import Any
 from modelport import __version__
 from modelport.types import WireFormat
 from modelport.wire import codec_for
+from modelport.wire.anthropic.stream_decode import WireFrame
 from modelport.wire.anthropic.stream_decode import WireMessage as AnthropicMessage
 from modelport.wire.completions.stream_decode import Completion
 from modelport.wire.fields import FieldTable
@@ -20,7 +21,7 @@ from modelport.wire.ollama.embeddings import OllamaEmbed
 from modelport.wire.ollama.stream_decode import WireLine
 from modelport.wire.openai.embeddings import EmbedResponse
 from modelport.wire.openai.fields import EMBED_FIELDS
-from modelport.wire.openai.structs import WireResponse
+from modelport.wire.openai.structs import Chunk, WireResponse
 from modelport.wire.schema_types import (
     BOOLEAN,
     INTEGER,
@@ -49,9 +50,46 @@ NDJSON = "application/x-ndjson"
 ERROR_STATUSES = ("400", "401", "403", "404", "405", "413", "429", "500", "502", "503", "504")
 
 _ANSWERS, COMPONENTS = struct_schemas(
-    [WireResponse, Completion, AnthropicMessage, EmbedResponse, WireLine, OllamaEmbed]
+    [
+        WireResponse,
+        Completion,
+        AnthropicMessage,
+        EmbedResponse,
+        WireLine,
+        OllamaEmbed,
+        Chunk,
+        WireFrame,
+    ]
 )
-CHAT_ANSWER, COMPLETION_ANSWER, MESSAGE_ANSWER, EMBED_ANSWER, OLLAMA_LINE, OLLAMA_EMBED = _ANSWERS
+(
+    CHAT_ANSWER,
+    COMPLETION_ANSWER,
+    MESSAGE_ANSWER,
+    EMBED_ANSWER,
+    OLLAMA_LINE,
+    OLLAMA_EMBED,
+    CHAT_CHUNK,
+    ANTHROPIC_FRAME,
+) = _ANSWERS
+
+
+def sse_event(data: JSONSchema, done: bool = False) -> JSONSchema:
+    """One event of a stream, as OpenAPI 3.1 describes `text/event-stream` (a schema per
+    event): `data` holds JSON of the `data` schema (and `[DONE]` where the dialect ends
+    with it); an error mid-stream is the same event shape with an `error` member."""
+    payload: JSONSchema = {
+        "type": "string",
+        "contentMediaType": "application/json",
+        "contentSchema": data,
+    }
+    if done:
+        payload = {"anyOf": [{"const": "[DONE]"}, payload]}
+    return obj(("data",), data=payload, event=STRING)
+
+
+# The Responses stream's events are built by wire/responses/stream_encode.py (dicts): each
+# has its `type`.
+RESPONSES_EVENT = obj(("type",), type=STRING)
 
 # The Responses answer is built by wire/responses/envelope.py (a dict, no Struct): its
 # members every answer has.
@@ -84,11 +122,14 @@ def _post(
     body: JSONSchema,
     answer: JSONSchema,
     dialect: WireFormat,
-    stream_type: str | None = SSE,
+    stream: JSONSchema | None = None,
+    stream_type: str = SSE,
 ) -> dict[str, Any]:
+    """A POST route; `stream` is one event's (SSE) or line's (NDJSON) schema when the
+    route streams."""
     content: dict[str, Any] = {"application/json": {"schema": answer}}
-    if stream_type:
-        content[stream_type] = {"schema": {"type": "string"}}
+    if stream is not None:
+        content[stream_type] = {"schema": stream}
     return {
         "post": {
             "summary": summary,
@@ -195,34 +236,44 @@ def build() -> dict[str, Any]:
     req = _chat_requests()
     o, a, r, ol = WireFormat.OPENAI, WireFormat.ANTHROPIC, WireFormat.RESPONSES, WireFormat.OLLAMA
     paths: dict[str, Any] = {
-        "/v1/chat/completions": _post("OpenAI chat completions", req["openai"], CHAT_ANSWER, o),
+        "/v1/chat/completions": _post(
+            "OpenAI chat completions",
+            req["openai"],
+            CHAT_ANSWER,
+            o,
+            sse_event(CHAT_CHUNK, done=True),
+        ),
         "/v1/completions": _post(
             "OpenAI legacy completions (suffix for fill-in-the-middle), relayed to engines "
             "that serve them",
             COMPLETIONS_REQUEST,
             COMPLETION_ANSWER,
             o,
+            sse_event(COMPLETION_ANSWER, done=True),
         ),
         "/v1/responses": _post(
             "OpenAI Responses (stateless: previous_response_id is refused)",
             req["responses"],
             RESPONSES_ANSWER,
             r,
+            sse_event(RESPONSES_EVENT),
         ),
-        "/v1/messages": _post("Anthropic messages", req["anthropic"], MESSAGE_ANSWER, a),
+        "/v1/messages": _post(
+            "Anthropic messages", req["anthropic"], MESSAGE_ANSWER, a, sse_event(ANTHROPIC_FRAME)
+        ),
         "/v1/messages/count_tokens": _post(
             "Anthropic token count, where a backend can count",
             req["count"],
             obj(("input_tokens",), input_tokens=INTEGER),
             a,
-            None,
         ),
-        "/v1/embeddings": _post("OpenAI embeddings", req["embeddings"], EMBED_ANSWER, o, None),
+        "/v1/embeddings": _post("OpenAI embeddings", req["embeddings"], EMBED_ANSWER, o),
         "/api/chat": _post(
             "Ollama chat (streams NDJSON unless stream is false)",
             req["ollama_chat"],
             OLLAMA_LINE,
             ol,
+            OLLAMA_LINE,
             NDJSON,
         ),
         "/api/generate": _post(
@@ -230,6 +281,7 @@ def build() -> dict[str, Any]:
             req["ollama_generate"],
             OLLAMA_LINE,
             ol,
+            OLLAMA_LINE,
             NDJSON,
         ),
         "/api/show": _post(
@@ -237,17 +289,15 @@ def build() -> dict[str, Any]:
             OLLAMA_SHOW_REQUEST,
             obj(("model_info", "capabilities"), model_info=OBJECT, capabilities=array(STRING)),
             ol,
-            None,
         ),
         "/api/embed": _post(
-            "Ollama embeddings (normalised vectors)", OLLAMA_EMBED_REQUEST, OLLAMA_EMBED, ol, None
+            "Ollama embeddings (normalised vectors)", OLLAMA_EMBED_REQUEST, OLLAMA_EMBED, ol
         ),
         "/api/embeddings": _post(
             "Ollama's older embeddings (one prompt)",
             OLLAMA_EMBEDDINGS_REQUEST,
             obj(("embedding",), embedding=array(NUMBER)),
             ol,
-            None,
         ),
         "/v1/models": _get(
             "Every model served (OpenAI's list; Anthropic's pages when `anthropic-version`"

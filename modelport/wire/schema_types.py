@@ -52,13 +52,45 @@ def array(items: JSONSchema, min_items: int = 0) -> JSONSchema:
 
 _FUNCTION = obj(("name",), name=NAME, description=STRING, parameters=OBJECT)
 _OPENAI_TOOL = obj(("function",), type=enum("function"), function=_FUNCTION)
+# validate.tool_arguments: a JSON object encoded as a string (or "": none)
+ARGUMENTS: JSONSchema = {
+    "type": "string",
+    "contentMediaType": "application/json",
+    "contentSchema": {"type": "object"},
+}
 _OPENAI_CALL = obj(
     ("id", "function"),
     id=STRING,
     type=enum("function"),
-    function=obj(("name",), name=STRING, arguments=STRING),
+    function=obj(("name",), name=STRING, arguments=ARGUMENTS),
 )
-_OPENAI_PART = obj(("type",), type=enum("text", "refusal", "image_url"))
+
+
+def one_of(*branches: JSONSchema) -> JSONSchema:
+    """What a member of several kinds needs by its kind (a message by role, a part by type);
+    the properties stay those of the table, merged beside it."""
+    return {"oneOf": list(branches)}
+
+
+_OPENAI_PART = {
+    "type": "object",
+    "required": ["type"],
+    **one_of(
+        obj(("type", "text"), type=enum("text"), text=STRING),
+        obj(("type", "refusal"), type=enum("refusal"), refusal=STRING),
+        obj(("type", "image_url"), type=enum("image_url"), image_url=obj(("url",), url=NAME)),
+    ),
+}
+_OPENAI_MESSAGE = {
+    "type": "object",
+    "required": ["role"],
+    **one_of(
+        obj(("role",), role=enum("system", "developer")),
+        obj(("role", "content"), role=enum("user")),
+        obj(("role",), role=enum("assistant")),
+        obj(("role", "tool_call_id"), role=enum("tool")),
+    ),
+}
 _NAMED_FUNCTION = obj(
     ("type", "function"), type=enum("function"), function=obj(("name",), name=NAME)
 )
@@ -66,7 +98,7 @@ _NAMED_FUNCTION = obj(
 # wire/openai/request.py
 OPENAI: dict[str, JSONSchema] = {
     "model": NAME,
-    "messages": array(obj(("role",)), 1),
+    "messages": array(_OPENAI_MESSAGE, 1),
     "messages[].role": enum("system", "developer", "user", "assistant", "tool"),
     "messages[].name": STRING,
     "messages[].content": {"anyOf": [STRING, {"type": "null"}, array(_OPENAI_PART)]},
@@ -119,16 +151,34 @@ OPENAI_EMBED: dict[str, JSONSchema] = {
     "user": STRING,
 }
 
-_ANTHROPIC_BLOCK = obj(
-    ("type",),
-    type=enum("text", "image", "tool_use", "tool_result", "thinking", "redacted_thinking"),
+_SOURCE = one_of(
+    obj(("type", "data", "media_type"), type=enum("base64"), data=STRING, media_type=STRING),
+    obj(("type", "url"), type=enum("url"), url=STRING),
 )
+_ANTHROPIC_BLOCK = {
+    "type": "object",
+    "required": ["type"],
+    **one_of(
+        obj(("type", "text"), type=enum("text"), text=STRING),
+        obj(("type", "source"), type=enum("image"), source={"type": "object", **_SOURCE}),
+        obj(
+            ("type", "id", "name", "input"),
+            type=enum("tool_use"),
+            id=STRING,
+            name=STRING,
+            input=OBJECT,
+        ),
+        obj(("type", "tool_use_id"), type=enum("tool_result"), tool_use_id=STRING),
+        obj(("type", "thinking"), type=enum("thinking"), thinking=STRING),
+        obj(("type", "data"), type=enum("redacted_thinking"), data=STRING),
+    ),
+}
 _TEXT_BLOCK = obj(("type", "text"), type=enum("text"), text=STRING)
 
 # wire/anthropic/request.py
 ANTHROPIC: dict[str, JSONSchema] = {
     "model": NAME,
-    "messages": array(obj(("role", "content"))),
+    "messages": array(obj(("role", "content")), 1),
     "messages[].role": enum("user", "assistant"),
     "messages[].content": {"anyOf": [STRING, array(_ANTHROPIC_BLOCK)]},
     "messages[].content[].text": STRING,
@@ -136,17 +186,24 @@ ANTHROPIC: dict[str, JSONSchema] = {
     "messages[].content[].is_error": BOOLEAN,
     "messages[].content[].thinking": STRING,
     "messages[].content[].signature": STRING,
-    "max_tokens": INTEGER,
+    "max_tokens": {"type": "integer", "minimum": 1},  # the decoder's own check
     "system": {"anyOf": [STRING, array(_TEXT_BLOCK)]},
     "stop_sequences": STRINGS,
     "stream": BOOLEAN,
     "temperature": NUMBER,
     "top_p": NUMBER,
     "top_k": INTEGER,
-    "thinking": obj(("type",), type=enum("enabled", "disabled", "adaptive"), budget_tokens=INTEGER),
+    "thinking": {
+        "type": "object",
+        "required": ["type"],
+        **one_of(
+            obj(("type", "budget_tokens"), type=enum("enabled"), budget_tokens=INTEGER),
+            obj(("type",), type=enum("disabled", "adaptive")),
+        ),
+    },
     "thinking.display": STRING,
     "output_config": obj(effort=STRING, format=OBJECT),
-    "tools": array(obj(("name",), name=NAME, description=STRING)),
+    "tools": array(obj(("name", "input_schema"), name=NAME, description=STRING)),
     "tools[].input_schema": OBJECT,
     "tools[].type": STRING,
     "tool_choice": obj(("type",), type=enum("auto", "any", "tool", "none"), name=STRING),
@@ -190,7 +247,7 @@ _OLLAMA_CALL = obj(("function",), function=obj(("name",), name=NAME, arguments=O
 # field of the other endpoint meets its row, as the Ollama field table says).
 OLLAMA: dict[str, JSONSchema] = {
     "model": NAME,
-    "messages": array(obj(("role",))),
+    "messages": array(obj(("role",)), 1),
     "messages[].role": enum("system", "user", "assistant", "tool"),
     "messages[].content": STRING,
     "messages[].thinking": STRING,

@@ -96,6 +96,8 @@ def merge(typed: JSONSchema, shape: JSONSchema) -> JSONSchema:
                 branches[i] = merge(branch, shape)
                 return {**typed, "anyOf": branches}
         return {**typed, "anyOf": [*branches, shape]}
+    if "type" not in shape:  # a row with no type of its own: its note, the decoder's type
+        return {**shape, **typed}
     if typed.get("type") != shape.get("type"):
         return {"anyOf": [typed, shape]}
     out = {**shape, **typed}
