@@ -6,8 +6,9 @@ module says only what JSON each one takes, as its decoder reads it (the `optiona
 request schemas a fuzzer can use. A key that names no row of its table is an error at
 import time of wire/schemas.py, so the two cannot drift apart.
 
-Types only: ranges (`temperature` 0..2, `max_tokens` >= 1) belong to request validation;
-when the rows carry them, the schema builder will take them from there.
+Types only: ranges (`temperature` 0..2, `top_p` 0..1) belong to request validation (issue
+11 point 8); when the rows carry them, the schema builder should take them from there. The
+one range here is a decoder's own check today (Anthropic `max_tokens` at least 1).
 A field with no entry here is published with its note and no type (any JSON value).
 """
 
