@@ -401,6 +401,11 @@ class FakeEngine:
     def _check_body(self, wire: str, body: Any) -> web.Response | None:
         if not isinstance(body, dict):
             return self.error(wire, 400, "invalid", "request body must be a JSON object")
+        options = body.get("stream_options")
+        if wire == "openai" and options is not None and not isinstance(options, dict):
+            # An object or null in OpenAI's API; vLLM's pydantic ChatCompletionRequest
+            # (stream_options: StreamOptions | None) answers anything else with a 400.
+            return self.error(wire, 400, "invalid", "stream_options: Input should be an object")
         if not self.profile.strict:
             return None  # local engines generate from garbage (see docs/captures/README.md)
         messages = body.get("messages")
@@ -573,6 +578,10 @@ class FakeEngine:
             return self.error("openai", 400, "invalid", "'input' is a required property")
         if self.kind == "ollama" and not text_only(body["input"]):
             return self.error("openai", 400, "invalid", "invalid input type")
+        dims = body.get("dimensions")
+        if dims is not None and (not isinstance(dims, int) or dims < 1):
+            # OpenAI: "dimensions" is an integer >= 1; vLLM's pydantic request answers 400 too
+            return self.error("openai", 400, "invalid", "dimensions: must be at least 1")
         model, bad = self.resolve_model("openai", body.get("model"))
         if bad is not None:
             return bad

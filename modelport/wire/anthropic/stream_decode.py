@@ -34,7 +34,7 @@ from modelport.wire.sse import Frame, SSEDecoder
 # fields it lacks stay None, and msgspec skips what we do not read.
 
 
-class _WireUsage(msgspec.Struct):
+class WireUsage(msgspec.Struct):
     input_tokens: int | None = None
     output_tokens: int | None = None
     cache_read_input_tokens: int | None = None
@@ -42,13 +42,13 @@ class _WireUsage(msgspec.Struct):
     output_tokens_details: dict[str, Any] | None = None
 
 
-class _WireMessage(msgspec.Struct):
+class WireMessage(msgspec.Struct):
     id: str | None = None
     model: str | None = None
-    usage: _WireUsage | None = None
+    usage: WireUsage | None = None
 
 
-class _WireBlock(msgspec.Struct):
+class WireBlock(msgspec.Struct):
     type: str | None = None
     id: str | None = None
     name: str | None = None
@@ -59,7 +59,7 @@ class _WireBlock(msgspec.Struct):
     data: str | None = None
 
 
-class _WireDelta(msgspec.Struct):
+class WireDelta(msgspec.Struct):
     type: str | None = None
     text: str | None = None
     partial_json: str | None = None
@@ -69,17 +69,17 @@ class _WireDelta(msgspec.Struct):
     stop_sequence: str | None = None
 
 
-class _WireFrame(msgspec.Struct):
+class WireFrame(msgspec.Struct):
     type: str | None = None
     index: int | None = None
-    delta: _WireDelta | None = None
-    content_block: _WireBlock | None = None
-    message: _WireMessage | None = None
-    usage: _WireUsage | None = None
+    delta: WireDelta | None = None
+    content_block: WireBlock | None = None
+    message: WireMessage | None = None
+    usage: WireUsage | None = None
     error: Any = None
 
 
-_decode_frame = msgspec.json.Decoder(_WireFrame).decode
+_decode_frame = msgspec.json.Decoder(WireFrame).decode
 
 _KNOWN_EVENTS = frozenset(
     {
@@ -161,7 +161,7 @@ class StreamDecoder:
             raise self._broken("stream ended without message_stop")
         return []
 
-    def _delta(self, frame: _WireFrame) -> list[Event]:
+    def _delta(self, frame: WireFrame) -> list[Event]:
         delta = frame.delta
         if delta is None:
             return []
@@ -189,7 +189,7 @@ class StreamDecoder:
         tool.parts.append(fragment)
         return [ToolCallDelta(tool.index, fragment)]
 
-    def _block_start(self, frame: _WireFrame) -> list[Event]:
+    def _block_start(self, frame: WireFrame) -> list[Event]:
         block = frame.content_block
         if block is None or frame.index is None:
             raise self._broken("content_block_start without index or content_block")
@@ -208,7 +208,7 @@ class StreamDecoder:
         self._other_blocks.add(frame.index)
         return []
 
-    def _tool_start(self, block_index: int, block: _WireBlock) -> ToolCallStart:
+    def _tool_start(self, block_index: int, block: WireBlock) -> ToolCallStart:
         tool = _OpenTool(
             self._tool_count, block.id or mint_tool_id("toolu_"), block.name or "", block.input
         )
@@ -216,7 +216,7 @@ class StreamDecoder:
         self._tools[block_index] = tool
         return ToolCallStart(tool.index, tool.id, tool.name)
 
-    def _block_stop(self, frame: _WireFrame) -> list[Event]:
+    def _block_stop(self, frame: WireFrame) -> list[Event]:
         tool = self._tools.pop(frame.index, None) if frame.index is not None else None
         return [self._tool_end(tool)] if tool is not None else []
 
@@ -238,7 +238,7 @@ class StreamDecoder:
             )
         return ToolCallEnd(tool.index, tool.id, tool.name, parsed)
 
-    def _message_start(self, frame: _WireFrame) -> None:
+    def _message_start(self, frame: WireFrame) -> None:
         message = frame.message
         if message is None:
             return
@@ -246,13 +246,13 @@ class StreamDecoder:
         self.model = message.model or self.model
         self._add_usage(message.usage)
 
-    def _message_delta(self, frame: _WireFrame) -> None:
+    def _message_delta(self, frame: WireFrame) -> None:
         if frame.delta is not None and frame.delta.stop_reason is not None:
             self._stop_reason = frame.delta.stop_reason
             self._stop_sequence = frame.delta.stop_sequence
         self._add_usage(frame.usage)
 
-    def _add_usage(self, usage: _WireUsage | None) -> None:
+    def _add_usage(self, usage: WireUsage | None) -> None:
         """Counts are cumulative: the latest value of each field wins."""
         if usage is None:
             return

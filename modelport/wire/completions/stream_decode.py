@@ -27,7 +27,7 @@ class _Choice(msgspec.Struct):
     finish_reason: str | None = None
 
 
-class _Completion(msgspec.Struct):
+class Completion(msgspec.Struct):
     id: str | None = None
     model: str | None = None
     choices: list[_Choice] | None = None
@@ -35,7 +35,7 @@ class _Completion(msgspec.Struct):
     error: Any = None
 
 
-_COMPLETION = msgspec.json.Decoder(_Completion)
+_COMPLETION = msgspec.json.Decoder(Completion)
 
 
 class StreamDecoder:
@@ -88,7 +88,7 @@ class StreamDecoder:
 
 def decode_response(body: bytes | dict[str, Any]) -> ChatResponse:
     """A whole `text_completion`: the first choice's text, its finish reason and the usage."""
-    resp: _Completion = decode_struct(_COMPLETION, _Completion, body)
+    resp: Completion = decode_struct(_COMPLETION, Completion, body)
     if resp.error is not None:
         raise payload_error(resp.error, body if isinstance(body, bytes) else encode_json(body))
     choice = next((c for c in resp.choices or () if not c.index), None)

@@ -43,14 +43,14 @@ def encode_embed_request(req: EmbedRequest) -> JSONObject:
     return body
 
 
-class _Embed(msgspec.Struct):
+class OllamaEmbed(msgspec.Struct):
     embeddings: list[list[float]]
     model: str = ""
     prompt_eval_count: int | None = None
     error: Any = None
 
 
-_EMBED = msgspec.json.Decoder(_Embed)
+_EMBED = msgspec.json.Decoder(OllamaEmbed)
 _encode = msgspec.json.Encoder().encode
 
 

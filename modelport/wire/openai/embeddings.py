@@ -85,13 +85,13 @@ class _EmbeddingItem(msgspec.Struct):
     index: int | None = None
 
 
-class _EmbedResponse(msgspec.Struct):
+class EmbedResponse(msgspec.Struct):
     data: list[_EmbeddingItem]
     model: str | None = None
     usage: WireUsage | None = None
 
 
-_EMBED_RESPONSE = msgspec.json.Decoder(_EmbedResponse)
+_EMBED_RESPONSE = msgspec.json.Decoder(EmbedResponse)
 
 
 def _vector(embedding: list[float] | str) -> tuple[float, ...]:
@@ -103,7 +103,7 @@ def _vector(embedding: list[float] | str) -> tuple[float, ...]:
 
 
 def decode_embed_response(body: bytes | dict[str, Any]) -> EmbedResult:
-    resp: _EmbedResponse = decode_struct(_EMBED_RESPONSE, _EmbedResponse, body)
+    resp: EmbedResponse = decode_struct(_EMBED_RESPONSE, EmbedResponse, body)
     items = sorted(resp.data, key=lambda item: -1 if item.index is None else item.index)
     usage = resp.usage
     return EmbedResult(
