@@ -223,10 +223,6 @@ POINT_8 = [
         ]
     ),
 ]
-_LATER = pytest.mark.xfail(strict=True, reason="issue 11 points 3 and 8: fixed on wt-validate")
-
-
-@_LATER
 @pytest.mark.parametrize(
     ("case", "change"), POINT_8, ids=[f"{c[0]}-{next(iter(d.items()))}" for c, d in POINT_8]
 )
@@ -241,7 +237,6 @@ def test_the_issues_range_and_type_cases_are_a_400_before_any_engine(
     assert reached_engines(served) == []
 
 
-@_LATER
 @pytest.mark.parametrize("route", list(CASES))
 def test_deep_nesting_is_a_400_in_dialect(route: str, served: ThreadedGateway) -> None:
     deep = b"[" * 5000 + b"]" * 5000
