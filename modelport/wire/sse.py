@@ -3,11 +3,23 @@
 Engines send frames split anywhere across network reads, so both framers keep the
 unfinished tail between `feed` calls; fed one byte at a time they give the same frames
 as fed the whole body at once.
+
+Linear in the size of a frame however it is cut: the unfinished tail is kept as a list of
+reads, joined once when its line ends, and each read is scanned once (a 64 MiB frame in
+64 KiB reads used to be copied and rescanned on every read: quadratic, seconds of CPU on
+the event loop). An unfinished frame over `max_frame_bytes` is a ProtocolError: one frame
+must not hold the gateway's memory hostage.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
+
+from modelport.errors import ProtocolError
+
+# The largest frame an engine may send (one SSE event, one NDJSON line); the gateway's
+# [server] max_frame_mb sets it for its backends.
+MAX_FRAME_BYTES = 16 * 1024 * 1024
 
 
 class Frame(NamedTuple):
@@ -24,15 +36,58 @@ class Frame(NamedTuple):
 SSEFrame = Frame  # the name the SSE framer's frames had first
 
 
+def frame_too_large(limit: int) -> ProtocolError:
+    """The one wording for a frame over the cap, whichever framer or meter found it."""
+    return ProtocolError(f"the engine sent a frame over the {_size(limit)} limit (max_frame_mb)")
+
+
+def _size(limit: int) -> str:
+    mib = limit / (1024 * 1024)
+    return f"{mib:g} MiB" if mib >= 1 else f"{limit} bytes"
+
+
+class _Lines:
+    """The unfinished line of a framer: reads kept as they came, joined once at its end."""
+
+    __slots__ = ("parts", "size")
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def split(self, chunk: bytes) -> list[bytes]:
+        """The complete lines `chunk` finishes (LF already normalised); keeps the rest."""
+        if b"\n" not in chunk:
+            self.parts.append(chunk)
+            self.size += len(chunk)
+            return []
+        lines = chunk.split(b"\n")
+        if self.parts:
+            self.parts.append(lines[0])
+            lines[0] = b"".join(self.parts)
+        tail = lines.pop()
+        self.parts = [tail] if tail else []
+        self.size = len(tail)
+        return lines
+
+    def take(self) -> bytes:
+        tail = b"".join(self.parts)
+        self.parts = []
+        self.size = 0
+        return tail
+
+
 class SSEDecoder:
     """Bytes in, frames out. Comment lines (`:`) are dropped; `id:` and `retry:` are ignored."""
 
-    __slots__ = ("_buffer", "_data", "_event", "_pending_cr")
+    __slots__ = ("_data", "_data_size", "_event", "_lines", "_pending_cr", "max_frame_bytes")
 
-    def __init__(self) -> None:
-        self._buffer = b""
+    def __init__(self, max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
+        self.max_frame_bytes = max_frame_bytes
+        self._lines = _Lines()
         self._event: str | None = None
         self._data: list[str] = []
+        self._data_size = 0
         self._pending_cr = False
 
     def feed(self, chunk: bytes) -> list[Frame]:
@@ -41,22 +96,21 @@ class SSEDecoder:
         if self._pending_cr and chunk.startswith(b"\n"):
             chunk = chunk[1:]  # the LF of a CRLF split across two reads
         self._pending_cr = chunk.endswith(b"\r")
-        buffer = self._buffer + chunk
-        if b"\r" in buffer:
-            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        lines = buffer.split(b"\n")
-        self._buffer = lines.pop()
+        if b"\r" in chunk:  # only the new bytes: the kept tail never holds a CR
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         frames: list[Frame] = []
-        for raw in lines:
+        for raw in self._lines.split(chunk):
             self._line(raw, frames)
+        if self._data_size + self._lines.size > self.max_frame_bytes:
+            raise frame_too_large(self.max_frame_bytes)
         return frames
 
     def close(self) -> list[Frame]:
         """Flush at end of stream: a last frame without its blank line still counts."""
         frames: list[Frame] = []
-        if self._buffer:
-            self._line(self._buffer, frames)
-            self._buffer = b""
+        tail = self._lines.take()
+        if tail:
+            self._line(tail, frames)
         self._line(b"", frames)
         return frames
 
@@ -66,6 +120,7 @@ class SSEDecoder:
                 frames.append(Frame(self._event, "\n".join(self._data)))
             self._event = None
             self._data = []
+            self._data_size = 0
             return
         if raw[0] == 0x3A:  # ':' comment, e.g. OpenRouter's ": OPENROUTER PROCESSING"
             return
@@ -75,6 +130,9 @@ class SSEDecoder:
             value = value[1:]
         if name == "data":
             self._data.append(value)
+            self._data_size += len(raw)
+            if self._data_size > self.max_frame_bytes:
+                raise frame_too_large(self.max_frame_bytes)
         elif name == "event":
             self._event = value
 
@@ -82,19 +140,22 @@ class SSEDecoder:
 class NDJSONDecoder:
     """Bytes in, complete non-empty lines out as frames (Ollama's native stream)."""
 
-    __slots__ = ("_buffer",)
+    __slots__ = ("_lines", "max_frame_bytes")
 
-    def __init__(self) -> None:
-        self._buffer = b""
+    def __init__(self, max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
+        self.max_frame_bytes = max_frame_bytes
+        self._lines = _Lines()
 
     def feed(self, chunk: bytes) -> list[Frame]:
-        buffer = self._buffer + chunk
-        lines = buffer.split(b"\n")
-        self._buffer = lines.pop()
+        lines = self._lines.split(chunk)
+        if self._lines.size > self.max_frame_bytes or any(
+            len(line) > self.max_frame_bytes for line in lines
+        ):
+            raise frame_too_large(self.max_frame_bytes)
         return [_line_frame(line) for line in lines if line.strip()]
 
     def close(self) -> list[Frame]:
-        tail, self._buffer = self._buffer, b""
+        tail = self._lines.take()
         return [_line_frame(tail)] if tail.strip() else []
 
 
