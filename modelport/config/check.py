@@ -52,6 +52,11 @@ def _check_server(server: ServerConfig) -> None:
     _check_positive("server.request_timeout_s", server.request_timeout_s)
     _check_finite("server.shutdown_grace_s", server.shutdown_grace_s, low=0)
     _check_at_least("server.max_managed", server.max_managed, 1)
+    for name in ("header_timeout_s", "body_timeout_s", "keepalive_timeout_s"):
+        _check_positive(f"server.{name}", getattr(server, name))
+    _check_at_least("server.max_connections", server.max_connections, 1)
+    _check_positive("server.max_frame_mb", server.max_frame_mb)
+    _check_positive("server.max_upstream_body_mb", server.max_upstream_body_mb)
     if server.log_level not in LOG_LEVELS:
         raise ConfigError(
             f"expected one of {', '.join(LOG_LEVELS)}; got {server.log_level!r}",
