@@ -88,6 +88,7 @@ class Meter:
         self.error: BackendError | None = None
         self._done = False
         self._frames = self._codec.framer()
+        self._frames.max_frame_bytes = max_frame_bytes
         self._decoder = self._codec.stream_decoder()
         # The unfinished frame: its reads, their size, and its last bytes (where a boundary
         # split across two reads begins).

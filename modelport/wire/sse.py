@@ -124,17 +124,22 @@ class SSEDecoder:
             return
         if raw[0] == 0x3A:  # ':' comment, e.g. OpenRouter's ": OPENROUTER PROCESSING"
             return
-        line = raw.decode("utf-8", "replace")
-        name, sep, value = line.partition(":")
-        if sep and value.startswith(" "):
-            value = value[1:]
-        if name == "data":
-            self._data.append(value)
+        # Split the field on bytes and decode only the value, straight from the read: a
+        # 16 MiB data line is copied once, not three times (decode, partition, slice).
+        colon = raw.find(b":")
+        if colon < 0:
+            name, start = raw, len(raw)
+        else:
+            name, start = raw[:colon], colon + 1
+            if raw[start : start + 1] == b" ":
+                start += 1
+        if name == b"data":
+            self._data.append(str(memoryview(raw)[start:], "utf-8", "replace"))
             self._data_size += len(raw)
             if self._data_size > self.max_frame_bytes:
                 raise frame_too_large(self.max_frame_bytes)
-        elif name == "event":
-            self._event = value
+        elif name == b"event":
+            self._event = raw[start:].decode("utf-8", "replace")
 
 
 class NDJSONDecoder:

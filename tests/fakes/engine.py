@@ -645,7 +645,11 @@ class FakeEngine:
                 if reply.delay_s:
                     await asyncio.sleep(reply.delay_s)
                 sent += 1
-            await resp.write(data)
+            if reply.write_bytes:
+                for start in range(0, len(data), reply.write_bytes):
+                    await resp.write(data[start : start + reply.write_bytes])
+            else:
+                await resp.write(data)
         await resp.write_eof()
         return resp
 
