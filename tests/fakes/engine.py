@@ -648,6 +648,7 @@ class FakeEngine:
             if reply.write_bytes:
                 for start in range(0, len(data), reply.write_bytes):
                     await resp.write(data[start : start + reply.write_bytes])
+                    await asyncio.sleep(0)  # let the reader take each piece as it comes
             else:
                 await resp.write(data)
         await resp.write_eof()
