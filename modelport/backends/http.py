@@ -318,8 +318,12 @@ async def read_all(
     """A whole body, up to the body cap: over it, ProtocolError (the caller closes the
     connection, which an unread body does not return to the pool)."""
     limit = body_limits().body_bytes
-    if response.content_length is not None and response.content_length > limit:
-        raise body_too_large(limit)
+    length = response.content_length
+    if length is not None:
+        if length > limit:
+            raise body_too_large(limit)
+        with TransportErrors(phase, url=response.url, backend_id=backend_id):
+            return await response.read()  # one call: the hot path's whole answers
     parts: list[bytes] = []
     size = 0
     with TransportErrors(phase, url=response.url, backend_id=backend_id):
