@@ -105,46 +105,34 @@ class Meter:
             return b""
         if self.error is not None:
             return b""
-        self._crlf = self._crlf or b"\r" in chunk
+        crlf = self._crlf = self._crlf or b"\r" in chunk
+        search = 0
         if self._pending:
             # A boundary may straddle the reads: look at the pending tail and the new bytes
             # only, so a frame that takes many reads is scanned once, not once per read.
             probe = self._pending_tail + chunk
-            if self._boundary(probe, 0, self._crlf) < 0:
+            if self._boundary(probe, 0, crlf) < 0:
                 self._keep(chunk, probe)
                 return b""
-            search_from = max(0, self._pending_size - len(self._pending_tail))
-            buffer = b"".join(self._pending) + chunk
+            search = self._pending_size - len(self._pending_tail)
+            self._pending.append(chunk)
+            chunk = b"".join(self._pending)
             self._pending, self._pending_size, self._pending_tail = [], 0, b""
-        else:
-            search_from, buffer = 0, chunk
-        return self._frames_in(buffer, search_from)
-
-    def _keep(self, chunk: bytes, probe: bytes) -> None:
-        """Hold an unfinished frame's bytes, up to the frame cap."""
-        self._pending.append(chunk)
-        self._pending_size += len(chunk)
-        self._pending_tail = probe[-_TAIL:]
-        if self._pending_size > self.max_frame_bytes:
-            self.error = frame_too_large(self.max_frame_bytes)
-            self._pending, self._pending_size = [], 0
-
-    def _frames_in(self, buffer: bytes, search_from: int) -> bytes:
-        """Meter the complete frames of `buffer`; keep the unfinished rest; what may go on."""
+        buffer = chunk
         edits: list[tuple[int, int, bytes]] = []  # frames dropped (b"") or rewritten
         start = 0
         # One forward scan per read: a read holding many frames costs linear, not quadratic.
-        while (end := self._boundary(buffer, max(start, search_from), self._crlf)) >= 0:
+        while (end := self._boundary(buffer, search, crlf)) >= 0:
             if end - start > self.max_frame_bytes:
                 self.error = frame_too_large(self.max_frame_bytes)
                 break
             replacement = self._forward(buffer[start:end])
             if replacement is not None:
                 edits.append((start, end, replacement))
-            start = end
+            start = search = end
             if self.error is not None:
                 break
-        if self.error is None and start < len(buffer):
+        if start < len(buffer) and self.error is None:
             rest = buffer[start:]
             self._keep(rest, rest)
         if not edits:
@@ -156,6 +144,15 @@ class Meter:
             cursor = finish
         kept.append(buffer[cursor:start])
         return b"".join(kept)
+
+    def _keep(self, chunk: bytes, probe: bytes) -> None:
+        """Hold an unfinished frame's bytes, up to the frame cap."""
+        self._pending.append(chunk)
+        self._pending_size += len(chunk)
+        self._pending_tail = probe[-_TAIL:]
+        if self._pending_size > self.max_frame_bytes:
+            self.error = frame_too_large(self.max_frame_bytes)
+            self._pending, self._pending_size = [], 0
 
     def close(self) -> bytes:
         """The body has ended: the last bytes to forward (a whole body when not streaming)."""
