@@ -69,6 +69,7 @@ class GuardedHandler(web.RequestHandler):
         self._on_lost: Callable[[], None] | None = on_lost
         self._phase = _HEAD
         self._guard: asyncio.TimerHandle | None = None
+        self._deadline = 0.0
         self._body: StreamReader | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -97,10 +98,11 @@ class GuardedHandler(web.RequestHandler):
         # Called once a response is written: the connection is idle until its next request.
         super().log_access(request, response, time)
         self._phase = _IDLE
-        self._disarm()
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self._disarm()
+        if self._guard is not None:
+            self._guard.cancel()
+            self._guard = None
         self._body = None
         super().connection_lost(exc)
         on_lost, self._on_lost = self._on_lost, None
@@ -108,25 +110,32 @@ class GuardedHandler(web.RequestHandler):
             on_lost()
 
     def _settle(self) -> None:
-        """The request is in: from here on its answer runs untimed by this handler."""
+        """The request is in: from here on its answer runs untimed by this handler (a timer
+        still pending finds nothing to guard when it fires)."""
         self._phase, self._body = _BUSY, None
-        self._disarm()
 
     def _arm(self, seconds: float) -> None:
-        self._disarm()
-        self._guard = self._loop.call_later(seconds, self._expire)
-
-    def _disarm(self) -> None:
-        if self._guard is not None:
-            self._guard.cancel()
-            self._guard = None
+        """Guard the current phase until `seconds` from now. One timer at a time, reused:
+        a kept-alive client's next request moves the deadline instead of adding a timer, so
+        the cost per request is a clock read, not a timer pushed and cancelled."""
+        deadline = self._deadline = self._loop.time() + seconds
+        guard = self._guard
+        if guard is not None:
+            if guard.when() <= deadline:
+                return  # it fires first, sees the later deadline and waits for it
+            guard.cancel()
+        self._guard = self._loop.call_at(deadline, self._expire)
 
     def _expire(self) -> None:
         self._guard = None
-        if self._phase in (_HEAD, _BODY) and self.transport is not None:
-            what = "head" if self._phase == _HEAD else "body"
-            log.debug("closed a connection: its request %s did not arrive in time", what)
-            self.force_close()
+        if self._phase not in (_HEAD, _BODY) or self.transport is None:
+            return
+        if self._loop.time() < self._deadline:
+            self._guard = self._loop.call_at(self._deadline, self._expire)
+            return
+        what = "head" if self._phase == _HEAD else "body"
+        log.debug("closed a connection: its request %s did not arrive in time", what)
+        self.force_close()
 
 
 class CappedSite(web.BaseSite):
