@@ -6,8 +6,9 @@ A fake OpenAI-compatible engine (this file, `--fake`, its own process) answers a
 chat with one content chunk of N MiB (N from the request's `max_tokens`), written in
 64 KiB pieces, then the finish chunk and `[DONE]`. For each size the client (this process)
 times the whole answer straight from the fake, then through a gateway from `--before`
-(default: main, a `git archive` export) and one from the working tree, and polls each
-gateway's /health every 10 ms meanwhile: its worst latency is how long the event loop stalled.
+(default: where this branch left main; a `git archive` export) and one from the working
+tree, and polls each gateway's /health every 10 ms meanwhile: its worst latency is how long
+the event loop stalled.
 The old tree gets a config without the keys it does not know (max_frame_mb).
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -152,7 +154,9 @@ async def measure(fake: str, gateways: dict[str, str], sizes: list[int]) -> None
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--before", default="main", help="the commit to compare with")
+    parser.add_argument(
+        "--before", help="the commit to compare with (default: where this branch left main)"
+    )
     parser.add_argument("--sizes", default="4,16,64", help="frame sizes in MiB")
     parser.add_argument("--fake", type=int, help=argparse.SUPPRESS)  # run the fake engine
     args = parser.parse_args()
@@ -160,6 +164,14 @@ def main() -> None:
         serve_fake(args.fake)
         return
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.before is None:
+        args.before = subprocess.run(
+            ["git", "merge-base", "main", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     with tempfile.TemporaryDirectory(prefix="large-frames-") as tmp:
         procs = Processes(Path(tmp))
         try:
