@@ -77,7 +77,9 @@ class GuardedHandler(web.RequestHandler):
         self._arm(self._limits.header_timeout_s)  # the first request must come in time
 
     def data_received(self, data: bytes) -> None:
-        if self._phase == _IDLE:  # the next request on a kept-alive connection begins
+        # A read on an idle kept-alive connection begins its next request (aiohttp calls
+        # this with b"" itself when it resumes reading: that begins nothing).
+        if self._phase == _IDLE and data:
             self._phase = _HEAD
             self._arm(self._limits.header_timeout_s)
         super().data_received(data)
