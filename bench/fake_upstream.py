@@ -3,7 +3,9 @@
 aiohttp on a free port of 127.0.0.1 (printed on stdout), OpenAI chat-completions and Anthropic
 messages, whole or streamed as exactly 100 content chunks (OpenAI: then a finish chunk, a usage
 chunk and [DONE]; Anthropic: 100 text deltas between the usual start and stop events). The
-`idle` models stream one chunk, then wait for POST /release (at most IDLE_CAP_S).
+`idle` models stream one chunk, then wait for POST /release (at most IDLE_CAP_S); the `slow`
+models (bench/soak.py) pause SLOW_CHUNK_S between chunks, so a stream lasts about a second.
+Legacy /v1/completions streams the same 100 chunks as text_completion frames.
 
 Run as a script (`python bench/fake_upstream.py`); it serves until killed.
 """
@@ -26,8 +28,19 @@ TRANS_MODEL = "bench-trans"  # localai backend: OpenAI only
 ANTH_MODEL = "bench-anth"  # anthropic backend: Anthropic only
 IDLE_MODEL = "bench-idle"  # streams one chunk, then waits for /release (at most IDLE_CAP_S)
 IDLE_TRANS_MODEL = "bench-idle-trans"
-FAKE_MODELS = (PASS_MODEL, TRANS_MODEL, ANTH_MODEL, IDLE_MODEL, IDLE_TRANS_MODEL)
+SLOW_MODEL = "bench-slow"  # vllm backend (soak): pauses between chunks
+SLOW_TRANS_MODEL = "bench-slow-trans"  # localai backend (soak): the same, transcoded
+FAKE_MODELS = (
+    PASS_MODEL,
+    TRANS_MODEL,
+    ANTH_MODEL,
+    IDLE_MODEL,
+    IDLE_TRANS_MODEL,
+    SLOW_MODEL,
+    SLOW_TRANS_MODEL,
+)
 IDLE_CAP_S = 30.0
+SLOW_CHUNK_S = 0.01
 
 TOKENS = [f" tok{i}" for i in range(CHUNKS)]
 TEXT = "".join(TOKENS)
@@ -127,9 +140,28 @@ def anthropic_whole(model: str) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
+def completions_frames(model: str) -> list[bytes]:
+    """OpenAI's legacy completions stream: text_completion chunks, a finish, [DONE]."""
+    base = {"id": "cmpl-bench", "object": "text_completion", "created": 1, "model": model}
+    frames = [
+        _sse({**base, "choices": [{"index": 0, "text": t, "finish_reason": None}]}) for t in TOKENS
+    ]
+    frames.append(_sse({**base, "choices": [{"index": 0, "text": "", "finish_reason": "stop"}]}))
+    frames.append(b"data: [DONE]\n\n")
+    return frames
+
+
+def completions_whole(model: str) -> bytes:
+    choice = {"index": 0, "text": TEXT, "finish_reason": "stop"}
+    usage = {"prompt_tokens": 12, "completion_tokens": CHUNKS, "total_tokens": 12 + CHUNKS}
+    body = {"id": "cmpl-bench", "object": "text_completion", "created": 1, "model": model}
+    return json.dumps({**body, "choices": [choice], "usage": usage}).encode()
+
+
 BUILDERS = {
     "openai": (openai_whole, openai_frames),
     "anthropic": (anthropic_whole, anthropic_frames),
+    "completions": (completions_whole, completions_frames),
 }
 
 
@@ -165,7 +197,10 @@ class Fake:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.release.wait(), IDLE_CAP_S)
             rest = frames[1:]
+        pause = SLOW_CHUNK_S if "slow" in model else 0.0
         for frame in rest:
+            if pause:
+                await asyncio.sleep(pause)
             await response.write(frame)
         await response.write_eof()
         return response
@@ -175,6 +210,9 @@ class Fake:
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
         return await self.answer(request, "anthropic")
+
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        return await self.answer(request, "completions")
 
     async def models(self, request: web.Request) -> web.StreamResponse:
         data = [
@@ -195,6 +233,7 @@ class Fake:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self.chat)
         app.router.add_post("/v1/messages", self.messages)
+        app.router.add_post("/v1/completions", self.completions)
         app.router.add_get("/v1/models", self.models)
         app.router.add_get("/health", self.ok)
         app.router.add_get("/readyz", self.ok)

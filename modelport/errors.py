@@ -58,10 +58,40 @@ class TimedOut(BackendError):
     retryable = True
 
 
+class DeadlineSpent(TimedOut):
+    """The request's own deadline ran out while this attempt waited for an admission slot,
+    or after earlier candidates had used part of it: the clock's doing, not the engine's
+    (the breaker ignores it). An attempt's own first-byte limit is a plain TimedOut."""
+
+
 class AuthError(BackendError):
     """A key is missing, rejected, or (402) the account cannot pay."""
 
     status = 401
+
+
+class UpstreamAuthError(BackendError):
+    """An engine refused the credential the gateway holds for it (its 401, 402 or 403, or
+    no key configured). The gateway's client is not at fault, so it is not an AuthError:
+    502 naming the backend, which the operator must fix. `upstream_status` is what the
+    engine said. Clients of the library see the engine's own AuthError; the gateway's
+    candidate loop turns it into this one."""
+
+    status = 502
+
+    def __init__(self, backend_name: str, upstream_status: int, **kw: Any) -> None:
+        what = {
+            402: "refused the gateway's account for lack of credit",
+            403: "refused the gateway's credential access",
+        }.get(upstream_status, "rejected the gateway's credential")
+        super().__init__(
+            f"backend {backend_name!r} {what} (upstream HTTP {upstream_status}); the key"
+            " sent to this gateway is not at fault: the gateway's operator must fix the"
+            " backend's key",
+            **kw,
+        )
+        self.backend_name = backend_name
+        self.upstream_status = upstream_status
 
 
 class ModelNotFound(BackendError):
@@ -110,6 +140,12 @@ class QueueFull(Overloaded):
     says which."""
 
     status = 429
+
+
+class Starting(Overloaded):
+    """A local engine is on its way up (being installed, built or loading): not a fault, so
+    the breaker ignores it. The message says what is happening; `retry_after` when to ask
+    again."""
 
 
 class ProtocolError(BackendError):

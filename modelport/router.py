@@ -21,7 +21,7 @@ from typing import TypeVar
 import msgspec
 
 from modelport.backends.base import Backend
-from modelport.errors import BackendError, QueueFull
+from modelport.errors import BackendError, DeadlineSpent, QueueFull, RateLimited, Starting
 from modelport.types import BackendHealth, BackendModel
 
 log = logging.getLogger("modelport.router")
@@ -136,6 +136,39 @@ class Breaker:
             self.opened_at = self.clock()
         self._trial = False
 
+    def neutral(self) -> None:
+        """An attempt ended saying nothing of the backend's health (a 429, a bad request,
+        the request's own deadline, the client leaving): the count stays, and a half-open
+        trial it held is given back, so the next request may be the trial."""
+        self._trial = False
+
+
+class RateLimits:
+    """Which of one upstream's models said 429 with a Retry-After, and until when: the
+    candidate loop passes over them until then. Per model, since engines and cloud APIs
+    limit per model; a 429 says nothing of the upstream's health (it is no breaker fault)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._until: dict[str, float] = {}
+
+    def hold(self, model: str, seconds: float) -> None:
+        """Keep requests for `model` off this upstream for `seconds` (its Retry-After)."""
+        until = self.clock() + seconds
+        if until > self._until.get(model, 0.0):
+            self._until[model] = until
+
+    def remaining(self, model: str) -> float:
+        """Seconds until `model` may be asked again; 0 when it may be now."""
+        until = self._until.get(model)
+        if until is None:
+            return 0.0
+        left = until - self.clock()
+        if left <= 0:
+            del self._until[model]  # expired holds do not pile up
+            return 0.0
+        return left
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -157,6 +190,10 @@ class Upstream:
     backend: Backend
     admission: Admission
     breaker: Breaker = field(default_factory=Breaker)
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+    # Seconds an attempt may wait for its first byte before the next candidate is tried;
+    # None: the service's default (server.first_byte_timeout_s).
+    first_byte_timeout_s: float | None = None
     priority: int = 0
     local: bool = True
     allow: frozenset[str] | None = None
@@ -179,6 +216,11 @@ class Upstream:
     @property
     def ready(self) -> bool:
         return self.health is not None and self.health.ready
+
+    @property
+    def starting(self) -> bool:
+        """Not ready yet but on its way up: a request may wait for it (a managed engine)."""
+        return self.health is not None and self.health.starting
 
     def serves(self, model: str) -> bool:
         if self.allow is not None and model not in self.allow:
@@ -241,6 +283,7 @@ class Router:
         discovered: bool = False,
         capabilities: Mapping[str, bool] | None = None,
         model_capabilities: Mapping[str, Mapping[str, bool]] | None = None,
+        first_byte_timeout_s: float | None = None,
     ) -> Upstream:
         """Serve `backend` from the next refresh on. A taken name gets a "-2", "-3" suffix
         (configured labels are unique, so only discovered engines ever get one)."""
@@ -254,6 +297,7 @@ class Router:
             discovered=discovered,
             capabilities=dict(capabilities or {}),
             model_capabilities=dict(model_capabilities or {}),
+            first_byte_timeout_s=first_byte_timeout_s,
         )
         self._upstreams.append(upstream)
         log.info("serving %s (%s)", upstream.name, backend.url or backend.id)
@@ -402,5 +446,8 @@ class Router:
 
 
 def is_upstream_fault(exc: BackendError) -> bool:
-    """Failures that say the upstream is unwell (and count against its breaker)."""
-    return exc.retryable and not isinstance(exc, QueueFull)
+    """Failures that say the upstream is unwell (and count against its breaker): retryable
+    ones, except our own full queue, the engine's 429 (it is up, and says when to come
+    back), the request's deadline spent before the engine had its chance, and an engine
+    that is still starting (it is on its way up, and says what it is doing)."""
+    return exc.retryable and not isinstance(exc, QueueFull | RateLimited | DeadlineSpent | Starting)

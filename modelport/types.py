@@ -204,6 +204,15 @@ class Usage(msgspec.Struct, frozen=True):
         return self.input_tokens + self.output_tokens
 
 
+class AnswerTiming(msgspec.Struct, frozen=True, kw_only=True):
+    """The wall times of one whole transcoded answer, in nanoseconds, as the gateway measured
+    them (Ollama's answers report them; the other dialects have no such fields)."""
+
+    total_ns: int  # from decoding the client's request to the engine's whole answer
+    load_ns: int  # from decoding the request until the engine was asked (routing, queue)
+    engine_ns: int  # from asking the engine to its whole answer
+
+
 class ChatResponse(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     model: str
@@ -312,12 +321,15 @@ class BackendModel(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class BackendHealth(msgspec.Struct, frozen=True, kw_only=True):
-    """`alive`: the engine answers; `ready`: it can serve a request now."""
+    """`alive`: the engine answers; `ready`: it can serve a request now; `starting`: not
+    ready yet but on its way up (a managed engine being installed or loading), so a request
+    may wait for it; `last_error` then says what is happening."""
 
     alive: bool
     ready: bool
     latency_ms: float | None = None
     last_error: str | None = None
+    starting: bool = False
 
 
 def collect(events: list[Event], *, id: str = "", model: str = "") -> ChatResponse:

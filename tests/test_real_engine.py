@@ -465,6 +465,31 @@ async def test_serve_without_config_answers_from_the_embedded_engine(
     assert "embedded engine ready" in stderr
 
 
+async def test_the_embedded_model_is_listed_not_ready_while_it_loads(engine_paths) -> None:  # type: ignore[no-untyped-def]
+    """Issue 11.10: right after start the bundled model is known (listed, not ready), not a
+    404; a request sent then waits for the load and is answered."""
+    config = parse_config('[server]\nledger = "off"\n[discovery]\nenabled = false\n')
+    gw = Gateway(
+        msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, port=0)),
+        env={},
+    )
+    url = await gw.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(url + "/v1/models") as listing:
+                models = {m["id"]: m for m in (await listing.json())["data"]}
+            assert models[MODEL]["ready"] is False
+            body = {
+                "model": MODEL,
+                "messages": [{"role": "user", "content": PROMPT}],
+                "max_tokens": 4,
+            }
+            async with session.post(url + "/v1/chat/completions", json=body) as answer:
+                assert answer.status == 200, await answer.text()
+    finally:
+        await gw.stop(grace_s=0)
+
+
 async def test_the_embedded_engine_takes_a_coding_agents_opening_prompt(engine_paths) -> None:  # type: ignore[no-untyped-def]
     """Claude Code opens with about 4k tokens of prompt: the bundled model is served with its
     trained 32k window over two slots, so one request may hold 16k (it was 2k: refused)."""

@@ -6,7 +6,8 @@ from collections.abc import Awaitable, Callable
 
 from modelport.backends.mock import MockBackend
 from modelport.backends.ollama import OllamaBackend
-from modelport.router import Limits, Router
+from modelport.errors import DeadlineSpent, QueueFull, RateLimited, TimedOut, Unreachable
+from modelport.router import Breaker, Limits, RateLimits, Router, is_upstream_fault
 from tests.fakes import FakeEngine
 
 FakeFactory = Callable[..., Awaitable[FakeEngine]]
@@ -110,3 +111,46 @@ async def test_a_failing_discovery_does_not_stop_the_refresh(fake_engine: FakeFa
         assert list(upstream.models) == ["llama3.2:latest"]
     finally:
         await router.aclose()
+
+
+# -- breaker, rate limits and what counts as a backend's fault (issue 11.1, 11.2) -----------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_neutral_outcome_gives_a_half_open_trial_back() -> None:
+    clock = Clock()
+    breaker = Breaker(threshold=1, cooldown_s=10, clock=clock)
+    breaker.failure()
+    clock.now += 10
+    assert breaker.allow() and not breaker.allow()  # the one trial is out
+    breaker.neutral()  # it ended with a 429, a 400, the client leaving...
+    assert breaker.state == "half-open" and breaker.failures == 1
+    assert breaker.allow()  # ...so the next request may be the trial
+
+
+def test_rate_limits_hold_one_model_for_its_wait() -> None:
+    clock = Clock()
+    limits = RateLimits(clock=clock)
+    limits.hold("m", 30)
+    limits.hold("m", 5)  # a shorter wait never shortens a longer one
+    assert limits.remaining("m") == 30
+    assert limits.remaining("other") == 0
+    clock.now += 29.5
+    assert limits.remaining("m") == 0.5
+    clock.now += 0.5
+    assert limits.remaining("m") == 0
+
+
+def test_only_a_backends_own_failures_are_its_faults() -> None:
+    assert is_upstream_fault(Unreachable("refused"))
+    assert is_upstream_fault(TimedOut("no first byte within 0.5s"))
+    assert not is_upstream_fault(RateLimited("429", retry_after=3))
+    assert not is_upstream_fault(QueueFull("full"))
+    assert not is_upstream_fault(DeadlineSpent("no answer within 2s"))

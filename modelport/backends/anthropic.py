@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 
 from modelport.backends.http import HTTPClient, health_of
-from modelport.backends.profiles import first_int
+from modelport.backends.model_lists import first_int
 from modelport.backends.relay import HTTPRelay, open_relay
 from modelport.errors import (
     AuthError,

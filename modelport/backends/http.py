@@ -122,8 +122,11 @@ def _typed(exc: BaseException, phase: Phase, url: str, backend_id: str | None) -
         why = exc.os_error.strerror or exc
         return Unreachable(f"cannot connect to {url}: {why}", backend_id=backend_id)
     if phase in (Phase.READ, Phase.STREAM):
+        # The connection dropped under the body (the engine died or reset it): the engine's
+        # failure like a refused connection, so retryable. Before the client's first byte the
+        # next candidate answers and the breaker counts it; after it, nothing may retry.
         what = "answer" if phase is Phase.READ else "stream"
-        return ProtocolError(f"the {what} broke off: {exc}", backend_id=backend_id)
+        return ProtocolError(f"the {what} broke off: {exc}", backend_id=backend_id, retryable=True)
     return Unreachable(f"cannot connect to {url}: {exc}", backend_id=backend_id)
 
 

@@ -11,7 +11,8 @@ import msgspec
 
 from modelport.backends import relay
 from modelport.backends.http import HTTPClient, health_of
-from modelport.backends.profiles import PROFILES, Profile, parse_model
+from modelport.backends.model_lists import parse_model
+from modelport.backends.profiles import PROFILES, Profile
 from modelport.backends.relay import HTTPRelay
 from modelport.errors import (
     AuthError,

@@ -2,7 +2,8 @@
 
 A new engine that speaks the OpenAI API is a `Profile` here, not a class: where it
 listens, how it says it is healthy, where its key comes from, which fields of its model
-list carry the context window and capabilities, and the quirks that set it apart.
+list carry the context window and capabilities (its parser, in model_lists.py), and the
+quirks that set it apart.
 
 `KINDS` is the one table of every kind `connect` accepts: the OpenAI-compatible profiles
 and the native adapters (Ollama's /api, Anthropic, managed, mock), each with what the
@@ -15,17 +16,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import msgspec
-
-from modelport.types import BackendModel, Capabilities, RelayedFormat, RelayFormat, WireFormat
+from modelport.backends.model_lists import (
+    ModelParser,
+    lmstudio_model,
+    openrouter_model,
+    venice_model,
+)
+from modelport.backends.model_lists import first_int as first_int  # public: re-exported
+from modelport.backends.model_lists import parse_model as parse_model  # public: re-exported
+from modelport.types import Capabilities, RelayedFormat, RelayFormat, WireFormat
 
 if TYPE_CHECKING:
     from modelport.backends.base import Backend
-
-ModelParser = Callable[[dict[str, Any], "Profile"], BackendModel]
 
 OPENAI_ONLY = frozenset({WireFormat.OPENAI})
 BOTH_FORMATS = frozenset({WireFormat.OPENAI, WireFormat.ANTHROPIC})
@@ -103,110 +108,6 @@ class Profile:
         return frozenset(formats)
 
 
-def first_int(entry: dict[str, Any], *paths: str) -> int | None:
-    """The first positive integer found at any of the dotted paths."""
-    for path in paths:
-        value: Any = entry
-        for key in path.split("."):
-            value = value.get(key) if isinstance(value, dict) else None
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            return value
-    return None
-
-
-def _generic_model(entry: dict[str, Any], profile: Profile) -> BackendModel:
-    model_id = str(entry.get("id", ""))
-    context = first_int(
-        entry,
-        "context_window",
-        "max_model_len",  # vLLM
-        "context_length",  # OpenRouter, Venice
-        "max_context_length",  # LM Studio
-        "loaded_context_length",
-        "meta.n_ctx_train",  # llama-server (trained; /props has the runtime value)
-    )
-    if context is None:
-        context = _context_from_table(model_id, profile.context_table)
-    return BackendModel(
-        id=model_id, context_window=context, capabilities=_reported(entry, profile), native=entry
-    )
-
-
-def _reported(entry: dict[str, Any], profile: Profile) -> Capabilities:
-    """The profile's capabilities, with vision as the entry says where it says:
-    `architecture.input_modalities` (llama-server's /v1/models, OpenRouter's shape)."""
-    modalities = (entry.get("architecture") or {}).get("input_modalities")
-    if not isinstance(modalities, list):
-        return profile.capabilities
-    return msgspec.structs.replace(profile.capabilities, vision="image" in modalities)
-
-
-def _context_from_table(model_id: str, table: dict[str, int]) -> int | None:
-    """Longest table prefix that the model id starts with (gpt-4o-2024-08-06 -> gpt-4o)."""
-    best = ""
-    for prefix in table:
-        if model_id.startswith(prefix) and len(prefix) > len(best):
-            best = prefix
-    return table.get(best) if best else None
-
-
-def _openrouter_model(entry: dict[str, Any], profile: Profile) -> BackendModel:
-    params = entry.get("supported_parameters") or []
-    modalities = (entry.get("architecture") or {}).get("input_modalities") or []
-    caps = Capabilities(
-        tools="tools" in params,
-        vision="image" in modalities,
-        thinking="reasoning" in params or "include_reasoning" in params,
-        embeddings=False,
-        json_schema="structured_outputs" in params or "response_format" in params,
-    )
-    return BackendModel(
-        id=str(entry.get("id", "")),
-        context_window=first_int(entry, "context_length", "top_provider.context_length"),
-        capabilities=caps,
-        native=entry,
-    )
-
-
-def _venice_model(entry: dict[str, Any], profile: Profile) -> BackendModel:
-    spec = entry.get("model_spec") or {}
-    flags = spec.get("capabilities") or {}
-    caps = Capabilities(
-        tools=bool(flags.get("supportsFunctionCalling")),
-        vision=bool(flags.get("supportsVision")),
-        thinking=bool(flags.get("supportsReasoning")),
-        embeddings=False,
-        json_schema=bool(flags.get("supportsResponseSchema")),
-    )
-    return BackendModel(
-        id=str(entry.get("id", "")),
-        context_window=first_int(entry, "context_length", "model_spec.availableContextTokens"),
-        capabilities=caps,
-        loaded=None if spec.get("offline") is None else not spec.get("offline"),
-        native=entry,
-    )
-
-
-def _lmstudio_model(entry: dict[str, Any], profile: Profile) -> BackendModel:
-    kind = entry.get("type")  # llm | vlm | embeddings (LM Studio's REST API v0)
-    if kind in ("llm", "vlm", "embeddings"):
-        caps = Capabilities(
-            tools=kind != "embeddings",
-            vision=kind == "vlm",
-            embeddings=kind == "embeddings",
-        )
-    else:  # a type we do not know: nothing is known
-        caps = Capabilities(tools=True, vision=None, embeddings=None)
-    state = entry.get("state")
-    return BackendModel(
-        id=str(entry.get("id", "")),
-        context_window=first_int(entry, "loaded_context_length", "max_context_length"),
-        capabilities=caps,
-        loaded=None if state is None else state == "loaded",
-        native=entry,
-    )
-
-
 _OPENAI_CONTEXT = {
     "gpt-3.5-turbo": 16_385,
     "gpt-4": 8_192,
@@ -282,7 +183,7 @@ PROFILES: dict[str, Profile] = {
             formats=BOTH_FORMATS,
             capabilities=Capabilities(tools=True, thinking=True, embeddings=True, json_schema=True),
             models_path="/api/v0/models",
-            parse_model=_lmstudio_model,
+            parse_model=lmstudio_model,
             completions=True,
             description="LM Studio (no health route: its model list is the probe)",
         ),
@@ -333,7 +234,7 @@ PROFILES: dict[str, Profile] = {
                 "X-OpenRouter-Title": "modelport",
                 "X-Title": "modelport",
             },
-            parse_model=_openrouter_model,
+            parse_model=openrouter_model,
             completions=True,
             description="OpenRouter",
         ),
@@ -345,7 +246,7 @@ PROFILES: dict[str, Profile] = {
             api_key_env="VENICE_API_KEY",
             capabilities=Capabilities(tools=True, vision=True, thinking=True, embeddings=True),
             models_query="?type=text",
-            parse_model=_venice_model,
+            parse_model=venice_model,
             description="Venice",
         ),
         Profile(
@@ -358,11 +259,6 @@ PROFILES: dict[str, Profile] = {
         ),
     ]
 }
-
-
-def parse_model(entry: dict[str, Any], profile: Profile) -> BackendModel:
-    parser = profile.parse_model or _generic_model
-    return parser(entry, profile)
 
 
 # ---------------------------------------------------------------------------
@@ -387,6 +283,7 @@ COMMON_FIELDS = frozenset(
         "max_concurrent",
         "max_queue",
         "queue_timeout_s",
+        "first_byte_timeout_s",
         "priority",
         # What its models can do, over what the engine reports: backend-wide and per model.
         "capabilities",

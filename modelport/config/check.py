@@ -50,7 +50,9 @@ def _check_server(server: ServerConfig) -> None:
         _check_env_name(f"server.api_keys_env[{index}]", name)
     _check_positive("server.max_body_mb", server.max_body_mb)
     _check_positive("server.request_timeout_s", server.request_timeout_s)
+    _check_positive("server.first_byte_timeout_s", server.first_byte_timeout_s)
     _check_finite("server.shutdown_grace_s", server.shutdown_grace_s, low=0)
+    _check_finite("server.start_wait_s", server.start_wait_s, low=0)
     _check_at_least("server.max_managed", server.max_managed, 1)
     for name in ("header_timeout_s", "body_timeout_s", "keepalive_timeout_s"):
         _check_positive(f"server.{name}", getattr(server, name))
@@ -99,6 +101,8 @@ def _check_backend(key: str, backend: BackendConfig, given: Collection[str]) -> 
     _check_at_least(f"{key}.max_concurrent", backend.max_concurrent, 1)
     _check_at_least(f"{key}.max_queue", backend.max_queue, 0)
     _check_positive(f"{key}.queue_timeout_s", backend.queue_timeout_s)
+    if backend.first_byte_timeout_s is not None:
+        _check_positive(f"{key}.first_byte_timeout_s", backend.first_byte_timeout_s)
     _check_kind_fields(key, backend, given)
     if kind_of(backend).runs_engine:
         _check_engine(key, backend)

@@ -20,7 +20,7 @@ from modelport.config.derive import (
     requires_keys,
     split_keys,
 )
-from modelport.config.schema import BackendConfig, Config
+from modelport.config.schema import BackendConfig, Config, ServerConfig
 from modelport.scrub import redact_url
 
 __all__ = ["render_check"]
@@ -79,6 +79,7 @@ def _server_lines(config: Config) -> list[str]:
     return [
         f"body cap: {server.max_body_mb:g} MB",
         f"request timeout: {server.request_timeout_s:g} s",
+        *_first_byte_line(server),
         f"client timeouts: header {server.header_timeout_s:g} s, body "
         f"{server.body_timeout_s:g} s, keep-alive idle {server.keepalive_timeout_s:g} s",
         f"connections: at most {server.max_connections}",
@@ -90,12 +91,24 @@ def _server_lines(config: Config) -> list[str]:
     ]
 
 
+def _first_byte_line(server: ServerConfig) -> list[str]:
+    """The per-attempt first-byte limit, when the file moves it from its default."""
+    if server.first_byte_timeout_s == ServerConfig().first_byte_timeout_s:
+        return []
+    return [f"first-byte timeout: {server.first_byte_timeout_s:g} s per attempt"]
+
+
 def _discovery_lines(config: Config) -> list[str]:
     discovery = config.discovery
     if not discovery.enabled:
         return ["discovery: off"]
     ports = ", ".join(str(port) for port in discovery_ports(config))
     return [f"discovery: on, host {discovery.host}, ports {ports}, every {discovery.refresh_s:g} s"]
+
+
+def _own_first_byte(backend: BackendConfig) -> str:
+    limit = backend.first_byte_timeout_s
+    return "" if limit is None else f", first_byte_timeout_s {limit:g}"
 
 
 def _backend_lines(backends: tuple[BackendConfig, ...], env: Mapping[str, str]) -> list[str]:
@@ -109,7 +122,7 @@ def _backend_lines(backends: tuple[BackendConfig, ...], env: Mapping[str, str]) 
             f"    key: {_backend_key_state(backend, env)}",
             f"    models: {', '.join(backend.models) if backend.models else 'all it lists'}",
             f"    limits: max_concurrent {backend.max_concurrent}, max_queue {backend.max_queue}, "
-            f"queue_timeout_s {backend.queue_timeout_s:g}",
+            f"queue_timeout_s {backend.queue_timeout_s:g}{_own_first_byte(backend)}",
             f"    priority: {backend.priority}",
             *_capability_lines(backend),
         ]

@@ -24,6 +24,9 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     api_keys_env: tuple[str, ...] = ("MODELPORT_API_KEY",)
     max_body_mb: float = 32
     request_timeout_s: float = 600
+    # How long one backend may take to the first byte of its answer before the next
+    # candidate is tried (Envoy's per_try_timeout); a backend may set its own.
+    first_byte_timeout_s: float = 120
     # How long SIGTERM lets streams in flight finish; 0 cuts them at once.
     shutdown_grace_s: float = 10
     # "" = the user data dir, "off" = no ledger, else a path (relative to the config file).
@@ -33,6 +36,10 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     embedded: bool = True
     # How many managed llama-servers may run at once (each holds a model in memory).
     max_managed: int = 1
+    # How long a request waits for a managed engine that is starting (being installed,
+    # built or loading) before it gets 503 with Retry-After and what the start is doing.
+    # Below first_byte_timeout_s, which would otherwise end the wait as the engine's fault.
+    start_wait_s: float = 60
     # Reading a client's request (nginx's client_header_timeout, client_body_timeout,
     # keepalive_timeout): a slow or silent client is cut off, not held. The answer is
     # never timed by these; request_timeout_s bounds that.
@@ -97,6 +104,7 @@ class BackendConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     max_concurrent: int = 8
     max_queue: int = 64
     queue_timeout_s: float = 30
+    first_byte_timeout_s: float | None = None  # None: server.first_byte_timeout_s
     priority: int = 0
     # Over what the engine reports, for every model it serves, then per model by name.
     capabilities: CapabilitiesConfig = msgspec.field(default_factory=CapabilitiesConfig)

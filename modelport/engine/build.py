@@ -153,7 +153,7 @@ def _cmake_configure_args(source: Path, build: Path) -> list[str]:
 
 def _configure(source: Path, build: Path, report: Reporter) -> None:
     report.stage("configure llama.cpp", None)
-    run(_cmake_configure_args(source, build), "cmake configure", lambda line: None)
+    run(_cmake_configure_args(source, build), "cmake configure", lambda line: None, report.cancel)
 
 
 def _no_amx_flags() -> list[str]:
@@ -196,7 +196,7 @@ def _compile(build: Path, report: Reporter) -> Path:
             report.stage("build llama-server", fraction)
 
     command = ["cmake", "--build", str(build), "--target", "llama-server", "-j", jobs]
-    run(command, "cmake build", on_line)
+    run(command, "cmake build", on_line, report.cancel)
     for candidate in (build / "bin" / f"llama-server{EXE}", build / "bin" / "Release"):
         if candidate.is_file():
             return candidate

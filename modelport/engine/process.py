@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -44,11 +47,20 @@ def pip_download(
 
     if stage:
         report.stage(stage, 0.0)
-    run(command, "pip download " + " ".join(specs), on_line)
+    run(command, "pip download " + " ".join(specs), on_line, report.cancel)
 
 
-def run(command: Sequence[str], what: str, on_line: Callable[[str], None]) -> None:
-    """Run a command, feeding each output line to on_line; raise with its tail on failure."""
+def run(
+    command: Sequence[str],
+    what: str,
+    on_line: Callable[[str], None],
+    cancel: threading.Event | None = None,
+) -> None:
+    """Run a command, feeding each output line to on_line; raise with its tail on failure.
+
+    The command runs in its own process group (POSIX), so an interrupt or `cancel` kills
+    the compilers it started too, not only the command itself.
+    """
     tail: deque[str] = deque(maxlen=TAIL_LINES)
     try:
         proc = subprocess.Popen(
@@ -58,9 +70,12 @@ def run(command: Sequence[str], what: str, on_line: Callable[[str], None]) -> No
             stdin=subprocess.DEVNULL,
             text=True,
             errors="replace",
+            start_new_session=os.name == "posix",
         )
     except OSError as exc:
         raise EngineInstallError(f"{what}: cannot run {command[0]}: {exc}") from exc
+    if cancel is not None:
+        threading.Thread(target=_kill_on_cancel, args=(proc, cancel), daemon=True).start()
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -69,13 +84,32 @@ def run(command: Sequence[str], what: str, on_line: Callable[[str], None]) -> No
         returncode = proc.wait()
     finally:
         if proc.poll() is None:  # interrupted: do not leave a compiler running
-            proc.kill()
+            _kill_group(proc)
             proc.wait()
+    if cancel is not None and cancel.is_set():
+        raise EngineInstallError(f"{what}: the engine install was cancelled")
     if returncode != 0:
         output = "\n".join(tail)
         if "No space left on device" in output:
             raise OSError(errno.ENOSPC, f"{what}: no space left on device")
         raise EngineInstallError(f"{what} failed (exit {returncode}):\n{output}")
+
+
+def _kill_on_cancel(proc: subprocess.Popen[str], cancel: threading.Event) -> None:
+    """Watcher thread: kill the command's group once `cancel` is set (it may print nothing
+    for minutes, so the line loop cannot be the one to notice)."""
+    while proc.poll() is None:
+        if cancel.wait(0.2):
+            _kill_group(proc)
+            return
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    if os.name == "posix":
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
 
 
 def check_sha256(path: Path, expected: str, what: str) -> None:

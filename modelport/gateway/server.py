@@ -1,6 +1,7 @@
 """Gateway: a Config turned into a running server, and stopped again without losing anything.
 
-Start order: backends, router (first health and model read), ledger, HTTP site. Stop
+Start order: backends, router (first health and model read), ledger, the embedded engine
+when nothing else serves (its install and start go on in the background), HTTP site. Stop
 order is the reverse, with a drain in between so streams in flight can finish.
 """
 
@@ -26,12 +27,13 @@ from modelport.backends.managed import (
     Fleet,
     ManagedBackend,
     ManagedSpec,
-    bundled,
+    bundled_spec,
     model_alias,
 )
 from modelport.config import (
     BackendConfig,
     Config,
+    ServerConfig,
     api_keys,
     backend_key,
     discovery_ports,
@@ -40,9 +42,10 @@ from modelport.config import (
     ledger_path,
     requires_keys,
 )
-from modelport.engine import EngineInstallError, EnginePaths, installed
+from modelport.engine import EngineInstallError, installed
 from modelport.gateway.app import build_app, drain
 from modelport.gateway.connections import CappedSite, ConnectionLimits, fit_open_files
+from modelport.gateway.embedded import EngineSource, Installation, PinnedEngine
 from modelport.gateway.ledger import Ledger
 from modelport.gateway.metrics import Metrics
 from modelport.records import RequestRecord
@@ -57,7 +60,9 @@ class StartError(Exception):
     """The gateway refuses to start (non-loopback host without keys, port taken, ...)."""
 
 
-def managed_backend(config: BackendConfig, fleet: Fleet) -> ManagedBackend:
+def managed_backend(
+    config: BackendConfig, fleet: Fleet, start_wait_s: float = ServerConfig().start_wait_s
+) -> ManagedBackend:
     """A configured llama-server of our own; binary and model default to the installed ones."""
     paths = installed()
     binary = Path(config.llama_server).expanduser() if config.llama_server else None
@@ -84,7 +89,7 @@ def managed_backend(config: BackendConfig, fleet: Fleet) -> ManagedBackend:
         pooling=BUNDLED_POOLING if config.model is None else None,
         args=config.args,
     )
-    return ManagedBackend(spec, fleet=fleet)
+    return ManagedBackend(spec, fleet=fleet, start_wait_s=start_wait_s)
 
 
 def limits_of(config: BackendConfig) -> Limits:
@@ -95,9 +100,11 @@ def limits_of(config: BackendConfig) -> Limits:
 DEFAULT_LIMITS = limits_of(BackendConfig(kind=""))
 
 
-def backend_for(config: BackendConfig, env: Mapping[str, str], fleet: Fleet) -> Backend:
+def backend_for(
+    config: BackendConfig, env: Mapping[str, str], fleet: Fleet, start_wait_s: float
+) -> Backend:
     if kind_of(config).runs_engine:
-        return managed_backend(config, fleet)
+        return managed_backend(config, fleet, start_wait_s)
     return connect(config.spec, api_key=backend_key(config, env))
 
 
@@ -108,8 +115,11 @@ class Gateway:
         *,
         env: Mapping[str, str] | None = None,
         say: Callable[[str], None] | None = None,
+        engine: EngineSource | None = None,
     ) -> None:
+        """`engine`: where the embedded engine comes from (tests give a slow installer)."""
         self.config = config
+        self.engine = engine or PinnedEngine()
         self.env = dict(os.environ if env is None else env)
         self.say = say or (lambda message: log.info("%s", message))
         self.metrics = Metrics()
@@ -123,7 +133,7 @@ class Gateway:
         )
         for backend in config.backends:
             self.router.add(
-                backend_for(backend, self.env, self.fleet),
+                backend_for(backend, self.env, self.fleet, config.server.start_wait_s),
                 limits_of(backend),
                 name=backend.label,
                 priority=backend.priority,
@@ -133,12 +143,14 @@ class Gateway:
                 model_capabilities={
                     name: caps.overrides() for name, caps in backend.model_capabilities.items()
                 },
+                first_byte_timeout_s=backend.first_byte_timeout_s,
             )
         self.router.on_refresh = self._backend_state
         self.service = Service(
             self.router,
             observe=self._observe,
             request_timeout_s=config.server.request_timeout_s,
+            first_byte_timeout_s=config.server.first_byte_timeout_s,
         )
         self.app = build_app(
             self.service,
@@ -149,6 +161,9 @@ class Gateway:
         self._runner: web.AppRunner | None = None
         self._body_limits: BodyLimits | None = None  # the ones ours replaced, while running
         self._embedded_start: asyncio.Task[None] | None = None
+        self._installation: Installation | None = None
+        self._refreshing: asyncio.Task[None] | None = None
+        self._stale = False
         self.url = ""
 
     async def _discover(self, router: Router) -> None:
@@ -230,12 +245,21 @@ class Gateway:
         return self.url
 
     async def _start_embedded(self) -> None:
-        """Nothing configured, nothing found: serve the bundled model so a request gets tokens."""
-        paths = installed()
+        """Nothing configured, nothing found: serve the bundled model so a request gets tokens.
+
+        Its model is listed (not ready) from here on. On a first run the cheap checks run
+        now (a machine that cannot build refuses to start) and the install goes on in the
+        background: requests wait for it up to `start_wait_s`, then get 503 saying what
+        it is doing."""
+        paths = await asyncio.to_thread(self.engine.installed)
+        installation = None
         if paths is None:
             self.say("no engine found: installing the embedded one (llama.cpp + Gemma 3 270M)")
+            installation = Installation(self.say, on_note=self._refresh_soon)
             try:
-                paths = await asyncio.to_thread(_install_with_progress, self.say)
+                plan = await asyncio.to_thread(
+                    self.engine.plan, installation.progress, installation.cancel
+                )
             except EngineInstallError as exc:
                 await self.stop(grace_s=0)
                 raise StartError(
@@ -243,16 +267,39 @@ class Gateway:
                     "Start an engine (see `modelport discover`), configure a backend, or run "
                     "`modelport engine install --llama-server PATH`."
                 ) from exc
-        backend = bundled(fleet=self.fleet)
+            installation.begin(plan)
+            self._installation = installation
+            paths = plan.paths
+            self.say("serving while it installs: the model is listed as not ready until then")
+        backend = ManagedBackend(
+            bundled_spec(paths.llama_server, paths.model),
+            fleet=self.fleet,
+            start_wait_s=self.config.server.start_wait_s,
+            prerequisite=installation,
+        )
         upstream = self.router.add(backend, DEFAULT_LIMITS, name="embedded")
         self.say(f"starting the embedded engine: {BUNDLED_ALIAS} on llama-server")
         self._embedded_start = asyncio.create_task(self._load_embedded(upstream))
+        await asyncio.sleep(0)  # the task asks for the start first: the refresh sees it starting
+        await self.router.refresh_soon()
+
+    def _refresh_soon(self) -> None:
+        """Have the router look again soon, so the install's progress shows in /ready and
+        the listings: one pass at a time, and one more if news came in during a pass."""
+        self._stale = True
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.create_task(self._refresh_while_stale())
+
+    async def _refresh_while_stale(self) -> None:
+        while self._stale:
+            self._stale = False
+            await self.router.refresh_soon()
 
     async def _load_embedded(self, upstream: Upstream) -> None:
         backend = upstream.backend
         assert isinstance(backend, ManagedBackend)
         try:
-            await backend.start()
+            await backend.start(patient=True)  # minutes on a first run: the install, the build
         except Exception as exc:
             log.error("the embedded engine did not start: %s", exc)
         await self.router.refresh_soon()
@@ -261,6 +308,12 @@ class Gateway:
 
     async def stop(self, grace_s: float | None = None) -> None:
         grace = self.config.server.shutdown_grace_s if grace_s is None else grace_s
+        if self._installation is not None:
+            self._installation.close()  # a build under way is killed, not waited for
+        if self._refreshing is not None:
+            self._refreshing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refreshing
         if self._embedded_start is not None:
             self._embedded_start.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -292,22 +345,6 @@ class Gateway:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
             await self.stop()
-
-
-def _install_with_progress(say: Callable[[str], None]) -> EnginePaths:
-    """`modelport engine install`, reporting each stage once and progress every tenth."""
-    from modelport.engine import install
-
-    last: dict[str, int] = {}
-
-    def progress(stage: str, fraction: float | None) -> None:
-        tenth = -1 if fraction is None else int(fraction * 10)
-        if last.get(stage) != tenth:
-            last[stage] = tenth
-            say(f"  {stage}" + ("" if fraction is None else f" {fraction:.0%}"))
-
-    paths, _ = install(progress=progress)
-    return paths
 
 
 def _url_host(host: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -63,11 +64,21 @@ class Attempt:
 
 @dataclass(frozen=True, slots=True)
 class Deadline:
-    """The one deadline of a request, shared by its candidates and by its stream."""
+    """The one deadline of a request, shared by its candidates and by its stream, and the
+    first-byte limit each attempt gets unless its upstream sets its own."""
 
     at: float  # on the event loop's clock, which asyncio.timeout_at and call_at want
     timeout_s: float  # what it was set from, for the messages that name it
+    first_byte_s: float = math.inf  # per attempt: server.first_byte_timeout_s
 
     @classmethod
-    def after(cls, timeout_s: float) -> Deadline:
-        return cls(asyncio.get_running_loop().time() + timeout_s, timeout_s)
+    def after(cls, timeout_s: float, *, first_byte_s: float = math.inf) -> Deadline:
+        return cls(asyncio.get_running_loop().time() + timeout_s, timeout_s, first_byte_s)
+
+    def passed(self) -> bool:
+        """Whether too little is left to start anything: asyncio may fire a timer a clock
+        tick early, and an attempt with under a millisecond left could not even connect."""
+        return asyncio.get_running_loop().time() + _TOO_LITTLE_S >= self.at
+
+
+_TOO_LITTLE_S = 0.001

@@ -1,31 +1,40 @@
 """THE candidate loop: every endpoint tries its backends by the same rules.
 
-For each candidate in the router's order: skip it unless it is ready and its breaker lets
-it through; take an admission slot; run the endpoint's call until the first byte of an
-answer exists. A failure before that byte falls back to the next candidate when it is
-retryable or a ModelNotFound; anything else is the answer. One deadline covers the whole
-request, across candidates. After the first byte there is no fallback: a stream's failure
-is the pipeline's business (an error frame in the client's format).
+For each candidate in the router's order: pass over it while its engine's Retry-After
+holds its model off; skip it once the request's deadline has passed, unless it is ready
+and its breaker lets it through; take an admission slot; run the endpoint's call until the
+first byte of an answer exists, within the attempt's first-byte limit (never past the
+deadline). A failure before that byte falls back to the next candidate when it is
+retryable, a ModelNotFound, refused images or the engine refusing the gateway's
+credential; anything else is the answer. One deadline covers the whole request, across
+candidates. After the first byte there is no fallback: a stream's failure is the
+pipeline's business (an error frame in the client's format).
 
-The named seams below (`_may_try`, `_attempt_budget`, `_charges_breaker`, `_falls_back`)
-are the one place each rule lives; reliability work changes them there.
+The named seams below (`_rate_limited`, `_may_try`, `_first_byte_limit`,
+`_attempt_budget`, `_attributed`, `_heed`, `_charges_breaker`, `_falls_back`) are the one
+place each rule lives; reliability work changes them there (docs/service.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from modelport.errors import (
+    AuthError,
     BackendError,
+    DeadlineSpent,
     ImagesRefused,
     InvalidRequest,
     ModelNotFound,
     Overloaded,
+    RateLimited,
     TimedOut,
     Unsupported,
+    UpstreamAuthError,
 )
 from modelport.router import Route, Router, Upstream, is_upstream_fault
 from modelport.service.attempt import Attempt, Deadline
@@ -130,31 +139,46 @@ async def first_answer(
     """Try candidates in order until one produces the first byte of an answer.
 
     Returns it with the lease the caller must end (at once for a whole body, when the
-    stream ends otherwise). Raises the failure to answer with when no candidate answered.
+    stream ends otherwise). Raises the failure to answer with when no candidate answered;
+    `attempt.backend` then names the backend whose failure it is, or "" when none was asked.
     """
     last_error: BackendError | None = None
+    last_backend = ""
     passed_over: Unsupported | None = None
+    held: RateLimited | None = None  # the soonest Retry-After among candidates skipped for one
+    tried = False  # whether an earlier candidate used part of the deadline
     for route in routes:
         upstream = route.upstream
+        wait = _rate_limited(route)
+        if wait:
+            held = _sooner(held, route, wait)
+            continue
         if not _may_try(upstream, deadline):
             continue
-        tried_before = attempt.backend
         attempt.backend = upstream.backend.id
         try:
-            return await _attempt(op, route, attempt, deadline)
+            return await _attempt(op, route, attempt, deadline, first=not tried)
         except BackendError as exc:
-            exc.backend_id = exc.backend_id or upstream.backend.id
-            if isinstance(exc, Unsupported) and op.passes_over_unsupported:
-                attempt.backend = tried_before  # it could not take the request: not tried
-                passed_over = exc
+            err = _attributed(exc, upstream)
+            if isinstance(err, Unsupported) and op.passes_over_unsupported:
+                upstream.breaker.neutral()
+                passed_over = err  # it could not take the request: not tried
                 continue
-            if _charges_breaker(exc, upstream):
-                upstream.breaker.failure()
-            if not _falls_back(exc):
-                raise
-            last_error = exc
+            tried = True
+            _heed(err, route)
+            if not _falls_back(err):
+                if err is exc:
+                    raise
+                raise err from exc
+            last_error, last_backend = err, upstream.backend.id
+        except BaseException:  # cancelled: a half-open trial it held says nothing
+            upstream.breaker.neutral()
+            raise
+    attempt.backend = last_backend
     if last_error is not None:
         raise last_error
+    if held is not None:
+        raise held
     if passed_over is not None:
         raise passed_over
     names = ", ".join(r.upstream.name for r in routes)
@@ -165,25 +189,27 @@ async def first_answer(
 
 
 async def _attempt(
-    op: Operation, route: Route, attempt: Attempt, deadline: Deadline
+    op: Operation, route: Route, attempt: Attempt, deadline: Deadline, *, first: bool
 ) -> tuple[Answer, Lease]:
-    """One candidate: a slot, then the call, both within this attempt's budget."""
+    """One candidate: a slot within the request's deadline, then the call within this
+    attempt's budget (its first-byte limit, never past the deadline)."""
     upstream = route.upstream
-    budget = _attempt_budget(deadline)
     admission = upstream.admission
     if not admission.try_acquire():  # a free slot needs no timer: most requests find one
+        first = False  # time in our queue is not the engine's: the deadline may not blame it
         try:
-            async with asyncio.timeout_at(budget):
+            async with asyncio.timeout_at(deadline.at):
                 await admission.acquire()
         except TimeoutError:
-            raise TimedOut(f"no slot within {deadline.timeout_s:g}s") from None
+            raise DeadlineSpent(f"no slot within {deadline.timeout_s:g}s") from None
     lease = Lease(admission.release)
+    budget = _attempt_budget(upstream, deadline)
     try:
         async with asyncio.timeout_at(budget):
             answer = await op.call(route, attempt, lease)
     except TimeoutError:
         await lease.end()
-        raise TimedOut(f"no answer within {deadline.timeout_s:g}s") from None
+        raise _timed_out(upstream, deadline, budget, first=first) from None
     except BaseException:
         await lease.end()
         raise
@@ -191,28 +217,94 @@ async def _attempt(
     return answer, lease
 
 
+def _timed_out(upstream: Upstream, deadline: Deadline, budget: float, *, first: bool) -> TimedOut:
+    """Which clock ended an attempt, and so whose fault it is (`_charges_breaker`)."""
+    if budget < deadline.at:  # its own first-byte limit: the engine stalled
+        limit = _first_byte_limit(upstream, deadline)
+        return TimedOut(f"backend {upstream.name!r} sent no first byte within {limit:g}s")
+    message = f"no answer within {deadline.timeout_s:g}s"
+    # The request's deadline: the engine's fault only when it had the whole of it (first
+    # asked, no wait in our queue).
+    return TimedOut(message) if first else DeadlineSpent(message)
+
+
+def _sooner(held: RateLimited | None, route: Route, wait: float) -> RateLimited:
+    """The 429 to answer when every candidate is held off: the one free soonest."""
+    if held is not None and held.retry_after is not None and held.retry_after <= wait:
+        return held
+    return RateLimited(
+        f"model {route.model!r} on backend {route.upstream.name!r} is rate limited by its"
+        f" engine; retry after {math.ceil(wait)}s",
+        retry_after=wait,
+    )
+
+
 # -- the rules, one place each ---------------------------------------------------------------
 
 
+def _rate_limited(route: Route) -> float:
+    """Seconds this candidate's engine asked us (429 + Retry-After) to leave its model alone;
+    0 when it may be asked. Held candidates are passed over, never asked."""
+    return route.upstream.rate_limits.remaining(route.model)
+
+
 def _may_try(upstream: Upstream, deadline: Deadline) -> bool:
-    """Whether to start an attempt on `upstream` now: ready, and its breaker lets it through.
+    """Whether to start an attempt on `upstream` now: the request's deadline has not passed
+    (an attempt started after it would fail at once, and be blamed on the wrong backend),
+    the upstream is ready (or starting: the backend then waits for it, within its own
+    bound, `server.start_wait_s`), and its breaker lets it through.
 
     The breaker check comes last: letting a half-open breaker's one trial through uses it.
     """
-    return upstream.ready and upstream.breaker.allow()
+    ready = upstream.ready or upstream.starting
+    return not deadline.passed() and ready and upstream.breaker.allow()
 
 
-def _attempt_budget(deadline: Deadline) -> float:
-    """When (loop clock) this attempt must have its first byte: today, the request deadline."""
-    return deadline.at
+def _first_byte_limit(upstream: Upstream, deadline: Deadline) -> float:
+    """Seconds an attempt on `upstream` may take to its first byte: the backend's own
+    `first_byte_timeout_s`, else the server's."""
+    own = upstream.first_byte_timeout_s
+    return own if own is not None else deadline.first_byte_s
+
+
+def _attempt_budget(upstream: Upstream, deadline: Deadline) -> float:
+    """When (loop clock) this attempt must have its first byte: its first-byte limit from
+    now (Envoy's per_try_timeout), never later than the request's deadline."""
+    now = asyncio.get_running_loop().time()
+    return min(now + _first_byte_limit(upstream, deadline), deadline.at)
+
+
+def _attributed(exc: BackendError, upstream: Upstream) -> BackendError:
+    """A candidate's failure as the client hears it: it names the backend, and the engine's
+    refusal of the gateway's own credential is not the client's key at fault."""
+    exc.backend_id = exc.backend_id or upstream.backend.id
+    if isinstance(exc, AuthError):
+        status = exc.status if exc.status in (401, 402, 403) else 401
+        return UpstreamAuthError(upstream.name, status, backend_id=exc.backend_id, raw=exc.raw)
+    return exc
+
+
+def _heed(exc: BackendError, route: Route) -> None:
+    """What a failure does to its own upstream: the breaker counts it or not
+    (`_charges_breaker`), and a 429 with Retry-After holds that model off for the wait."""
+    upstream = route.upstream
+    if _charges_breaker(exc, upstream):
+        upstream.breaker.failure()
+    else:
+        upstream.breaker.neutral()
+    if isinstance(exc, RateLimited) and exc.retry_after:
+        upstream.rate_limits.hold(route.model, exc.retry_after)
 
 
 def _charges_breaker(exc: BackendError, upstream: Upstream) -> bool:
-    """Whether this failure counts against `upstream`'s breaker."""
+    """Whether this failure counts against `upstream`'s breaker: only its own faults
+    (`is_upstream_fault`: not a 429, not our full queue, not a deadline that earlier
+    candidates spent; its own first-byte timeout is one)."""
     return is_upstream_fault(exc)
 
 
 def _falls_back(exc: BackendError) -> bool:
     """Whether a failure before the first byte lets the next candidate try: an engine that
-    refused the request's images leaves it to one that may see them."""
-    return exc.retryable or isinstance(exc, ModelNotFound | ImagesRefused)
+    refused the request's images leaves it to one that may see them, and one that refused
+    the gateway's credential to one that may take its own."""
+    return exc.retryable or isinstance(exc, ModelNotFound | ImagesRefused | UpstreamAuthError)

@@ -6,6 +6,7 @@ way), transcoded otherwise (canonical events re-encoded in the client's format).
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator, AsyncIterator
 
 import msgspec
@@ -16,7 +17,7 @@ from modelport.service.attempt import Attempt
 from modelport.service.candidates import Answer, Lease, able, resolve
 from modelport.service.passthrough import relay_answer
 from modelport.service.pipeline import TranscodedSource
-from modelport.types import ChatRequest, Event, Image, RelayContext, WireFormat
+from modelport.types import AnswerTiming, ChatRequest, Event, Image, RelayContext, WireFormat
 from modelport.wire import codec_for
 from modelport.wire.codec import Codec
 
@@ -33,6 +34,7 @@ class ChatCall:
         self.codec: Codec = codec_for(format)
         self.body = body
         self.context = context  # goes along on passthrough only
+        self.decoded_ns = time.monotonic_ns()  # whole answers' durations count from here
         self.request = self.codec.decode_request(body)
 
     @property
@@ -77,18 +79,24 @@ class ChatCall:
 
     async def _transcode(self, route: Route, attempt: Attempt, lease: Lease) -> Answer:
         request = self.request
-        self.codec.check_transcodable(request)  # what only the client's own engines serve
         backend = route.upstream.backend
         # The fields the decoder did not model: each carried, dropped by name or refused, as
         # the client dialect's field table says for the engine's dialect (docs/fields.md).
         extra = self.codec.upstream_extra(request, backend.transcodes_to, backend.kind)
         upstream_request = msgspec.structs.replace(request, model=route.model, extra=extra)
         if not request.stream:
+            asked_ns = time.monotonic_ns()
             response = await backend.chat(upstream_request)
+            answered_ns = time.monotonic_ns()
             attempt.first_byte()
             attempt.usage = response.usage
             response = msgspec.structs.replace(response, model=request.model)
-            return Answer(200, self.codec.encode_response(response, request=request))
+            timing = AnswerTiming(
+                total_ns=answered_ns - self.decoded_ns,
+                load_ns=asked_ns - self.decoded_ns,
+                engine_ns=answered_ns - asked_ns,
+            )
+            return Answer(200, self.codec.encode_response(response, request=request, timing=timing))
         events = aiter(backend.stream(upstream_request))
         lease.close_first(lambda: _close_events(events))
         try:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from modelport.errors import BackendError, Overloaded, RateLimited
+from modelport.errors import BackendError, Overloaded, RateLimited, UpstreamAuthError
 from modelport.types import WireFormat
 from modelport.wire import codec_for
 
@@ -39,11 +40,25 @@ class Reply:
 def retry_after(err: BackendError) -> float | None:
     """Seconds the client should wait before trying again, when the failure says so.
 
-    The one place that decides the Retry-After header (reliability work changes it here).
+    The one place that decides the Retry-After header: an engine's 429 or 503 passes its
+    own on, a 429 for a model held off by one says the wait left, our own queue says 1.
     """
     if isinstance(err, RateLimited | Overloaded):
         return err.retry_after
     return None
+
+
+def error_headers(err: BackendError) -> dict[str, str]:
+    """The headers a failure adds: Retry-After (whole seconds, rounded up so a client that
+    waits that long finds the wait over), and `x-should-retry: false` where retrying cannot
+    help (the OpenAI and Anthropic SDKs obey it over their retry-on-5xx rule)."""
+    headers: dict[str, str] = {}
+    wait = retry_after(err)
+    if wait is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(wait)))
+    if isinstance(err, UpstreamAuthError):
+        headers["x-should-retry"] = "false"
+    return headers
 
 
 def error_status(format: WireFormat, err: BackendError) -> int:
@@ -53,9 +68,7 @@ def error_status(format: WireFormat, err: BackendError) -> int:
 def error_reply(format: WireFormat, err: BackendError, headers: dict[str, str]) -> Reply:
     """A failure as a whole answer in the client's format, with Retry-After when it has one."""
     codec = codec_for(format)
-    wait = retry_after(err)
-    if wait is not None:
-        headers = {**headers, "Retry-After": str(max(1, round(wait)))}
+    headers = {**headers, **error_headers(err)}
     return Reply(status=codec.error_status(err), headers=headers, body=codec.encode_error(err))
 
 

@@ -36,10 +36,15 @@ class Service:
         *,
         observe: Observer | None = None,
         request_timeout_s: float = 600.0,
+        first_byte_timeout_s: float = 120.0,
     ) -> None:
+        """`request_timeout_s`: one request's deadline, streaming included;
+        `first_byte_timeout_s`: how long one candidate may take to its first byte before the
+        next is tried (an upstream may set its own)."""
         self.router = router
         self.observe: Observer = observe or (lambda record: None)
         self.request_timeout_s = request_timeout_s
+        self.first_byte_timeout_s = first_byte_timeout_s
 
     async def chat(
         self,
@@ -86,7 +91,9 @@ class Service:
         try:
             op = decode()
             attempt.model, attempt.stream = op.model, op.stream
-            deadline = Deadline.after(self.request_timeout_s)
+            deadline = Deadline.after(
+                self.request_timeout_s, first_byte_s=self.first_byte_timeout_s
+            )
             answer, lease = await first_answer(op, op.routes(self.router), attempt, deadline)
         except BackendError as exc:
             attempt.failed(exc, error_status(attempt.format, exc))

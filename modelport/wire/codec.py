@@ -15,6 +15,7 @@ import msgspec
 
 from modelport.errors import BackendError
 from modelport.types import (
+    AnswerTiming,
     ChatRequest,
     ChatResponse,
     Event,
@@ -171,10 +172,15 @@ class Codec(RelayCodec, Protocol):
     def encode_request(self, request: ChatRequest) -> dict[str, Any]: ...
 
     def encode_response(
-        self, response: ChatResponse, *, request: ChatRequest | None = None
+        self,
+        response: ChatResponse,
+        *,
+        request: ChatRequest | None = None,
+        timing: AnswerTiming | None = None,
     ) -> bytes:
         """A whole answer; `request` is the client's own, decoded (the Responses dialect
-        echoes its settings and maps tool names back), None when it is not at hand."""
+        echoes its settings and maps tool names back), None when it is not at hand;
+        `timing` how long it took, for a dialect whose answers say (Ollama's durations)."""
         ...
 
     def stream_encoder(
@@ -187,11 +193,6 @@ class Codec(RelayCodec, Protocol):
     ) -> StreamEncoder:
         """An encoder for one answer; it builds the answer's id from `request_id`.
         `request` is the client's decoded request, as for `encode_response`."""
-        ...
-
-    def check_transcodable(self, request: ChatRequest) -> None:
-        """Raise InvalidRequest naming a field of `request` that only an engine of this
-        dialect can serve, before it is transcoded to another (Ollama's `suffix`)."""
         ...
 
 
@@ -259,9 +260,6 @@ class ClientCodecBase(EngineCodecBase):
     def relay_headers(self, api_key: str | None) -> dict[str, str]:
         """Headers a relayed body needs beside the backend's own (none by default)."""
         return {}
-
-    def check_transcodable(self, request: ChatRequest) -> None:
-        """Nothing to refuse: the dialect's unmodelled fields (`extra`) are dropped."""
 
     def wants_stream_usage(self, body: bytes) -> bool:
         """Streams carry usage unless the dialect makes it opt-in."""

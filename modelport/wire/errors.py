@@ -6,6 +6,7 @@ the one place that turns what they say into our hierarchy.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -62,9 +63,10 @@ def retry_after(headers: Mapping[str, str] | None) -> float | None:
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 def classify(

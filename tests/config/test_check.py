@@ -119,3 +119,14 @@ def test_the_readme_config_example_is_valid_and_checks() -> None:
     assert "ctx_size 8192 over 2 slots (4096 per request); unload: after 600 s idle" in text
     assert "served as qwen-coder" in text
     assert "sekrit-value" not in text
+
+
+def test_render_check_shows_first_byte_limits_when_set() -> None:
+    config = parse_config(
+        '[server]\nfirst_byte_timeout_s = 30\nledger = "off"\n'
+        '[[backends]]\nkind = "vllm"\nfirst_byte_timeout_s = 240\n'
+    )
+    text = render_check(config, None, {})
+    assert "request timeout: 600 s\nfirst-byte timeout: 30 s per attempt\n" in text
+    assert "queue_timeout_s 30, first_byte_timeout_s 240\n" in text
+    assert "first-byte timeout" not in render_check(parse_config(""), None, {})

@@ -235,3 +235,39 @@ def test_managed_knobs_belong_to_managed_backends() -> None:
         parse_config('[[backends]]\nkind = "vllm"\nmodel = "x.gguf"\n')
     with pytest.raises(ConfigError, match=r"backends\[0\]\.url: a managed engine picks its own"):
         parse_config('[[backends]]\nkind = "managed"\nurl = "http://127.0.0.1:1"\n')
+
+
+# The per-attempt first-byte limit (issue 11.1): server-wide and per backend, positive.
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "[server]\nfirst_byte_timeout_s = 0\n",
+            "modelport.toml: server.first_byte_timeout_s: expected a number > 0, got 0.0",
+        ),
+        (
+            '[[backends]]\nkind = "vllm"\nfirst_byte_timeout_s = -1\n',
+            "modelport.toml: backends[0].first_byte_timeout_s: expected a number > 0, got -1.0",
+        ),
+        (
+            '[[backends]]\nkind = "vllm"\nfirst_byte_timeout = 5\n',
+            "modelport.toml: backends[0].first_byte_timeout: unknown key "
+            "(did you mean 'first_byte_timeout_s'?)",
+        ),
+    ],
+)
+def test_first_byte_limits_are_checked(text: str, message: str) -> None:
+    assert error_of(text) == message
+
+
+def test_first_byte_limits_default_and_override() -> None:
+    config = parse_config(
+        "[server]\nfirst_byte_timeout_s = 30\n"
+        '[[backends]]\nkind = "vllm"\n'
+        '[[backends]]\nkind = "ollama"\nfirst_byte_timeout_s = 240\n'
+    )
+    assert config.server.first_byte_timeout_s == 30
+    assert [b.first_byte_timeout_s for b in config.backends] == [None, 240]
+    assert parse_config("").server.first_byte_timeout_s == 120

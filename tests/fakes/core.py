@@ -41,6 +41,18 @@ class Reply:
     fail_after_chunks: int | None = None
     drop_after_chunks: int | None = None
     hang: bool = False
+    # -- faults of the fault matrix (tests/faults): each fires once `N` content chunks have
+    # gone (for a whole body: halfway through it), or at once for `reset`.
+    #: close the connection before any status line, as a crashing engine does
+    reset: bool = False
+    #: stop sending (the connection stays open) until the client leaves or the fake stops
+    hang_after_chunks: int | None = None
+    #: one frame that is not JSON (`data: {"choices": [` / a cut NDJSON line), then the rest
+    garbage_after_chunks: int | None = None
+    #: end the body cleanly (chunked terminator) with no finish, [DONE] or message_stop
+    end_after_chunks: int | None = None
+    #: the engine process dies: the connection drops and the port refuses from then on
+    kill_after_chunks: int | None = None
     #: sent verbatim instead of the engine's error shape when `status` is not 200
     #: (dict/list: JSON; str/bytes: as is)
     error_body: Any = None

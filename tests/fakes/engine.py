@@ -3,7 +3,8 @@
 One catch-all handler records every request, then routes it through a table built from the
 engine's profile (profiles.py) and its info routes (catalog.py). Chat requests pop a scripted
 `Reply`; the wire writers (openai_wire, responses_wire, anthropic_wire, ollama_wire) turn it
-into frames, and `_play` sends them with the reply's faults (delay, mid-stream error, drop, hang).
+into frames, and `_play` sends them with the reply's faults (delay, mid-stream error, drop, hang;
+the fault matrix's stalls, garbage, clean ends and kills are in faults.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from . import (
     catalog,
     completions_wire,
     errors,
+    faults,
     ollama_wire,
     openai_wire,
     responses_wire,
@@ -93,6 +95,8 @@ class FakeEngine:
         self.reply_for: Callable[[Recorded], Reply | None] | None = None
         self.requests: list[Recorded] = []
         self.disconnects = 0
+        #: the fake's own stop() after a `kill_after_chunks` fault, to await in tests
+        self.killed: asyncio.Future[None] | None = None
         self.url = ""
         self._routes: dict[tuple[str, str], Route] = {}
         self._runner: web.AppRunner | None = None
@@ -146,6 +150,10 @@ class FakeEngine:
 
     def requests_to(self, path: str) -> list[Recorded]:
         return [r for r in self.requests if r.path == path]
+
+    async def hang(self) -> None:
+        """Wait until stop() (or the client going away cancels the handler)."""
+        await self._closing.wait()
 
     async def wait_disconnects(self, n: int = 1, within: float = 5.0) -> int:
         """Wait (up to `within` s) until `n` chat streams saw their client go away; the count."""
@@ -596,14 +604,18 @@ class FakeEngine:
             if reply.hang:
                 await self._closing.wait()  # only stop() ends it, or the client going away
                 return web.Response(status=503)
+            if reply.reset:
+                return self.drop(request)
             if reply.status != 200:
                 return self._reply_error(wire, reply, model)
             if stream:
                 good, bad = frames()
-                return await self._play(request, reply, good, bad, content_type)
+                return await self._play(request, reply, good, bad, content_type, wire)
+            if faults.body_fault(reply) is not None:
+                return await faults.whole_with_fault(self, request, reply, dumps(whole()).encode())
             n_chunks = sum(1 for _, content in frames()[0] if content)
             if reply.drop_after_chunks is not None:
-                return self._drop(request)
+                return self.drop(request)
             if reply.delay_s:
                 await asyncio.sleep(reply.delay_s * max(1, n_chunks))
             if reply.fail_after_chunks is not None:
@@ -622,6 +634,7 @@ class FakeEngine:
         frames: list[Frame],
         error_frames: list[bytes],
         content_type: str,
+        wire: str = "openai",
     ) -> web.StreamResponse:
         resp = web.StreamResponse(
             status=200, headers={"Content-Type": content_type, "Cache-Control": "no-cache"}
@@ -629,10 +642,13 @@ class FakeEngine:
         await resp.prepare(request)
         last_content = max((i for i, (_, content) in enumerate(frames) if content), default=-1)
         sent = 0
+        fault = faults.body_fault(reply)
         for i, (data, content) in enumerate(frames):
             # Fault points: before each content chunk once N have gone, and in any case right
             # after the last one (before the finish frame), so a fault always fires.
             end = i == last_content + 1
+            if fault is not None and (content or end) and (end or sent >= fault[1]):
+                return await faults.break_stream(self, request, resp, fault[0], wire)
             if content or end:
                 if reply.fail_after_chunks is not None and (end or sent >= reply.fail_after_chunks):
                     for frame in error_frames:
@@ -640,7 +656,7 @@ class FakeEngine:
                     await resp.write_eof()
                     return resp
                 if reply.drop_after_chunks is not None and (end or sent >= reply.drop_after_chunks):
-                    return self._drop(request, resp)
+                    return self.drop(request, resp)
             if content:
                 if reply.delay_s:
                     await asyncio.sleep(reply.delay_s)
@@ -654,7 +670,7 @@ class FakeEngine:
         await resp.write_eof()
         return resp
 
-    def _drop(
+    def drop(
         self, request: web.Request, resp: web.StreamResponse | None = None
     ) -> web.StreamResponse:
         """Close the connection abruptly: no terminal frame, no end of the chunked body."""

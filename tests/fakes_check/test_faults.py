@@ -207,3 +207,59 @@ async def test_loading_toggles_chat(fake_engine) -> None:
     assert (await call(fake, "POST", "/v1/chat/completions", chat())).status == 503
     fake.loading = False
     assert (await call(fake, "POST", "/v1/chat/completions", chat())).status == 200
+
+
+# -- the fault matrix's faults (tests/faults) ----------------------------------------------------
+
+
+async def _raw(fake: FakeEngine, path: str, body: dict[str, Any]) -> tuple[int, bytes, str]:
+    """Status, the bytes that came, and how the body ended ("" = cleanly)."""
+    received, ended = b"", ""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.5)) as session:
+        try:
+            async with session.post(fake.url + path, json=body, headers=AV) as r:
+                status = r.status
+                try:
+                    async for piece in r.content.iter_any():
+                        received += piece
+                except (aiohttp.ClientPayloadError, TimeoutError) as exc:
+                    ended = type(exc).__name__
+        except aiohttp.ServerDisconnectedError:
+            return 0, b"", "ServerDisconnectedError"
+    return status, received, ended
+
+
+@pytest.mark.parametrize(
+    ("kind", "path"),
+    [("vllm", "/v1/chat/completions"), ("anthropic", "/v1/messages"), ("ollama", "/api/chat")],
+)
+@pytest.mark.parametrize("stream", [True, False])
+async def test_matrix_faults(fake_engine, kind: str, path: str, stream: bool) -> None:
+    fake = await fake_engine(kind, models=["m"])
+    body = {"model": "m", "max_tokens": 9, "stream": stream, "messages": USER}
+    terminal = (b"[DONE]", b"message_stop", b'"done":true')
+
+    fake.default_reply = Reply(reset=True)
+    assert await _raw(fake, path, body) == (0, b"", "ServerDisconnectedError")
+
+    fake.default_reply = Reply(hang_after_chunks=1)  # some bytes, then nothing
+    status, got, ended = await _raw(fake, path, body)
+    assert (status, ended) == (200, "TimeoutError") and got
+    assert not any(t in got for t in terminal)
+
+    fake.default_reply = Reply(end_after_chunks=1)  # a clean end, no terminal frame
+    status, got, ended = await _raw(fake, path, body)
+    assert (status, ended) == (200, "") and got and not any(t in got for t in terminal)
+
+    fake.default_reply = Reply(garbage_after_chunks=1)  # a cut frame that is not JSON
+    status, got, ended = await _raw(fake, path, body)
+    assert (status, ended) == (200, "") and not any(t in got for t in terminal)
+    assert (b"con\n" if stream else b"\x00not json") in got
+
+    fake.default_reply = Reply(kill_after_chunks=1)  # the connection drops, the port closes
+    status, got, ended = await _raw(fake, path, body)
+    assert (status, ended) == (200, "ClientPayloadError") and got
+    assert fake.killed is not None
+    await fake.killed
+    with pytest.raises(aiohttp.ClientConnectorError):
+        await call(fake, "POST", path, body, AV)

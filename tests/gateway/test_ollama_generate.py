@@ -93,8 +93,9 @@ async def test_ollama_only_fields_are_refused_by_name_when_transcoding(
     with pytest.raises(ollama.ResponseError) as caught:
         await client.generate(model=MODEL, prompt="def add(a, b):", **kw)  # type: ignore[arg-type]
     assert caught.value.status_code == 400
-    assert caught.value.error.startswith(f"{field}: is served by Ollama engines only")
-    assert MODEL in caught.value.error
+    # The field table's refusal (wire/ollama/fields.py): the field, then the engine.
+    assert caught.value.error.startswith(f"{field}: ")
+    assert "is not supported by llamacpp" in caught.value.error
     assert not fake.requests_to("/v1/chat/completions")
 
 

@@ -168,8 +168,11 @@ async def test_embeddings_share_one_request_deadline(fake_engine, gateway, clien
     took = time.monotonic() - started
     assert caught.value.status_code == 504
     assert 0.4 <= took < 0.85  # one deadline (0.5 s), not 0.5 s for each of two candidates
-    assert caught.value.response.headers["x-modelport-backend"] == f"vllm:{two.url}"
+    # Issue 11.1: no attempt starts after the deadline, so the failure is one's, the one
+    # that was asked (it used to name two, tried after the deadline and never answering).
+    assert caught.value.response.headers["x-modelport-backend"] == f"vllm:{one.url}"
     assert len(one.requests_to("/v1/embeddings")) == 1
+    assert two.requests_to("/v1/embeddings") == []
     assert await settled(gw) == [(0, 0), (0, 0)]
 
 

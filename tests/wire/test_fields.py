@@ -33,6 +33,8 @@ BASE: dict[WireFormat, dict[str, Any]] = {
         "messages": [{"role": "user", "content": "hi"}],
     },
     WireFormat.RESPONSES: {"model": "m", "input": "hi"},
+    WireFormat.OLLAMA: {"model": "m", "messages": [{"role": "user", "content": "hi"}]},
+    WireFormat.OLLAMA_GENERATE: {"model": "m", "prompt": "hi"},
 }
 
 
@@ -42,7 +44,7 @@ def _doc_section(title: str) -> list[str]:
     start = lines.index(f"## {title}")
     table: list[str] = []
     for line in lines[start + 1 :]:
-        if line.startswith("## "):
+        if line.startswith(("## ", "### ")):  # a subsection holds its own table
             break
         if line.startswith("|"):
             table.append(line)
@@ -50,7 +52,9 @@ def _doc_section(title: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "table", [*TABLES.values(), EMBED_FIELDS], ids=lambda t: t.title.split(" (")[0]
+    "table",
+    [*{t.title: t for t in TABLES.values()}.values(), EMBED_FIELDS],
+    ids=lambda t: t.title.split(" (")[0],
 )
 def test_doc_table_is_the_code_table(table: FieldTable) -> None:
     doc = _doc_section(table.title)
@@ -83,6 +87,7 @@ def _sdk_fields(*classes: Any) -> set[str]:
 def _sdk_params() -> dict[WireFormat, set[str]]:
     from anthropic.types import message_create_params as messages
     from anthropic.types.beta import message_create_params as beta_messages
+    from ollama import _types as ollama
     from openai.types.chat import completion_create_params as chat
     from openai.types.responses import response_create_params as responses
 
@@ -99,6 +104,12 @@ def _sdk_params() -> dict[WireFormat, set[str]]:
         WireFormat.RESPONSES: _sdk_fields(
             responses.ResponseCreateParamsBase, responses.ResponseCreateParamsStreaming
         ),
+        # ollama-python's pydantic models (and api/types.go's fields it lacks: truncate, shift,
+        # _debug_render_only).
+        WireFormat.OLLAMA: set(ollama.ChatRequest.model_fields)
+        | set(ollama.GenerateRequest.model_fields)
+        | {"truncate", "shift", "_debug_render_only"},
+        WireFormat.OLLAMA_GENERATE: set(ollama.GenerateRequest.model_fields),
     }
 
 
@@ -327,3 +338,49 @@ def test_every_anthropic_block_and_tool_field_has_a_row() -> None:
     tool_fields = _sdk_fields(types.ToolParam) - {"name", "description"}  # the `tools` row's
     missing |= {f"tools[].{f}" for f in tool_fields if not _covered(table, "tools[]", f)}
     assert not missing, sorted(missing)
+
+
+# -- Ollama's `options`: one object on the wire, a row per field ---------------------------
+
+_OLLAMA_OPTIONS = [r for r in TABLES[WireFormat.OLLAMA].rows if r.path.startswith("options.")]
+
+
+@pytest.mark.parametrize("fmt", [WireFormat.OLLAMA, WireFormat.OLLAMA_GENERATE])
+@pytest.mark.parametrize("rule", _OLLAMA_OPTIONS, ids=lambda r: r.path)
+def test_each_ollama_option_meets_its_row_when_transcoded(fmt: WireFormat, rule: Row) -> None:
+    codec = codec_for(fmt)
+    name = rule.path.removeprefix("options.")
+    value = rule.example if rule.example is not True else 1
+    request = codec.decode_request({**BASE[fmt], "options": {name: value}})
+    for target in (Target.OPENAI, Target.ANTHROPIC):
+        cell = rule.to[target]
+        if cell.fate is Fate.REFUSED:
+            with pytest.raises(Unsupported) as caught:
+                codec.upstream_extra(request, target, "engine-x")
+            assert caught.value.param == rule.path
+            assert caught.value.message.startswith(f"{rule.path}: {value} is not supported by")
+            continue
+        extra = codec.upstream_extra(request, target, "engine-x")
+        if cell.fate is Fate.CARRIED:
+            assert extra == {cell.name or name: value}, (rule.path, target)
+        else:  # mapped (modelled by the decoder) or dropped by name: nothing in extra
+            assert extra == {}, (rule.path, target)
+    # an Ollama engine gets the options as they came
+    assert codec.upstream_extra(request, Target.OLLAMA, "ollama").get("options", {}) == (
+        {} if rule.to[Target.OPENAI].fate is Fate.MAPPED else {name: value}
+    )
+
+
+def test_every_option_ollama_and_ollama_python_know_has_a_row() -> None:
+    from ollama import _types as ollama
+
+    # api/types.go Options and Runner (ollama/ollama, main), beside ollama-python's list
+    server = {
+        *("num_keep", "seed", "num_predict", "top_k", "top_p", "min_p", "typical_p"),
+        *("repeat_last_n", "temperature", "repeat_penalty", "presence_penalty"),
+        *("frequency_penalty", "stop", "num_ctx", "num_batch", "num_gpu", "main_gpu"),
+        *("use_mmap", "num_thread", "draft_num_predict"),
+    }
+    rows = {r.path.removeprefix("options.") for r in _OLLAMA_OPTIONS}
+    # f16_kv has no row (a path is letters): refused as unknown when transcoding
+    assert (server | set(ollama.Options.model_fields)) - rows == {"f16_kv"}

@@ -10,10 +10,11 @@ from modelport.backends.managed.backend import (
     BUNDLED_POOLING,
     ManagedBackend,
     bundled,
+    bundled_spec,
     model_alias,
 )
 from modelport.backends.managed.fleet import Fleet
-from modelport.backends.managed.process import ManagedSpec, free_port
+from modelport.backends.managed.process import ManagedSpec, Prerequisite, free_port
 from modelport.backends.managed.states import Snapshot, State
 
 __all__ = [
@@ -22,9 +23,11 @@ __all__ = [
     "Fleet",
     "ManagedBackend",
     "ManagedSpec",
+    "Prerequisite",
     "Snapshot",
     "State",
     "bundled",
+    "bundled_spec",
     "free_port",
     "model_alias",
 ]

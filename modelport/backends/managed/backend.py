@@ -17,9 +17,9 @@ import msgspec
 from modelport.backends.base import Relay
 from modelport.backends.managed.fleet import Fleet
 from modelport.backends.managed.messages import Lease
-from modelport.backends.managed.process import ManagedSpec, free_port
+from modelport.backends.managed.process import ManagedSpec, Prerequisite, free_port
 from modelport.backends.managed.states import State
-from modelport.backends.managed.supervisor import Supervisor
+from modelport.backends.managed.supervisor import READY_TIMEOUT_S, Supervisor
 from modelport.backends.openai_compat import OpenAICompatBackend
 from modelport.backends.profiles import PROFILES
 from modelport.errors import Unreachable, Unsupported
@@ -49,14 +49,26 @@ class ManagedBackend:
     formats = PROFILES["llamacpp"].relay_formats
     transcodes_to = Target.OPENAI  # llama-server's chat completions
 
-    def __init__(self, spec: ManagedSpec, *, fleet: Fleet | None = None) -> None:
+    def __init__(
+        self,
+        spec: ManagedSpec,
+        *,
+        fleet: Fleet | None = None,
+        start_wait_s: float = READY_TIMEOUT_S,
+        prerequisite: Prerequisite | None = None,
+    ) -> None:
+        """`start_wait_s`: how long a request waits for a start before it is told `Starting`;
+        `prerequisite`: what must be in place before the first spawn (the engine's install)."""
         self.spec = spec
         self.id = f"managed:{spec.alias}"
         self.fleet = fleet
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._http = OpenAICompatBackend("llamacpp", self.url, name=self.id)
-        self.supervisor = Supervisor(spec, self.port, self._http, self.id, fleet)
+        self.supervisor = Supervisor(
+            spec, self.port, self._http, self.id, fleet,
+            start_wait_s=start_wait_s, prerequisite=prerequisite,
+        )  # fmt: skip
         if fleet is not None:
             fleet.members.append(self.supervisor)
         self._models: list[BackendModel] = []
@@ -91,9 +103,10 @@ class ManagedBackend:
     def last_used(self) -> float:
         return self.supervisor.snapshot.last_used
 
-    async def start(self) -> None:
-        """Ask for the engine to run; returns once it is ready (or raises why it is not)."""
-        lease = await self.supervisor.acquire()
+    async def start(self, *, patient: bool = False) -> None:
+        """Ask for the engine to run; returns once it is ready (or raises why it is not).
+        `patient`: wait as long as the start takes, not only `start_wait_s`."""
+        lease = await self.supervisor.acquire(patient=patient)
         lease.release()
 
     async def unload(self) -> None:
@@ -177,11 +190,13 @@ class ManagedBackend:
         nothing llama-server serves says whether it has them, but we know."""
         if (await self.supervisor.report()).state is State.READY:
             self._models = [self._known(m) for m in await self._http.list_models()]
-        if self._models:
-            return self._models
-        # Not running (idle or not started yet): what it will serve once it is. llama-server
-        # splits --ctx-size across its parallel slots, so that is what one request gets.
-        # Whether it sees images is known once it has run (/props).
+        return self._models or self.declared_models()
+
+    def declared_models(self) -> list[BackendModel]:
+        """What it serves before it runs (idle, starting, or its engine still being built),
+        known from its spec: the alias. llama-server splits --ctx-size across its parallel
+        slots, so that is what one request gets. Whether it sees images is known once it
+        has run (/props)."""
         return [
             BackendModel(
                 id=self.spec.alias,
@@ -209,8 +224,12 @@ class ManagedBackend:
             # Not running on purpose: a request will start it and wait, so it counts as ready.
             note = snapshot.last_error or "not running; starts on the next request"
             return BackendHealth(alive=True, ready=True, last_error=note)
+        # Starting, or restarting after a crash: a request may wait for it (start_wait_s).
         return BackendHealth(
-            alive=snapshot.pid is not None, ready=False, last_error=snapshot.last_error
+            alive=snapshot.pid is not None,
+            ready=False,
+            starting=True,
+            last_error=snapshot.last_error or "starting llama-server",
         )
 
 
@@ -320,6 +339,11 @@ def model_alias(model_path: Path | None) -> str:
     return BUNDLED_ALIAS if model_path is None else model_path.stem
 
 
+def bundled_spec(llama_server: Path, model: Path) -> ManagedSpec:
+    """The bundled model on `llama_server`, as `serve` runs it with nothing configured."""
+    return ManagedSpec(llama_server, model, BUNDLED_ALIAS, BUNDLED_CTX_SIZE)
+
+
 def bundled(model_path: str | None = None, *, fleet: Fleet | None = None) -> ManagedBackend:
     """A managed engine on the installed llama-server: the bundled model, or `model_path`."""
     from modelport.engine import installed
@@ -331,7 +355,6 @@ def bundled(model_path: str | None = None, *, fleet: Fleet | None = None) -> Man
             backend_id="managed",
         )
     if not model_path:
-        spec = ManagedSpec(paths.llama_server, paths.model, BUNDLED_ALIAS, BUNDLED_CTX_SIZE)
-        return ManagedBackend(spec, fleet=fleet)
+        return ManagedBackend(bundled_spec(paths.llama_server, paths.model), fleet=fleet)
     given = Path(model_path).expanduser()
     return ManagedBackend(ManagedSpec(paths.llama_server, given, model_alias(given)), fleet=fleet)

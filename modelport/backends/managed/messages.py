@@ -72,6 +72,14 @@ class Admitted:
 
 
 @dataclass
+class Unprepared:
+    """What must be in place before a spawn (the engine's install) could not be made."""
+
+    generation: int
+    why: str
+
+
+@dataclass
 class Loading:
     generation: int
     note: str
@@ -111,5 +119,5 @@ class IdleTick:
 
 Message = (
     Acquire | Release | Stop | Report | EndOf | Close
-    | Admitted | Loading | Healthy | HelperFailed | Exited | Stopped | Retry | IdleTick
+    | Admitted | Unprepared | Loading | Healthy | HelperFailed | Exited | Stopped | Retry | IdleTick
 )  # fmt: skip

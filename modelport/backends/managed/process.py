@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from modelport.backends.openai_compat import OpenAICompatBackend
 from modelport.backends.profiles import EMBEDDINGS_FLAGS
@@ -73,6 +74,16 @@ class ManagedSpec:
             if self.pooling:
                 cmd += ["--pooling", self.pooling]
         return [*cmd, *self.args]
+
+
+class Prerequisite(Protocol):
+    """What must be in place before the first spawn, made by someone else: the embedded
+    engine's install (llama-server built, the model fetched), which one task owns."""
+
+    async def wait(self, note: Callable[[str], None]) -> None:
+        """Return once it is in place; `note` hears what is happening meanwhile ("building
+        llama-server, 40%"). Raises `BackendError` saying why it cannot be made."""
+        ...
 
 
 def free_port() -> int:
@@ -161,5 +172,7 @@ async def wait_healthy(http: OpenAICompatBackend, note: Callable[[str], None]) -
         health = await http.health()
         if health.ready:
             return
-        note(health.last_error or "loading")
+        # Not answering yet: the process is still coming up. Its connect error would only
+        # show our internal address to whoever is told what the start is doing.
+        note((health.last_error or "loading") if health.alive else "starting llama-server")
         await asyncio.sleep(HEALTH_POLL_S)

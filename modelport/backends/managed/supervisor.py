@@ -33,11 +33,17 @@ from modelport.backends.managed.messages import (
     Retry,
     Stop,
     Stopped,
+    Unprepared,
 )
-from modelport.backends.managed.process import EngineProcess, ManagedSpec, wait_healthy
+from modelport.backends.managed.process import (
+    EngineProcess,
+    ManagedSpec,
+    Prerequisite,
+    wait_healthy,
+)
 from modelport.backends.managed.states import ALLOWED, Snapshot, State
 from modelport.backends.openai_compat import OpenAICompatBackend
-from modelport.errors import Overloaded, Unreachable
+from modelport.errors import BackendError, Overloaded, Starting, Unreachable
 
 if TYPE_CHECKING:
     from modelport.backends.managed.fleet import Fleet
@@ -45,7 +51,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("modelport.managed")
 T = TypeVar("T")
 
-READY_TIMEOUT_S = 120.0
+READY_TIMEOUT_S = 60.0  # how long a request waits for a start, unless told otherwise
+STARTING_RETRY_AFTER_S = 5.0
 MAX_BACKOFF_S = 30.0
 FRESH_FAILURE_AFTER_S = 60.0  # a child that ran this long and died is not a crash loop
 
@@ -55,9 +62,12 @@ class Supervisor:
 
     def __init__(
         self, spec: ManagedSpec, port: int, http: OpenAICompatBackend, backend_id: str,
-        fleet: Fleet | None = None,
+        fleet: Fleet | None = None, *, start_wait_s: float = READY_TIMEOUT_S,
+        prerequisite: Prerequisite | None = None,
     ) -> None:  # fmt: skip
         self.spec = spec
+        self.start_wait_s = start_wait_s
+        self.prerequisite = prerequisite
         self.port = port
         self.id = backend_id
         self.fleet = fleet
@@ -89,17 +99,21 @@ class Supervisor:
     def post(self, message: Message) -> None:
         self._queue.put_nowait(message)
 
-    async def acquire(self) -> Lease:
-        """A lease on the engine once it is ready; starts it if it is not running."""
+    async def acquire(self, *, patient: bool = False) -> Lease:
+        """A lease on the engine once it is ready; starts it if it is not running.
+
+        Waits at most `start_wait_s` (`patient`: as long as the start takes), then raises
+        `Starting` saying what the start is doing.
+        """
         future: asyncio.Future[Lease] = asyncio.get_running_loop().create_future()
         try:
-            return await self._ask(Acquire(future), future, READY_TIMEOUT_S)
+            return await self._ask(Acquire(future), future, None if patient else self.start_wait_s)
         except TimeoutError:
-            why = self.snapshot.last_error or "still loading"
-            raise Overloaded(
-                f"llama-server for {self.spec.alias} is not ready: {why}",
+            why = self.snapshot.last_error or "starting llama-server"
+            raise Starting(
+                f"model {self.spec.alias!r} is starting: {why}",
                 backend_id=self.id,
-                retry_after=5.0,
+                retry_after=STARTING_RETRY_AFTER_S,
             ) from None
 
     async def stop(self, *, only_if_idle: bool = False) -> bool:
@@ -294,7 +308,14 @@ class Supervisor:
         self._helper = self._start_helper(self._admit(self._generation))
 
     async def _admit(self, generation: int) -> None:
-        """Helper: wait for a fleet slot (the Fleet may stop others), then report it."""
+        """Helper: wait for what must be in place (the install) and for a fleet slot (the
+        Fleet may stop others), then report it."""
+        if self.prerequisite is not None:
+            try:
+                await self.prerequisite.wait(lambda note: self.post(Loading(generation, note)))
+            except BackendError as exc:
+                self.post(Unprepared(generation, exc.message))
+                return
         if self.fleet is not None:
             await self.fleet.make_room(self)
         self.post(Admitted(generation))
@@ -318,6 +339,10 @@ class Supervisor:
     async def _poll_health(self, generation: int) -> None:
         await wait_healthy(self._http, lambda note: self.post(Loading(generation, note)))
         self.post(Healthy(generation))
+
+    def _on_Unprepared(self, message: Unprepared) -> None:
+        if message.generation == self._generation and self._state is State.STARTING:
+            self._fail(message.why, restart=False)
 
     def _on_Loading(self, message: Loading) -> None:
         if message.generation == self._generation and self._state is State.STARTING:

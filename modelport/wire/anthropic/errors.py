@@ -22,6 +22,7 @@ from modelport.errors import (
     RateLimited,
     TimedOut,
     Unsupported,
+    UpstreamAuthError,
 )
 from modelport.scrub import public_message
 from modelport.wire.errors import decode_error_body, error_from_payload
@@ -76,6 +77,8 @@ def _error_type(err: BackendError) -> str:
         return "overloaded_error"
     if isinstance(err, TimedOut):
         return "timeout_error"
+    if isinstance(err, UpstreamAuthError):  # 502: the gateway's key to an engine, not the client's
+        return "api_error"
     return _STATUS_TYPE.get(err.status, "api_error")
 
 

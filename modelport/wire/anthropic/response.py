@@ -11,6 +11,7 @@ from modelport.errors import (
     ProtocolError,
 )
 from modelport.types import (
+    AnswerTiming,
     ChatRequest,
     ChatResponse,
     Message,
@@ -120,7 +121,12 @@ def usage_body(usage: Usage | None) -> dict[str, Any]:
     return body
 
 
-def encode_response(resp: ChatResponse, *, request: ChatRequest | None = None) -> bytes:
+def encode_response(
+    resp: ChatResponse,
+    *,
+    request: ChatRequest | None = None,
+    timing: AnswerTiming | None = None,  # the protocol's; a Message has no durations
+) -> bytes:
     """A non-streaming /v1/messages answer. Images and tool results cannot be assistant content.
     (`request`, the Codec protocol's, is not needed here.)"""
     blocks = [

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from modelport.types import ChatRequest, ChatResponse, RelayContext, WireFormat
+from modelport.types import AnswerTiming, ChatRequest, ChatResponse, RelayContext, WireFormat
 from modelport.wire.codec import (
     ClientCodecBase,
     Codec,
@@ -15,12 +15,14 @@ from modelport.wire.codec import (
     EngineCodecBase,
     RelayRequest,
 )
+from modelport.wire.fields import Target, upstream_extra
 from modelport.wire.ollama import errors, generate, request_decode, response
+from modelport.wire.ollama.fields import FIELDS
 from modelport.wire.ollama.request import encode_chat_request
 from modelport.wire.ollama.stream_decode import StreamDecoder
 from modelport.wire.ollama.stream_encode import StreamEncoder
 from modelport.wire.sse import NDJSONDecoder
-from modelport.wire.validate import fail, load_body
+from modelport.wire.validate import load_body
 
 NDJSON = "application/x-ndjson"
 
@@ -46,7 +48,7 @@ class OllamaCodec(OllamaEngineCodec, ClientCodecBase):
     relay_path = "/api/chat"  # below the server root: Ollama's API has no /v1 base
     stream_content_type = NDJSON
     generates = False  # /api/generate's shapes: `prompt` in, `response` out
-    untranscodable = request_decode.UNTRANSCODABLE
+    fields = FIELDS
 
     encode_error = staticmethod(errors.encode_error)
     error_status = staticmethod(errors.error_status)
@@ -57,9 +59,13 @@ class OllamaCodec(OllamaEngineCodec, ClientCodecBase):
         return encode_chat_request(request, stream=request.stream)
 
     def encode_response(
-        self, response_: ChatResponse, *, request: ChatRequest | None = None
+        self,
+        response_: ChatResponse,
+        *,
+        request: ChatRequest | None = None,
+        timing: AnswerTiming | None = None,
     ) -> bytes:
-        return response.encode_response(response_, generate=self.generates)
+        return response.encode_response(response_, generate=self.generates, timing=timing)
 
     def stream_encoder(
         self,
@@ -80,12 +86,16 @@ class OllamaCodec(OllamaEngineCodec, ClientCodecBase):
         stream = load_body(body).get("stream") is not False
         return self.relayed(body, stream, api_key, context)
 
-    def check_transcodable(self, request: ChatRequest) -> None:
-        """Refuse by name what only an Ollama engine can do with this request."""
-        for key in sorted(self.untranscodable):
-            if request.extra.get(key):  # `raw: false`, `context: []` ask for nothing
-                served = f"the engine of {request.model!r} does not speak Ollama's API"
-                fail(key, f"is served by Ollama engines only; {served}")
+    def upstream_extra(self, request: ChatRequest, target: Target, engine: str) -> dict[str, Any]:
+        """`extra` with each of its `options` under its own row (`options.seed`), so the table
+        decides each: carried under the target's name, dropped or refused by name."""
+        if target is Target.OLLAMA:
+            return dict(request.extra)  # the Ollama encoder puts `options` back in place
+        flat = {k: v for k, v in request.extra.items() if k != "options"}
+        options = request.extra.get("options")
+        if isinstance(options, dict):
+            flat.update({f"options.{k}": v for k, v in options.items()})
+        return upstream_extra(FIELDS, flat, target, engine)
 
 
 class OllamaGenerateCodec(OllamaCodec):
@@ -94,7 +104,6 @@ class OllamaGenerateCodec(OllamaCodec):
     format = WireFormat.OLLAMA_GENERATE
     relay_path = "/api/generate"
     generates = True
-    untranscodable = generate.UNTRANSCODABLE
 
     decode_request = staticmethod(generate.decode_request)
 

@@ -2,11 +2,11 @@
 
 A generate is a chat of one user message (`prompt`, with its `images`) under `system`.
 What only Ollama can do with a prompt stays in `extra` for a passthrough to an Ollama
-engine and is refused by name when transcoding (`UNTRANSCODABLE`): `suffix` (fill in the
-middle: an engine without it would answer a different question; legacy completions serve
-it), `raw` and `template` (Ollama's prompt templating), `context` (token ids of an earlier
-answer), `logprobs`, and the image-generation settings. Shapes: api/types.go
-GenerateRequest; ollama-py-generate*.jsonl.
+engine and is refused by name when transcoding (its rows in wire/ollama/fields.py):
+`suffix` (fill in the middle: an engine without it would answer a different question;
+legacy completions serve it), `raw` and `template` (Ollama's prompt templating), `context`
+(token ids of an earlier answer), `logprobs`, and the image-generation settings.
+Shapes: api/types.go GenerateRequest; ollama-py-generate*.jsonl.
 """
 
 from __future__ import annotations
@@ -15,9 +15,6 @@ from typing import Any
 
 from modelport.types import ChatRequest, Image, Message, Part, Text
 from modelport.wire.ollama.request import encode_chat_request
-from modelport.wire.ollama.request_decode import (
-    UNTRANSCODABLE as CHAT_UNTRANSCODABLE,
-)
 from modelport.wire.ollama.request_decode import (
     Options,
     extra_of,
@@ -29,16 +26,6 @@ from modelport.wire.ollama.request_decode import (
 from modelport.wire.validate import JSONObject, fail, load_body, non_empty_text, optional_bool
 from modelport.wire.validate import text as text_field
 
-# width, height and steps ask an image-generation model for a picture (ollama-python 0.6.3).
-UNTRANSCODABLE = CHAT_UNTRANSCODABLE | {
-    "suffix",
-    "raw",
-    "template",
-    "context",
-    "width",
-    "height",
-    "steps",
-}
 _KEYS = frozenset({"model", "prompt", "system", "images", "format", "options", "think", "stream"})
 
 

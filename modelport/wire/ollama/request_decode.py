@@ -2,9 +2,11 @@
 shares (options, format, think, keep_alive) live here too.
 
 Client input, so every failure is an InvalidRequest naming the field (modelport.wire.validate
-words it). What Ollama's API has and ChatRequest does not model travels in `extra`: a
-passthrough to an Ollama engine sends the client's own bytes anyway, and a transcoding
-refuses by name what cannot be said to another engine (`UNTRANSCODABLE`).
+words it). What Ollama's API has and ChatRequest does not model travels in `extra` (the
+options not modelled under `extra["options"]`): a passthrough to an Ollama engine sends the
+client's own bytes anyway; when transcoding, `OllamaCodec.upstream_extra` gives every field,
+each option by its own `options.*` row, the fate the field table says (wire/ollama/fields.py):
+what only Ollama serves (`logprobs`, generate's `suffix`, `raw`, ...) is refused by name.
 
 Shapes from ollama/ollama api/types.go (ChatRequest, Message, ToolCall, Options) and what
 ollama-python 0.6.3 and ollama-js send (docs/captures/clients/ollama-*.jsonl): images are
@@ -53,7 +55,6 @@ from modelport.wire.validate import (
 # Fields that mean nothing to an engine of another dialect and cannot be dropped without
 # changing the answer: refused by name when the request is transcoded (passthrough to an
 # Ollama engine carries them). Generate adds its own (suffix, raw, template, context).
-UNTRANSCODABLE = frozenset({"logprobs", "top_logprobs"})
 # `think` levels Ollama takes beside true and false (api/types.go ThinkValue).
 THINK_LEVELS = frozenset({"low", "medium", "high", "max"})
 # Magic numbers of the image formats Ollama's vision models take, as base64 prefixes.
@@ -153,8 +154,9 @@ def _stop(value: Any) -> tuple[str, ...] | None:
 
 
 def extra_of(obj: Mapping[str, Any], known: frozenset[str], options: Options) -> JSONObject:
-    """Fields ChatRequest does not model, kept for passthrough: unknown top-level keys, and
-    `options` minus what was mapped (the Ollama encoder puts it back under `options`)."""
+    """Fields ChatRequest does not model: unknown top-level keys, and `options` minus what
+    was mapped (the Ollama encoder puts it back under `options`; another engine's gets each
+    option as its row in wire/ollama/fields.py says)."""
     extra = {k: v for k, v in obj.items() if k not in known}
     if options.rest:
         extra["options"] = options.rest
@@ -322,4 +324,4 @@ def decode_request(body: bytes | dict[str, Any]) -> ChatRequest:
     )
 
 
-__all__ = ["OPTION_KEYS", "THINK_LEVELS", "UNTRANSCODABLE", "decode_request"]
+__all__ = ["OPTION_KEYS", "THINK_LEVELS", "decode_request"]

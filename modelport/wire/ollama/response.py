@@ -7,7 +7,7 @@ from typing import Any
 
 import msgspec
 
-from modelport.types import ChatResponse, Text, Thinking, ToolCall
+from modelport.types import AnswerTiming, ChatResponse, Text, Thinking, ToolCall
 from modelport.wire.ollama.stream_decode import decode_chat_response
 from modelport.wire.ollama.stream_encode import created_at, done_word, metrics, tool_call_json
 
@@ -15,9 +15,14 @@ JSONObject = dict[str, Any]
 _encode = msgspec.json.Encoder().encode
 
 
-def encode_response(response: ChatResponse, *, generate: bool = False) -> bytes:
-    """The `stream: false` object. Durations are the gateway's to measure and it does not
-    time a whole answer, so they are 0 (integers, as the clients' types want)."""
+def encode_response(
+    response: ChatResponse, *, generate: bool = False, timing: AnswerTiming | None = None
+) -> bytes:
+    """The `stream: false` object. Durations are the gateway's wall times (integer
+    nanoseconds, as the clients' types want): `total_duration` from decoding the request to
+    the engine's whole answer, `load_duration` until the engine was asked, `eval_duration`
+    the engine's time; a whole answer has no first token to split that at, so
+    `prompt_eval_duration` is 0. Without `timing` (not measured) all are 0."""
     parts = response.message.content
     text = "".join(p.text for p in parts if isinstance(p, Text))
     thinking = "".join(p.text for p in parts if isinstance(p, Thinking))
@@ -39,6 +44,10 @@ def encode_response(response: ChatResponse, *, generate: bool = False) -> bytes:
     body["done"] = True
     body["done_reason"] = done_word(response.finish_reason, response.raw_reason)
     body.update(metrics(response.usage, 0, None))
+    if timing is not None:
+        body["total_duration"] = timing.total_ns
+        body["load_duration"] = timing.load_ns
+        body["eval_duration"] = timing.engine_ns
     return _encode(body)
 
 

@@ -25,6 +25,7 @@ from modelport.errors import (
     TimedOut,
     Unreachable,
     Unsupported,
+    UpstreamAuthError,
 )
 from modelport.scrub import public_message
 from modelport.wire.errors import decode_error_body, error_from_payload
@@ -54,6 +55,9 @@ _ERROR_SHAPES: tuple[tuple[type[BackendError], str, str | None], ...] = (
     (Unreachable, "server_error", "backend_unreachable"),
     (ProtocolError, "server_error", "bad_upstream_response"),
     (Cancelled, "server_error", "cancelled"),
+    # An engine refused the gateway's own key: a 502 the client cannot fix, not the
+    # client's invalid_api_key (docs/service.md, "Whose key failed").
+    (UpstreamAuthError, "server_error", "upstream_auth_failed"),
 )
 _AUTH_CODES: Mapping[int, str] = {
     401: "invalid_api_key",

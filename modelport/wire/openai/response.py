@@ -9,6 +9,7 @@ from modelport.errors import (
     ProtocolError,
 )
 from modelport.types import (
+    AnswerTiming,
     ChatRequest,
     ChatResponse,
     Message,
@@ -92,7 +93,11 @@ def _has_text(msg: Message) -> bool:
 
 
 def encode_response(
-    resp: ChatResponse, *, created: int | None = None, request: ChatRequest | None = None
+    resp: ChatResponse,
+    *,
+    created: int | None = None,
+    request: ChatRequest | None = None,
+    timing: AnswerTiming | None = None,  # the protocol's; a chat.completion has no durations
 ) -> bytes:
     """A chat.completion object as the official SDKs read it (`request`: unused here)."""
     body: JSONObject = {

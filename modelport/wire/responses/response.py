@@ -7,6 +7,7 @@ from typing import Any
 
 from modelport.errors import ProtocolError
 from modelport.types import (
+    AnswerTiming,
     ChatRequest,
     ChatResponse,
     FinishReason,
@@ -36,7 +37,11 @@ CALL_ITEMS = frozenset({"function_call", "custom_tool_call"})
 
 
 def encode_response(
-    resp: ChatResponse, *, request: ChatRequest | None = None, created: int | None = None
+    resp: ChatResponse,
+    *,
+    request: ChatRequest | None = None,
+    created: int | None = None,
+    timing: AnswerTiming | None = None,  # the protocol's; a Response has no durations
 ) -> bytes:
     """A Response object as the official SDKs read it."""
     echo = Echo(request)

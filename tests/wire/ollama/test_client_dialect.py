@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from modelport.errors import BackendError, InvalidRequest, ProtocolError
+from modelport.errors import BackendError, InvalidRequest, ProtocolError, Unsupported
 from modelport.types import (
     ChatRequest,
     ChatResponse,
@@ -29,6 +29,7 @@ from modelport.types import (
     WireFormat,
 )
 from modelport.wire import codec_for
+from modelport.wire.fields import Target
 from modelport.wire.meter import Meter
 from tests.captures import client_requests
 
@@ -155,9 +156,11 @@ def test_bad_settings_are_refused_by_name(field: str, value: object, wording: st
 def test_suffix_is_refused_by_name_only_when_transcoding() -> None:
     request = GENERATE.decode_request(_captured("ollama-py-generate-suffix#1"))
     assert request.extra["suffix"] == "\n    return c"
-    with pytest.raises(InvalidRequest, match="suffix: is served by Ollama engines only"):
-        GENERATE.check_transcodable(request)
-    CHAT.check_transcodable(CHAT.decode_request(_captured("ollama-py-chat#1")))
+    with pytest.raises(Unsupported, match=r"suffix: .* is not supported by llamacpp"):
+        GENERATE.upstream_extra(request, Target.OPENAI, "llamacpp")
+    assert GENERATE.upstream_extra(request, Target.OLLAMA, "ollama")["suffix"] == "\n    return c"
+    chat = CHAT.decode_request(_captured("ollama-py-chat#1"))
+    CHAT.upstream_extra(chat, Target.OPENAI, "llamacpp")
 
 
 def _lines(body: bytes) -> list[dict]:  # type: ignore[type-arg]

@@ -20,6 +20,7 @@ from modelport.errors import (
     TimedOut,
     Unreachable,
     Unsupported,
+    UpstreamAuthError,
 )
 from modelport.wire import openai
 
@@ -163,6 +164,21 @@ def test_decode_error_rate_limit_retry_after():
     assert isinstance(err, RateLimited)
     assert err.retry_after == 7.0
     assert err.retryable is True
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf", "Wed, 21 Oct 2026 07:28:00 GMT"])
+def test_a_retry_after_that_is_no_number_of_seconds_is_none(value: str) -> None:
+    """The candidate loop holds a model off for the wait: `inf` would hold it for good."""
+    err = decode(429, {"error": {"message": "slow down"}}, {"Retry-After": value})
+    assert isinstance(err, RateLimited) and err.retry_after is None
+
+
+def test_an_upstream_credential_failure_is_a_502_not_invalid_api_key() -> None:
+    err = UpstreamAuthError("up", 401)
+    assert openai.error_status(err) == 502
+    body = json.loads(openai.encode_error(err))["error"]
+    assert (body["type"], body["code"]) == ("server_error", "upstream_auth_failed")
+    assert body["message"].startswith("backend 'up' rejected the gateway's credential")
 
 
 def test_decode_error_keeps_param():
