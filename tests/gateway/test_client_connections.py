@@ -18,6 +18,7 @@ import pytest
 
 from modelport.config import ConfigError, parse_config
 from tests.fakes import Reply
+from tests.gateway_harness import until
 
 QUICK = {"header_timeout_s": 0.5, "body_timeout_s": 0.5, "keepalive_timeout_s": 0.5}
 GET_HEALTH = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -127,10 +128,10 @@ async def test_slow_clients_leave_no_open_files_behind(gateway, connect) -> None
             await raw.send(b"GET /health HTTP/1.1\r\nHost: 127")  # a head that never ends
         elif index % 3 == 2:
             await raw.send(CHAT_HEAD % 500 + b"{")  # a body that never ends
-    assert gw._runner is not None and gw._runner.server is not None
-    async with asyncio.timeout(3):  # the gateway accepts them as its loop gets to them
-        while len(gw._runner.server.connections) < 30:
-            await asyncio.sleep(0.02)
+    server = gw._runner.server if gw._runner is not None else None
+    assert server is not None
+    # The gateway accepts them as its loop gets to them.
+    assert await until(lambda: len(server.connections) == 30, within=3.0)
     assert open_files() >= baseline + 60  # each connection: our end and the gateway's
     await asyncio.gather(*(raw.closed_within(3.0) for raw in clients))
     for raw in clients:
