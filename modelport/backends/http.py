@@ -11,6 +11,7 @@ import enum
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
@@ -19,6 +20,7 @@ import msgspec
 from modelport.errors import BackendError, ProtocolError, TimedOut, Unreachable
 from modelport.scrub import hide_address, scrub_error
 from modelport.types import BackendHealth, Event
+from modelport.wire.sse import MAX_FRAME_BYTES
 
 if TYPE_CHECKING:
     from modelport.wire.codec import EngineCodec, Framer, StreamDecoder
@@ -27,6 +29,40 @@ ErrorDecoder = Callable[..., BackendError]
 T = TypeVar("T")
 
 _json_encode = msgspec.json.Encoder().encode
+
+MAX_BODY_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BodyLimits:
+    """How much of an engine's answer the gateway holds: one frame of a stream, and one
+    whole (non-streamed) body, which is buffered before anything is sent. A stream has no
+    total cap: it holds one frame at a time, and a long generation is no fault."""
+
+    frame_bytes: int = MAX_FRAME_BYTES
+    body_bytes: int = MAX_BODY_BYTES
+
+
+# Process-wide, like the event loop: the gateway sets them from [server] when it starts
+# (one gateway per process, as `serve` runs it) and puts the old ones back when it stops.
+_limits = [BodyLimits()]
+
+
+def body_limits() -> BodyLimits:
+    return _limits[0]
+
+
+def set_body_limits(limits: BodyLimits) -> BodyLimits:
+    """Use `limits` from now on; the ones they replace."""
+    previous, _limits[0] = _limits[0], limits
+    return previous
+
+
+def body_too_large(limit: int) -> ProtocolError:
+    return ProtocolError(
+        f"the engine's answer is over the {limit / (1024 * 1024):g} MiB limit "
+        "(max_upstream_body_mb)"
+    )
 
 
 class Phase(enum.Enum):
@@ -227,7 +263,9 @@ class HTTPClient:
         abandoned stream must stop the engine's work); errors name the backend and carry
         none of our keys."""
         response = await self.open("POST", path, body=body, decode_error=codec.decode_error)
-        framed = Framed(codec.framer(), codec.stream_decoder(backend_id=self.backend_id))
+        framer = codec.framer()
+        framer.max_frame_bytes = body_limits().frame_bytes
+        framed = Framed(framer, codec.stream_decoder(backend_id=self.backend_id))
         completed = False
         try:
             async for chunk in iter_body(response, self.backend_id):
@@ -286,9 +324,27 @@ async def health_of(call: Callable[[], Awaitable[object]]) -> BackendHealth:
     return BackendHealth(alive=True, ready=True, latency_ms=latency)
 
 
-async def read_all(response: aiohttp.ClientResponse, backend_id: str) -> bytes:
-    with TransportErrors(Phase.READ, url=response.url, backend_id=backend_id):
-        return await response.read()
+async def read_all(
+    response: aiohttp.ClientResponse, backend_id: str, phase: Phase = Phase.READ
+) -> bytes:
+    """A whole body, up to the body cap: over it, ProtocolError (the caller closes the
+    connection, which an unread body does not return to the pool)."""
+    limit = body_limits().body_bytes
+    length = response.content_length
+    if length is not None:
+        if length > limit:
+            raise body_too_large(limit)
+        with TransportErrors(phase, url=response.url, backend_id=backend_id):
+            return await response.read()  # one call: the hot path's whole answers
+    parts: list[bytes] = []
+    size = 0
+    with TransportErrors(phase, url=response.url, backend_id=backend_id):
+        async for chunk in response.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise body_too_large(limit)
+            parts.append(chunk)
+    return b"".join(parts)
 
 
 async def iter_body(response: aiohttp.ClientResponse, backend_id: str) -> AsyncIterator[bytes]:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 import aiohttp
 
-from modelport.backends.http import HTTPClient, Phase, TransportErrors, iter_body
+from modelport.backends.http import HTTPClient, Phase, body_limits, iter_body, read_all
 from modelport.errors import BackendError, Unsupported
 from modelport.types import FinishReason, RelayContext, RelayedFormat, Usage
 from modelport.wire.codec import RelayCodec, RelayRequest
@@ -109,7 +109,13 @@ class HTTPRelay:
         fixup: FrameFixup | None = None,
     ) -> None:
         self._response = response
-        self._meter = Meter(format, stream=stream, drop_usage_chunk=drop_usage_chunk, fixup=fixup)
+        self._meter = Meter(
+            format,
+            stream=stream,
+            drop_usage_chunk=drop_usage_chunk,
+            fixup=fixup,
+            max_frame_bytes=body_limits().frame_bytes,
+        )
         self._scrub = scrub
         self.backend_id = backend_id
         self.status = response.status
@@ -155,8 +161,10 @@ class HTTPRelay:
     async def _whole(self) -> bytes:
         """A whole answer: one read, no chunk loop (the meter keeps it until the end anyway)."""
         try:
-            with TransportErrors(Phase.STREAM, url=self._response.url, backend_id=self.backend_id):
-                body = await self._response.read()
+            body = await read_all(self._response, self.backend_id, Phase.STREAM)
+        except BackendError as exc:
+            self._response.close()
+            raise self._claim(exc) from None
         except BaseException:
             self._response.close()
             raise

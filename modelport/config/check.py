@@ -58,6 +58,11 @@ def _check_server(server: ServerConfig) -> None:
         _check_origin(f"server.allowed_origins[{index}]", origin)
     for index, host in enumerate(server.allowed_hosts):
         _check_allowed_host(f"server.allowed_hosts[{index}]", host)
+    for name in ("header_timeout_s", "body_timeout_s", "keepalive_timeout_s"):
+        _check_positive(f"server.{name}", getattr(server, name))
+    _check_at_least("server.max_connections", server.max_connections, 1)
+    _check_positive("server.max_frame_mb", server.max_frame_mb)
+    _check_positive("server.max_upstream_body_mb", server.max_upstream_body_mb)
     if server.log_level not in LOG_LEVELS:
         raise ConfigError(
             f"expected one of {', '.join(LOG_LEVELS)}; got {server.log_level!r}",

@@ -80,6 +80,11 @@ def _server_lines(config: Config) -> list[str]:
         f"body cap: {server.max_body_mb:g} MB",
         f"request timeout: {server.request_timeout_s:g} s",
         *_first_byte_line(server),
+        f"client timeouts: header {server.header_timeout_s:g} s, body "
+        f"{server.body_timeout_s:g} s, keep-alive idle {server.keepalive_timeout_s:g} s",
+        f"connections: at most {server.max_connections}",
+        f"engine answers: {server.max_frame_mb:g} MB a frame, "
+        f"{server.max_upstream_body_mb:g} MB a whole body",
         f"shutdown grace: {server.shutdown_grace_s:g} s",
         f"ledger: {ledger if ledger is not None else 'off'}",
         f"log level: {server.log_level}",

@@ -46,10 +46,29 @@ class ServerConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     # Host headers answered besides the bound address, localhost, 127.0.0.1 and [::1] at
     # the bound port ("name" for any port, "name:port", "*": any): DNS rebinding defence.
     allowed_hosts: tuple[str, ...] = ()
+    # Reading a client's request (nginx's client_header_timeout, client_body_timeout,
+    # keepalive_timeout): a slow or silent client is cut off, not held. The answer is
+    # never timed by these; request_timeout_s bounds that.
+    header_timeout_s: float = 60
+    body_timeout_s: float = 60
+    keepalive_timeout_s: float = 75
+    # Client connections held at once; beyond it new ones wait in the listen backlog.
+    max_connections: int = 1024
+    # What the gateway holds of an engine's answer: one stream frame, one whole body.
+    max_frame_mb: float = 16
+    max_upstream_body_mb: float = 64
 
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def max_frame_bytes(self) -> int:
+        return int(self.max_frame_mb * 1024 * 1024)
+
+    @property
+    def max_upstream_body_bytes(self) -> int:
+        return int(self.max_upstream_body_mb * 1024 * 1024)
 
 
 class DiscoveryConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

@@ -83,9 +83,10 @@ class BrowserPolicy:
         else:
             names.append(_host_name(host))
         for name in names:
+            # At the bound port, or with none (a hand-written `Host: 127.0.0.1`): a
+            # rebinding page sends its own domain as Host, never these.
             self.hosts.add(f"{name}:{port}")
-            if port == 80:
-                self.hosts.add(name)
+            self.hosts.add(name)
             self._own_origins.add(f"http://{name}:{port}" if port != 80 else f"http://{name}")
 
     def host_allowed(self, host: str | None) -> bool:

@@ -10,9 +10,8 @@ for parse failures: one log line naming the peer and the kind of mistake, a fixe
 nothing of what was sent. Other failures keep aiohttp's handling (the app's own middleware
 already turns every handler exception into an answer in the client's dialect).
 
-aiohttp builds one `RequestHandler` per connection from `Server.__call__`; `AppRunner`
-builds the `Server`. `GatewayRunner` swaps in a `Server` whose protocol is ours, with the
-same arguments aiohttp would have used.
+The gateway's listening site (`gateway/connections.py`, `CappedSite`) builds one protocol
+per connection itself: `GuardedHandler`, which is this handler with the client timeouts.
 """
 
 from __future__ import annotations
@@ -75,25 +74,3 @@ class GatewayRequestHandler(RequestHandler):
         response = web.Response(status=status, text=text, content_type="text/plain")
         response.force_close()
         return response
-
-
-class GatewayServer(web.Server):
-    """`web.Server` whose connections speak `GatewayRequestHandler`."""
-
-    def __call__(self) -> RequestHandler:
-        return GatewayRequestHandler(self, loop=self._loop, **self._kwargs)
-
-
-class GatewayRunner(web.AppRunner):
-    """`web.AppRunner` serving through `GatewayServer`."""
-
-    async def _make_server(self) -> web.Server:
-        # aiohttp's own server first (it runs the app's startup and gathers its arguments).
-        server = await super()._make_server()
-        return GatewayServer(
-            server.request_handler,
-            request_factory=server.request_factory,
-            handler_cancellation=server.handler_cancellation,
-            loop=server._loop,
-            **server._kwargs,
-        )

@@ -15,10 +15,12 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from modelport.backends import Backend, connect
+from modelport.backends.http import BodyLimits, set_body_limits
 from modelport.backends.managed import (
     BUNDLED_ALIAS,
     BUNDLED_POOLING,
@@ -43,10 +45,10 @@ from modelport.config import (
 from modelport.engine import EngineInstallError, installed
 from modelport.gateway.app import build_app, drain
 from modelport.gateway.browser import BrowserPolicy
+from modelport.gateway.connections import CappedSite, ConnectionLimits, fit_open_files
 from modelport.gateway.embedded import EngineSource, Installation, PinnedEngine
 from modelport.gateway.ledger import Ledger
 from modelport.gateway.metrics import Metrics
-from modelport.gateway.runner import GatewayRunner
 from modelport.records import RequestRecord
 from modelport.router import Limits, Router, Upstream
 from modelport.service import Service
@@ -161,6 +163,7 @@ class Gateway:
             secrets=self._upstream_keys(),
         )
         self._runner: web.AppRunner | None = None
+        self._body_limits: BodyLimits | None = None  # the ones ours replaced, while running
         self._embedded_start: asyncio.Task[None] | None = None
         self._installation: Installation | None = None
         self._refreshing: asyncio.Task[None] | None = None
@@ -216,15 +219,31 @@ class Gateway:
             self.ledger.start()
             if self.ledger.error:
                 self.say(f"usage ledger off: {self.ledger.error}")
+        server = self.config.server
+        self._body_limits = set_body_limits(
+            BodyLimits(
+                frame_bytes=server.max_frame_bytes, body_bytes=server.max_upstream_body_bytes
+            )
+        )
         await self.router.start()
-        if not self.router.upstreams and not self.config.backends and self.config.server.embedded:
+        if not self.router.upstreams and not self.config.backends and server.embedded:
             await self._start_embedded()
-        self._runner = GatewayRunner(
-            self.app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0
+        limits = ConnectionLimits(
+            header_timeout_s=server.header_timeout_s,
+            body_timeout_s=server.body_timeout_s,
+            keepalive_timeout_s=server.keepalive_timeout_s,
+            max_connections=server.max_connections,
+        )
+        short = fit_open_files(limits.max_connections)
+        if short:
+            self.say(short)
+        handler_args: dict[str, Any] = {"access_log": None}
+        self._runner = web.AppRunner(
+            self.app, handler_cancellation=True, shutdown_timeout=1.0, **handler_args
         )
         await self._runner.setup()
-        host, port = self.config.server.host, self.config.server.port
-        site = web.TCPSite(self._runner, host, port)
+        host, port = server.host, server.port
+        site = CappedSite(self._runner, host, port, limits=limits, handler_args=handler_args)
         try:
             await site.start()
         except OSError as exc:
@@ -316,6 +335,9 @@ class Gateway:
             await self._runner.cleanup()
             self._runner = None
         await self.router.aclose()
+        if self._body_limits is not None:
+            set_body_limits(self._body_limits)
+            self._body_limits = None
         if self.ledger is not None:
             await asyncio.to_thread(self.ledger.close)
 

@@ -30,7 +30,11 @@ from modelport.wire.validate import load_body
 
 
 class Framer(Protocol):
-    """Bytes in, frames out (SSEDecoder, NDJSONDecoder); keeps unfinished tails between reads."""
+    """Bytes in, frames out (SSEDecoder, NDJSONDecoder); keeps unfinished tails between reads.
+
+    An unfinished frame over `max_frame_bytes` raises ProtocolError."""
+
+    max_frame_bytes: int
 
     def feed(self, chunk: bytes) -> list[Frame]: ...
 

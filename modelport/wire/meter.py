@@ -23,7 +23,7 @@ from typing import Protocol
 from modelport.errors import BackendError, ProtocolError
 from modelport.types import Done, Event, FinishReason, RelayedFormat, Usage
 from modelport.wire import relay_codec_for
-from modelport.wire.sse import Frame
+from modelport.wire.sse import MAX_FRAME_BYTES, Frame, frame_too_large
 
 
 class FrameFixup(Protocol):
@@ -59,6 +59,7 @@ def _line_end(buffer: bytes, start: int, crlf: bool) -> int:
 
 
 NDJSON = "application/x-ndjson"
+_TAIL = 3  # the longest boundary ("\r\n\r\n") less one byte
 
 
 class Meter:
@@ -71,8 +72,10 @@ class Meter:
         stream: bool,
         drop_usage_chunk: bool = False,
         fixup: FrameFixup | None = None,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
     ) -> None:
         self.format = format
+        self.max_frame_bytes = max_frame_bytes
         self.stream = stream
         self.drop_usage_chunk = drop_usage_chunk
         self._fixup = fixup
@@ -85,8 +88,14 @@ class Meter:
         self.error: BackendError | None = None
         self._done = False
         self._frames = self._codec.framer()
+        self._frames.max_frame_bytes = max_frame_bytes
         self._decoder = self._codec.stream_decoder()
-        self._pending = b""
+        # The unfinished frame: its reads, their size, and its last bytes (where a boundary
+        # split across two reads begins).
+        self._pending: list[bytes] = []
+        self._pending_size = 0
+        self._pending_tail = b""
+        self._crlf = False  # once an engine sends CR, look for CRLF boundaries too
         self._body: list[bytes] = []
 
     def feed(self, chunk: bytes) -> bytes:
@@ -96,19 +105,36 @@ class Meter:
             return b""
         if self.error is not None:
             return b""
-        buffer = self._pending + chunk if self._pending else chunk
-        crlf = b"\r" in buffer
+        crlf = self._crlf = self._crlf or b"\r" in chunk
+        search = 0
+        if self._pending:
+            # A boundary may straddle the reads: look at the pending tail and the new bytes
+            # only, so a frame that takes many reads is scanned once, not once per read.
+            probe = self._pending_tail + chunk
+            if self._boundary(probe, 0, crlf) < 0:
+                self._keep(chunk, probe)
+                return b""
+            search = self._pending_size - len(self._pending_tail)
+            self._pending.append(chunk)
+            chunk = b"".join(self._pending)
+            self._pending, self._pending_size, self._pending_tail = [], 0, b""
+        buffer = chunk
         edits: list[tuple[int, int, bytes]] = []  # frames dropped (b"") or rewritten
         start = 0
         # One forward scan per read: a read holding many frames costs linear, not quadratic.
-        while (end := self._boundary(buffer, start, crlf)) >= 0:
+        while (end := self._boundary(buffer, search, crlf)) >= 0:
+            if end - start > self.max_frame_bytes:
+                self.error = frame_too_large(self.max_frame_bytes)
+                break
             replacement = self._forward(buffer[start:end])
             if replacement is not None:
                 edits.append((start, end, replacement))
-            start = end
+            start = search = end
             if self.error is not None:
                 break
-        self._pending = b"" if self.error is not None else buffer[start:]
+        if start < len(buffer) and self.error is None:
+            rest = buffer[start:]
+            self._keep(rest, rest)
         if not edits:
             return buffer[:start]
         kept, cursor = [], 0
@@ -118,6 +144,15 @@ class Meter:
             cursor = finish
         kept.append(buffer[cursor:start])
         return b"".join(kept)
+
+    def _keep(self, chunk: bytes, probe: bytes) -> None:
+        """Hold an unfinished frame's bytes, up to the frame cap."""
+        self._pending.append(chunk)
+        self._pending_size += len(chunk)
+        self._pending_tail = probe[-_TAIL:]
+        if self._pending_size > self.max_frame_bytes:
+            self.error = frame_too_large(self.max_frame_bytes)
+            self._pending, self._pending_size = [], 0
 
     def close(self) -> bytes:
         """The body has ended: the last bytes to forward (a whole body when not streaming)."""
@@ -131,7 +166,8 @@ class Meter:
             return body if fixed is None else fixed
         tail = b""
         if self._pending and self.error is None:
-            raw, self._pending = self._pending, b""
+            raw = b"".join(self._pending)
+            self._pending, self._pending_size, self._pending_tail = [], 0, b""
             replacement = self._forward(raw + b"\n\n", flush=True)
             tail = raw if replacement is None else replacement
         if self.error is None and not self._done:

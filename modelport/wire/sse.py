@@ -3,11 +3,23 @@
 Engines send frames split anywhere across network reads, so both framers keep the
 unfinished tail between `feed` calls; fed one byte at a time they give the same frames
 as fed the whole body at once.
+
+Linear in the size of a frame however it is cut: the unfinished tail is kept as a list of
+reads, joined once when its line ends, and each read is scanned once (a 64 MiB frame in
+64 KiB reads used to be copied and rescanned on every read: quadratic, seconds of CPU on
+the event loop). An unfinished frame over `max_frame_bytes` is a ProtocolError: one frame
+must not hold the gateway's memory hostage.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
+
+from modelport.errors import ProtocolError
+
+# The largest frame an engine may send (one SSE event, one NDJSON line); the gateway's
+# [server] max_frame_mb sets it for its backends.
+MAX_FRAME_BYTES = 16 * 1024 * 1024
 
 
 class Frame(NamedTuple):
@@ -24,15 +36,40 @@ class Frame(NamedTuple):
 SSEFrame = Frame  # the name the SSE framer's frames had first
 
 
+def frame_too_large(limit: int) -> ProtocolError:
+    """The one wording for a frame over the cap, whichever framer or meter found it."""
+    return ProtocolError(f"the engine sent a frame over the {_size(limit)} limit (max_frame_mb)")
+
+
+def _size(limit: int) -> str:
+    mib = limit / (1024 * 1024)
+    return f"{mib:g} MiB" if mib >= 1 else f"{limit} bytes"
+
+
+# A data line longer than this is decoded through a memoryview: one copy, not two.
+_BIG_LINE = 64 * 1024
+
+
 class SSEDecoder:
     """Bytes in, frames out. Comment lines (`:`) are dropped; `id:` and `retry:` are ignored."""
 
-    __slots__ = ("_buffer", "_data", "_event", "_pending_cr")
+    __slots__ = (
+        "_data",
+        "_data_size",
+        "_event",
+        "_parts",
+        "_parts_size",
+        "_pending_cr",
+        "max_frame_bytes",
+    )
 
-    def __init__(self) -> None:
-        self._buffer = b""
+    def __init__(self, max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
+        self.max_frame_bytes = max_frame_bytes
+        self._parts: list[bytes] = []  # the unfinished line, as its reads came
+        self._parts_size = 0
         self._event: str | None = None
         self._data: list[str] = []
+        self._data_size = 0
         self._pending_cr = False
 
     def feed(self, chunk: bytes) -> list[Frame]:
@@ -41,22 +78,31 @@ class SSEDecoder:
         if self._pending_cr and chunk.startswith(b"\n"):
             chunk = chunk[1:]  # the LF of a CRLF split across two reads
         self._pending_cr = chunk.endswith(b"\r")
-        buffer = self._buffer + chunk
-        if b"\r" in buffer:
-            buffer = buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        lines = buffer.split(b"\n")
-        self._buffer = lines.pop()
+        if b"\r" in chunk:  # only the new bytes: the kept tail never holds a CR
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if b"\n" not in chunk:
+            _keep(self, chunk)
+            return []
+        lines = chunk.split(b"\n")
+        if self._parts:
+            self._parts.append(lines[0])
+            lines[0] = b"".join(self._parts)
+            self._parts, self._parts_size = [], 0
+        tail = lines.pop()
         frames: list[Frame] = []
         for raw in lines:
             self._line(raw, frames)
+        if tail:
+            _keep(self, tail)
         return frames
 
     def close(self) -> list[Frame]:
         """Flush at end of stream: a last frame without its blank line still counts."""
         frames: list[Frame] = []
-        if self._buffer:
-            self._line(self._buffer, frames)
-            self._buffer = b""
+        if self._parts:
+            tail = b"".join(self._parts)
+            self._parts, self._parts_size = [], 0
+            self._line(tail, frames)
         self._line(b"", frames)
         return frames
 
@@ -66,36 +112,65 @@ class SSEDecoder:
                 frames.append(Frame(self._event, "\n".join(self._data)))
             self._event = None
             self._data = []
+            self._data_size = 0
             return
         if raw[0] == 0x3A:  # ':' comment, e.g. OpenRouter's ": OPENROUTER PROCESSING"
             return
-        line = raw.decode("utf-8", "replace")
-        name, sep, value = line.partition(":")
-        if sep and value.startswith(" "):
-            value = value[1:]
-        if name == "data":
-            self._data.append(value)
-        elif name == "event":
-            self._event = value
+        if raw.startswith(b"data:"):
+            start = 6 if raw[5:6] == b" " else 5
+            value = raw[start:] if len(raw) < _BIG_LINE else memoryview(raw)[start:]
+            self._data.append(str(value, "utf-8", "replace"))
+            self._data_size += len(raw)
+            if self._data_size + self._parts_size > self.max_frame_bytes:
+                raise frame_too_large(self.max_frame_bytes)
+        elif raw.startswith(b"event:"):
+            start = 7 if raw[6:7] == b" " else 6
+            self._event = raw[start:].decode("utf-8", "replace")
+        elif raw == b"data":  # a field without a colon has an empty value
+            self._data.append("")
+        elif raw == b"event":
+            self._event = ""
 
 
 class NDJSONDecoder:
     """Bytes in, complete non-empty lines out as frames (Ollama's native stream)."""
 
-    __slots__ = ("_buffer",)
+    __slots__ = ("_data_size", "_parts", "_parts_size", "max_frame_bytes")
 
-    def __init__(self) -> None:
-        self._buffer = b""
+    def __init__(self, max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
+        self.max_frame_bytes = max_frame_bytes
+        self._parts: list[bytes] = []
+        self._parts_size = 0
+        self._data_size = 0  # an NDJSON frame is one line: only the unfinished one counts
 
     def feed(self, chunk: bytes) -> list[Frame]:
-        buffer = self._buffer + chunk
-        lines = buffer.split(b"\n")
-        self._buffer = lines.pop()
+        if b"\n" not in chunk:
+            _keep(self, chunk)
+            return []
+        lines = chunk.split(b"\n")
+        if self._parts:
+            self._parts.append(lines[0])
+            lines[0] = b"".join(self._parts)
+            self._parts, self._parts_size = [], 0
+        tail = lines.pop()
+        if tail:
+            _keep(self, tail)
+        if len(lines[0]) > self.max_frame_bytes:  # the one a tail grew into
+            raise frame_too_large(self.max_frame_bytes)
         return [_line_frame(line) for line in lines if line.strip()]
 
     def close(self) -> list[Frame]:
-        tail, self._buffer = self._buffer, b""
+        tail = b"".join(self._parts)
+        self._parts, self._parts_size = [], 0
         return [_line_frame(tail)] if tail.strip() else []
+
+
+def _keep(framer: SSEDecoder | NDJSONDecoder, piece: bytes) -> None:
+    """Hold a read of an unfinished line, up to the frame cap."""
+    framer._parts.append(piece)
+    framer._parts_size += len(piece)
+    if framer._parts_size + framer._data_size > framer.max_frame_bytes:
+        raise frame_too_large(framer.max_frame_bytes)
 
 
 def _line_frame(line: bytes) -> Frame:

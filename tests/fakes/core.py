@@ -64,6 +64,10 @@ class Reply:
     #: stop_reason "end_turn" + `stop_sequence` (docs/captures/llamacpp_anthropic_*_stop.*);
     #: engines that do not say (llama-server's and Ollama's Chat Completions) ignore it.
     stop_sequence: str | int | None = None
+    #: write each frame in pieces of this many bytes, yielding between them (a large frame
+    #: reaching the gateway over many network reads, as a real engine's big chunk does);
+    #: None: one write a frame
+    write_bytes: int | None = None
 
 
 class Headers(dict[str, str]):

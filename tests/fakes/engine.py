@@ -675,7 +675,12 @@ class FakeEngine:
                 if reply.delay_s:
                     await asyncio.sleep(reply.delay_s)
                 sent += 1
-            await resp.write(data)
+            if reply.write_bytes:
+                for start in range(0, len(data), reply.write_bytes):
+                    await resp.write(data[start : start + reply.write_bytes])
+                    await asyncio.sleep(0)  # let the reader take each piece as it comes
+            else:
+                await resp.write(data)
         await resp.write_eof()
         return resp
 

@@ -95,7 +95,14 @@ async def test_dns_rebinding_is_refused(fake_engine, gateway) -> None:
     assert status == 403
     assert json.loads(raw)["error"]["code"] == "permission_denied"
     # The local names at the bound port are answered; another port is not this gateway.
-    for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}", f"LOCALHOST:{port}"):
+    # With no port at all (a hand-written request) a local name is answered too.
+    for host in (
+        f"localhost:{port}",
+        f"127.0.0.1:{port}",
+        f"[::1]:{port}",
+        f"LOCALHOST:{port}",
+        "127.0.0.1",
+    ):
         status, _, _ = await get(url, "/v1/models", headers={"Host": host})
         assert status == 200, host
     status, _, _ = await get(url, "/v1/models", headers={"Host": f"localhost:{port + 1}"})

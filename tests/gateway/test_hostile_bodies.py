@@ -223,6 +223,8 @@ POINT_8 = [
         ]
     ),
 ]
+
+
 @pytest.mark.parametrize(
     ("case", "change"), POINT_8, ids=[f"{c[0]}-{next(iter(d.items()))}" for c, d in POINT_8]
 )
