@@ -116,11 +116,12 @@ class SSEDecoder:
                 event, size = None, 0
             elif raw.startswith(b"data:"):
                 start = 6 if raw[5:6] == b" " else 5
-                if len(raw) < _BIG_LINE:
+                length = len(raw)
+                if length < _BIG_LINE:
                     data.append(raw[start:].decode("utf-8", "replace"))
                 else:
                     data.append(str(memoryview(raw)[start:], "utf-8", "replace"))
-                size += len(raw)
+                size += length
                 if size > limit:
                     self._data, self._data_size = data, size
                     raise frame_too_large(limit)
