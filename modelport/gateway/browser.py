@@ -94,6 +94,8 @@ class BrowserPolicy:
             return True
         if not host:
             return True  # browsers always send Host; a request without one is no rebinding
+        if host in self.hosts:
+            return True  # the common case, a Host as the gateway was bound: no copies made
         host = host.strip().lower()
         if host in self.hosts:
             return True

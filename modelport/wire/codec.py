@@ -26,7 +26,7 @@ from modelport.types import (
 from modelport.wire.errors import decode_error_body
 from modelport.wire.fields import FieldTable, Target, check_target_range, upstream_extra
 from modelport.wire.sse import Frame, SSEDecoder
-from modelport.wire.validate import load_body
+from modelport.wire.validate import relay_body
 
 
 class Framer(Protocol):
@@ -232,7 +232,7 @@ class ClientCodecBase(EngineCodecBase):
     def prepare_relay(
         self, body: bytes, *, api_key: str | None = None, context: RelayContext | None = None
     ) -> RelayRequest:
-        payload = load_body(body)  # the validators' wording for a body that is no object
+        payload = relay_body(body)  # checked by decode_request already: parsed, not walked
         stream = payload.get("stream") is True
         return self.relayed(body, stream, api_key, context)
 

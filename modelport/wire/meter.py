@@ -119,11 +119,14 @@ class Meter:
             chunk = b"".join(self._pending)
             self._pending, self._pending_size, self._pending_tail = [], 0, b""
         buffer = chunk
+        size = len(buffer)
+        # No frame in a read under the cap can be over it: the common case tests no frame.
+        capped = size > self.max_frame_bytes
         edits: list[tuple[int, int, bytes]] = []  # frames dropped (b"") or rewritten
         start = 0
         # One forward scan per read: a read holding many frames costs linear, not quadratic.
         while (end := self._boundary(buffer, search, crlf)) >= 0:
-            if end - start > self.max_frame_bytes:
+            if capped and end - start > self.max_frame_bytes:
                 self.error = frame_too_large(self.max_frame_bytes)
                 break
             replacement = self._forward(buffer[start:end])
@@ -132,7 +135,7 @@ class Meter:
             start = search = end
             if self.error is not None:
                 break
-        if start < len(buffer) and self.error is None:
+        if start < size and self.error is None:
             rest = buffer[start:]
             self._keep(rest, rest)
         if not edits:

@@ -89,47 +89,51 @@ class SSEDecoder:
             lines[0] = b"".join(self._parts)
             self._parts, self._parts_size = [], 0
         tail = lines.pop()
-        frames: list[Frame] = []
-        for raw in lines:
-            self._line(raw, frames)
+        frames = self._lines(lines)
         if tail:
             _keep(self, tail)
         return frames
 
     def close(self) -> list[Frame]:
         """Flush at end of stream: a last frame without its blank line still counts."""
-        frames: list[Frame] = []
-        if self._parts:
-            tail = b"".join(self._parts)
-            self._parts, self._parts_size = [], 0
-            self._line(tail, frames)
-        self._line(b"", frames)
-        return frames
+        lines = [b"".join(self._parts)] if self._parts else []
+        self._parts, self._parts_size = [], 0
+        lines.append(b"")
+        return self._lines(lines)
 
-    def _line(self, raw: bytes, frames: list[Frame]) -> None:
-        if not raw:
-            if self._data:
-                frames.append(Frame(self._event, "\n".join(self._data)))
-            self._event = None
-            self._data = []
-            self._data_size = 0
-            return
-        if raw[0] == 0x3A:  # ':' comment, e.g. OpenRouter's ": OPENROUTER PROCESSING"
-            return
-        if raw.startswith(b"data:"):
-            start = 6 if raw[5:6] == b" " else 5
-            value = raw[start:] if len(raw) < _BIG_LINE else memoryview(raw)[start:]
-            self._data.append(str(value, "utf-8", "replace"))
-            self._data_size += len(raw)
-            if self._data_size + self._parts_size > self.max_frame_bytes:
-                raise frame_too_large(self.max_frame_bytes)
-        elif raw.startswith(b"event:"):
-            start = 7 if raw[6:7] == b" " else 6
-            self._event = raw[start:].decode("utf-8", "replace")
-        elif raw == b"data":  # a field without a colon has an empty value
-            self._data.append("")
-        elif raw == b"event":
-            self._event = ""
+    def _lines(self, lines: list[bytes]) -> list[Frame]:
+        """Whole lines to frames. One loop with the open frame in locals, not a method call
+        per line: this runs for every line of every stream the gateway meters or decodes.
+        Comment lines (`:`) and unknown fields match no branch and are dropped."""
+        frames: list[Frame] = []
+        event, data, size = self._event, self._data, self._data_size
+        limit = self.max_frame_bytes  # the unfinished line was joined in: nothing else held
+        for raw in lines:
+            if not raw:
+                if data:
+                    frames.append(Frame(event, "\n".join(data)))
+                    data = []
+                event, size = None, 0
+            elif raw.startswith(b"data:"):
+                start = 6 if raw[5:6] == b" " else 5
+                length = len(raw)
+                if length < _BIG_LINE:
+                    data.append(raw[start:].decode("utf-8", "replace"))
+                else:
+                    data.append(str(memoryview(raw)[start:], "utf-8", "replace"))
+                size += length
+                if size > limit:
+                    self._data, self._data_size = data, size
+                    raise frame_too_large(limit)
+            elif raw.startswith(b"event:"):
+                start = 7 if raw[6:7] == b" " else 6
+                event = raw[start:].decode("utf-8", "replace")
+            elif raw == b"data":  # a field without a colon has an empty value
+                data.append("")
+            elif raw == b"event":
+                event = ""
+        self._event, self._data, self._data_size = event, data, size
+        return frames
 
 
 class NDJSONDecoder:

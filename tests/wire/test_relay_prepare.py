@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import sys
+from types import FrameType
 
 import pytest
 
 from modelport.errors import InvalidRequest
-from modelport.types import WireFormat
-from modelport.wire import anthropic, codec_for
+from modelport.types import RelayFormat, WireFormat
+from modelport.wire import anthropic, codec_for, relay_codec_for
+from modelport.wire.completions import request as completions
 
 
 def _body(**fields: object) -> bytes:
@@ -55,3 +58,48 @@ def test_anthropic_body_untouched_with_version_and_key_headers() -> None:
 def test_bad_bodies_are_invalid_requests(format: WireFormat, body: bytes, wording: str) -> None:
     with pytest.raises(InvalidRequest, match=wording):
         codec_for(format).prepare_relay(body)
+
+
+@pytest.mark.parametrize("fmt", [WireFormat.OPENAI, WireFormat.ANTHROPIC, WireFormat.OLLAMA])
+def test_a_passthrough_body_is_walked_for_nesting_once(fmt: WireFormat) -> None:
+    """The hot path (docs/hot-path.md): decode_request walks the body (load_body), the relay
+    that follows only parses it. Counted with sys.setprofile, nothing patched."""
+    codec = codec_for(fmt)
+    body = _body(stream=True, max_tokens=8, messages=[{"role": "user", "content": "hi"}])
+    walks: list[str] = []
+
+    def count(frame: FrameType, event: str, arg: object) -> None:
+        if event == "call" and frame.f_code.co_name == "nests_deeper":
+            walks.append(frame.f_code.co_filename)
+
+    sys.setprofile(count)
+    try:
+        codec.decode_request(body)
+        codec.prepare_relay(body)
+    finally:
+        sys.setprofile(None)
+    assert len(walks) == 1
+
+
+def test_prepare_relay_still_refuses_a_body_that_is_no_object() -> None:
+    with pytest.raises(InvalidRequest, match="must be a JSON object"):
+        codec_for(WireFormat.ANTHROPIC).prepare_relay(b"[1, 2]")
+    with pytest.raises(InvalidRequest, match="not valid JSON"):
+        codec_for(WireFormat.OPENAI).prepare_relay(b"{")
+
+
+def test_a_relayed_completions_body_is_walked_for_nesting_once() -> None:
+    body = json.dumps({"model": "m", "prompt": "hi", "stream": True}).encode()
+    walks: list[str] = []
+
+    def count(frame: FrameType, event: str, arg: object) -> None:
+        if event == "call" and frame.f_code.co_name == "nests_deeper":
+            walks.append(frame.f_code.co_filename)
+
+    sys.setprofile(count)
+    try:
+        completions.check_request(body)  # what CompletionsCall does first
+        relay_codec_for(RelayFormat.COMPLETIONS).prepare_relay(body)
+    finally:
+        sys.setprofile(None)
+    assert len(walks) == 1

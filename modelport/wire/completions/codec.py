@@ -10,7 +10,7 @@ from modelport.wire.completions.request import check_request
 from modelport.wire.completions.stream_decode import StreamDecoder, decode_response
 from modelport.wire.openai import errors
 from modelport.wire.openai.codec import CODEC as CHAT_CODEC
-from modelport.wire.validate import load_body
+from modelport.wire.validate import relay_body
 
 
 class CompletionsCodec(SSECodecBase):
@@ -33,7 +33,7 @@ class CompletionsCodec(SSECodecBase):
         """Checked (check_request), then as chat does: a stream asks for usage (the meter
         needs it) and its usage chunk is kept from a client that did not ask. The set fields
         go along, so a backend can refuse one its engine would drop."""
-        payload = load_body(body)
+        payload = relay_body(body)  # CompletionsCall checked it: parsed, not walked again
         checked = check_request(payload)
         options = payload.get("stream_options") or {}
         if not checked.stream or options.get("include_usage") is True:

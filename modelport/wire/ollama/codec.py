@@ -22,7 +22,7 @@ from modelport.wire.ollama.request import encode_chat_request
 from modelport.wire.ollama.stream_decode import StreamDecoder
 from modelport.wire.ollama.stream_encode import StreamEncoder
 from modelport.wire.sse import NDJSONDecoder
-from modelport.wire.validate import load_body
+from modelport.wire.validate import relay_body
 
 NDJSON = "application/x-ndjson"
 
@@ -83,7 +83,7 @@ class OllamaCodec(OllamaEngineCodec, ClientCodecBase):
     ) -> RelayRequest:
         """The body goes on untouched: Ollama's done line carries the counts unasked, and a
         missing or null `stream` streams."""
-        stream = load_body(body).get("stream") is not False
+        stream = relay_body(body).get("stream") is not False  # decode_request walked it
         return self.relayed(body, stream, api_key, context)
 
     def upstream_extra(self, request: ChatRequest, target: Target, engine: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from modelport.wire.openai import errors, request, request_encode, response
 from modelport.wire.openai.fields import FIELDS
 from modelport.wire.openai.stream_decode import StreamDecoder
 from modelport.wire.openai.stream_encode import StreamEncoder
-from modelport.wire.validate import load_body
+from modelport.wire.validate import relay_body
 
 
 class _StreamOptions(msgspec.Struct):
@@ -65,7 +65,7 @@ class OpenAICodec(SSECodecBase):
     ) -> RelayRequest:
         """A stream is sent asking for usage (the meter needs it); the usage chunk is then
         kept from a client that did not ask. The key travels as the backend's bearer."""
-        payload = load_body(body)
+        payload = relay_body(body)  # decode_request checked it: parsed, not walked again
         stream = payload.get("stream") is True
         options = payload.get("stream_options") or {}
         if not stream or options.get("include_usage") is True:
