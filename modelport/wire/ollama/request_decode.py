@@ -35,6 +35,7 @@ from modelport.types import (
 from modelport.wire.ids import mint_tool_id
 from modelport.wire.ollama.request import OPTION_KEYS
 from modelport.wire.ollama.values import OPTION_VALUES, VALUES
+from modelport.wire.openai.request import add_tool_result
 from modelport.wire.validate import (
     JSONObject,
     an_array,
@@ -261,18 +262,10 @@ def messages_of(value: Any) -> tuple[tuple[Message, ...], str | None]:
             out.append(_assistant(msg, path))
             pending.calls = [p for p in out[-1].content if isinstance(p, ToolCall)]
         elif role == "tool":
-            _add_tool_result(out, _tool_result(msg, path, pending))
+            add_tool_result(out, _tool_result(msg, path, pending))
         else:
             unsupported(at(path, "role"), role)
     return tuple(out), ("\n\n".join(system) if system else None)
-
-
-def _add_tool_result(messages: list[Message], result: ToolResult) -> None:
-    """Consecutive tool messages answer one assistant turn: keep them in one message."""
-    if messages and messages[-1].role == "tool":
-        messages[-1] = Message("tool", (*messages[-1].content, result))
-    else:
-        messages.append(Message("tool", (result,)))
 
 
 def tools_of(value: Any) -> tuple[Tool, ...] | None:

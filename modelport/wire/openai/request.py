@@ -158,13 +158,13 @@ def _messages(value: Any) -> tuple[tuple[Message, ...], str | None]:
         elif role == "assistant":
             messages.append(_assistant(msg, path))
         elif role == "tool":
-            _add_tool_result(messages, _tool_result(msg, path))
+            add_tool_result(messages, _tool_result(msg, path))
         else:
             unsupported(at(path, "role"), role)
     return tuple(messages), ("\n\n".join(system) if system else None)
 
 
-def _add_tool_result(messages: list[Message], result: ToolResult) -> None:
+def add_tool_result(messages: list[Message], result: ToolResult) -> None:
     """Consecutive tool messages answer one assistant turn: keep them in one message."""
     if messages and messages[-1].role == "tool":
         messages[-1] = Message("tool", (*messages[-1].content, result))
