@@ -18,7 +18,7 @@ A frame of a type the reader does not know decodes to None: both sides ignore it
 
 from __future__ import annotations
 
-from typing import Final, Literal
+from typing import Final, Literal, TypeVar
 
 import msgspec
 
@@ -186,15 +186,18 @@ def encode(frame: HubFrame | AgentFrame) -> bytes:
 
 def decode_hub_frame(data: bytes | str) -> HubFrame | None:
     """A frame the hub sent; None for a type the agent does not know (it ignores it)."""
-    return _decode(_hub_decoder, data, "hub")  # type: ignore[no-any-return]
+    return _decode(_hub_decoder, data, "hub")
 
 
 def decode_agent_frame(data: bytes | str) -> AgentFrame | None:
     """A frame an agent sent; None for a type the hub does not know (it ignores it)."""
-    return _decode(_agent_decoder, data, "agent")  # type: ignore[no-any-return]
+    return _decode(_agent_decoder, data, "agent")
 
 
-def _decode(decoder: msgspec.json.Decoder[object], data: bytes | str, side: str) -> object:
+F = TypeVar("F")
+
+
+def _decode(decoder: msgspec.json.Decoder[F], data: bytes | str, side: str) -> F | None:
     try:
         return decoder.decode(data)
     except msgspec.ValidationError as exc:
