@@ -218,4 +218,4 @@ def _frame_type(data: bytes | str) -> str | None:
 
 def _known(side: str) -> frozenset[str]:
     union = HubFrame if side == "hub" else AgentFrame
-    return frozenset(cls.__struct_config__.tag for cls in union.__args__)  # type: ignore[attr-defined]
+    return frozenset(cls.__struct_config__.tag for cls in union.__args__)
