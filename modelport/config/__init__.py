@@ -40,6 +40,8 @@ from modelport.config.schema import (
     CapabilitiesConfig,
     Config,
     DiscoveryConfig,
+    EnrollmentCode,
+    HubConfig,
     ServerConfig,
 )
 
@@ -53,6 +55,8 @@ __all__ = [
     "Config",
     "ConfigError",
     "DiscoveryConfig",
+    "EnrollmentCode",
+    "HubConfig",
     "ServerConfig",
     "api_keys",
     "backend_key",

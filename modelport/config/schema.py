@@ -138,6 +138,33 @@ class BackendConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
         return f"{self.kind}:{self.url}" if self.url else self.kind
 
 
+class EnrollmentCode(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """A code an agent may join with once (or, `reusable`, until it expires)."""
+
+    code: str
+    reusable: bool = False
+    expires_at: str | None = None  # RFC 3339; None: never
+
+
+class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """`modelport serve --hub`: agents on other machines join at /provider/connect."""
+
+    enabled: bool = False
+    # Base64 Ed25519 public keys of agents that may join (besides those `modelport hub
+    # add-agent` wrote to `agents_file`).
+    agent_keys: tuple[str, ...] = ()
+    enrollment_codes: tuple[EnrollmentCode, ...] = ()
+    # Keys added and revoked by `modelport hub add-agent/revoke`; "" = the user data dir.
+    agents_file: str = ""
+    # "local-first": this machine's engines before agents; "price": the cheapest first.
+    policy: str = "local-first"
+    max_frame_kb: int = 1024  # one WebSocket message from an agent
+    max_frames_per_s: int = 2000  # per agent, averaged over a second
+    auth_timeout_s: float = 10  # an unauthenticated connection is closed after this
+    drain_timeout_s: float = 30  # a planned restart lets in-flight jobs run this long
+    heartbeat_misses: int = 2  # an agent silent for this many heartbeats is not ready
+
+
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """The whole file. Every part has a default: no file means discovery alone."""
 
@@ -145,3 +172,4 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     discovery: DiscoveryConfig = msgspec.field(default_factory=DiscoveryConfig)
     backends: tuple[BackendConfig, ...] = ()
     aliases: dict[str, tuple[str, ...]] = msgspec.field(default_factory=dict)
+    hub: HubConfig = msgspec.field(default_factory=HubConfig)
