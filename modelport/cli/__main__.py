@@ -1,0 +1,5 @@
+"""`python -m modelport.cli`: the same command as `modelport`."""
+
+from modelport.cli import main
+
+main()
