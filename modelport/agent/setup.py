@@ -100,6 +100,7 @@ class SetupResult:
     config_path: Path
     identity: Identity
     engines: tuple[DetectedEngine, ...]
+    ws_url: str
 
 
 def coordinator_endpoints(coordinator: str) -> tuple[str, str]:
@@ -361,7 +362,7 @@ async def run_setup(
     if backup is not None:
         say(f"The previous {config_path.name} is kept as {backup}")
     say(f"Wrote {config_path}")
-    return SetupResult(paired, config_path, identity, tuple(engines))
+    return SetupResult(paired, config_path, identity, tuple(engines), ws_url)
 
 
 def _say_engines(engines: list[DetectedEngine], say: Callable[[str], None]) -> None:

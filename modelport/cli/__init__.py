@@ -467,6 +467,12 @@ def engine_install(
     typer.echo(f"model:        {paths.model} (sha256 {paths.model_sha256[:12]}...)")
 
 
+# `modelport agent ...` (its module imports `fail` and `run`, defined above).
+from modelport.cli.agent import agent_app  # noqa: E402
+
+app.add_typer(agent_app, name="agent")
+
+
 def main() -> None:
     app()
 
