@@ -252,7 +252,7 @@ def setup(
     if result.ws_url.startswith("ws://"):
         flags += " --allow-insecure"
     typer.echo("")
-    typer.echo(f"Paired as {result.paired.provider_id}. Run the agent:")
+    typer.echo("Run the agent:")
     typer.echo(f"  modelport agent{flags} run")
 
 

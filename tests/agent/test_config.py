@@ -309,3 +309,17 @@ def test_unreadable_file_names_it(tmp_path: Path) -> None:
     assert (
         str(caught.value) == f"{tmp_path / 'missing.toml'}: cannot read: No such file or directory"
     )
+
+
+def test_readme_agent_toml_loads(tmp_path: Path) -> None:
+    """The README's agent.toml (section "Agent", "Config") is a file that loads as shown."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Agent\n") :]
+    section = section[section.index("### Config\n") :]
+    block = section[section.index("```toml\n") + len("```toml\n") :]
+    path = tmp_path / "agent.toml"
+    path.write_text(block[: block.index("```")])
+    config = load_agent_config(path)
+    assert [b.kind for b in config.backends] == ["vllm", "openrouter"]
+    assert config.modelport.ledger_path == tmp_path / "agent-ledger.sqlite"
+    assert config.pricing.price("meta-llama/Llama-3.3-70B-Instruct") == ModelPrice(300_000, 450_000)
