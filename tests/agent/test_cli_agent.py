@@ -155,6 +155,17 @@ def test_enroll_makes_the_identity_on_first_use(tmp_path: Path) -> None:
     assert "generated a new agent identity" in done.stderr
 
 
+def test_log_level_from_the_file_unless_the_command_line_names_one(tmp_path: Path) -> None:
+    """usepod-agent reads only --log-level; modelport falls back to the file's log_level."""
+    quiet = USEPOD_EXAMPLE_TOML.replace('log_level       = "info"', 'log_level = "error"')
+    done = agent(tmp_path, "enroll", "-c", str(example(tmp_path, quiet)))
+    assert done.returncode == 0, done.stderr
+    assert "generated a new agent identity" not in done.stderr
+    (tmp_path / "id.key").unlink()
+    done = agent(tmp_path, "--log-level", "info", "enroll", "-c", str(example(tmp_path, quiet)))
+    assert "generated a new agent identity" in done.stderr
+
+
 def test_enroll_refuses_a_broken_identity(tmp_path: Path) -> None:
     (tmp_path / "id.key").write_text("nothing\n")
     done = agent(tmp_path, "enroll", "-c", str(example(tmp_path)))
