@@ -242,7 +242,7 @@ def _read(data: dict[str, Any], source: str) -> AgentConfig:
             wallet=_or(_optional(operator, "operator", "wallet", _str), ""),
             contact_email=_optional(operator, "operator", "contact_email", _str),
         ),
-        modelport=_modelport(_table(data, "modelport"), Path(source).parent),
+        modelport=_modelport(_table(data, "modelport"), Path(source).absolute().parent),
     )
 
 

@@ -248,6 +248,8 @@ def setup(
         )
     except (SetupError, IdentityError) as exc:
         raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise fail("setup interrupted", 130) from None
     flags = "" if options.config is None else f" --config {config_path}"
     if result.ws_url.startswith("ws://"):
         flags += " --allow-insecure"
