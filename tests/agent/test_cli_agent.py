@@ -329,3 +329,28 @@ async def test_setup_expired_exits_1(tmp_path: Path) -> None:
     )
     # With no --config, setup writes nothing to usepod-agent's own place on expiry.
     assert not (tmp_path / "home" / ".config" / "usepod-agent" / "agent.toml").exists()
+
+
+async def test_setup_again_keeps_the_key_the_file_names(tmp_path: Path) -> None:
+    """Re-running setup pairs the key the existing agent.toml names, and keeps the old file."""
+    config_path = example(tmp_path)  # key_path = tmp_path/id.key
+    before = config_path.read_text()
+    first = load_or_create(tmp_path / "id.key")
+    async with FakePairing(activate_after=0, provider_id="prov-again") as pairing:
+        process = await start_agent(
+            tmp_path,
+            "agent",
+            "-c",
+            str(config_path),
+            "setup",
+            "--coordinator",
+            pairing.url,
+            "--no-scan",
+        )
+        _, err = await asyncio.wait_for(process.communicate(), TIMEOUT)
+    assert process.returncode == 0, err.decode()
+    assert pairing.issues == [{"agent_pubkey": first.public_key_b64}]
+    assert load_or_create(tmp_path / "id.key").provider_id == "prov-again"
+    assert load_agent_config(config_path, allow_insecure=True).key_path == str(tmp_path / "id.key")
+    assert (tmp_path / "agent.toml.bak").read_text() == before
+    assert not (tmp_path / "home" / ".usepod-agent").exists()
