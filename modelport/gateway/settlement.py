@@ -94,8 +94,9 @@ def agent_usage(
     columns = [GROUPS[name] for name in GROUPS if name in by]  # always agent, model, key order
     db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        if "agent" not in {row[1] for row in db.execute("PRAGMA table_info(requests)")}:
-            return []  # a ledger from before hub agents: none served anything
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        if "agent_jobs" not in tables:
+            return []  # a ledger no gateway with hub agents has opened: none served anything
         rows = db.execute(_sql(columns), (since or 0.0, until or float("inf"))).fetchall()
     finally:
         db.close()
@@ -109,7 +110,7 @@ def _sql(columns: list[str]) -> str:
         SELECT {group}, COALESCE(price_in_per_1m, 0), COALESCE(price_out_per_1m, 0),
                COUNT(*), SUM(CASE WHEN status >= 400 OR error != '' THEN 1 ELSE 0 END),
                COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0)
-        FROM requests WHERE agent IS NOT NULL AND time >= ? AND time < ?
+        FROM agent_jobs WHERE time >= ? AND time < ?
         GROUP BY {group}, price_in_per_1m, price_out_per_1m
     """  # columns come from GROUPS, never from the caller
 
