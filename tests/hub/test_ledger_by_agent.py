@@ -161,7 +161,7 @@ def test_parse_time_takes_rfc3339_and_durations() -> None:
     assert parse_time("2027-01-15T08:00:00Z") == T0
     assert parse_time("2027-01-15T09:00:00+01:00") == T0
     assert parse_time("24h", now=T0) == T0 - 86400
-    with pytest.raises(ValueError, match="RFC 3339 time .* or a duration"):
+    with pytest.raises(ValueError, match=r"RFC 3339 time .* or a duration"):
         parse_time("yesterday")
 
 
@@ -183,7 +183,7 @@ def test_render_and_export(tmp_path: Path) -> None:
     ]
     assert table[2].split() == [A, "llama3", "3", "1,200", "3,400", "1", "1.234567"]
     assert table[-1].split() == ["total", "4", "1,210", "3,420", "1", "1.234572"]
-    assert list(csv.DictReader(io.StringIO(export_csv(rows))))[0] == {
+    assert next(csv.DictReader(io.StringIO(export_csv(rows)))) == {
         "agent": A,
         "model": "llama3",
         "jobs": "3",
