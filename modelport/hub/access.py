@@ -112,7 +112,7 @@ class AgentsFile:
         """What the file says now; an empty list when it does not exist yet."""
         try:
             data = self.path.read_bytes()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return AgentsData()
         try:
             return msgspec.json.decode(data, type=AgentsData)
@@ -123,7 +123,7 @@ class AgentsFile:
         """Changes whenever the file is replaced or written; None when there is none."""
         try:
             st = self.path.stat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         return (st.st_mtime_ns, st.st_size, st.st_ino)
 
@@ -287,11 +287,19 @@ class Access:
                     )
                 )
 
-        self.file.update(change)
+        try:
+            self.file.update(change)
+        except OSError as exc:  # admitted but unrecorded would be refused at its next connect
+            log.error("cannot record an enrolled agent in %s: %s", self.file.path, exc)
+            raise AccessDenied("enrollment failed: the hub cannot record the agent") from None
         return provider_id
 
     def _current(self) -> AgentsData:
-        signature = self.file.signature()
+        try:
+            signature = self.file.signature()
+        except OSError as exc:  # unreadable directory: keep what we knew
+            log.error("cannot stat the agents file %s: %s", self.file.path, exc)
+            return self._data
         if signature != self._signature:
             try:
                 self._data = self.file.read()

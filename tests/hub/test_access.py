@@ -178,3 +178,11 @@ def test_writers_in_two_processes_lose_nothing(tmp_path: Path) -> None:
     found = {entry.pubkey for entry in AgentsFile(path).read().agents}
     assert found == {key(n) for s in (10, 100, 200) for n in range(s, s + 25)}
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".agents.json.")]
+
+
+def test_an_enrollment_the_hub_cannot_record_is_refused(tmp_path: Path) -> None:
+    blocked = tmp_path / "file-not-dir"
+    blocked.write_text("")
+    config = HubConfig(enrollment_codes=(EnrollmentCode(code="lab", reusable=True),))
+    access = Access(config, blocked / "agents.json")  # its directory cannot be made
+    assert denied(access, key(1), "lab") == "enrollment failed: the hub cannot record the agent"
