@@ -233,6 +233,48 @@ class Route:
     upstream: Upstream
     model: str  # the name the engine knows the model by
 
+    @property
+    def price(self) -> Price | None:
+        """What serving this model costs as its upstream advertises it (an agent does)."""
+        return advertised_price(self.upstream.models.get(self.model))
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """An advertised price, in USDC micro-units per million tokens (usepod's unit)."""
+
+    input_per_1m: int
+    output_per_1m: int
+
+
+def advertised_price(model: BackendModel | None) -> Price | None:
+    """The price in a model's native entry (`input_per_1m`, `output_per_1m`: a hub agent's
+    capabilities put them there); None when it advertises none, as engines here do not."""
+    if model is None:
+        return None
+    given, made = model.native.get("input_per_1m"), model.native.get("output_per_1m")
+    # bool is an int subclass; `type(...) is int` keeps True from passing for 1.
+    if type(given) is int and type(made) is int and given >= 0 and made >= 0:
+        return Price(given, made)
+    return None
+
+
+# Routing policies: how candidates for one model are ordered. "local-first": this machine's
+# engines before remote ones (agents, cloud), then by priority. "price": the cheapest
+# advertised price (input + output per million) first, then as local-first; a backend
+# advertising no price (this machine's engines, cloud backends configured here) counts as
+# free: it costs the hub's settlement nothing.
+POLICIES = ("local-first", "price")
+
+
+def preference(policy: str, upstream: Upstream, model: str) -> tuple[int, ...]:
+    """The sort key of `upstream` among the candidates for `model`: lower is tried first."""
+    order = (int(not upstream.local), -upstream.priority)
+    if policy != "price":
+        return order
+    price = advertised_price(upstream.models.get(model))
+    return (0 if price is None else price.input_per_1m + price.output_per_1m, *order)
+
 
 # Called at the start of every refresh; it adds what it finds through `Router.add`.
 Discover = Callable[["Router"], Awaitable[None]]
@@ -253,7 +295,11 @@ class Router:
         refresh_s: float = 30.0,
         discover: Discover | None = None,
         probe_timeout_s: float = 5.0,
+        policy: str = "local-first",
     ) -> None:
+        if policy not in POLICIES:
+            raise ValueError(f"unknown routing policy {policy!r}: use {' or '.join(POLICIES)}")
+        self.policy = policy
         self._upstreams: list[Upstream] = []
         self.aliases = dict(aliases or {})
         self.refresh_s = refresh_s
@@ -416,15 +462,16 @@ class Router:
         if named is not None and rest and (named.allow is None or rest in named.allow):
             return [Route(named, rest)]
         serving = [u for u in self._upstreams if u.serves(model)]
-        serving.sort(key=lambda u: (not u.local, -u.priority))
+        serving.sort(key=lambda u: preference(self.policy, u, model))
         return [Route(u, model) for u in serving]
 
     def models(self) -> list[tuple[Upstream, BackendModel]]:
         """Every model once, owned by the upstream a request for it would try first."""
+        pairs = [(u, m) for u in self._upstreams for m in u.models.values()]
+        pairs.sort(key=lambda pair: preference(self.policy, pair[0], pair[1].id))
         seen: dict[str, tuple[Upstream, BackendModel]] = {}
-        for upstream in sorted(self._upstreams, key=lambda u: (not u.local, -u.priority)):
-            for model in upstream.models.values():
-                seen.setdefault(model.id, (upstream, model))
+        for upstream, model in pairs:
+            seen.setdefault(model.id, (upstream, model))
         return list(seen.values())
 
     def describe(self, name: str) -> tuple[Upstream, BackendModel] | None:

@@ -399,35 +399,6 @@ def config_check(
     typer.echo(render_check(config, path))
 
 
-@app.command()
-def usage(
-    since: Annotated[
-        str | None, typer.Option("--since", help="Only the last DUR: 30m, 24h, 7d, 1w.")
-    ] = None,
-    by: Annotated[str, typer.Option("--by", help="Group by model, backend or key.")] = "model",
-    config_file: ConfigOption = None,
-) -> None:
-    """Token and request totals from the gateway's usage ledger."""
-    from modelport.config import ledger_path
-    from modelport.gateway.ledger import parse_duration, render_usage, usage_totals
-
-    if by not in ("model", "backend", "key"):
-        raise fail(f"--by takes model, backend or key, not {by!r}", 2)
-    try:
-        since_s = parse_duration(since) if since else None
-    except ValueError as exc:
-        raise fail(str(exc), 2) from None
-    config, _ = _load(config_file)
-    path = ledger_path(config)
-    if path is None:
-        raise fail('the usage ledger is off in this config (server.ledger = "off")')
-    if not path.exists():
-        typer.echo(f"no usage recorded yet ({path} does not exist)")
-        return
-    rows = usage_totals(path, since_s=since_s, by=by)  # type: ignore[arg-type]
-    typer.echo(render_usage(rows, by=by))
-
-
 engine_app = typer.Typer(help="The embedded llama.cpp engine.", no_args_is_help=True)
 app.add_typer(engine_app, name="engine")
 
@@ -467,10 +438,15 @@ def engine_install(
     typer.echo(f"model:        {paths.model} (sha256 {paths.model_sha256[:12]}...)")
 
 
-# `modelport agent ...` (its module imports `fail` and `run`, defined above).
+# Command groups in modules of their own; each imports `app`, `fail`, `run` or `_load`
+# from here, so they come after those are defined.
+from modelport.cli import hub as _hub  # noqa: E402
+from modelport.cli import usage as _usage  # noqa: E402
 from modelport.cli.agent import agent_app  # noqa: E402
 
 app.add_typer(agent_app, name="agent")
+app.add_typer(_usage.usage_app, name="usage")
+app.add_typer(_hub.hub_app, name="hub")
 
 
 def main() -> None:

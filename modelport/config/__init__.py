@@ -14,8 +14,10 @@ on a kind's name. This package stays light (no aiohttp): `config check` answers 
 from __future__ import annotations
 
 from modelport.backends.profiles import DISCOVERY_PORTS, KINDS
-from modelport.config.check import check_config
+from modelport.config.check import check_config, hub_warnings
 from modelport.config.derive import (
+    agent_key_problem,
+    agents_file_path,
     api_keys,
     backend_key,
     discovery_ports,
@@ -23,6 +25,7 @@ from modelport.config.derive import (
     is_loopback,
     kind_of,
     ledger_path,
+    parse_rfc3339,
     requires_keys,
 )
 from modelport.config.errors import ConfigError
@@ -58,18 +61,22 @@ __all__ = [
     "EnrollmentCode",
     "HubConfig",
     "ServerConfig",
+    "agent_key_problem",
+    "agents_file_path",
     "api_keys",
     "backend_key",
     "check_config",
     "default_config_path",
     "discovery_ports",
     "find_config",
+    "hub_warnings",
     "is_cloud",
     "is_loopback",
     "kind_of",
     "ledger_path",
     "load_config",
     "parse_config",
+    "parse_rfc3339",
     "render_check",
     "requires_keys",
     "with_overrides",

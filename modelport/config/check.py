@@ -12,18 +12,27 @@ import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from modelport.backends.profiles import EMBEDDINGS_FLAGS, KINDS
-from modelport.config.derive import is_cloud, kind_of, split_url
+from modelport.config.derive import (
+    agent_key_problem,
+    agents_file_path,
+    is_cloud,
+    kind_of,
+    parse_rfc3339,
+    split_url,
+)
 from modelport.config.errors import ConfigError, join_key
 from modelport.config.schema import (
+    HUB_POLICIES,
     LOG_LEVELS,
     BackendConfig,
     Config,
     DiscoveryConfig,
+    HubConfig,
     ServerConfig,
 )
 from modelport.scrub import redact_url
 
-__all__ = ["check_config", "check_host", "check_port"]
+__all__ = ["check_config", "check_host", "check_port", "hub_warnings"]
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -41,6 +50,7 @@ def check_config(config: Config, given: Sequence[Collection[str]] | None = None)
         _check_backend(f"backends[{index}]", backend, fields)
     _check_labels(config.backends)
     _check_aliases(config.aliases, {backend.label for backend in config.backends})
+    _check_hub(config.hub)
 
 
 def _check_server(server: ServerConfig) -> None:
@@ -214,6 +224,63 @@ def _check_aliases(aliases: Mapping[str, tuple[str, ...]], labels: set[str]) -> 
                 raise ConfigError(
                     f"{target!r} is itself an alias; aliases do not chain", key=f"{key}[{index}]"
                 )
+
+
+def _check_hub(hub: HubConfig) -> None:
+    seen: dict[str, int] = {}
+    for index, key in enumerate(hub.agent_keys):
+        where = f"hub.agent_keys[{index}]"
+        problem = agent_key_problem(key)
+        if problem is not None:
+            raise ConfigError(problem, key=where)
+        if key in seen:
+            raise ConfigError(f"duplicate key (also hub.agent_keys[{seen[key]}])", key=where)
+        seen[key] = index
+    _check_enrollment_codes(hub)
+    if hub.policy not in HUB_POLICIES:
+        raise ConfigError(
+            f"expected one of {', '.join(HUB_POLICIES)}; got {hub.policy!r}", key="hub.policy"
+        )
+    if hub.agents_file and not hub.agents_file.strip():
+        raise ConfigError('expected a path or ""; got blanks', key="hub.agents_file")
+    _check_at_least("hub.max_frame_kb", hub.max_frame_kb, 1)
+    _check_at_least("hub.max_frames_per_s", hub.max_frames_per_s, 1)
+    _check_positive("hub.auth_timeout_s", hub.auth_timeout_s)
+    _check_positive("hub.drain_timeout_s", hub.drain_timeout_s)
+    _check_at_least("hub.heartbeat_misses", hub.heartbeat_misses, 1)
+
+
+def _check_enrollment_codes(hub: HubConfig) -> None:
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(hub.enrollment_codes):
+        where = f"hub.enrollment_codes[{index}]"
+        # The code is never echoed: it admits whoever holds it.
+        if not entry.code.strip():
+            raise ConfigError("expected a code, got an empty string", key=f"{where}.code")
+        if entry.code in seen:
+            raise ConfigError(
+                f"the same code as hub.enrollment_codes[{seen[entry.code]}]; codes must differ",
+                key=f"{where}.code",
+            )
+        seen[entry.code] = index
+        if entry.expires_at is not None:
+            try:
+                parse_rfc3339(entry.expires_at)
+            except ValueError as exc:
+                raise ConfigError(str(exc), key=f"{where}.expires_at") from None
+
+
+def hub_warnings(config: Config) -> list[str]:
+    """What is legal but likely a mistake in [hub]: said by `config check` and `serve`."""
+    hub = config.hub
+    if not hub.enabled or hub.agent_keys or hub.enrollment_codes:
+        return []
+    if agents_file_path(config).exists():
+        return []
+    return [
+        "hub is enabled but no agent may join: no agent_keys, no enrollment_codes and no "
+        "agents file yet (`modelport hub add-agent PUBKEY` writes one)"
+    ]
 
 
 def check_host(key: str, host: str) -> None:

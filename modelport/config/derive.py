@@ -6,18 +6,29 @@ never by a parse: the same file checks the same everywhere.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import os
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import SplitResult, urlsplit
 
 import platformdirs
 
 from modelport.backends.profiles import DISCOVERY_PORTS, KINDS, Kind
-from modelport.config.schema import LEDGER_FILE, LEDGER_OFF, BackendConfig, Config
+from modelport.config.schema import (
+    AGENTS_FILE,
+    LEDGER_FILE,
+    LEDGER_OFF,
+    BackendConfig,
+    Config,
+)
 
 __all__ = [
+    "agent_key_problem",
+    "agents_file_path",
     "api_keys",
     "backend_key",
     "discovery_ports",
@@ -25,6 +36,7 @@ __all__ = [
     "is_loopback",
     "kind_of",
     "ledger_path",
+    "parse_rfc3339",
     "requires_keys",
     "split_keys",
     "split_url",
@@ -104,6 +116,44 @@ def ledger_path(config: Config) -> Path | None:
     if not ledger:
         return Path(platformdirs.user_data_dir("modelport")) / LEDGER_FILE
     return Path(ledger).expanduser()
+
+
+def agents_file_path(config: Config) -> Path:
+    """Where `modelport hub add-agent` keeps the agents it admitted and revoked."""
+    given = config.hub.agents_file
+    if not given:
+        return Path(platformdirs.user_data_dir("modelport")) / AGENTS_FILE
+    return Path(given).expanduser()
+
+
+AGENT_KEY_BYTES = 32  # an Ed25519 public key (usepod-agent's identity.rs)
+
+
+def agent_key_problem(key: str) -> str | None:
+    """What is wrong with an agent's public key (standard base64 of 32 raw bytes), or
+    None. Said the same way by `config check`, `hub add-agent` and the hub's auth."""
+    try:
+        raw = base64.b64decode(key.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError, ValueError):
+        return "expected a public key in standard base64 (44 characters ending in '=')"
+    if len(raw) != AGENT_KEY_BYTES:
+        return f"expected a {AGENT_KEY_BYTES}-byte Ed25519 public key, got {len(raw)} bytes"
+    return None
+
+
+def parse_rfc3339(text: str) -> datetime:
+    """An RFC 3339 time with its offset ("2026-12-01T00:00:00Z"); ValueError otherwise."""
+    spec = text.strip()
+    wrong = f"expected an RFC 3339 time like 2026-12-01T00:00:00Z, got {text!r}"
+    if "T" not in spec.upper():
+        raise ValueError(wrong)
+    try:
+        when = datetime.fromisoformat(spec)
+    except ValueError:
+        raise ValueError(wrong) from None
+    if when.tzinfo is None:
+        raise ValueError(f"{text!r} has no UTC offset: add Z or +HH:MM (RFC 3339)")
+    return when
 
 
 def discovery_ports(config: Config) -> tuple[int, ...]:

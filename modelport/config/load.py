@@ -74,7 +74,7 @@ def load_config(
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read: {exc}", source=str(found)) from None
     config = parse_config(text, source=str(found), env=env)
-    return _anchor_ledger(config, found.parent), found
+    return _anchor_agents_file(_anchor_ledger(config, found.parent), found.parent), found
 
 
 def _anchor_ledger(config: Config, base: Path) -> Config:
@@ -84,6 +84,15 @@ def _anchor_ledger(config: Config, base: Path) -> Config:
         return config
     server = msgspec.structs.replace(config.server, ledger=str(base / ledger))
     return msgspec.structs.replace(config, server=server)
+
+
+def _anchor_agents_file(config: Config, base: Path) -> Config:
+    """So is a relative `[hub] agents_file`: `hub add-agent` and `serve` share one file."""
+    given = config.hub.agents_file
+    if not given or Path(given).expanduser().is_absolute():
+        return config
+    hub = msgspec.structs.replace(config.hub, agents_file=str(base / given))
+    return msgspec.structs.replace(config, hub=hub)
 
 
 def parse_config(

@@ -11,7 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from modelport.backends.profiles import EMBEDDINGS_FLAGS
+from modelport.config.check import hub_warnings
 from modelport.config.derive import (
+    agents_file_path,
     api_keys,
     discovery_ports,
     is_cloud,
@@ -20,7 +22,7 @@ from modelport.config.derive import (
     requires_keys,
     split_keys,
 )
-from modelport.config.schema import BackendConfig, Config, ServerConfig
+from modelport.config.schema import BackendConfig, Config, HubConfig, ServerConfig
 from modelport.scrub import redact_url
 
 __all__ = ["render_check"]
@@ -36,6 +38,7 @@ def render_check(config: Config, path: Path | None, env: Mapping[str, str] = os.
         *_backend_lines(config.backends, env),
         *_alias_lines(config.aliases),
         _embedded_line(config),
+        *_hub_lines(config),
     ]
     return "\n".join(lines) + "\n"
 
@@ -208,3 +211,39 @@ def _alias_lines(aliases: Mapping[str, tuple[str, ...]]) -> list[str]:
     if not aliases:
         return ["aliases: none"]
     return ["aliases:", *(f"  {name} -> {', '.join(to)}" for name, to in aliases.items())]
+
+
+def _hub_lines(config: Config) -> list[str]:
+    """The [hub] table: who may join, how agents are routed, the limits. Never a code."""
+    hub = config.hub
+    if hub == HubConfig():  # no [hub] table: nothing to say (serve --hub still turns it on)
+        return []
+    where = f"ws://{_host_port(config.server.host, config.server.port)}/provider/connect"
+    state = f"on, agents join at {where}" if hub.enabled else "off unless serve --hub"
+    path = agents_file_path(config)
+    lines = [
+        f"hub: {state}",
+        f"  policy: {hub.policy} ({_POLICY_WORDS.get(hub.policy, '?')})",
+        f"  agent keys in config: {len(hub.agent_keys)}",
+        f"  enrollment codes: {_codes(hub) or 'none'}",
+        f"  agents file: {path} ({'exists' if path.exists() else 'not written yet'})",
+        f"  limits: {hub.max_frame_kb} KB a frame, {hub.max_frames_per_s} frames/s an agent, "
+        f"auth within {hub.auth_timeout_s:g} s, drain {hub.drain_timeout_s:g} s, not ready "
+        f"after {hub.heartbeat_misses} missed heartbeats",
+    ]
+    return lines + [f"  warning: {warning}" for warning in hub_warnings(config)]
+
+
+_POLICY_WORDS = {
+    "local-first": "this machine's engines before agents",
+    "price": "the cheapest advertised price first",
+}
+
+
+def _codes(hub: HubConfig) -> str:
+    parts = []
+    for entry in hub.enrollment_codes:
+        use = "reusable" if entry.reusable else "single-use"
+        until = f" until {entry.expires_at}" if entry.expires_at else ", no expiry"
+        parts.append(f"{use}{until}")
+    return "; ".join(parts)

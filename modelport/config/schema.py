@@ -12,6 +12,8 @@ import msgspec
 FILE_NAME = "modelport.toml"
 LEDGER_FILE = "usage.sqlite3"
 LEDGER_OFF = "off"
+AGENTS_FILE = "hub-agents.json"
+HUB_POLICIES = ("local-first", "price")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 

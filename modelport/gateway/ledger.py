@@ -35,8 +35,21 @@ CREATE TABLE IF NOT EXISTS requests (
     output_tokens INTEGER, ttft_ms REAL, duration_ms REAL, error TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_time ON requests (time);
+CREATE TABLE IF NOT EXISTS agent_jobs (
+    time REAL, request_id TEXT, agent TEXT, key_id TEXT, model TEXT, status INTEGER,
+    error TEXT, input_tokens INTEGER, output_tokens INTEGER,
+    price_in_per_1m INTEGER, price_out_per_1m INTEGER
+);
+CREATE INDEX IF NOT EXISTS agent_jobs_time ON agent_jobs (time);
 """
+# `agent_jobs`: the requests a hub agent served, with the price it advertised then (USDC
+# micro-units per million tokens), for settlement. A table of its own, with what
+# settlement needs, rather than columns added to `requests`: a ledger written by an older
+# modelport gains it when opened (CREATE IF NOT EXISTS), `requests` keeps its shape for
+# every reader, and nothing joins on rowids (which VACUUM may renumber).
 INSERT = "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_AGENT_JOB = "INSERT INTO agent_jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+AGENT_BACKEND = "agent:"  # a hub agent's backend id: "agent:" + its provider id
 
 _STOP = object()  # tells the writer to flush and exit
 
@@ -46,6 +59,18 @@ def _row(r: RequestRecord) -> tuple[object, ...]:
         r.time, r.request_id, r.key_id, r.format, r.endpoint, r.model, r.backend,
         int(r.stream), int(r.passthrough), r.status, r.input_tokens, r.output_tokens,
         r.ttft_ms, r.duration_ms, r.error,
+    )  # fmt: skip
+
+
+def agent_of(backend: str) -> str | None:
+    """The provider id of the agent behind a backend id, or None for any other backend."""
+    return backend[len(AGENT_BACKEND) :] if backend.startswith(AGENT_BACKEND) else None
+
+
+def _agent_row(r: RequestRecord, agent: str) -> tuple[object, ...]:
+    return (
+        r.time, r.request_id, agent, r.key_id, r.model, r.status, r.error, r.input_tokens,
+        r.output_tokens, r.price_in_per_1m, r.price_out_per_1m,
     )  # fmt: skip
 
 
@@ -145,8 +170,11 @@ class Ledger:
 
     def _write(self, db: sqlite3.Connection, batch: list[object]) -> None:
         try:
+            records = [r for r in batch if isinstance(r, RequestRecord)]
+            served = [(r, agent_of(r.backend)) for r in records]
             with db:  # one transaction per batch
-                db.executemany(INSERT, [_row(r) for r in batch if isinstance(r, RequestRecord)])
+                db.executemany(INSERT, [_row(r) for r in records])
+                db.executemany(INSERT_AGENT_JOB, [_agent_row(r, a) for r, a in served if a])
         except Exception as exc:  # a full disk, a locked or broken file: drop, keep serving
             self._drop(len(batch))
             if self.error is None:  # log once; later batches are tried again

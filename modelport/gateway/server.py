@@ -131,6 +131,7 @@ class Gateway:
             aliases=dict(config.aliases),
             refresh_s=config.discovery.refresh_s,
             discover=self._discover if config.discovery.enabled else None,
+            policy=config.hub.policy,
         )
         for backend in config.backends:
             self.router.add(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from modelport.errors import BackendError
 from modelport.records import RequestRecord
+from modelport.router import Price, Route
 from modelport.types import Usage, WireFormat
 
 
@@ -25,11 +26,18 @@ class Attempt:
     stream: bool = False
     started: float = field(default_factory=time.perf_counter)
     backend: str = ""  # the backend id being (or last) tried; "" when none was
+    price: Price | None = None  # what that backend advertises for the model, if anything
     passthrough: bool = False
     ttft_ms: float | None = None
     usage: Usage | None = None
     status: int = 200
     error: str = ""  # error class name, also for a failure mid-stream (status stays 200)
+
+    def trying(self, route: Route | None) -> None:
+        """`route` is being (or was last) tried: its backend and advertised price are what
+        the record says served the request (None: no backend was asked)."""
+        self.backend = "" if route is None else route.upstream.backend.id
+        self.price = None if route is None else route.price
 
     def first_byte(self) -> None:
         if self.ttft_ms is None:
@@ -59,6 +67,8 @@ class Attempt:
             duration_ms=elapsed * 1000,
             error=self.error,
             time=time.time() - elapsed,
+            price_in_per_1m=None if self.price is None else self.price.input_per_1m,
+            price_out_per_1m=None if self.price is None else self.price.output_per_1m,
         )
 
 

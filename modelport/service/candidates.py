@@ -146,7 +146,7 @@ async def first_answer(
     `attempt.backend` then names the backend whose failure it is, or "" when none was asked.
     """
     last_error: BackendError | None = None
-    last_backend = ""
+    last_route: Route | None = None
     passed_over: Unsupported | None = None
     held: RateLimited | None = None  # the soonest Retry-After among candidates skipped for one
     tried = False  # whether an earlier candidate used part of the deadline
@@ -158,7 +158,7 @@ async def first_answer(
             continue
         if not _may_try(upstream, deadline):
             continue
-        attempt.backend = upstream.backend.id
+        attempt.trying(route)
         try:
             return await _attempt(op, route, attempt, deadline, first=not tried)
         except BackendError as exc:
@@ -173,11 +173,11 @@ async def first_answer(
                 if err is exc:
                     raise
                 raise err from exc
-            last_error, last_backend = err, upstream.backend.id
+            last_error, last_route = err, route
         except BaseException:  # cancelled: a half-open trial it held says nothing
             upstream.breaker.neutral()
             raise
-    attempt.backend = last_backend
+    attempt.trying(last_route)
     if last_error is not None:
         raise last_error
     if held is not None:
