@@ -140,6 +140,7 @@ class JobRunner:
         self.observer = observer
         self._jobs: dict[str, _Run] = {}  # the slots: a job holds one while it is here
         self._tasks: set[asyncio.Task[None]] = set()  # every job task alive, cancelled too
+        self._closing: set[asyncio.Task[None]] = set()  # upstream closes that outlive a task
         self._records: dict[str, RequestRecord] = {}
         # The service reports each request's record to one observer; the runner stands in
         # front of it to learn its jobs' token counts, and passes every record on.
@@ -199,6 +200,7 @@ class JobRunner:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self._closing, return_exceptions=True)
 
     async def _refuse(self, job: Job, code: str, message: str) -> None:
         log.warning("job %s refused: %s", job.job_id, message)
@@ -222,7 +224,7 @@ class JobRunner:
             self.observer.job_started(job.job_id, job.model_id)
         try:
             try:
-                async with asyncio.timeout(job.deadline_ms / 1000):
+                async with asyncio.timeout(max(job.deadline_ms, 1) / 1000):
                     terminal = await self._serve(run, started)
             except TimeoutError:
                 record = self._records.get(job.job_id)
@@ -277,8 +279,12 @@ class JobRunner:
                 await self.send(JobChunk(job.job_id, chunk))
         finally:
             # Shielded: a second cancel (the deadline, then the link) must not cut the
-            # upstream's close short and leave its admission slot taken.
-            await asyncio.shield(chunks.aclose())
+            # upstream's close short and leave its admission slot taken; cancel_all waits
+            # for it.
+            closing = asyncio.ensure_future(chunks.aclose())
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+            await asyncio.shield(closing)
         record = self._records.get(job.job_id)
         if record is not None and record.error:
             code = error_code(record.error)
