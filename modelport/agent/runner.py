@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from modelport.agent.config import AgentConfig
+from modelport.agent.config import DEFAULT_PROMETHEUS_ADDR, AgentConfig
 from modelport.agent.engines import AgentEngines  # type: ignore[import-not-found]
 from modelport.agent.jobs import JobRunner
 from modelport.agent.metrics import serve_metrics  # type: ignore[import-not-found]
@@ -32,9 +32,12 @@ async def run_agent(
     """Serve jobs from the hub until `stop` is set (forever without one)."""
     check_url(config.coordinator_url, allow_insecure=allow_insecure)  # before any engine
     stats = AgentStats(config)
-    engines = await AgentEngines.start(config, observe=stats.observe)
+    engines = await AgentEngines.start(config, observe=stats.observe, on_backend=stats.backend_up)
     try:
-        metrics = await serve_metrics(config.observability.prometheus_addr, stats)
+        # Loopback unless agent.toml names another address (an operator's choice, e.g.
+        # 0.0.0.0:9090 in a container, as usepod-agent's Dockerfile exposes 9090).
+        addr = config.observability.prometheus_addr
+        metrics = await serve_metrics(addr, stats, allow_public=addr != DEFAULT_PROMETHEUS_ADDR)
         try:
 
             def job_runner(send: Send) -> JobRunner:

@@ -13,7 +13,7 @@ import pytest
 
 from modelport import __version__
 from modelport.agent.session import AgentSession, Timings, check_url
-from modelport.wire.provider import Capabilities, Heartbeat
+from modelport.wire.provider import Capabilities, Heartbeat, JobDone
 from tests.agent.harness import FAST, KeyIdentity, capabilities, eventually, running_agent
 from tests.fakes.coordinator import FakeCoordinator
 
@@ -252,3 +252,41 @@ async def test_a_hub_that_never_challenges_is_left_after_the_handshake_timeout()
         assert opened[1] - opened[0] < 1.0
     finally:
         await runner.cleanup()
+
+
+async def test_run_agent_serves_jobs_from_the_configured_engines(fake_engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """run_agent's glue (H3's AgentEngines, AgentStats, serve_metrics): skipped until they
+    are merged beside it."""
+    pytest.importorskip("modelport.agent.engines")
+    from modelport.agent.config import (
+        AgentConfig,
+        BackendEntry,
+        ModelportSettings,
+        Observability,
+    )
+    from modelport.agent.runner import run_agent
+
+    engine = await fake_engine("vllm", models=["m1"])
+    async with FakeCoordinator() as hub:
+        config = AgentConfig(
+            coordinator_url=hub.url,
+            backends=(BackendEntry(kind="vllm", url=engine.url),),
+            observability=Observability(prometheus_addr="127.0.0.1:0"),
+            modelport=ModelportSettings(discover=False, ledger_path=tmp_path / "ledger.sqlite"),
+        )
+        with pytest.raises(ValueError, match="not encrypted"):
+            await run_agent(config, KeyIdentity())
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_agent(config, KeyIdentity(), allow_insecure=True, stop=stop))
+        try:
+            conn = await hub.next_connection(timeout=10)
+            caps = await conn.next_frame("capabilities")
+            assert isinstance(caps, Capabilities)
+            assert [m.model_id for m in caps.models] == ["m1"]
+            job_id = await conn.send_job("m1", {"messages": [{"role": "user", "content": "hi"}]})
+            end = await conn.job_end(job_id)
+            assert isinstance(end, JobDone), end
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+        await conn.wait_closed()
