@@ -70,9 +70,10 @@ def payloads(stream: bytes) -> list[Any]:
     ]
 
 
-# Each job gets a gateway of its own: this llama-server build closes its connection after a
-# streamed answer while announcing keep-alive, so a second request on the pooled connection
-# fails ("Server disconnected"), through the gateway as through the agent (reported).
+# Each job gets a gateway of its own: this llama-server build closes its connection right
+# after a streamed answer while announcing keep-alive, so a request sent at once after one
+# can take the closed connection from the pool and fail ("Server disconnected"), through
+# the gateway as through the agent (docs/agent.md, "Jobs").
 
 
 async def test_an_openai_job_on_the_real_engine(gateway: Gateway) -> None:
