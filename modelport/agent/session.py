@@ -290,7 +290,12 @@ class AgentSession:
         while True:
             await asyncio.sleep(interval)
             try:
-                await self.send(self.heartbeat(self.jobs.in_flight))
+                frame = self.heartbeat(self.jobs.in_flight)
+            except Exception:  # a figure that cannot be computed must not stop the beat
+                log.exception("heartbeat figures failed; sending the queue depth alone")
+                frame = Heartbeat(queue_depth=self.jobs.in_flight)
+            try:
+                await self.send(frame)
             except ConnectionError:
                 return  # the read loop sees the end and tears down
 

@@ -191,6 +191,16 @@ async def test_heartbeat_carries_the_figures_and_the_queue_depth() -> None:
         await conn.next_frame("heartbeat", timeout=2)  # and again, every interval
 
 
+async def test_a_failing_heartbeat_figure_still_sends_the_queue_depth() -> None:
+    def broken(depth: int) -> Heartbeat:
+        raise ZeroDivisionError("no jobs yet")
+
+    async with FakeCoordinator() as hub, running_agent(hub.url, heartbeat=broken):
+        conn = await hub.next_connection()
+        assert await conn.next_frame("heartbeat", timeout=2) == Heartbeat(queue_depth=0)
+        await conn.next_frame("heartbeat", timeout=2)
+
+
 async def test_send_capabilities_on_rediscovery() -> None:
     async with FakeCoordinator() as hub, running_agent(hub.url) as agent:
         conn = await hub.next_connection()
