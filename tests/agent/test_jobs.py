@@ -131,6 +131,14 @@ async def test_a_job_streams_in_its_format_and_ends_with_its_tokens(
         assert agent.observed.finished == [(job_id, "done", None)]
 
 
+async def test_a_job_without_format_is_an_openai_job(engine_and_agent: Started) -> None:
+    async with engine_and_agent("vllm") as (engine, _agent, conn):
+        job_id = await conn.send_job(MODEL, HI, format=None, deadline_ms=None)
+        assert isinstance(await conn.job_end(job_id), JobDone)
+        assert engine.last.path == "/v1/chat/completions"
+        assert openai_text(conn.job_bytes(job_id)) == "Hello from the fake."
+
+
 def test_the_body_is_streamed_with_usage_for_the_jobs_model() -> None:
     request = b'{"model":"x","stream":false,"stream_options":{"foo":1},"messages":[]}'
     job = Job("j", "m1", __import__("msgspec").Raw(request))
