@@ -32,6 +32,7 @@ import base64
 import contextlib
 import json
 import os
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -385,6 +386,7 @@ class FakeCoordinator:
         check_signature: bool = True,
         nonce: bytes | None = None,
         auth_timeout: float = 10.0,
+        recv_buffer: int | None = None,
     ) -> None:
         self.provider_id = provider_id
         self.accept = accept
@@ -393,6 +395,9 @@ class FakeCoordinator:
         self.nonce = nonce
         #: how long an unauthenticated connection may stay before auth_failed "auth timeout"
         self.auth_timeout = auth_timeout
+        #: SO_RCVBUF of every accepted socket (None: the kernel's, which autotunes up to
+        #: tcp_rmem's max, tens of MB on loopback): small, a paused reader pushes back at once
+        self.recv_buffer = recv_buffer
         self.url = ""
         self.connections: list[CoordinatorConn] = []
         self._authenticated: asyncio.Queue[CoordinatorConn] = asyncio.Queue()
@@ -408,7 +413,11 @@ class FakeCoordinator:
             app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if self.recv_buffer is not None:  # before listen(): accepted sockets inherit it
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.recv_buffer)
+        sock.bind(("127.0.0.1", 0))
+        site = web.SockSite(self._runner, sock)
         await site.start()
         port = self._runner.addresses[0][1]
         self.url = f"ws://127.0.0.1:{port}{PATH}"
