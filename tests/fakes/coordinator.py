@@ -63,6 +63,7 @@ NONCE_BYTES = 32
 AUTH_FAILED_CLOSE = 1008
 
 Accept = Callable[[str], str | None]
+ProviderId = str | Callable[[str], str] | None
 
 
 class JobLost(Exception):
@@ -96,6 +97,7 @@ class CoordinatorConn:
         self.auth_response: AuthResponse | None = None
         #: None until decided; then "ok" or the auth_failed reason
         self.auth_result: str | None = None
+        self.provider_id: str | None = None  # what auth_ok said
         self.frames: list[AgentFrame] = []
         self.capabilities: list[Capabilities] = []
         self.heartbeats: list[Heartbeat] = []
@@ -272,8 +274,10 @@ class CoordinatorConn:
         if reason is not None:
             return await self._refuse(reason)
         ok: dict[str, Any] = {"type": "auth_ok"}
-        if hub.provider_id is not None:
-            ok["provider_id"] = hub.provider_id
+        given = hub.provider_id
+        self.provider_id = given(frame.pubkey) if callable(given) else given
+        if self.provider_id is not None:
+            ok["provider_id"] = self.provider_id
         await self.ws.send_str(json.dumps(ok))
         self.auth_result = "ok"
         return True
@@ -381,13 +385,15 @@ class FakeCoordinator:
     def __init__(
         self,
         *,
-        provider_id: str | None = "prov-fake-1",
+        provider_id: ProviderId = "prov-fake-1",
         accept: Accept | None = None,
         check_signature: bool = True,
         nonce: bytes | None = None,
         auth_timeout: float = 10.0,
         recv_buffer: int | None = None,
     ) -> None:
+        #: what auth_ok names: one id for all, an id per public key (a callable), or None to
+        #: send auth_ok without one
         self.provider_id = provider_id
         self.accept = accept
         self.check_signature = check_signature

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -161,6 +162,23 @@ async def test_accept_decides_with_its_reason(agent: MiniAgent) -> None:
 async def test_auth_ok_without_provider_id(agent: MiniAgent) -> None:
     async with FakeCoordinator(provider_id=None) as hub:
         assert await agent.connect(hub.url) == {"type": "auth_ok"}
+        assert (await hub.next_connection()).provider_id is None
+
+
+async def test_a_provider_id_per_key(agent: MiniAgent) -> None:
+    async with FakeCoordinator(provider_id=lambda pubkey: "prov-" + pubkey[:6]) as hub:
+        answer = await agent.connect(hub.url)
+        assert answer["provider_id"] == "prov-" + agent.pubkey[:6]
+        assert (await hub.next_connection()).provider_id == answer["provider_id"]
+
+
+async def test_a_small_receive_buffer(agent: MiniAgent) -> None:
+    async with FakeCoordinator(recv_buffer=32768) as hub:
+        await agent.connect(hub.url)
+        conn = await hub.next_connection()
+        sock = conn.request.transport.get_extra_info("socket")  # type: ignore[union-attr]
+        # Linux doubles what is asked (room for its bookkeeping)
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) <= 2 * 32768
 
 
 async def test_a_first_frame_other_than_auth_response_is_refused(hub: FakeCoordinator) -> None:
