@@ -7,7 +7,7 @@
         end = await conn.job_end(job_id)
 
 usepod's coordinator is private; what it says is what usepod-agent 0.3.3 expects of it
-(Sortis-AI/usepod-agent, read at d63ebc0):
+(Sortis-AI/usepod-agent, tag v0.3.3 = d63ebc0):
 - src/ws_client.rs `connect_once`: the first text frame is `auth_challenge` with a std-base64
   `nonce`; the agent signs the RAW nonce bytes and answers `auth_response`; then `auth_ok`
   (optional `provider_id`, which the agent persists) or `auth_failed` (`reason`).

@@ -5,7 +5,7 @@
             conn = await hub.next_connection()
             ...
 
-From Sortis-AI/usepod-agent (read at d63ebc0, Cargo.toml 0.3.3); the file is named where each
+From Sortis-AI/usepod-agent (tag v0.3.3 = d63ebc0); the file is named where each
 behaviour is built:
 - ws_client.rs `run`: reconnect forever; backoff 1 s doubling to 60 s, times a jitter in
   [0.8, 1.2), back to 1 s after a session that got past auth (post-auth end or clean close).
@@ -171,6 +171,11 @@ class UsepodAgent:
     def in_flight(self) -> int:
         """The current session's in-flight counter (job_executor.rs `queue_depth()`)."""
         return self.executor.in_flight if self.executor else 0
+
+    @property
+    def outbox_depth(self) -> int:
+        """Frames waiting in the session's outbound queue (at most 64)."""
+        return self._outbox.queue.qsize()
 
     @property
     def connected(self) -> bool:

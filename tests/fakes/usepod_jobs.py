@@ -1,6 +1,6 @@
 """usepod-agent 0.3.3's job side, for the UsepodAgent fake (usepod_agent.py).
 
-From Sortis-AI/usepod-agent (read at d63ebc0):
+From Sortis-AI/usepod-agent (tag v0.3.3 = d63ebc0):
 - ws_client.rs `parse_job`: job_id must parse as a UUID (and goes back out lowercase and
   hyphenated, as serde writes a Uuid), model_id a string, `request` present (any JSON);
   `format` "anthropic" or else openai (then ignored); `deadline_ms` an unsigned integer or

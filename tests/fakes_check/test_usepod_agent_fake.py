@@ -461,7 +461,8 @@ async def test_slow_hub_stalls_the_agent(start: Start, engine: FakeEngine) -> No
     agent, conn = await start(send_timeout_s=0.3)
     conn.pause_reading()
     job_id = await conn.send_job("m", BODY)
-    await asyncio.sleep(1.0)
+    await until(lambda: agent.outbox_depth == 64, within=15)  # the queue is full
+    await asyncio.sleep(0.6)  # the blocked chunk send gives up after 0.3 s (same event loop)
     conn.resume_reading()
     end = await conn.job_end(job_id, timeout=10)
     assert isinstance(end, JobError) and end.error_code == "internal"
