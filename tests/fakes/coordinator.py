@@ -251,7 +251,7 @@ class CoordinatorConn:
         hub = self.hub
         self.nonce = hub.nonce if hub.nonce is not None else os.urandom(NONCE_BYTES)
         challenge = {"type": "auth_challenge", "nonce": base64.b64encode(self.nonce).decode()}
-        await self.ws.send_str(json.dumps(challenge))
+        await self.ws.send_str(hub.challenge_text or json.dumps(challenge))
         try:
             message = await self._receive_first(hub.auth_timeout)
         except TimeoutError:
@@ -278,7 +278,7 @@ class CoordinatorConn:
         self.provider_id = given(frame.pubkey) if callable(given) else given
         if self.provider_id is not None:
             ok["provider_id"] = self.provider_id
-        await self.ws.send_str(json.dumps(ok))
+        await self.ws.send_str(hub.auth_ok_text or json.dumps(ok))
         self.auth_result = "ok"
         return True
 
@@ -391,6 +391,8 @@ class FakeCoordinator:
         nonce: bytes | None = None,
         auth_timeout: float = 10.0,
         recv_buffer: int | None = None,
+        challenge_text: str | None = None,
+        auth_ok_text: str | None = None,
     ) -> None:
         #: what auth_ok names: one id for all, an id per public key (a callable), or None to
         #: send auth_ok without one
@@ -404,6 +406,10 @@ class FakeCoordinator:
         #: SO_RCVBUF of every accepted socket (None: the kernel's, which autotunes up to
         #: tcp_rmem's max, tens of MB on loopback): small, a paused reader pushes back at once
         self.recv_buffer = recv_buffer
+        #: sent as is in place of the challenge / of auth_ok (a broken hub); the fake goes on
+        #: as if it had sent the real one
+        self.challenge_text = challenge_text
+        self.auth_ok_text = auth_ok_text
         self.url = ""
         self.connections: list[CoordinatorConn] = []
         self._authenticated: asyncio.Queue[CoordinatorConn] = asyncio.Queue()

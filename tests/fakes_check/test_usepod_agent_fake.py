@@ -111,6 +111,27 @@ async def test_refused_auth_backs_off_doubling_with_jitter(engine: FakeEngine) -
         assert all(gap >= sleep * 0.99 for gap, sleep in zip(gaps, agent.backoffs, strict=False))
 
 
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"challenge_text": '{"type":"hello"}'}, "expected auth_challenge, got {"),
+        ({"challenge_text": '{"type":"auth_challenge"}'}, "auth_challenge missing nonce"),
+        ({"challenge_text": '{"type":"auth_challenge","nonce":"%%"}'}, "decoding challenge nonce"),
+        ({"challenge_text": "{nope"}, "parsing ws JSON"),
+        ({"auth_ok_text": '{"type":"welcome"}'}, "expected auth_ok, got type='welcome'"),
+    ],
+)
+async def test_a_broken_handshake_is_a_pre_auth_failure(
+    engine: FakeEngine, options: dict[str, Any], error: str
+) -> None:
+    async with FakeCoordinator(**options) as hub:
+        agent = UsepodAgent(hub.url, engine.url, backoff_start_s=0.02)
+        async with agent:
+            await until(lambda: len(agent.session_errors) >= 3)
+    assert agent.session_errors[0].startswith(f"pre-auth: {error}")
+    assert agent.sessions == 0 and agent.backoffs[2] > agent.backoffs[0]  # escalating
+
+
 async def test_backoff_resets_after_a_session(hub: FakeCoordinator, start: Start) -> None:
     agent, conn = await start(backoff_start_s=0.05)
     await conn.drop()  # a session that ended after auth: back to the first step
