@@ -132,7 +132,7 @@ class CoordinatorConn:
     ) -> str:
         """Send a `job`; `format`/`deadline_ms` None leaves the field out (the agent's default)."""
         job_id = job_id or str(uuid.uuid4())
-        body = request if isinstance(request, bytes) else json.dumps(request).encode()
+        body = request if isinstance(request, bytes) else msgspec.json.encode(request)
         frame: dict[str, Any] = {
             "type": "job",
             "job_id": job_id,
@@ -171,7 +171,9 @@ class CoordinatorConn:
                 self._pong_waiters.remove(waiter)
 
     async def close(self, code: int = 1001, reason: str = "drain:deploy") -> None:
-        """A Close frame (default: a planned deploy drain), then wait for the agent's."""
+        """A Close frame (default: a planned deploy drain), then wait for the agent's (up to
+        aiohttp's 10 s). Ends a pause_reading(): the reply has to be read."""
+        self.resume_reading()
         await self.ws.close(code=code, message=reason.encode())
 
     async def drop(self) -> None:
@@ -179,6 +181,7 @@ class CoordinatorConn:
         transport = self.request.transport
         if transport is not None:
             transport.abort()
+        self._reading.set()  # a paused read loop has to see the end
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.closed.wait(), 5)
 
@@ -188,8 +191,9 @@ class CoordinatorConn:
         self.request.protocol.pause_reading()
 
     def resume_reading(self) -> None:
-        self.request.protocol.resume_reading()
-        self._reading.set()
+        if not self._reading.is_set():
+            self.request.protocol.resume_reading()
+            self._reading.set()
 
     # -- what the agent sent --------------------------------------------------------------
 

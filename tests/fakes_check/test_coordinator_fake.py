@@ -418,3 +418,19 @@ async def test_paused_reading_backs_the_agents_sends_up(
             break
         await asyncio.sleep(0.02)
     assert len(conn.job_chunks("j")) == 400
+
+
+async def test_close_and_drop_end_a_pause(hub: FakeCoordinator) -> None:
+    for end in ("close", "drop"):
+        mini = MiniAgent()
+        await mini.connect(hub.url)
+        conn = await hub.next_connection()
+        conn.pause_reading()
+        reading = asyncio.ensure_future(mini.receive())  # the client answers the Close
+        started = asyncio.get_running_loop().time()
+        await (conn.close() if end == "close" else conn.drop())
+        await conn.wait_closed(timeout=2)
+        assert asyncio.get_running_loop().time() - started < 2
+        with contextlib.suppress(Exception):
+            await reading
+        await mini.aclose()
