@@ -26,7 +26,10 @@ behaviour is built:
   decrements twice, and the counter wraps to 2**32-1: every later job is refused
   `out_of_capacity` until the next connection builds a new executor. In Rust the window is
   the task's `active.lock().await`, contended from another thread; asyncio has no threads,
-  so `cancel_race_window_s` holds it open for tests (0: the window is closed).
+  so `cancel_race_window_s` holds it open for tests (0: the window is closed). (The other
+  way in: `dispatch` inserts a job into the map after spawning it, so a job that ends on
+  another worker before the insert leaves a stale entry for a later cancel to hit; asyncio
+  cannot run the task before the insert, so that one is not reproduced.)
   Jobs outlive their connection: each stops at its next send (the queue is gone).
 - heartbeat.rs: zeros every 15 s (the first one an interval after auth).
 The job side is in usepod_jobs.py, the backend side (discovery, the HTTP relay, usage, the
