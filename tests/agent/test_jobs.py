@@ -405,7 +405,6 @@ async def test_a_slow_hub_slows_the_engine_down(engine_and_agent: Started, kind:
         # memory, hold it).
         assert engine.written == stalled
         assert stalled < total // 2, stalled
-        print(f"{kind}: the engine stalled after {stalled} of {total} bytes")
         conn.resume_reading()
         end = await conn.job_end(job_id, timeout=30)
         assert isinstance(end, JobDone), end
