@@ -159,7 +159,7 @@ def run(
 def _run(options: AgentOptions) -> None:
     config = _load(options)
     identity = _identity(config)
-    from modelport.agent.runner import run_agent  # type: ignore[import-not-found]
+    from modelport.agent.runner import run_agent
 
     log.info(
         "starting agent: public key %s, coordinator %s",

@@ -41,6 +41,11 @@ class Source(Protocol):
     async def aclose(self) -> None: ...
 
 
+# Encoded bytes a transcoded stream may hold that its reader has not taken; beyond it the
+# producer stops reading the engine until the reader catches up.
+PENDING_LIMIT = 1024 * 1024
+
+
 async def _at_once(chunk: bytes) -> bytes:
     return chunk
 
@@ -74,17 +79,31 @@ class TranscodedSource:
 
     A producer task reads the engine and encodes each event as it arrives; a read here
     takes everything that piled up since the last one, joined. Tokens that arrive one per
-    upstream read still go out one by one, at once. The producer notes the usage the
+    upstream read still go out one by one, at once. What piles up is bounded
+    (PENDING_LIMIT): past it the producer waits for the reader, so a slow reader slows the
+    engine down instead of filling memory. The producer notes the usage the
     final event reports on the attempt.
     """
 
-    __slots__ = ("_encoder", "_ended", "_failure", "_pending", "_producer", "_ready")
+    __slots__ = (
+        "_encoder",
+        "_ended",
+        "_failure",
+        "_pending",
+        "_pending_size",
+        "_producer",
+        "_ready",
+        "_room",
+    )
 
     def __init__(
         self, first: Event, events: AsyncIterator[Event], encoder: StreamEncoder, attempt: Attempt
     ) -> None:
         self._pending: list[bytes] = []
+        self._pending_size = 0
         self._ready = asyncio.Event()
+        self._room = asyncio.Event()  # set while the producer may read on
+        self._room.set()
         self._ended = False
         self._failure: BaseException | None = None
         self._encoder = encoder
@@ -93,7 +112,7 @@ class TranscodedSource:
     async def _produce(
         self, first: Event, events: AsyncIterator[Event], encoder: StreamEncoder, attempt: Attempt
     ) -> None:
-        pending, ready, encode = self._pending, self._ready, encoder.encode
+        pending, ready, room, encode = self._pending, self._ready, self._room, encoder.encode
         event = first
         try:
             while True:
@@ -103,6 +122,12 @@ class TranscodedSource:
                 if chunk:
                     pending.append(chunk)
                     ready.set()
+                    self._pending_size += len(chunk)
+                    if self._pending_size > PENDING_LIMIT:
+                        # A reader slower than the engine: stop reading the engine until
+                        # it takes what piled up (backpressure, not an unbounded buffer).
+                        room.clear()
+                        await room.wait()
                 event = await events.__anext__()
         except StopAsyncIteration:
             pass
@@ -124,6 +149,8 @@ class TranscodedSource:
             self._ready.clear()
         batch = pending[0] if len(pending) == 1 else b"".join(pending)
         pending.clear()
+        self._pending_size = 0
+        self._room.set()
         return batch
 
     def error(self, err: BackendError) -> bytes | None:
