@@ -16,6 +16,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -35,10 +36,26 @@ CREATE TABLE IF NOT EXISTS requests (
     output_tokens INTEGER, ttft_ms REAL, duration_ms REAL, error TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_time ON requests (time);
+CREATE TABLE IF NOT EXISTS prices (
+    request_id TEXT PRIMARY KEY, input_per_1m INTEGER, output_per_1m INTEGER
+);
 """
 INSERT = "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+# What a request was sold at (the agent's jobs: USDC micro-units per million tokens, as
+# advertised when it ran). A table of its own, so the requests table keeps its columns and
+# a ledger written before it existed gains it when opened (CREATE TABLE IF NOT EXISTS).
+INSERT_PRICE = "INSERT OR REPLACE INTO prices VALUES (?, ?, ?)"
 
 _STOP = object()  # tells the writer to flush and exit
+
+
+@dataclass(frozen=True, slots=True)
+class Priced:
+    """A record and the prices it was sold at (USDC micro-units per million tokens)."""
+
+    record: RequestRecord
+    input_per_1m: int
+    output_per_1m: int
 
 
 def _row(r: RequestRecord) -> tuple[object, ...]:
@@ -85,13 +102,15 @@ class Ledger:
         self._thread = threading.Thread(target=self._run, name="modelport-ledger", daemon=True)
         self._thread.start()
 
-    def record(self, record: RequestRecord) -> None:
-        """Queue one row for the writer. Never blocks, never raises."""
+    def record(self, record: RequestRecord, price: tuple[int, int] | None = None) -> None:
+        """Queue one row for the writer. Never blocks, never raises. `price`: the input and
+        output prices per million tokens it was sold at (the agent's jobs), kept beside it."""
         if self._closed or self._broken:
             self._drop(1)
             return
+        item: object = record if price is None else Priced(record, *price)
         try:
-            self._queue.put_nowait(record)
+            self._queue.put_nowait(item)
         except queue.Full:
             self._drop(1)
 
@@ -145,8 +164,16 @@ class Ledger:
 
     def _write(self, db: sqlite3.Connection, batch: list[object]) -> None:
         try:
+            records = [r.record if isinstance(r, Priced) else r for r in batch]
+            prices = [
+                (p.record.request_id, p.input_per_1m, p.output_per_1m)
+                for p in batch
+                if isinstance(p, Priced)
+            ]
             with db:  # one transaction per batch
-                db.executemany(INSERT, [_row(r) for r in batch if isinstance(r, RequestRecord)])
+                db.executemany(INSERT, [_row(r) for r in records if isinstance(r, RequestRecord)])
+                if prices:
+                    db.executemany(INSERT_PRICE, prices)
         except Exception as exc:  # a full disk, a locked or broken file: drop, keep serving
             self._drop(len(batch))
             if self.error is None:  # log once; later batches are tried again
@@ -240,6 +267,53 @@ def usage_totals(
             avg_duration_ms=dur or 0.0,
         )
         for g, n, tin, tout, err, ttft, dur in rows
+    ]
+
+
+@dataclass
+class EarningsRow:
+    """What one model earned: priced requests (the agent's jobs) only."""
+
+    model: str
+    jobs: int
+    errors: int  # jobs that failed: they earn nothing
+    input_tokens: int
+    output_tokens: int
+    usdc: Decimal  # exact: tokens x USDC micro-units per million, / 10**12
+
+
+PER_MILLION_MICRO = Decimal(10**12)  # tokens x micro-units per 1M tokens -> USDC
+
+
+def earnings_totals(path: Path, *, since_s: float | None = None) -> list[EarningsRow]:
+    """Jobs, tokens and earnings per model over the last `since_s` seconds (all time when
+    None), by model name. Earnings count finished jobs without an error, at the prices
+    stored beside each one; the sum is of integers, so it is exact."""
+    if not path.exists():
+        raise FileNotFoundError(f"no ledger at {path}")
+    since = 0.0 if since_s is None else time.time() - since_s
+    sql = """
+        SELECT r.model, COUNT(*),
+               SUM(CASE WHEN r.status >= 400 OR r.error != '' THEN 1 ELSE 0 END),
+               COALESCE(SUM(r.input_tokens), 0), COALESCE(SUM(r.output_tokens), 0),
+               COALESCE(SUM(CASE WHEN r.status >= 400 OR r.error != '' THEN 0
+                    ELSE r.input_tokens * p.input_per_1m + r.output_tokens * p.output_per_1m
+                    END), 0)
+        FROM requests r JOIN prices p ON p.request_id = r.request_id
+        WHERE r.time >= ? GROUP BY r.model ORDER BY r.model ASC
+    """
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        rows = db.execute(sql, (since,)).fetchall()
+    except sqlite3.OperationalError as exc:  # a ledger from before the prices table
+        if "no such table" not in str(exc):
+            raise
+        rows = []
+    finally:
+        db.close()
+    return [
+        EarningsRow(model or "", n, err, tin, tout, Decimal(earned) / PER_MILLION_MICRO)
+        for model, n, err, tin, tout, earned in rows
     ]
 
 
