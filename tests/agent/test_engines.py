@@ -26,11 +26,8 @@ from modelport.agent.config import (
     Pricing,
 )
 from modelport.agent.engines import AgentEngines
-from modelport.backends import connect
 from modelport.gateway.ledger import earnings_totals
 from modelport.records import RequestRecord
-from modelport.router import Limits as RouterLimits
-from modelport.router import Router
 from modelport.types import WireFormat
 from modelport.wire.provider import Capabilities, CapabilityLimits, encode
 from tests.fakes import FakeEngine, Reply
@@ -370,21 +367,3 @@ async def test_jobs_land_in_the_ledger_with_the_prices_they_ran_at(
     (row,) = earnings_totals(cfg.modelport.ledger_path)  # type: ignore[arg-type]
     assert (row.model, row.jobs, row.input_tokens, row.output_tokens) == ("m", 1, 7, 3)
     assert row.usdc == Decimal(7 * 300_000 + 3 * 450_001) / Decimal(10**12)
-
-
-async def test_router_on_pass_runs_once_after_every_upstream_is_described(
-    fake_engine,
-) -> None:
-    a = await fake_engine("vllm", models=["a"])
-    b = await fake_engine("llamacpp", models=["b"])
-    router = Router()
-    router.add(connect(f"vllm:{a.url}"), RouterLimits())
-    router.add(connect(f"llamacpp:{b.url}"), RouterLimits())
-    seen: list[list[str]] = []
-    router.on_pass = lambda: seen.append(sorted(m for u in router.upstreams for m in u.models))
-    try:
-        await router.refresh()
-        await router.refresh()
-    finally:
-        await router.aclose()
-    assert seen == [["a", "b"], ["a", "b"]]
