@@ -322,24 +322,27 @@ async def test_a_failing_on_change_is_tried_again_after_the_next_pass(
 ) -> None:
     vllm = await fake_engine("vllm", models=["v1"])
     engines = await start(started, config(tmp_path, entry(vllm)))
-    calls: list[int] = []
+    calls: asyncio.Queue[int] = asyncio.Queue()
 
     async def on_change(frame: Capabilities) -> None:
-        calls.append(len(frame.models))
-        if len(calls) == 1:
+        first = calls.empty() and not sent
+        sent.append(len(frame.models))
+        await calls.put(len(frame.models))
+        if first:
             raise ConnectionResetError("the hub went away")
 
+    sent: list[int] = []
     watch = asyncio.create_task(engines.watch(on_change))
     try:
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # watch takes the frame it starts from
         await vllm.stop()
         await engines.router.refresh_soon()
-        await asyncio.sleep(0.05)
+        assert await asyncio.wait_for(calls.get(), 5) == 0  # raised
         await engines.router.refresh_soon()
-        await asyncio.sleep(0.05)
+        assert await asyncio.wait_for(calls.get(), 5) == 0  # sent again
         await engines.router.refresh_soon()
-        await asyncio.sleep(0.05)
-        assert calls == [0, 0]  # failed once, sent on the next pass, then nothing new
+        await asyncio.sleep(0.1)
+        assert sent == [0, 0]  # then nothing new
     finally:
         watch.cancel()
         await asyncio.gather(watch, return_exceptions=True)
