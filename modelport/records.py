@@ -25,3 +25,7 @@ class RequestRecord:
     duration_ms: float = 0.0
     error: str = ""  # error class name when it failed, also mid-stream
     time: float = field(default_factory=time.time)  # unix seconds at the start
+    # The price the serving backend advertised for the model (USDC micro-units per million
+    # tokens), when it advertises one: a hub agent does. Earnings are settled from these.
+    price_in_per_1m: int | None = None
+    price_out_per_1m: int | None = None

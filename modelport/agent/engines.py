@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import platformdirs
@@ -178,8 +179,12 @@ class AgentEngines:
         self._pass.set()
 
     def _observe(self, record: RequestRecord) -> None:
+        # Priced as advertised now: [pricing] is read once per run.
         price = self.config.pricing.price(record.model)
-        self.ledger.record(record, (price.input_per_1m, price.output_per_1m))
+        record = replace(
+            record, price_in_per_1m=price.input_per_1m, price_out_per_1m=price.output_per_1m
+        )
+        self.ledger.record(record)
         self._observer(record)
         if record.error == ENGINE_GONE and (self._poke is None or self._poke.done()):
             self._poke = asyncio.get_running_loop().create_task(self.router.refresh_soon())

@@ -41,21 +41,13 @@ CREATE TABLE IF NOT EXISTS prices (
 );
 """
 INSERT = "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-# What a request was sold at (the agent's jobs: USDC micro-units per million tokens, as
-# advertised when it ran). A table of its own, so the requests table keeps its columns and
-# a ledger written before it existed gains it when opened (CREATE TABLE IF NOT EXISTS).
+# What a request was sold at (`RequestRecord.price_*_per_1m`, set for the agent's jobs:
+# USDC micro-units per million tokens, as advertised when it ran). A table of its own, so
+# the requests table keeps its columns and a ledger written before it existed gains it
+# when opened (CREATE TABLE IF NOT EXISTS).
 INSERT_PRICE = "INSERT OR REPLACE INTO prices VALUES (?, ?, ?)"
 
 _STOP = object()  # tells the writer to flush and exit
-
-
-@dataclass(frozen=True, slots=True)
-class Priced:
-    """A record and the prices it was sold at (USDC micro-units per million tokens)."""
-
-    record: RequestRecord
-    input_per_1m: int
-    output_per_1m: int
 
 
 def _row(r: RequestRecord) -> tuple[object, ...]:
@@ -64,6 +56,14 @@ def _row(r: RequestRecord) -> tuple[object, ...]:
         int(r.stream), int(r.passthrough), r.status, r.input_tokens, r.output_tokens,
         r.ttft_ms, r.duration_ms, r.error,
     )  # fmt: skip
+
+
+def _priced(r: RequestRecord) -> bool:
+    return r.price_in_per_1m is not None and r.price_out_per_1m is not None
+
+
+def _price_row(r: RequestRecord) -> tuple[object, ...]:
+    return (r.request_id, r.price_in_per_1m, r.price_out_per_1m)
 
 
 class Ledger:
@@ -102,15 +102,13 @@ class Ledger:
         self._thread = threading.Thread(target=self._run, name="modelport-ledger", daemon=True)
         self._thread.start()
 
-    def record(self, record: RequestRecord, price: tuple[int, int] | None = None) -> None:
-        """Queue one row for the writer. Never blocks, never raises. `price`: the input and
-        output prices per million tokens it was sold at (the agent's jobs), kept beside it."""
+    def record(self, record: RequestRecord) -> None:
+        """Queue one row for the writer. Never blocks, never raises."""
         if self._closed or self._broken:
             self._drop(1)
             return
-        item: object = record if price is None else Priced(record, *price)
         try:
-            self._queue.put_nowait(item)
+            self._queue.put_nowait(record)
         except queue.Full:
             self._drop(1)
 
@@ -164,16 +162,10 @@ class Ledger:
 
     def _write(self, db: sqlite3.Connection, batch: list[object]) -> None:
         try:
-            records = [r.record if isinstance(r, Priced) else r for r in batch]
-            prices = [
-                (p.record.request_id, p.input_per_1m, p.output_per_1m)
-                for p in batch
-                if isinstance(p, Priced)
-            ]
+            records = [r for r in batch if isinstance(r, RequestRecord)]
             with db:  # one transaction per batch
-                db.executemany(INSERT, [_row(r) for r in records if isinstance(r, RequestRecord)])
-                if prices:
-                    db.executemany(INSERT_PRICE, prices)
+                db.executemany(INSERT, [_row(r) for r in records])
+                db.executemany(INSERT_PRICE, [_price_row(r) for r in records if _priced(r)])
         except Exception as exc:  # a full disk, a locked or broken file: drop, keep serving
             self._drop(len(batch))
             if self.error is None:  # log once; later batches are tried again

@@ -32,7 +32,14 @@ provider_id: prov_1a2b3c4d5e6f708192a3b4c5
 
 
 def job(
-    job_id: str, model: str, tin: int, tout: int, *, age_s: float, error: str = ""
+    job_id: str,
+    model: str,
+    tin: int,
+    tout: int,
+    *,
+    age_s: float,
+    error: str = "",
+    price: tuple[int, int] = (500_000, 750_000),
 ) -> RequestRecord:
     return RequestRecord(
         request_id=job_id,
@@ -47,18 +54,20 @@ def job(
         duration_ms=900.0,
         error=error,
         time=time.time() - age_s,
+        price_in_per_1m=price[0],
+        price_out_per_1m=price[1],
     )
 
 
 def write_ledger(path: Path) -> None:
     ledger = Ledger(path)
     ledger.start()
-    ledger.record(job("j1", "llama3.1:8b", 120_000, 35_000, age_s=60), (500_000, 750_000))
-    ledger.record(job("j2", "llama3.1:8b", 80_000, 41_000, age_s=3600), (500_000, 750_000))
+    ledger.record(job("j1", "llama3.1:8b", 120_000, 35_000, age_s=60))
+    ledger.record(job("j2", "llama3.1:8b", 80_000, 41_000, age_s=3600))
+    ledger.record(job("j3", "llama3.1:8b", 3_000, 12, age_s=7200, error="TimedOut"))
     ledger.record(
-        job("j3", "llama3.1:8b", 3_000, 12, age_s=7200, error="TimedOut"), (500_000, 750_000)
+        job("j4", "qwen2.5:7b", 1_000_000, 200_000, age_s=2 * 86400, price=(300_000, 450_000))
     )
-    ledger.record(job("j4", "qwen2.5:7b", 1_000_000, 200_000, age_s=2 * 86400), (300_000, 450_000))
     ledger.close()
 
 

@@ -327,8 +327,9 @@ def test_a_ledger_from_before_prices_gains_the_table_and_prices_its_rows(tmp_pat
     assert earnings_totals(path) == []  # no prices yet: nothing earned, no error
     ledger = Ledger(path)
     ledger.start()
-    ledger.record(rec(request_id="job-1", input_tokens=1_000, output_tokens=2_000), (300, 450))
-    ledger.record(rec(request_id="job-2", status=502, error="Unreachable"), (300, 450))
+    price = {"price_in_per_1m": 300, "price_out_per_1m": 450}
+    ledger.record(rec(request_id="job-1", input_tokens=1_000, output_tokens=2_000, **price))
+    ledger.record(rec(request_id="job-2", status=502, error="Unreachable", **price))
     ledger.record(rec(request_id="gateway-request", input_tokens=5))  # no price: not a job
     ledger.close()
     with sqlite3.connect(path) as db:
