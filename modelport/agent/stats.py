@@ -52,9 +52,7 @@ class AgentStats:
         self.clock = clock
         self.wall = wall
         self._ttft: collections.deque[tuple[float, float]] = collections.deque(maxlen=WINDOW_JOBS)
-        self._speed: collections.deque[tuple[float, float]] = collections.deque(
-            maxlen=WINDOW_JOBS
-        )
+        self._speed: collections.deque[tuple[float, float]] = collections.deque(maxlen=WINDOW_JOBS)
         self._ended: collections.deque[tuple[float, bool]] = collections.deque(maxlen=WINDOW_JOBS)
         self._running: set[str] = set()  # bounded by the runner's max_concurrent
         self.last_error_at: str | None = None

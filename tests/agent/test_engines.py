@@ -370,3 +370,18 @@ async def test_jobs_land_in_the_ledger_with_the_prices_they_ran_at(
     (row,) = earnings_totals(cfg.modelport.ledger_path)  # type: ignore[arg-type]
     assert (row.model, row.jobs, row.input_tokens, row.output_tokens) == ("m", 1, 7, 3)
     assert row.usdc == Decimal(7 * 300_000 + 3 * 450_001) / Decimal(10**12)
+
+
+async def test_a_configured_engine_is_not_found_again_under_another_spelling(
+    fake_engine, started, tmp_path: Path
+) -> None:
+    """`http://localhost:PORT` in agent.toml and `http://127.0.0.1:PORT` found by probing
+    are one engine: its port is not probed, so it is served (and admitted) once."""
+    ollama = await fake_engine("ollama", models=["o"])
+    port = int(ollama.url.rsplit(":", 1)[1])
+    configured = BackendEntry(kind="ollama", url=f"http://localhost:{port}")
+    cfg = config(tmp_path, configured, discover=True)
+    engines = await start(started, cfg, ports=(port,))
+    await engines.router.refresh()
+    assert [(u.name, u.discovered) for u in engines.router.upstreams] == [("ollama", False)]
+    assert offered(engines.capabilities()) == [("o:latest", "ollama", 4096)]
