@@ -23,6 +23,7 @@ from yarl import URL
 from modelport.backends import Backend, connect
 from modelport.backends.profiles import DISCOVERY_PORTS
 from modelport.errors import BackendError
+from modelport.router import Limits, Router, Upstream
 from modelport.types import BackendHealth, BackendModel
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "fingerprint",
     "identify",
     "locate",
+    "serve_new_engines",
 ]
 
 # Where engines listen by default; the kind table keeps the list (config shows it too).
@@ -353,3 +355,20 @@ async def discover(
     """`locate`, then each engine's health and models (what `modelport discover` shows)."""
     located = await locate(host, ports, timeout=timeout, extra_urls=extra_urls)
     return list(await asyncio.gather(*(_describe(e.kind, e.url, e.latency_ms) for e in located)))
+
+
+async def serve_new_engines(
+    router: Router, host: str, ports: Iterable[int], limits: Limits
+) -> list[Upstream]:
+    """Fingerprint the ports nothing is served from yet and hand each new engine to the
+    router (`discovered=True`); the router describes them. The gateway's and the agent's
+    discover hook."""
+    served = {u.backend.url for u in router.upstreams if u.backend.url}
+    added: list[Upstream] = []
+    for engine in await locate(host, ports, skip=served):
+        backend = connect(f"{engine.kind}:{engine.url}")
+        if backend.url is not None and router.by_url(backend.url) is not None:
+            await backend.aclose()  # the same engine under another spelling of its URL
+            continue
+        added.append(router.add(backend, limits, name=engine.kind, discovered=True))
+    return added

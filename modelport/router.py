@@ -306,6 +306,9 @@ class Router:
         self.discover = discover
         self.probe_timeout_s = probe_timeout_s
         self.on_refresh: Callable[[Upstream], None] | None = None
+        # Called once a whole pass is done (every upstream described): the agent's watch
+        # compares what it advertises then, not halfway through a pass.
+        self.on_pass: Callable[[], None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._waiting: list[asyncio.Future[None]] = []
@@ -418,6 +421,8 @@ class Router:
             except Exception:  # the engines we know still need their refresh
                 log.exception("discovery failed")
         await asyncio.gather(*(self._refresh_one(u) for u in self._upstreams))
+        if self.on_pass is not None:
+            self.on_pass()
 
     async def _refresh_one(self, upstream: Upstream) -> None:
         health, models = await asyncio.gather(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from modelport.backends import connect
 from modelport.backends.mock import MockBackend
 from modelport.backends.ollama import OllamaBackend
 from modelport.errors import DeadlineSpent, QueueFull, RateLimited, TimedOut, Unreachable
@@ -154,3 +155,20 @@ def test_only_a_backends_own_failures_are_its_faults() -> None:
     assert not is_upstream_fault(RateLimited("429", retry_after=3))
     assert not is_upstream_fault(QueueFull("full"))
     assert not is_upstream_fault(DeadlineSpent("no answer within 2s"))
+
+
+async def test_on_pass_runs_once_a_whole_pass_is_done(fake_engine: FakeFactory) -> None:
+    """The agent compares what it advertises after a pass, never halfway through one."""
+    a = await fake_engine("vllm", models=["a"])
+    b = await fake_engine("llamacpp", models=["b"])
+    router = Router()
+    router.add(connect(f"vllm:{a.url}"), Limits())
+    router.add(connect(f"llamacpp:{b.url}"), Limits())
+    seen: list[list[str]] = []
+    router.on_pass = lambda: seen.append(sorted(m for u in router.upstreams for m in u.models))
+    try:
+        await router.refresh()
+        await router.refresh_soon()
+    finally:
+        await router.aclose()
+    assert seen == [["a", "b"], ["a", "b"]]

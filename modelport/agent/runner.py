@@ -15,11 +15,11 @@ import asyncio
 import contextlib
 
 from modelport.agent.config import DEFAULT_PROMETHEUS_ADDR, AgentConfig
-from modelport.agent.engines import AgentEngines  # type: ignore[import-not-found]
+from modelport.agent.engines import AgentEngines
 from modelport.agent.jobs import JobRunner
-from modelport.agent.metrics import serve_metrics  # type: ignore[import-not-found]
+from modelport.agent.metrics import serve_metrics
 from modelport.agent.session import AgentIdentity, AgentSession, Send, check_url
-from modelport.agent.stats import AgentStats  # type: ignore[import-not-found]
+from modelport.agent.stats import AgentStats
 
 
 async def run_agent(

@@ -344,6 +344,6 @@ def status(
 ) -> None:
     """What the agent has served: jobs, tokens and earnings per model (its ledger)."""
     loaded = _load(_options(ctx, config, log_level, allow_insecure))
-    from modelport.agent.status import render_status  # type: ignore[import-not-found]
+    from modelport.agent.status import render_status
 
     typer.echo(render_status(loaded))

@@ -16,6 +16,7 @@ import sqlite3
 import threading
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -35,21 +36,29 @@ CREATE TABLE IF NOT EXISTS requests (
     output_tokens INTEGER, ttft_ms REAL, duration_ms REAL, error TEXT
 );
 CREATE INDEX IF NOT EXISTS requests_time ON requests (time);
-CREATE TABLE IF NOT EXISTS agent_jobs (
-    time REAL, request_id TEXT, agent TEXT, key_id TEXT, model TEXT, status INTEGER,
+CREATE TABLE IF NOT EXISTS sales (
+    time REAL, request_id TEXT, backend TEXT, key_id TEXT, model TEXT, status INTEGER,
     error TEXT, input_tokens INTEGER, output_tokens INTEGER,
     price_in_per_1m INTEGER, price_out_per_1m INTEGER
 );
-CREATE INDEX IF NOT EXISTS agent_jobs_time ON agent_jobs (time);
+CREATE INDEX IF NOT EXISTS sales_time ON sales (time);
 """
-# `agent_jobs`: the requests a hub agent served, with the price it advertised then (USDC
-# micro-units per million tokens), for settlement. A table of its own, with what
-# settlement needs, rather than columns added to `requests`: a ledger written by an older
-# modelport gains it when opened (CREATE IF NOT EXISTS), `requests` keeps its shape for
-# every reader, and nothing joins on rowids (which VACUUM may renumber).
+# `sales`: every priced request (`RequestRecord.price_*_per_1m` set: an agent's job at its
+# `[pricing]`, a hub agent's at the price it advertised then; USDC micro-units per million
+# tokens), with what earnings and settlement need. A table of its own rather than columns
+# added to `requests`: a ledger written by an older modelport gains it when opened (CREATE
+# IF NOT EXISTS), `requests` keeps its shape for every reader, and nothing joins the two
+# (request ids come from clients and may repeat; rowids VACUUM may renumber).
 INSERT = "INSERT INTO requests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-INSERT_AGENT_JOB = "INSERT INTO agent_jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+INSERT_SALE = "INSERT INTO sales VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 AGENT_BACKEND = "agent:"  # a hub agent's backend id: "agent:" + its provider id
+# What a request earned: its tokens at its prices, when it ended without an error (a job
+# that failed midway is not paid for). The one rule: earnings_totals and settlement use it.
+FAILED = "CASE WHEN status >= 400 OR error != '' THEN 1 ELSE 0 END"
+EARNED = (
+    f"CASE WHEN {FAILED} = 1 THEN 0"
+    " ELSE input_tokens * price_in_per_1m + output_tokens * price_out_per_1m END"
+)
 
 _STOP = object()  # tells the writer to flush and exit
 
@@ -62,14 +71,13 @@ def _row(r: RequestRecord) -> tuple[object, ...]:
     )  # fmt: skip
 
 
-def agent_of(backend: str) -> str | None:
-    """The provider id of the agent behind a backend id, or None for any other backend."""
-    return backend[len(AGENT_BACKEND) :] if backend.startswith(AGENT_BACKEND) else None
+def _priced(r: RequestRecord) -> bool:
+    return r.price_in_per_1m is not None and r.price_out_per_1m is not None
 
 
-def _agent_row(r: RequestRecord, agent: str) -> tuple[object, ...]:
+def _sale_row(r: RequestRecord) -> tuple[object, ...]:
     return (
-        r.time, r.request_id, agent, r.key_id, r.model, r.status, r.error, r.input_tokens,
+        r.time, r.request_id, r.backend, r.key_id, r.model, r.status, r.error, r.input_tokens,
         r.output_tokens, r.price_in_per_1m, r.price_out_per_1m,
     )  # fmt: skip
 
@@ -171,10 +179,9 @@ class Ledger:
     def _write(self, db: sqlite3.Connection, batch: list[object]) -> None:
         try:
             records = [r for r in batch if isinstance(r, RequestRecord)]
-            served = [(r, agent_of(r.backend)) for r in records]
             with db:  # one transaction per batch
                 db.executemany(INSERT, [_row(r) for r in records])
-                db.executemany(INSERT_AGENT_JOB, [_agent_row(r, a) for r, a in served if a])
+                db.executemany(INSERT_SALE, [_sale_row(r) for r in records if _priced(r)])
         except Exception as exc:  # a full disk, a locked or broken file: drop, keep serving
             self._drop(len(batch))
             if self.error is None:  # log once; later batches are tried again
@@ -268,6 +275,49 @@ def usage_totals(
             avg_duration_ms=dur or 0.0,
         )
         for g, n, tin, tout, err, ttft, dur in rows
+    ]
+
+
+@dataclass
+class EarningsRow:
+    """What one model earned: priced requests (the agent's jobs) only."""
+
+    model: str
+    jobs: int
+    errors: int  # jobs that failed: they earn nothing
+    input_tokens: int
+    output_tokens: int
+    usdc: Decimal  # exact: tokens x USDC micro-units per million, / 10**12
+
+
+PER_MILLION_MICRO = Decimal(10**12)  # tokens x micro-units per 1M tokens -> USDC
+
+
+def earnings_totals(path: Path, *, since_s: float | None = None) -> list[EarningsRow]:
+    """Jobs, tokens and earnings per model over the last `since_s` seconds (all time when
+    None), by model name. Earnings count finished jobs without an error, at the prices
+    stored beside each one; the sum is of integers, so it is exact."""
+    if not path.exists():
+        raise FileNotFoundError(f"no ledger at {path}")
+    since = 0.0 if since_s is None else time.time() - since_s
+    sql = f"""
+        SELECT model, COUNT(*), SUM({FAILED}),
+               COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),
+               COALESCE(SUM({EARNED}), 0)
+        FROM sales WHERE time >= ? GROUP BY model ORDER BY model ASC
+    """  # built from this module's constants, never from the caller's text
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        rows = db.execute(sql, (since,)).fetchall()
+    except sqlite3.OperationalError as exc:  # a ledger from before the sales table
+        if "no such table" not in str(exc):
+            raise
+        rows = []
+    finally:
+        db.close()
+    return [
+        EarningsRow(model or "", n, err, tin, tout, Decimal(earned) / PER_MILLION_MICRO)
+        for model, n, err, tin, tout, earned in rows
     ]
 
 

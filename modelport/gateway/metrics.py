@@ -57,13 +57,34 @@ DURATION_BUCKETS = (
 )
 
 
+class ModelLabels:
+    """Model names as label values, bounded: the first `cap` models get their own label,
+    later ones share `OTHER_MODEL`; "" stays "" (a model nobody serves). Thread-safe, since
+    the gateway renders its registry off the event loop. The agent's metrics use it too."""
+
+    def __init__(self, cap: int = MODEL_LABEL_CAP) -> None:
+        self.cap = cap
+        self._models: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, model: str) -> str:
+        if not model or model in self._models:
+            return model
+        with self._lock:
+            if model in self._models:
+                return model
+            if len(self._models) >= self.cap:
+                return OTHER_MODEL
+            self._models.add(model)
+            return model
+
+
 class Metrics:
     """The gateway's counters, histograms and gauges; `observe` one record per request."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self._models: set[str] = set()
-        self._models_lock = threading.Lock()
+        self._model_labels = ModelLabels()
         r = self.registry
         self.requests = Counter(
             "modelport_requests",
@@ -112,15 +133,7 @@ class Metrics:
 
     def model_label(self, model: str) -> str:
         """The label for `model`: itself for the first `MODEL_LABEL_CAP` models, then "other"."""
-        if not model or model in self._models:
-            return model
-        with self._models_lock:
-            if model in self._models:
-                return model
-            if len(self._models) >= MODEL_LABEL_CAP:
-                return OTHER_MODEL
-            self._models.add(model)
-            return model
+        return self._model_labels(model)
 
     def observe(self, record: RequestRecord) -> None:
         """Count one finished request. `record.model` must be resolved, or "" (see module doc)."""

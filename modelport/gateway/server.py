@@ -178,16 +178,10 @@ class Gateway:
 
     async def _discover(self, router: Router) -> None:
         """Fingerprint the ports nothing is served from yet; hand new engines to the router."""
-        from modelport.discovery import locate
+        from modelport.discovery import serve_new_engines
 
-        served = {u.backend.url for u in router.upstreams if u.backend.url}
-        ports = discovery_ports(self.config)
-        for engine in await locate(self.config.discovery.host, ports, skip=served):
-            backend = connect(f"{engine.kind}:{engine.url}")
-            if backend.url is not None and router.by_url(backend.url) is not None:
-                await backend.aclose()  # the same engine under another spelling of its URL
-                continue
-            router.add(backend, DEFAULT_LIMITS, name=engine.kind, discovered=True)
+        host, ports = self.config.discovery.host, discovery_ports(self.config)
+        await serve_new_engines(router, host, ports, DEFAULT_LIMITS)
 
     def _observe(self, record: RequestRecord) -> None:
         # Metric labels carry only models that reached a backend: client-chosen names that

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.config import parse_rfc3339
-from modelport.gateway.ledger import parse_duration
+from modelport.gateway.ledger import AGENT_BACKEND, FAILED, parse_duration
 
 __all__ = [
     "GROUPS",
@@ -35,7 +35,8 @@ __all__ = [
 ]
 
 MICRO = 1_000_000  # micro-units in one USDC; also tokens in the "per million" of a price
-GROUPS = {"agent": "agent", "model": "model", "key": "key_id"}
+# Group name -> SQL over `sales` (an agent is its backend id without the "agent:" prefix).
+GROUPS = {"agent": f"substr(backend, {len(AGENT_BACKEND) + 1})", "model": "model", "key": "key_id"}
 
 
 @dataclass(frozen=True)
@@ -91,16 +92,17 @@ def agent_usage(
         raise ValueError(f"cannot group agent usage by {'+'.join(by)!r}: agent[+model][+key]")
     if not path.exists():
         raise FileNotFoundError(f"no usage ledger at {path}")
-    columns = [GROUPS[name] for name in GROUPS if name in by]  # always agent, model, key order
+    names = [name for name in GROUPS if name in by]  # always agent, model, key order
     db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
-        if "agent_jobs" not in tables:
+        if "sales" not in tables:
             return []  # a ledger no gateway with hub agents has opened: none served anything
-        rows = db.execute(_sql(columns), (since or 0.0, until or float("inf"))).fetchall()
+        sql = _sql([GROUPS[name] for name in names])
+        rows = db.execute(sql, (since or 0.0, until or float("inf"))).fetchall()
     finally:
         db.close()
-    return _totals(rows, columns)
+    return _totals(rows, names)
 
 
 def _sql(columns: list[str]) -> str:
@@ -108,32 +110,35 @@ def _sql(columns: list[str]) -> str:
     # Grouped by price too, so the earnings can be computed exactly in Python.
     return f"""
         SELECT {group}, COALESCE(price_in_per_1m, 0), COALESCE(price_out_per_1m, 0),
-               COUNT(*), SUM(CASE WHEN status >= 400 OR error != '' THEN 1 ELSE 0 END),
+               COUNT(*), SUM({FAILED}),
+               COALESCE(SUM(CASE WHEN {FAILED} = 1 THEN 0 ELSE input_tokens END), 0),
+               COALESCE(SUM(CASE WHEN {FAILED} = 1 THEN 0 ELSE output_tokens END), 0),
                COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0)
-        FROM agent_jobs WHERE time >= ? AND time < ?
+        FROM sales WHERE backend LIKE '{AGENT_BACKEND}%' AND time >= ? AND time < ?
         GROUP BY {group}, price_in_per_1m, price_out_per_1m
     """  # columns come from GROUPS, never from the caller
 
 
-def _totals(rows: Iterable[tuple[Any, ...]], columns: list[str]) -> list[AgentUsage]:
-    width = len(columns)
+def _totals(rows: Iterable[tuple[Any, ...]], names: list[str]) -> list[AgentUsage]:
+    width = len(names)
     sums: dict[tuple[Any, ...], list[int]] = {}
     for row in rows:
         key = row[:width]
-        price_in, price_out, jobs, errors, tokens_in, tokens_out = (int(v) for v in row[width:])
+        price_in, price_out, jobs, errors, paid_in, paid_out, tokens_in, tokens_out = (
+            int(v) for v in row[width:]
+        )
+        earned = paid_in * price_in + paid_out * price_out  # ledger.EARNED, summed exactly
         total = sums.setdefault(key, [0, 0, 0, 0, 0])
-        for index, value in enumerate(
-            (jobs, errors, tokens_in, tokens_out, tokens_in * price_in + tokens_out * price_out)
-        ):
+        for index, value in enumerate((jobs, errors, tokens_in, tokens_out, earned)):
             total[index] += value
     found = []
     for key, (jobs, errors, tokens_in, tokens_out, owed) in sums.items():
-        named = dict(zip(columns, key, strict=True))
+        named = dict(zip(names, key, strict=True))
         found.append(
             AgentUsage(
                 agent=str(named["agent"]),
                 model=_text(named, "model"),
-                key_id=_text(named, "key_id"),
+                key_id=_text(named, "key"),
                 jobs=jobs,
                 errors=errors,
                 input_tokens=tokens_in,

@@ -6,13 +6,17 @@ import logging
 import sqlite3
 import threading
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from modelport.gateway.ledger import (
+    INSERT,
+    EarningsRow,
     Ledger,
     UsageRow,
+    earnings_totals,
     parse_duration,
     render_usage,
     usage_totals,
@@ -305,3 +309,46 @@ def test_render_usage() -> None:
         "total      1,202  1,234,567  89,012       5            -  1,497.5\n"
     )
     assert render_usage([], by="key") == "no requests recorded\n"
+
+
+def test_a_ledger_from_before_sales_gains_the_table_and_records_priced_rows(tmp_path: Path) -> None:
+    """Priced rows (an agent's jobs, a hub agent's) are also kept with their prices in a
+    table of their own, so the requests table keeps its columns and an older file is
+    migrated by opening it."""
+    path = tmp_path / "usage.db"
+    with sqlite3.connect(path) as db:  # a ledger written before the sales table existed
+        db.executescript(
+            "CREATE TABLE requests (time REAL, request_id TEXT, key_id TEXT, format TEXT,"
+            " endpoint TEXT, model TEXT, backend TEXT, stream INTEGER, passthrough INTEGER,"
+            " status INTEGER, input_tokens INTEGER, output_tokens INTEGER, ttft_ms REAL,"
+            " duration_ms REAL, error TEXT);"
+        )
+        db.execute(INSERT, _old_row())
+    db.close()
+    assert earnings_totals(path) == []  # no prices yet: nothing earned, no error
+    ledger = Ledger(path)
+    ledger.start()
+    price = {"price_in_per_1m": 300, "price_out_per_1m": 450}
+    ledger.record(rec(request_id="job-1", input_tokens=1_000, output_tokens=2_000, **price))
+    ledger.record(rec(request_id="job-2", status=502, error="Unreachable", **price))
+    ledger.record(rec(request_id="gateway-request", input_tokens=5))  # no price: not a job
+    ledger.close()
+    with sqlite3.connect(path) as db:
+        info = db.execute("PRAGMA table_info(requests)").fetchall()
+        assert [c[1] for c in info] == COLUMNS
+        sold = "SELECT request_id, status, input_tokens, output_tokens, price_in_per_1m,"
+        sold += " price_out_per_1m FROM sales ORDER BY request_id"
+        assert db.execute(sold).fetchall() == [
+            ("job-1", 200, 1_000, 2_000, 300, 450),
+            ("job-2", 502, 0, 0, 300, 450),
+        ]
+    db.close()
+    assert len(rows(path)) == 4
+    assert earnings_totals(path) == [
+        EarningsRow("llama3", 2, 1, 1_000, 2_000, Decimal(1_000 * 300 + 2_000 * 450) / 10**12)
+    ]
+
+
+def _old_row() -> tuple[object, ...]:
+    return (time.time(), "old", "", "openai", "chat", "llama3", "ollama", 0, 0, 200, 1, 1,
+            None, 1.0, "")  # fmt: skip
