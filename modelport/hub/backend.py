@@ -42,6 +42,7 @@ from modelport.types import (
 from modelport.wire import anthropic, openai, relay_codec_for
 from modelport.wire.fields import Target
 from modelport.wire.meter import Meter
+from modelport.wire.openai.models import AGENT_ENTRY
 
 # Job formats (wire/provider.py) and the client dialects they pass through.
 JOB_FORMATS: dict[str, WireFormat] = {
@@ -243,11 +244,13 @@ def models_of(link: AgentLink) -> list[BackendModel]:
             context_window=m.context_window,
             loaded=True,
             native={
-                "provider_id": link.provider_id,
-                "input_per_1m": m.input_per_1m,
-                "output_per_1m": m.output_per_1m,
-                "max_concurrent": m.max_concurrent,
-                "backend": m.backend,
+                AGENT_ENTRY: {
+                    "provider_id": link.provider_id,
+                    "input_per_1m": m.input_per_1m,  # USDC micro-units per million tokens
+                    "output_per_1m": m.output_per_1m,
+                    "max_concurrent": m.max_concurrent,
+                    "engine": m.backend,
+                }
             },
         )
         for m in caps.models
