@@ -206,9 +206,10 @@ class ScriptedAgent:
         await self.aclose()
 
     async def aclose(self) -> None:
-        for task in list(self._tasks):
+        others = [t for t in self._tasks if t is not asyncio.current_task()]
+        for task in others:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*others, return_exceptions=True)
         if self._ws is not None and not self._ws.closed:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(2):
@@ -286,10 +287,10 @@ class ScriptedAgent:
                     piece = data[i : i + self.chunk_bytes]
                     await self.send(JobChunk(job.job_id, piece))
                     sent += len(piece)
-                    if step == "drop_mid" and sent > 40:
+                    if step == "drop_mid" and sent > 600:
                         await self.kill()
                         return
-                    if step == "hang_mid" and sent > 40:
+                    if step == "hang_mid" and sent > 600:
                         await asyncio.Event().wait()
         if step == "no_usage_done":
             await self._end(job, JobDone(job.job_id, tokens(11, 22), 5))
@@ -316,13 +317,17 @@ async def hub_gateway(tmp_path: Path) -> AsyncIterator[Any]:
     started: list[Gateway] = []
 
     async def start(
-        *, access: Any = None, config: Config | None = None, **hub: Any
+        *,
+        access: Any = None,
+        config: Config | None = None,
+        heartbeat_s: float = HEARTBEAT_S,
+        **hub: Any,
     ) -> tuple[Gateway, str]:
         gw = Gateway(
             config or hub_config(**hub),
             env={},
             hub_access=access or FakeAccess(),
-            hub_heartbeat_s=HEARTBEAT_S,
+            hub_heartbeat_s=heartbeat_s,
         )
         url = await gw.start()
         started.append(gw)
