@@ -127,6 +127,7 @@ class ScriptedAgent:
         self.failed: str | None = None
         self.close_code: int | None = None
         self.close_reason: str = ""
+        self.closed_after: dict[str, str] = {}
         self.closed = asyncio.Event()
         self.job_seen = asyncio.Event()
         self.cancel_seen = asyncio.Event()
@@ -238,7 +239,17 @@ class ScriptedAgent:
     async def _read(self) -> None:
         assert self._ws is not None
         try:
-            async for msg in self._ws:
+            while True:
+                msg = await self._ws.receive()
+                if msg.type is aiohttp.WSMsgType.CLOSE:
+                    self.close_reason = msg.extra or ""
+                if msg.type in (
+                    aiohttp.WSMsgType.CLOSE,
+                    aiohttp.WSMsgType.CLOSING,
+                    aiohttp.WSMsgType.CLOSED,
+                    aiohttp.WSMsgType.ERROR,
+                ):
+                    break
                 if msg.type is not aiohttp.WSMsgType.TEXT:
                     continue
                 frame = decode_hub_frame(msg.data)
@@ -254,7 +265,7 @@ class ScriptedAgent:
                         task.cancel()  # silent, as usepod-agent is
         finally:
             self.close_code = self._ws.close_code
-            self.close_reason = str(self._ws.close_code and getattr(self._ws, "_close_message", ""))
+            self.closed_after = dict(self.ended)  # the jobs that had ended by the close
             self.closed.set()
 
     # -- jobs ---------------------------------------------------------------------------
