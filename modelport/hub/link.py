@@ -130,6 +130,8 @@ class JobStream:
         if self._buffered > self.max_buffer_bytes:
             why = f"the client read too slowly: over {self.max_buffer_bytes} bytes buffered"
             self._link.cancel_job(self)
+            self._chunks.clear()  # memory back now; the client gets the error next
+            self._buffered = 0
             self._end(ProtocolError(f"job cancelled at agent {self._link.upstream}: {why}"))
             return
         self._chunks.append(data)

@@ -293,7 +293,10 @@ class ScriptedAgent:
             data=bytes(job.request),
             headers={"content-type": "application/json", "anthropic-version": "2023-06-01"},
         ) as response:
-            async for data in response.content.iter_any():
+            stream = response.content.iter_any()
+            if step == "no_usage_done":
+                stream = _without_usage(await response.read())
+            async for data in stream:
                 for i in range(0, len(data), self.chunk_bytes):
                     piece = data[i : i + self.chunk_bytes]
                     await self.send(JobChunk(job.job_id, piece))
@@ -312,6 +315,12 @@ class ScriptedAgent:
         self.ended[job.job_id] = "done" if isinstance(frame, JobDone) else "error"
         self._running.pop(job.job_id, None)
         await self.send(frame)
+
+
+async def _without_usage(body: bytes) -> AsyncIterator[bytes]:
+    """An engine stream whose usage-only chunk (`"choices":[]`) is left out."""
+    events = [e for e in body.split(b"\n\n") if e and b'"choices":[]' not in e]
+    yield b"".join(e + b"\n\n" for e in events)
 
 
 def hub_config(backends: list[dict[str, Any]] | None = None, **hub: Any) -> Config:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -254,8 +255,40 @@ async def test_usage_comes_from_job_done_when_the_stream_has_none(hub_gateway, e
             await answer.text()
         record = records[-1]
         assert record.passthrough
-        # the fake engine does report usage: the stream's counts win over job_done's
-        assert (record.input_tokens, record.output_tokens) != (11, 22)
-        assert record.output_tokens == 5
+        assert (record.input_tokens, record.output_tokens) == (11, 22)
     finally:
         await agent.aclose()
+
+
+async def test_a_client_that_reads_too_slowly_has_its_job_cancelled(hub_gateway) -> None:
+    """One agent socket carries many jobs, so a slow client never stops the hub reading
+    it: past `max_job_buffer_bytes` unread, its job is cancelled at the agent and the
+    client's stream ends with an error; the slot is freed."""
+    gw, url = await hub_gateway(heartbeat_s=BEAT_S)
+    gw.hub.max_job_buffer_bytes = 256 * 1024
+    async with FakeEngine("vllm", models=["fake-model"]) as big:
+        big.default_reply = type(big.default_reply)(text="x" * 12_000_000, chunk_chars=65536)
+        agent = await ready_agent(gw, url, big, chunk_bytes=65536)
+        try:
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setblocking(False)
+            host, port = url.removeprefix("http://").split(":")
+            await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+            reader, writer = await asyncio.open_connection(sock=sock)
+            body = json.dumps({**OPENAI_BODY, "stream": True}).encode()
+            writer.write(
+                b"POST /v1/chat/completions HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
+                b"Content-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s"
+                % (url.removeprefix("http://").encode(), len(body), body)
+            )
+            await asyncio.wait_for(agent.cancel_seen.wait(), 10)  # not reading: the job is cut
+            assert agent.cancels == [agent.jobs[0].job_id]
+            rest = await asyncio.wait_for(reader.read(), 10)  # now read it all
+            assert b"too slowly" in rest
+            assert len(rest) < 8_000_000  # not the whole answer: the rest was never kept
+            assert all(s == (0, 0) for s in await settled(gw))
+            writer.close()
+        finally:
+            await agent.aclose()
