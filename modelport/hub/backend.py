@@ -16,7 +16,8 @@ fell back) sends job_cancel; one that ended never does.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import msgspec
@@ -108,7 +109,7 @@ class AgentBackend:
         job = await self._start(model, prepared.body, _job_format(format))
         return AgentRelay(job, format, self.id, drop_usage_chunk=prepared.drop_usage_chunk)
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Event]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         format, body = self._job_body(request)
         codec = relay_codec_for(format)
         framer = codec.framer()
@@ -128,7 +129,9 @@ class AgentBackend:
             await job.cancel()  # nothing once the job has ended
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
-        events = [event async for event in self.stream(request)]
+        # Closed explicitly: a chat cancelled half way cancels its job now, not at GC.
+        async with contextlib.aclosing(self.stream(request)) as stream:
+            events = [event async for event in stream]
         return collect(events, model=request.model)
 
     def _job_body(self, request: ChatRequest) -> tuple[WireFormat, dict[str, Any]]:

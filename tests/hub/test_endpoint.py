@@ -12,6 +12,7 @@ import sys
 import aiohttp
 import pytest
 
+from modelport.backends.base import Backend
 from modelport.config import parse_config
 from modelport.gateway.server import Gateway
 from modelport.wire.provider import (
@@ -55,6 +56,7 @@ async def test_an_agent_authenticates_and_its_models_are_listed(hub_gateway) -> 
         assert view.agent_version == "scripted/0.3.3" and view.formats == ("openai",)
         upstream = gw.router.by_name(view.upstream)
         assert upstream is not None and not upstream.local
+        assert isinstance(upstream.backend, Backend) and upstream.backend.kind == "agent"
         assert upstream.admission.max_concurrent == 4
 
 
