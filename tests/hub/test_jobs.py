@@ -292,3 +292,23 @@ async def test_a_client_that_reads_too_slowly_has_its_job_cancelled(hub_gateway)
             writer.close()
         finally:
             await agent.aclose()
+
+
+async def test_local_engines_come_before_agents_and_agents_take_over(hub_gateway, engine) -> None:
+    from tests.fakes.core import Reply
+    from tests.hub.agents import hub_config
+
+    async with FakeEngine("vllm", models=["fake-model"]) as local:
+        config = hub_config(backends=[{"kind": "vllm", "url": local.url}])
+        gw, url = await hub_gateway(config=config, heartbeat_s=BEAT_S)
+        records = watch(gw)
+        async with await ready_agent(gw, url, engine) as agent:
+            async with aiohttp.ClientSession() as http:
+                await (await http.post(url + "/v1/chat/completions", json=OPENAI_BODY)).json()
+                assert records[-1].backend.startswith("vllm:") and agent.jobs == []
+                local.replies.append(Reply(status=503))  # the local engine is busy
+                answer = await (
+                    await http.post(url + "/v1/chat/completions", json=OPENAI_BODY)
+                ).json()
+            assert answer["choices"][0]["message"]["content"] == TEXT
+            assert records[-1].backend == f"agent:{agent.provider_id}" and len(agent.jobs) == 1
