@@ -101,6 +101,9 @@ class Hub:
         agent = await authenticate(ws, self.access, self.config, rate, address)
         if agent is None:
             return ws
+        if self._draining:  # the drain began during the handshake
+            await ws.close(code=CLOSE_GOING_AWAY, message=DRAIN_DEPLOY.encode())
+            return ws
         link = AgentLink(
             ws,
             provider_id=agent.provider_id,
