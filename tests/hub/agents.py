@@ -306,6 +306,10 @@ class ScriptedAgent:
                         return
                     if step == "hang_mid" and sent > 600:
                         await asyncio.Event().wait()
+                    if step == "error_mid" and sent > 600:
+                        error = JobError(job.job_id, "backend_timeout", "engine stalled", sent)
+                        await self._end(job, error)
+                        return
         if step == "no_usage_done":
             await self._end(job, JobDone(job.job_id, tokens(11, 22), 5))
         else:

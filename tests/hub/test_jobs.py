@@ -312,3 +312,31 @@ async def test_local_engines_come_before_agents_and_agents_take_over(hub_gateway
                 ).json()
             assert answer["choices"][0]["message"]["content"] == TEXT
             assert records[-1].backend == f"agent:{agent.provider_id}" and len(agent.jobs) == 1
+
+
+@pytest.mark.parametrize("path", ["/v1/messages", "/api/chat"])
+async def test_a_job_error_after_the_first_byte_is_an_error_in_the_clients_dialect(
+    hub_gateway, engine, path
+) -> None:
+    gw, url = await hub_gateway(heartbeat_s=BEAT_S)
+    engine.default_reply = type(engine.default_reply)(text="word " * 200, chunk_chars=5)
+    agent = await ready_agent(gw, url, engine, formats=("openai", "anthropic"))
+    try:
+        agent.plan.append("error_mid")
+        body: dict[str, Any] = {**OPENAI_BODY, "stream": True}
+        if path == "/v1/messages":
+            body["max_tokens"] = 100
+        async with aiohttp.ClientSession() as http:
+            answer = await http.post(url + path, json=body)
+            assert answer.status == 200
+            text = await asyncio.wait_for(answer.text(), 5)
+        if path == "/v1/messages":  # passthrough of an anthropic job, then Anthropic's error
+            assert agent.jobs[0].format == "anthropic"
+            assert "event: error" in text and "engine stalled" in text
+        else:  # transcoded from an openai job: Ollama's error line ends the NDJSON
+            last = json.loads(text.splitlines()[-1])
+            assert "engine stalled" in last["error"]
+        assert agent.cancels == []  # the job ended: no cancel after job_error
+        assert all(s == (0, 0) for s in await settled(gw))
+    finally:
+        await agent.aclose()
