@@ -7,7 +7,7 @@
         end = await conn.job_end(job_id)
 
 usepod's coordinator is private; what it says is what usepod-agent 0.3.3 expects of it
-(Sortis-AI/usepod-agent, read at d63ebc0):
+(Sortis-AI/usepod-agent, tag v0.3.3 = d63ebc0):
 - src/ws_client.rs `connect_once`: the first text frame is `auth_challenge` with a std-base64
   `nonce`; the agent signs the RAW nonce bytes and answers `auth_response`; then `auth_ok`
   (optional `provider_id`, which the agent persists) or `auth_failed` (`reason`).
@@ -63,6 +63,7 @@ NONCE_BYTES = 32
 AUTH_FAILED_CLOSE = 1008
 
 Accept = Callable[[str], str | None]
+ProviderId = str | Callable[[str], str] | None
 
 
 class JobLost(Exception):
@@ -96,6 +97,7 @@ class CoordinatorConn:
         self.auth_response: AuthResponse | None = None
         #: None until decided; then "ok" or the auth_failed reason
         self.auth_result: str | None = None
+        self.provider_id: str | None = None  # what auth_ok said
         self.frames: list[AgentFrame] = []
         self.capabilities: list[Capabilities] = []
         self.heartbeats: list[Heartbeat] = []
@@ -130,7 +132,7 @@ class CoordinatorConn:
     ) -> str:
         """Send a `job`; `format`/`deadline_ms` None leaves the field out (the agent's default)."""
         job_id = job_id or str(uuid.uuid4())
-        body = request if isinstance(request, bytes) else json.dumps(request).encode()
+        body = request if isinstance(request, bytes) else msgspec.json.encode(request)
         frame: dict[str, Any] = {
             "type": "job",
             "job_id": job_id,
@@ -169,7 +171,9 @@ class CoordinatorConn:
                 self._pong_waiters.remove(waiter)
 
     async def close(self, code: int = 1001, reason: str = "drain:deploy") -> None:
-        """A Close frame (default: a planned deploy drain), then wait for the agent's."""
+        """A Close frame (default: a planned deploy drain), then wait for the agent's (up to
+        aiohttp's 10 s). Ends a pause_reading(): the reply has to be read."""
+        self.resume_reading()
         await self.ws.close(code=code, message=reason.encode())
 
     async def drop(self) -> None:
@@ -177,6 +181,7 @@ class CoordinatorConn:
         transport = self.request.transport
         if transport is not None:
             transport.abort()
+        self._reading.set()  # a paused read loop has to see the end
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.closed.wait(), 5)
 
@@ -186,8 +191,9 @@ class CoordinatorConn:
         self.request.protocol.pause_reading()
 
     def resume_reading(self) -> None:
-        self.request.protocol.resume_reading()
-        self._reading.set()
+        if not self._reading.is_set():
+            self.request.protocol.resume_reading()
+            self._reading.set()
 
     # -- what the agent sent --------------------------------------------------------------
 
@@ -249,7 +255,7 @@ class CoordinatorConn:
         hub = self.hub
         self.nonce = hub.nonce if hub.nonce is not None else os.urandom(NONCE_BYTES)
         challenge = {"type": "auth_challenge", "nonce": base64.b64encode(self.nonce).decode()}
-        await self.ws.send_str(json.dumps(challenge))
+        await self.ws.send_str(hub.challenge_text or json.dumps(challenge))
         try:
             message = await self._receive_first(hub.auth_timeout)
         except TimeoutError:
@@ -272,9 +278,11 @@ class CoordinatorConn:
         if reason is not None:
             return await self._refuse(reason)
         ok: dict[str, Any] = {"type": "auth_ok"}
-        if hub.provider_id is not None:
-            ok["provider_id"] = hub.provider_id
-        await self.ws.send_str(json.dumps(ok))
+        given = hub.provider_id
+        self.provider_id = given(frame.pubkey) if callable(given) else given
+        if self.provider_id is not None:
+            ok["provider_id"] = self.provider_id
+        await self.ws.send_str(hub.auth_ok_text or json.dumps(ok))
         self.auth_result = "ok"
         return True
 
@@ -381,13 +389,17 @@ class FakeCoordinator:
     def __init__(
         self,
         *,
-        provider_id: str | None = "prov-fake-1",
+        provider_id: ProviderId = "prov-fake-1",
         accept: Accept | None = None,
         check_signature: bool = True,
         nonce: bytes | None = None,
         auth_timeout: float = 10.0,
         recv_buffer: int | None = None,
+        challenge_text: str | None = None,
+        auth_ok_text: str | None = None,
     ) -> None:
+        #: what auth_ok names: one id for all, an id per public key (a callable), or None to
+        #: send auth_ok without one
         self.provider_id = provider_id
         self.accept = accept
         self.check_signature = check_signature
@@ -398,6 +410,10 @@ class FakeCoordinator:
         #: SO_RCVBUF of every accepted socket (None: the kernel's, which autotunes up to
         #: tcp_rmem's max, tens of MB on loopback): small, a paused reader pushes back at once
         self.recv_buffer = recv_buffer
+        #: sent as is in place of the challenge / of auth_ok (a broken hub); the fake goes on
+        #: as if it had sent the real one
+        self.challenge_text = challenge_text
+        self.auth_ok_text = auth_ok_text
         self.url = ""
         self.connections: list[CoordinatorConn] = []
         self._authenticated: asyncio.Queue[CoordinatorConn] = asyncio.Queue()

@@ -5,7 +5,7 @@
             conn = await hub.next_connection()
             ...
 
-From Sortis-AI/usepod-agent (read at d63ebc0, Cargo.toml 0.3.3); the file is named where each
+From Sortis-AI/usepod-agent (tag v0.3.3 = d63ebc0); the file is named where each
 behaviour is built:
 - ws_client.rs `run`: reconnect forever; backoff 1 s doubling to 60 s, times a jitter in
   [0.8, 1.2), back to 1 s after a session that got past auth (post-auth end or clean close).
@@ -26,10 +26,14 @@ behaviour is built:
   decrements twice, and the counter wraps to 2**32-1: every later job is refused
   `out_of_capacity` until the next connection builds a new executor. In Rust the window is
   the task's `active.lock().await`, contended from another thread; asyncio has no threads,
-  so `cancel_race_window_s` holds it open for tests (0: the window is closed).
+  so `cancel_race_window_s` holds it open for tests (0: the window is closed). (The other
+  way in: `dispatch` inserts a job into the map after spawning it, so a job that ends on
+  another worker before the insert leaves a stale entry for a later cancel to hit; asyncio
+  cannot run the task before the insert, so that one is not reproduced.)
   Jobs outlive their connection: each stops at its next send (the queue is gone).
 - heartbeat.rs: zeros every 15 s (the first one an interval after auth).
-- backends: usepod_backend.py.
+The job side is in usepod_jobs.py, the backend side (discovery, the HTTP relay, usage, the
+error mapping) in usepod_backend.py.
 """
 
 from __future__ import annotations
@@ -37,7 +41,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import logging
 import random
 import time
 import uuid
@@ -49,24 +52,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from modelport.wire.provider import AgentFrame, FrameError, decode_agent_frame
 
-from .usepod_backend import (
-    AGENT_VERSION,
-    U32,
-    USER_AGENT,
-    BackendError,
-    Discovery,
-    HttpBackend,
-    JobSpec,
-    Other,
-    as_u64,
-    dumps,
-    loads,
-)
+from .usepod_backend import AGENT_VERSION, USER_AGENT, Discovery, HttpBackend, dumps, loads
+from .usepod_jobs import SEND_TIMEOUT_S, Executor, Outbox, OutboxClosed, parse_job
 
-log = logging.getLogger("tests.fakes.usepod_agent")
-
-OUTBOX_CAPACITY = 64  # ws_client.rs: mpsc::channel::<Message>(64)
-SEND_TIMEOUT_S = 5.0  # job_executor.rs SEND_TIMEOUT
 MAX_MSG = 64 << 20  # tungstenite's default max_message_size
 
 
@@ -74,165 +62,11 @@ class HandshakeError(Exception):
     """ConnectError::PreAuth: before the session was established (backoff grows)."""
 
 
-class OutboxClosed(Exception):
-    """The session's queue is gone (mpsc send on a dropped receiver)."""
-
-
-class _Outbox:
-    """The session's bounded outbound queue (ws_client.rs `out_tx`)."""
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[str] = asyncio.Queue(OUTBOX_CAPACITY)
-        self.closed = False
-
-    async def send(self, text: str) -> None:
-        if self.closed:
-            raise OutboxClosed
-        await self.queue.put(text)
-        if self.closed:
-            raise OutboxClosed
-
-    def close(self) -> None:
-        self.closed = True
-        while not self.queue.empty():  # wakes blocked senders, which then see `closed`
-            self.queue.get_nowait()
-
-
-class _JobSink:
-    """job_executor.rs WsJobSink: one `job_chunk` a read; counts the bytes it got out."""
-
-    def __init__(self, job_id: str, outbox: _Outbox, send_timeout_s: float) -> None:
-        self.job_id, self.outbox, self.send_timeout_s = job_id, outbox, send_timeout_s
-        self.bytes_sent = 0
-
-    async def send_chunk(self, data: bytes) -> None:
-        encoded = base64.b64encode(data).decode()
-        frame = {"type": "job_chunk", "job_id": self.job_id, "data": encoded}
-        try:
-            await asyncio.wait_for(self.outbox.send(dumps(frame)), self.send_timeout_s)
-        except OutboxClosed:
-            raise Other("ws outbound closed") from None
-        except TimeoutError:
-            raise Other("ws outbound send timeout") from None
-        self.bytes_sent += len(data)
-
-
-class _Executor:
-    """job_executor.rs JobExecutor, for one session."""
-
-    def __init__(self, agent: UsepodAgent, backend: HttpBackend, models: list[str]) -> None:
-        self.agent = agent
-        self.backend = backend
-        self.routes = set(models)
-        self.max_concurrent = agent.max_concurrent
-        self.outbox = agent._outbox
-        self.in_flight = 0  # a u32: every change is modulo 2**32
-        self.active: dict[str, asyncio.Task[None]] = {}
-        self.lock = asyncio.Lock()
-
-    async def dispatch(self, job: JobSpec) -> None:
-        prev = self.in_flight
-        self.in_flight = (prev + 1) % U32
-        if prev >= self.max_concurrent:
-            self.in_flight = (self.in_flight - 1) % U32
-            await self._refuse(job.job_id, "out_of_capacity", "agent at max_concurrent")
-            return
-        if job.model_id not in self.routes:
-            self.in_flight = (self.in_flight - 1) % U32
-            await self._refuse(job.job_id, "model_not_loaded", "no backend serves this model")
-            return
-        task = asyncio.create_task(self._drive(job))
-        self.agent._tasks.add(task)
-        task.add_done_callback(self.agent._tasks.discard)
-        async with self.lock:
-            self.active[job.job_id] = task
-
-    async def _refuse(self, job_id: str, code: str, message: str) -> None:
-        frame = {
-            "type": "job_error",
-            "job_id": job_id,
-            "error_code": code,
-            "message": message,
-            "tokens_emitted": 0,
-        }
-        with contextlib.suppress(OutboxClosed):
-            await self.outbox.send(dumps(frame))
-
-    async def _drive(self, job: JobSpec) -> None:
-        started = time.monotonic()
-        sink = _JobSink(job.job_id, self.outbox, self.agent.send_timeout_s)
-        deadline_s = max(job.deadline_ms, 1) / 1000
-        final: dict[str, Any]
-        try:
-            found = await asyncio.wait_for(self.backend.execute(job, sink), deadline_s)
-        except BackendError as err:
-            final = self._error(job.job_id, err.code, str(err), sink.bytes_sent)
-        except TimeoutError:
-            message = "backend exceeded deadline_ms"
-            final = self._error(job.job_id, "backend_timeout", message, sink.bytes_sent)
-        else:
-            input_tokens, output_tokens, duration_ms = found
-            if duration_ms == 0:
-                duration_ms = int((time.monotonic() - started) * 1000) % U32
-            counts = {
-                "input": input_tokens or 0,
-                "output": output_tokens or 0,
-                "input_tokens": input_tokens or 0,
-                "output_tokens": output_tokens or 0,
-            }
-            final = {
-                "type": "job_done",
-                "job_id": job.job_id,
-                "tokens": counts,
-                "duration_ms": duration_ms,
-            }
-        with contextlib.suppress(OutboxClosed):  # "outbound closed before terminal frame"
-            await self.outbox.send(dumps(final))
-        self.in_flight = (self.in_flight - 1) % U32
-        if self.agent.cancel_race_window_s:
-            await asyncio.sleep(self.agent.cancel_race_window_s)  # see the module's docstring
-        async with self.lock:
-            self.active.pop(job.job_id, None)
-
-    @staticmethod
-    def _error(job_id: str, code: str, message: str, sent: int) -> dict[str, Any]:
-        return {
-            "type": "job_error",
-            "job_id": job_id,
-            "error_code": code,
-            "message": message,
-            "tokens_emitted": sent,
-        }
-
-    async def cancel(self, job_id: str) -> None:
-        async with self.lock:
-            task = self.active.pop(job_id, None)
-        if task is None:
-            return  # "cancel for unknown job (already done?)"
-        task.cancel()  # JoinHandle::abort: the terminal frame never goes
-        self.in_flight = (self.in_flight - 1) % U32
-
-
 def _abort(ws: aiohttp.ClientWebSocketResponse) -> None:
     """Close the socket under the WebSocket: no Close frame (aiohttp has no public way)."""
     connection = ws._response.connection
     if connection is not None and connection.transport is not None:
         connection.transport.abort()
-
-
-def parse_job(frame: dict[str, Any]) -> JobSpec | None:
-    """ws_client.rs `parse_job`; None for a malformed job (logged and dropped)."""
-    try:
-        job_id = str(uuid.UUID(frame["job_id"]))  # Uuid::parse_str, written back lowercase
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return None
-    model_id = frame.get("model_id")
-    if not isinstance(model_id, str) or "request" not in frame:
-        return None
-    fmt = "anthropic" if frame.get("format") == "anthropic" else "openai"
-    deadline = as_u64(frame.get("deadline_ms"))
-    deadline_ms = 60_000 if deadline is None else deadline % U32  # `as u32`
-    return JobSpec(job_id, model_id, frame["request"], fmt, deadline_ms)
 
 
 class UsepodAgent:
@@ -292,8 +126,8 @@ class UsepodAgent:
         self.auth_failures: list[str] = []  # auth_failed reasons
         self.sessions = 0  # connections that got past auth
         self.session_errors: list[str] = []  # why each dial ended (pre- or post-auth)
-        self.executor: _Executor | None = None
-        self._outbox = _Outbox()
+        self.executor: Executor | None = None
+        self._outbox = Outbox()
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._run_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -340,6 +174,11 @@ class UsepodAgent:
     def in_flight(self) -> int:
         """The current session's in-flight counter (job_executor.rs `queue_depth()`)."""
         return self.executor.in_flight if self.executor else 0
+
+    @property
+    def outbox_depth(self) -> int:
+        """Frames waiting in the session's outbound queue (at most 64)."""
+        return self._outbox.queue.qsize()
 
     @property
     def connected(self) -> bool:
@@ -459,8 +298,16 @@ class UsepodAgent:
         models = await self.discovery.models(backend)
         self.sessions += 1  # the coordinator has accepted us: what follows is post-auth
         await self._write(ws, dumps(self.discovery.capabilities(models)), ConnectionError)
-        self._outbox = _Outbox()
-        self.executor = _Executor(self, backend, [m["model_id"] for m in models])
+        self._outbox = Outbox()
+        self.executor = Executor(
+            backend,
+            [m["model_id"] for m in models],
+            self._outbox,
+            max_concurrent=self.max_concurrent,
+            send_timeout_s=self.send_timeout_s,
+            cancel_race_window_s=self.cancel_race_window_s,
+            tasks=self._tasks,
+        )
         heartbeats = asyncio.create_task(self._heartbeats(self._outbox))
         self._tasks.add(heartbeats)
         heartbeats.add_done_callback(self._tasks.discard)
@@ -469,7 +316,7 @@ class UsepodAgent:
         finally:
             heartbeats.cancel()  # hb_handle.abort()
 
-    async def _heartbeats(self, outbox: _Outbox) -> None:
+    async def _heartbeats(self, outbox: Outbox) -> None:
         """heartbeat.rs `spawn_loop`: the first tick is skipped, then one every interval."""
         started = time.monotonic()
         ticks = 0
@@ -491,7 +338,7 @@ class UsepodAgent:
             except OutboxClosed:
                 return
 
-    async def _pump(self, ws: aiohttp.ClientWebSocketResponse, executor: _Executor) -> None:
+    async def _pump(self, ws: aiohttp.ClientWebSocketResponse, executor: Executor) -> None:
         """The `tokio::select!` loop: one outbound frame written, or one inbound handled."""
         outbound = asyncio.ensure_future(self._outbox.queue.get())
         inbound = asyncio.ensure_future(ws.receive())
@@ -519,7 +366,7 @@ class UsepodAgent:
             for pending in (outbound, inbound):
                 pending.cancel()
 
-    async def _inbound(self, executor: _Executor, text: str) -> None:
+    async def _inbound(self, executor: Executor, text: str) -> None:
         """ws_client.rs `handle_inbound_text`."""
         try:
             frame = loads(text)

@@ -1,6 +1,6 @@
 """usepod-agent 0.3.3's backend side, for the UsepodAgent fake (usepod_agent.py).
 
-From Sortis-AI/usepod-agent (read at d63ebc0):
+From Sortis-AI/usepod-agent (tag v0.3.3 = d63ebc0):
 - src/backend/http.rs `stream_chat_completions`: POST {base}/v1/chat/completions with the
   job's request, `stream` forced true, `stream_options` = {"include_usage": true} only when
   the request has none, `model` = the job's model_id only when it has none; the request

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -161,6 +162,23 @@ async def test_accept_decides_with_its_reason(agent: MiniAgent) -> None:
 async def test_auth_ok_without_provider_id(agent: MiniAgent) -> None:
     async with FakeCoordinator(provider_id=None) as hub:
         assert await agent.connect(hub.url) == {"type": "auth_ok"}
+        assert (await hub.next_connection()).provider_id is None
+
+
+async def test_a_provider_id_per_key(agent: MiniAgent) -> None:
+    async with FakeCoordinator(provider_id=lambda pubkey: "prov-" + pubkey[:6]) as hub:
+        answer = await agent.connect(hub.url)
+        assert answer["provider_id"] == "prov-" + agent.pubkey[:6]
+        assert (await hub.next_connection()).provider_id == answer["provider_id"]
+
+
+async def test_a_small_receive_buffer(agent: MiniAgent) -> None:
+    async with FakeCoordinator(recv_buffer=32768) as hub:
+        await agent.connect(hub.url)
+        conn = await hub.next_connection()
+        sock = conn.request.transport.get_extra_info("socket")  # type: ignore[union-attr]
+        # Linux doubles what is asked (room for its bookkeeping)
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) <= 2 * 32768
 
 
 async def test_a_first_frame_other_than_auth_response_is_refused(hub: FakeCoordinator) -> None:
@@ -400,3 +418,19 @@ async def test_paused_reading_backs_the_agents_sends_up(
             break
         await asyncio.sleep(0.02)
     assert len(conn.job_chunks("j")) == 400
+
+
+async def test_close_and_drop_end_a_pause(hub: FakeCoordinator) -> None:
+    for end in ("close", "drop"):
+        mini = MiniAgent()
+        await mini.connect(hub.url)
+        conn = await hub.next_connection()
+        conn.pause_reading()
+        reading = asyncio.ensure_future(mini.receive())  # the client answers the Close
+        started = asyncio.get_running_loop().time()
+        await (conn.close() if end == "close" else conn.drop())
+        await conn.wait_closed(timeout=2)
+        assert asyncio.get_running_loop().time() - started < 2
+        with contextlib.suppress(Exception):
+            await reading
+        await mini.aclose()

@@ -15,6 +15,8 @@ from modelport.wire.provider import Heartbeat, JobDone, JobError
 from tests.fakes import FakeEngine, Reply
 from tests.fakes.coordinator import CoordinatorConn, FakeCoordinator
 from tests.fakes.usepod_agent import UsepodAgent
+from tests.fakes.usepod_backend import UsageParser, parse_openai_models
+from tests.fakes.usepod_jobs import parse_job
 
 USER = [{"role": "user", "content": "hi"}]
 BODY = {"messages": USER}
@@ -56,6 +58,13 @@ async def until(predicate: Callable[[], bool], within: float = 5) -> None:
     async with asyncio.timeout(within):
         while not predicate():  # noqa: ASYNC110 (polling the fake's counters)
             await asyncio.sleep(0.01)
+
+
+def posted(engine: FakeEngine) -> dict[str, Any]:
+    """The JSON body of the engine's last request."""
+    body = engine.last.json
+    assert isinstance(body, dict)
+    return body
 
 
 async def quiet(conn: CoordinatorConn, job_id: str, seconds: float = 0.3) -> None:
@@ -100,6 +109,27 @@ async def test_refused_auth_backs_off_doubling_with_jitter(engine: FakeEngine) -
             assert base * 0.8 <= sleep_s <= base * 1.2
         gaps = [b - a for a, b in zip(agent.dials, agent.dials[1:], strict=False)]
         assert all(gap >= sleep * 0.99 for gap, sleep in zip(gaps, agent.backoffs, strict=False))
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"challenge_text": '{"type":"hello"}'}, "expected auth_challenge, got {"),
+        ({"challenge_text": '{"type":"auth_challenge"}'}, "auth_challenge missing nonce"),
+        ({"challenge_text": '{"type":"auth_challenge","nonce":"%%"}'}, "decoding challenge nonce"),
+        ({"challenge_text": "{nope"}, "parsing ws JSON"),
+        ({"auth_ok_text": '{"type":"welcome"}'}, "expected auth_ok, got type='welcome'"),
+    ],
+)
+async def test_a_broken_handshake_is_a_pre_auth_failure(
+    engine: FakeEngine, options: dict[str, Any], error: str
+) -> None:
+    async with FakeCoordinator(**options) as hub:
+        agent = UsepodAgent(hub.url, engine.url, backoff_start_s=0.02)
+        async with agent:
+            await until(lambda: len(agent.session_errors) >= 3)
+    assert agent.session_errors[0].startswith(f"pre-auth: {error}")
+    assert agent.sessions == 0 and agent.backoffs[2] > agent.backoffs[0]  # escalating
 
 
 async def test_backoff_resets_after_a_session(hub: FakeCoordinator, start: Start) -> None:
@@ -274,8 +304,8 @@ async def test_stream_forced_and_the_clients_fields_kept(start: Start, engine: F
     body = {**BODY, "stream": False, "stream_options": {"include_usage": False}, "model": "m"}
     end = await conn.job_end(await conn.send_job("m", body))
     assert isinstance(end, JobDone)
-    assert engine.last.json["stream"] is True
-    assert engine.last.json["stream_options"] == {"include_usage": False}  # kept as it was
+    assert posted(engine)["stream"] is True
+    assert posted(engine)["stream_options"] == {"include_usage": False}  # kept as it was
     assert (end.tokens.input, end.tokens.output) == (0, 0)  # no usage in the stream
 
 
@@ -285,7 +315,7 @@ async def test_format_is_ignored_and_defaults_apply(start: Start, engine: FakeEn
     end = await conn.job_end(await conn.send_job("m", anthropic, format="anthropic"))
     assert isinstance(end, JobDone)
     assert engine.last.path == "/v1/chat/completions"  # posted as it is
-    assert engine.last.json["system"] == "be brief"
+    assert posted(engine)["system"] == "be brief"
     end = await conn.job_end(await conn.send_job("m", BODY, format=None, deadline_ms=None))
     assert isinstance(end, JobDone)
 
@@ -452,10 +482,78 @@ async def test_slow_hub_stalls_the_agent(start: Start, engine: FakeEngine) -> No
     agent, conn = await start(send_timeout_s=0.3)
     conn.pause_reading()
     job_id = await conn.send_job("m", BODY)
-    await asyncio.sleep(1.0)
+    await until(lambda: agent.outbox_depth == 64, within=15)  # the queue is full
+    await asyncio.sleep(0.6)  # the blocked chunk send gives up after 0.3 s (same event loop)
     conn.resume_reading()
     end = await conn.job_end(job_id, timeout=10)
     assert isinstance(end, JobError) and end.error_code == "internal"
     assert end.message == "ws outbound send timeout"
     assert 0 < end.tokens_emitted == len(conn.job_bytes(job_id)) < len(text)
     assert agent.connected
+
+
+# -- the parsers, as usepod-agent's own unit tests and source read -----------------------------
+
+
+def test_usage_parser_as_http_rs_tests() -> None:
+    parser = UsageParser()
+    parser.push(
+        b'data: {"choices":[{"delta":{"content":"hi"}}],"usage":null}\n'
+        b'data: {"choices":[],"usage":{"prompt_tokens":17,"completion_tokens":23}}\n'
+        b"data: [DONE]\n"
+    )
+    assert parser.finish() == (17, 23)
+    split = UsageParser()
+    for piece in (
+        b'data: {"choices":[],"usage":{"input_tokens":12',
+        b',"output_tokens":34}}',
+        b"\n",
+    ):
+        split.push(piece)
+    assert split.finish() == (12, 34)
+    # input_tokens before prompt_tokens; a count past u32 is skipped for the next key
+    mixed = UsageParser()
+    mixed.push(
+        b'data: {"usage":{"prompt_tokens":1,"input_tokens":2,"completion_tokens":4294967296,'
+    )
+    mixed.push(b'"output":5}}')  # no newline: finish() reads the last line
+    assert mixed.finish() == (2, 5)
+
+
+def test_context_window_from_the_first_key_present() -> None:
+    listed = parse_openai_models(
+        {
+            "data": [
+                {"id": "a", "context_length": 8192, "max_model_len": 4096},
+                {"id": "b", "context_length": None, "max_model_len": 4096},  # null: unknown
+                {"id": "c", "context_window": 2**32 + 5},  # `as u32`
+                {"id": "d", "max_model_len": 1.5e3},  # not an integer
+                {"object": "model"},  # no id: skipped
+            ]
+        }
+    )
+    assert [(m.model_id, m.context_window) for m in listed] == [
+        ("a", 8192),
+        ("b", None),
+        ("c", 5),
+        ("d", None),
+    ]
+    assert parse_openai_models({"object": "list"}) == []
+
+
+def test_parse_job_as_ws_client_rs() -> None:
+    job_id = str(uuid.uuid4())
+    base = {"type": "job", "job_id": job_id, "model_id": "m", "request": None}
+    job = parse_job(base)
+    assert job is not None and (job.format, job.deadline_ms, job.request) == (
+        "openai",
+        60_000,
+        None,
+    )
+    assert parse_job({**base, "format": "ANTHROPIC"}).format == "openai"  # type: ignore[union-attr]
+    assert parse_job({**base, "format": "anthropic"}).format == "anthropic"  # type: ignore[union-attr]
+    for deadline, read in ((1500.0, 60_000), (-1, 60_000), ("9", 60_000), (2**32 + 7, 7)):
+        assert parse_job({**base, "deadline_ms": deadline}).deadline_ms == read  # type: ignore[union-attr]
+    assert parse_job({**base, "job_id": job_id.replace("-", "")}) is not None  # simple form
+    for broken in ({**base, "job_id": "j-1"}, {**base, "model_id": 3}, {"job_id": job_id}):
+        assert parse_job(broken) is None
