@@ -336,6 +336,9 @@ def serve(
     no_discovery: Annotated[
         bool, typer.Option("--no-discovery", help="Serve only the configured backends.")
     ] = False,
+    hub: Annotated[
+        bool, typer.Option("--hub", help="Let agents join at /provider/connect ([hub]).")
+    ] = False,
 ) -> None:
     """Serve the OpenAI and Anthropic APIs over every configured and discovered engine."""
     import logging
@@ -353,6 +356,14 @@ def serve(
     if no_discovery:
         discovery = msgspec.structs.replace(config.discovery, enabled=False)
         config = msgspec.structs.replace(config, discovery=discovery)
+    if hub:
+        config = msgspec.structs.replace(
+            config, hub=msgspec.structs.replace(config.hub, enabled=True)
+        )
+    from modelport.config.check import hub_warnings
+
+    for warning in hub_warnings(config):
+        typer.echo(f"warning: {warning}", err=True)
     logging.basicConfig(
         level=config.server.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",

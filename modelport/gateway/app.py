@@ -35,6 +35,8 @@ log = logging.getLogger("modelport.gateway")
 
 # `/` is Ollama's liveness answer ("Ollama is running"), as public as /health.
 PUBLIC_PATHS = frozenset({"/health", "/ready", "/"})
+# Where agents connect when the hub is on: they authenticate by signature, not by API key.
+AGENT_PATH = "/provider/connect"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -44,6 +46,7 @@ KEYS = web.AppKey("keys", dict)
 STREAMS = web.AppKey("streams", set)
 STATE = web.AppKey("state", dict)
 SECRETS = web.AppKey("secrets", tuple)  # every key the gateway holds, for status pages
+AGENT_PATHS = web.AppKey("agent_paths", frozenset)  # paths past the keys: the hub's socket
 
 
 def format_of(path: str) -> WireFormat:
@@ -82,7 +85,7 @@ async def request_ids(request: web.Request, handler: Handler) -> web.StreamRespo
 async def keys_required(request: web.Request, handler: Handler) -> web.StreamResponse:
     keys: dict[str, str] = request.app[KEYS]
     request[KEY_ID] = ""
-    if not keys:
+    if not keys or request.path in request.app[AGENT_PATHS]:
         return await handler(request)
     presented = _presented_key(request)
     key_id = _match_key(presented, keys) if presented else None
@@ -309,9 +312,11 @@ def build_app(
     metrics: Callable[[], Awaitable[tuple[bytes, str]]] | None = None,
     browser: BrowserPolicy | None = None,
     secrets: tuple[str, ...] = (),
+    hub: Handler | None = None,
 ) -> web.Application:
     """The gateway app. `keys` maps accepted key values to their ids (empty: no auth);
-    `browser`: the Hosts and Origins answered (None: every one, for embedding the app)."""
+    `browser`: the Hosts and Origins answered (None: every one, for embedding the app);
+    `hub`: the agents' WebSocket at /provider/connect (none unless the hub is on)."""
     guards = [] if browser is None else [browser_guard(browser, fail)]
     app = web.Application(
         middlewares=[request_ids, errors_in_format, *guards, keys_required],
@@ -325,6 +330,9 @@ def build_app(
     app[SECRETS] = (*secrets, *app[KEYS])
     app[STREAMS] = set()
     app[STATE] = {"started": time.time()}
+    app[AGENT_PATHS] = frozenset({AGENT_PATH}) if hub is not None else frozenset()
+    if hub is not None:
+        app.router.add_get(AGENT_PATH, hub)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/completions", completions)
     app.router.add_post("/v1/responses", responses)

@@ -34,6 +34,7 @@ from modelport.config import (
     BackendConfig,
     Config,
     ServerConfig,
+    agents_file_path,
     api_keys,
     backend_key,
     discovery_ports,
@@ -49,9 +50,13 @@ from modelport.gateway.connections import CappedSite, ConnectionLimits, fit_open
 from modelport.gateway.embedded import EngineSource, Installation, PinnedEngine
 from modelport.gateway.ledger import Ledger
 from modelport.gateway.metrics import Metrics
+from modelport.hub.endpoint import Admission
+from modelport.hub.hub import Hub
+from modelport.hub.routes import add_hub_routes
 from modelport.records import RequestRecord
 from modelport.router import Limits, Router, Upstream
 from modelport.service import Service
+from modelport.wire.provider import HEARTBEAT_INTERVAL_S
 
 log = logging.getLogger("modelport.gateway")
 access_log = logging.getLogger("modelport.access")
@@ -117,8 +122,12 @@ class Gateway:
         env: Mapping[str, str] | None = None,
         say: Callable[[str], None] | None = None,
         engine: EngineSource | None = None,
+        hub_access: Admission | None = None,
+        hub_heartbeat_s: float = HEARTBEAT_INTERVAL_S,
     ) -> None:
-        """`engine`: where the embedded engine comes from (tests give a slow installer)."""
+        """`engine`: where the embedded engine comes from (tests give a slow installer);
+        `hub_access`: who may join the hub (default: `[hub]` and its agents file);
+        `hub_heartbeat_s`: the agents' heartbeat interval (tests shorten it)."""
         self.config = config
         self.engine = engine or PinnedEngine()
         self.env = dict(os.environ if env is None else env)
@@ -155,6 +164,7 @@ class Gateway:
             first_byte_timeout_s=config.server.first_byte_timeout_s,
         )
         self.browser = BrowserPolicy(config.server.allowed_origins, config.server.allowed_hosts)
+        self.hub = self._hub(hub_access, hub_heartbeat_s) if config.hub.enabled else None
         self.app = build_app(
             self.service,
             keys=api_keys(config, self.env),
@@ -162,7 +172,11 @@ class Gateway:
             metrics=self._render_metrics,
             browser=self.browser,
             secrets=self._upstream_keys(),
+            hub=self.hub.connect if self.hub is not None else None,
         )
+        if self.hub is not None:
+            ledger = self.ledger.path if self.ledger is not None else None
+            add_hub_routes(self.app, self.hub, ledger)
         self._runner: web.AppRunner | None = None
         self._body_limits: BodyLimits | None = None  # the ones ours replaced, while running
         self._embedded_start: asyncio.Task[None] | None = None
@@ -170,6 +184,22 @@ class Gateway:
         self._refreshing: asyncio.Task[None] | None = None
         self._stale = False
         self.url = ""
+
+    def _hub(self, access: Admission | None, heartbeat_s: float) -> Hub:
+        """Agents join at /provider/connect (docs/hub.md); who may is the access policy's."""
+        hub = self.config.hub
+        if access is None:
+            from modelport.hub.access import Access
+
+            access = Access(hub, agents_file_path(self.config))
+        return Hub(
+            self.router,
+            access,
+            hub,
+            deadline_s=self.config.server.request_timeout_s,
+            heartbeat_interval_s=heartbeat_s,
+            ping_s=heartbeat_s,
+        )
 
     def _upstream_keys(self) -> tuple[str, ...]:
         """The keys the backends send: kept out of every status page."""
@@ -326,15 +356,25 @@ class Gateway:
         if self._runner is not None:
             for site in list(self._runner.sites):
                 await site.stop()  # no new connections from here on
-            await drain(self.app, grace)
+            await asyncio.gather(drain(self.app, grace), self._drain_hub(grace_s))
             await self._runner.cleanup()
             self._runner = None
+        if self.hub is not None:
+            await self.hub.aclose()
         await self.router.aclose()
         if self._body_limits is not None:
             set_body_limits(self._body_limits)
             self._body_limits = None
         if self.ledger is not None:
             await asyncio.to_thread(self.ledger.close)
+
+    async def _drain_hub(self, grace_s: float | None) -> None:
+        """Agents' jobs finish (up to `[hub] drain_timeout_s`, less when the stop is in a
+        hurry), then each agent gets Close 1001 "drain:deploy"."""
+        if self.hub is None:
+            return
+        timeout = self.config.hub.drain_timeout_s
+        await self.hub.drain(timeout if grace_s is None else min(grace_s, timeout))
 
     async def serve_forever(self) -> None:
         """Run until SIGINT or SIGTERM, then stop gracefully."""

@@ -16,6 +16,8 @@ import msgspec
 from modelport.types import BackendModel
 
 JSONObject = dict[str, Any]
+# The `native` entry where a hub's agent upstream says which agent and at what prices.
+AGENT_ENTRY = "modelport_agent"
 _encode = msgspec.json.Encoder().encode
 
 
@@ -28,8 +30,9 @@ def created_of(native: Mapping[str, Any]) -> int:
 
 
 def model_object(model: BackendModel, *, owned_by: str, backend: str, ready: bool) -> JSONObject:
-    """One served model: OpenAI's four fields, then ours."""
-    return {
+    """One served model: OpenAI's four fields, then ours (and, for a hub's agent, which
+    agent serves it at what price: `native["modelport_agent"]`, hub/backend.py)."""
+    obj: JSONObject = {
         "id": model.id,
         "object": "model",
         "created": created_of(model.native),
@@ -39,6 +42,10 @@ def model_object(model: BackendModel, *, owned_by: str, backend: str, ready: boo
         "ready": ready,
         "capabilities": msgspec.structs.asdict(model.capabilities),
     }
+    agent = model.native.get(AGENT_ENTRY)
+    if agent is not None:
+        obj["agent"] = agent
+    return obj
 
 
 def alias_object(alias: str, targets: Iterable[str]) -> JSONObject:

@@ -1,0 +1,274 @@
+"""AgentBackend: an agent on another machine as a Backend of the router.
+
+A request becomes a job on the agent's socket (link.py). A job always runs streamed
+(CONTRACTS.md: the agent asks its engine for a stream, as usepod-agent's backend/http.rs
+does), so its bytes are an SSE stream in the job's format:
+
+- passthrough (`relay`): a streaming client whose dialect the agent serves ("openai"; also
+  "anthropic" for a modelport agent) gets the job's bytes, metered on the way as an
+  engine's relay is (wire/meter.py reassembles an SSE event split across job_chunk frames);
+- transcoding (`stream`, `chat`): any other request (Responses, Ollama, or not streaming)
+  is encoded as an OpenAI body, run as a job, and decoded back into canonical events.
+
+A relay or stream closed before its job ended (the client left, or the first-byte limit
+fell back) sends job_cancel; one that ended never does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+import msgspec
+
+from modelport.backends.http import Framed, body_limits
+from modelport.errors import BackendError, ProtocolError, Unsupported
+from modelport.hub.link import AgentLink, JobStream
+from modelport.types import (
+    BackendHealth,
+    BackendModel,
+    ChatRequest,
+    ChatResponse,
+    EmbedRequest,
+    EmbedResult,
+    Event,
+    FinishReason,
+    RelayContext,
+    RelayedFormat,
+    Usage,
+    WireFormat,
+    collect,
+)
+from modelport.wire import anthropic, openai, relay_codec_for
+from modelport.wire.fields import Target
+from modelport.wire.meter import Meter
+from modelport.wire.openai.models import AGENT_ENTRY
+
+# Job formats (wire/provider.py) and the client dialects they pass through.
+JOB_FORMATS: dict[str, WireFormat] = {
+    "openai": WireFormat.OPENAI,
+    "anthropic": WireFormat.ANTHROPIC,
+}
+
+
+class _Model(msgspec.Struct):
+    model: str = ""
+
+
+_model_of = msgspec.json.Decoder(_Model)
+
+
+class AgentBackend:
+    """One agent's engines, as the router sees them: its models, readiness and jobs."""
+
+    kind = "agent"
+    url: str | None = None
+
+    def __init__(self, link: AgentLink, *, deadline_s: float) -> None:
+        """`deadline_s`: a job's `deadline_ms` (the gateway's request timeout)."""
+        self.link = link
+        self.id = f"agent:{link.provider_id}"
+        self.deadline_s = deadline_s
+        self.transcodes_to = Target.OPENAI
+        self.formats: frozenset[RelayedFormat] = frozenset()
+        self.sync()
+
+    def sync(self) -> None:
+        """Take up what the agent's last capabilities say it serves."""
+        self.formats = frozenset(JOB_FORMATS[f] for f in self.link.formats if f in JOB_FORMATS)
+
+    def __repr__(self) -> str:
+        return f"AgentBackend({self.id!r})"
+
+    # -- what the router reads ----------------------------------------------------------
+
+    async def list_models(self) -> list[BackendModel]:
+        return models_of(self.link)
+
+    async def health(self) -> BackendHealth:
+        return health_of(self.link)
+
+    # -- jobs ---------------------------------------------------------------------------
+
+    def relays(self, format: RelayedFormat, request: ChatRequest) -> bool:
+        """Streams in a format the agent serves pass through; a whole answer is collected
+        from the job's stream by transcoding (a job is always a stream)."""
+        return request.stream and format in self.formats
+
+    async def relay(
+        self, format: RelayedFormat, body: bytes, context: RelayContext | None = None
+    ) -> AgentRelay:
+        if format not in self.formats:
+            raise Unsupported(f"agent {self.link.upstream} does not serve {format} jobs")
+        codec = relay_codec_for(format)
+        prepared = codec.prepare_relay(body, context=context)
+        if not prepared.stream:  # a job always streams; `relays` sends whole answers elsewhere
+            raise Unsupported("an agent job is always streamed")
+        model = _model_of.decode(prepared.body).model
+        job = await self._start(model, prepared.body, _job_format(format))
+        return AgentRelay(job, format, self.id, drop_usage_chunk=prepared.drop_usage_chunk)
+
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
+        format, body = self._job_body(request)
+        codec = relay_codec_for(format)
+        framer = codec.framer()
+        framer.max_frame_bytes = body_limits().frame_bytes
+        framed = Framed(framer, codec.stream_decoder(backend_id=self.id))
+        job = await self._start(request.model, msgspec.json.encode(body), _job_format(format))
+        try:
+            while (data := await job.next()) is not None:
+                for event in framed.feed(data):
+                    yield event
+            for event in framed.close():
+                yield event
+        except BackendError as exc:
+            exc.backend_id = exc.backend_id or self.id
+            raise
+        finally:
+            await job.cancel()  # nothing once the job has ended
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        # Closed explicitly: a chat cancelled half way cancels its job now, not at GC.
+        async with contextlib.aclosing(self.stream(request)) as stream:
+            events = [event async for event in stream]
+        return collect(events, model=request.model)
+
+    def _job_body(self, request: ChatRequest) -> tuple[WireFormat, dict[str, Any]]:
+        """The request as a streamed job body: OpenAI's, which every agent serves (an agent
+        that lists only "anthropic" gets Anthropic's)."""
+        if WireFormat.OPENAI in self.formats or not self.formats:
+            body = openai.encode_request(msgspec.structs.replace(request, stream=True))
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+            return WireFormat.OPENAI, body
+        body = anthropic.encode_request(request)
+        body["stream"] = True
+        return WireFormat.ANTHROPIC, body
+
+    async def _start(self, model: str, body: bytes, format: str) -> JobStream:
+        deadline_ms = max(1, int(self.deadline_s * 1000))
+        try:
+            return await self.link.start_job(model, body, format, deadline_ms)
+        except BackendError as exc:
+            exc.backend_id = self.id
+            raise
+
+    # -- what an agent does not do ------------------------------------------------------
+
+    async def embed(self, request: EmbedRequest) -> EmbedResult:
+        raise Unsupported("agents serve chat jobs only, not embeddings", backend_id=self.id)
+
+    async def count_tokens(self, request: ChatRequest) -> int:
+        raise Unsupported("agents cannot count tokens", backend_id=self.id)
+
+    async def aclose(self) -> None:
+        return None  # the hub owns the connection
+
+
+class AgentRelay:
+    """A job's bytes, metered as an engine's relay is; usage from job_done when the stream
+    carried none (usepod-agent forwards the engine's bytes, whatever they say)."""
+
+    status = 200
+    content_type = "text/event-stream"
+
+    def __init__(
+        self, job: JobStream, format: RelayedFormat, backend_id: str, *, drop_usage_chunk: bool
+    ) -> None:
+        self._job = job
+        self.backend_id = backend_id
+        self._meter = Meter(
+            format,
+            stream=True,
+            drop_usage_chunk=drop_usage_chunk,
+            max_frame_bytes=body_limits().frame_bytes,
+        )
+
+    @property
+    def usage(self) -> Usage | None:
+        if self._meter.usage is not None:
+            return self._meter.usage
+        done = self._job.done
+        if done is None:
+            return None
+        tokens = done.tokens
+        return Usage(
+            input_tokens=tokens.input_tokens or tokens.input,
+            output_tokens=tokens.output_tokens or tokens.output,
+        )
+
+    @property
+    def finish_reason(self) -> FinishReason | None:
+        return self._meter.finish_reason
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        meter, job = self._meter, self._job
+        try:
+            while (data := await job.next()) is not None:
+                ready = meter.feed(data)
+                if ready:
+                    yield ready
+                if meter.error is not None:
+                    break
+            tail = meter.close() if meter.error is None else b""
+            if tail:
+                yield tail
+        except BackendError as exc:
+            exc.backend_id = exc.backend_id or self.backend_id
+            raise
+        finally:
+            if meter.error is not None:
+                await job.cancel()
+        error = meter.outcome()
+        if error is not None:
+            error.backend_id = error.backend_id or self.backend_id
+            raise error
+
+    async def aclose(self) -> None:
+        await self._job.cancel()
+
+
+def _job_format(format: RelayedFormat) -> str:
+    for name, wire in JOB_FORMATS.items():
+        if wire is format:
+            return name
+    raise ProtocolError(f"no job format for {format}")
+
+
+def models_of(link: AgentLink) -> list[BackendModel]:
+    """The agent's models with their context windows; its prices and id in `native`."""
+    caps = link.capabilities
+    if caps is None:
+        return []
+    return [
+        BackendModel(
+            id=m.model_id,
+            context_window=m.context_window,
+            loaded=True,
+            native={
+                AGENT_ENTRY: {
+                    "provider_id": link.provider_id,
+                    "input_per_1m": m.input_per_1m,  # USDC micro-units per million tokens
+                    "output_per_1m": m.output_per_1m,
+                    "max_concurrent": m.max_concurrent,
+                    "engine": m.backend,
+                }
+            },
+        )
+        for m in caps.models
+    ]
+
+
+def health_of(link: AgentLink) -> BackendHealth:
+    if link.ready:
+        return BackendHealth(alive=True, ready=True)
+    if link.closed:
+        why = "agent disconnected"
+    elif not link.accepting:
+        why = "the hub is draining"
+    elif link.capabilities is None:
+        why = "no capabilities yet"
+    else:
+        why = "agent missed its heartbeats"
+    return BackendHealth(alive=not link.closed, ready=False, last_error=why)
