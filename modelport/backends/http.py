@@ -137,6 +137,50 @@ def _typed(exc: BaseException, phase: Phase, url: str, backend_id: str | None) -
     return Unreachable(f"cannot connect to the engine: {why}", backend_id=backend_id)
 
 
+class _Attempt:
+    """One send, as aiohttp's tracing sees it: whether it took a pooled connection."""
+
+    __slots__ = ("reused",)
+
+    def __init__(self) -> None:
+        self.reused = False
+
+
+async def _note_reuse(session: object, context: Any, params: object) -> None:
+    attempt = context.trace_request_ctx  # None for a request sent without one (probe)
+    if isinstance(attempt, _Attempt):
+        attempt.reused = True
+
+
+# aiohttp signals a request that takes a kept-alive connection from the pool; the request's
+# own _Attempt (its trace_request_ctx) records it. The one trace every session carries.
+_REUSE_TRACE = aiohttp.TraceConfig()
+_REUSE_TRACE.on_connection_reuseconn.append(_note_reuse)
+_REUSE_TRACE.freeze()
+
+# How a send on a connection the engine already closed fails: the write meets a closed or
+# reset socket, or the read meets its end before any answer.
+_STALE_FAILURES = (
+    aiohttp.ServerDisconnectedError,
+    aiohttp.ClientOSError,
+    aiohttp.ClientConnectionResetError,
+)
+
+
+def _stale(exc: BaseException, attempt: _Attempt) -> bool:
+    """Whether a failed send met a kept-alive connection the engine had closed, so the engine
+    never read the request (docs/wire.md, llama-server: it closes right after a streamed
+    answer while announcing keep-alive; a proxy's idle timeout does the same). Only on a
+    reused connection and only before any byte of an answer: a fresh connection that fails
+    says the engine is gone or refused us, and a partly read answer is the engine's."""
+    if not attempt.reused or isinstance(exc, aiohttp.ClientConnectorError):
+        return False
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        # Its message is the part of an answer read so far when there is one, else text.
+        return isinstance(exc.message, str)
+    return True
+
+
 class HTTPClient:
     """A lazily created aiohttp session bound to one engine's base URL."""
 
@@ -158,18 +202,31 @@ class HTTPClient:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self._session: aiohttp.ClientSession | None = None
+        self._fresh_session: aiohttp.ClientSession | None = None
 
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                headers=self.headers,
-                timeout=aiohttp.ClientTimeout(
-                    total=None, connect=self.connect_timeout, sock_read=self.read_timeout
-                ),
-                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
-            )
+            self._session = self._new_session(fresh=False)
         return self._session
+
+    @property
+    def fresh_session(self) -> aiohttp.ClientSession:
+        """A session that pools nothing: each request on a new connection (the one retry of
+        a send that met a closed kept-alive connection; made on the first such retry)."""
+        if self._fresh_session is None or self._fresh_session.closed:
+            self._fresh_session = self._new_session(fresh=True)
+        return self._fresh_session
+
+    def _new_session(self, *, fresh: bool) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            headers=self.headers,
+            timeout=aiohttp.ClientTimeout(
+                total=None, connect=self.connect_timeout, sock_read=self.read_timeout
+            ),
+            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, force_close=fresh),
+            trace_configs=None if fresh else [_REUSE_TRACE],
+        )
 
     def scrub(self, exc: BackendError) -> BackendError:
         """The same error with our keys taken out of its message and raw body, and this
@@ -182,9 +239,10 @@ class HTTPClient:
         return self.scrub(exc)
 
     async def aclose(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
+        for session in (self._session, self._fresh_session):
+            if session is not None and not session.closed:
+                await session.close()
+        self._session = self._fresh_session = None
 
     async def open(
         self,
@@ -212,9 +270,7 @@ class HTTPClient:
                 total=time_limit, connect=min(time_limit, self.connect_timeout)
             )
         with TransportErrors(Phase.SEND, url=self.base_url, backend_id=self.backend_id):
-            response = await self.session.request(
-                method, self.base_url + path, data=data, headers=send_headers, **kwargs
-            )
+            response = await self._send(method, self.base_url + path, data, send_headers, kwargs)
         if response.status >= 400:
             try:
                 payload = await read_all(response, self.backend_id)
@@ -227,6 +283,35 @@ class HTTPClient:
             )
             raise self.scrub(error)
         return response
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        data: bytes | None,
+        headers: dict[str, str],
+        options: dict[str, Any],
+    ) -> aiohttp.ClientResponse:
+        """The engine's answer up to its headers; a send that met a kept-alive connection the
+        engine had closed is sent once more, on a new connection.
+
+        That retry is safe for a POST too: the engine closed the connection before our
+        request reached it, so it never read it (llama-server's keep-alive loop has ended when
+        it closes; the bytes meet a closed socket), and no byte of an answer had come. The
+        same body to the same engine is what the candidate loop would send to the next
+        candidate anyway. aiohttp resends only idempotent methods itself (RFC 9112 section
+        9.3.1 allows more when the request was "never applied"); Chromium resends any request
+        that fails so on a reused socket.
+        """
+        attempt = _Attempt()
+        try:
+            return await self.session.request(
+                method, url, data=data, headers=headers, trace_request_ctx=attempt, **options
+            )
+        except _STALE_FAILURES as exc:
+            if not _stale(exc, attempt):
+                raise
+        return await self.fresh_session.request(method, url, data=data, headers=headers, **options)
 
     async def fetch(
         self,
