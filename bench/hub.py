@@ -268,9 +268,11 @@ class SplitCpu:
 @dataclass
 class CpuResult:
     name: str
+    stream: bool
     gateway: Load
     hub: Load
-    rounds: list[float]  # hub / gateway CPU per stream, each round
+    rounds: list[float]  # hub / gateway CPU per request, each round
+    hub_share: float  # of the hub target's CPU, the hub's (the rest is the agent's)
 
     @property
     def judged(self) -> float:
@@ -279,7 +281,7 @@ class CpuResult:
 
 async def measure(
     servers: Servers, targets: Targets, plan: Plan, profile: bool, workdir: Path
-) -> tuple[list[tuple[Target, Measure]], list[CpuResult], SplitCpu, float, list[str]]:
+) -> tuple[list[tuple[Target, Measure]], list[CpuResult], float, list[str]]:
     rows = [(t, Measure()) for t in targets.latency]
     split = SplitCpu({servers.hub_pid: (servers.hub_pid, servers.agent_pid)})
     results: list[CpuResult] = []
@@ -288,14 +290,23 @@ async def measure(
         others = OthersMeter([*servers.pgids.values(), servers.agent_pid])
         await check_answers(session, [*rows, *((t, Measure()) for t in targets.paced)])
         await latency(session, rows, plan)
-        for name, (gw, hub) in (("paced", targets.paced), ("at once", targets.at_once)):
-            print(f"  CPU per streamed chunk, {name} ...", file=sys.stderr, flush=True)
-            la, lb, rounds = await interleaved(session, gw, hub, True, plan, split)
-            results.append(CpuResult(name, la, lb, rounds))
+        scenarios = (
+            ("paced", True, targets.paced),
+            ("at once", True, targets.at_once),
+            ("whole", False, targets.at_once),
+        )
+        for name, stream, (gw, hub) in scenarios:
+            print(f"  CPU per request, {name} ...", file=sys.stderr, flush=True)
+            split.spent.clear()
+            la, lb, rounds = await interleaved(session, gw, hub, stream, plan, split)
+            hub_s = split.spent.get(servers.hub_pid, 0.0)
+            both = hub_s + split.spent.get(servers.agent_pid, 0.0)
+            share = hub_s / both if both else float("nan")
+            results.append(CpuResult(name, stream, la, lb, rounds, share))
         others_cores = others.cores()
         if profile:
             profile_lines = await profile_hub(session, servers, targets.paced[1], plan, workdir)
-    return rows, results, split, others_cores, profile_lines
+    return rows, results, others_cores, profile_lines
 
 
 async def profile_hub(
@@ -386,49 +397,41 @@ def latency_verdicts(added: dict[str, tuple[float, float]]) -> list[str]:
     return lines
 
 
-def cpu_lines(results: list[CpuResult], split: SplitCpu, servers: Servers) -> list[str]:
+def cpu_lines(results: list[CpuResult]) -> list[str]:
     lines = [
-        "| streams | gateway us/chunk | hub + agent us/chunk | hub us/chunk | agent us/chunk "
-        "| hub+agent / gateway (median of rounds; totals) | rounds min - max "
-        "| streams/s gateway, hub |",
-        "|" + "---|" * 8,
+        "| requests | gateway CPU us/req | hub + agent us/req | of which hub, agent "
+        "| per chunk: gateway, hub + agent us | hub+agent / gateway (median of rounds; totals) "
+        "| rounds min - max | req/s gateway, hub | errors |",
+        "|" + "---|" * 9,
     ]
-    # The split between hub and agent is over every phase of the hub's target together.
-    hub_s = split.spent.get(servers.hub_pid, 0.0)
-    agent_s = split.spent.get(servers.agent_pid, 0.0)
-    hub_share = hub_s / (hub_s + agent_s) if hub_s + agent_s else float("nan")
     for r in results:
-        gw_chunk, hub_chunk = r.gateway.cpu_us / CHUNKS, r.hub.cpu_us / CHUNKS
+        gw, both = r.gateway.cpu_us, r.hub.cpu_us
+        chunk = f"{gw / CHUNKS:.1f}, {both / CHUNKS:.1f}" if r.stream else "-"
         lines.append(
-            f"| {r.name} | {gw_chunk:.1f} | {hub_chunk:.1f} | {hub_chunk * hub_share:.1f} "
-            f"| {hub_chunk * (1 - hub_share):.1f} | {r.judged:.2f}x; "
-            f"{ratio(r.hub.cpu_us, r.gateway.cpu_us):.2f}x | {min(r.rounds):.2f} - "
-            f"{max(r.rounds):.2f} | {r.gateway.rps:.0f}, {r.hub.rps:.0f} |"
+            f"| {r.name} | {gw:,.0f} | {both:,.0f} | {both * r.hub_share:,.0f}, "
+            f"{both * (1 - r.hub_share):,.0f} | {chunk} | {r.judged:.2f}x; "
+            f"{ratio(both, gw):.2f}x | {min(r.rounds):.2f} - {max(r.rounds):.2f} "
+            f"| {r.gateway.rps:.0f}, {r.hub.rps:.0f} | {r.gateway.errors + r.hub.errors} |"
         )
-    errors = sum(r.gateway.errors + r.hub.errors for r in results)
-    lines += [
-        "",
-        f"(hub / agent split: {hub_share:.0%} / {1 - hub_share:.0%} of the hub target's CPU "
-        f"over both scenarios; errors: {errors})",
-        "",
-    ]
     paced = next(r for r in results if r.name == "paced")
     at_once = next(r for r in results if r.name == "at once")
+    whole = next(r for r in results if r.name == "whole")
     ok = paced.judged <= BAR
-    lines.append(
+    return [
+        *lines,
+        "",
         f"- CPU per streamed chunk, hub + agent / gateway passthrough, chunks paced (one a "
         f"read, as from a real engine): {paced.judged:.2f}x (bar <= {BAR:g}x): {verdict(ok)}; "
-        f"chunks at once (a read carries many, per-request costs dominate): "
-        f"{at_once.judged:.2f}x ({verdict(at_once.judged <= BAR)})"
-    )
-    return lines
+        f"chunks at once (a read carries many, per-request costs weigh more): "
+        f"{at_once.judged:.2f}x ({verdict(at_once.judged <= BAR)})",
+        f"- for information: CPU per whole answer (the hub runs it as a streamed job and "
+        f"collects it), hub + agent / gateway: {whole.judged:.2f}x",
+    ]
 
 
 def report(
     rows: list[tuple[Target, Measure]],
     results: list[CpuResult],
-    split: SplitCpu,
-    servers: Servers,
     info: dict[str, str],
     plan: Plan,
     quick: bool,
@@ -441,16 +444,17 @@ def report(
     print(
         f"Latency: {per_round * plan.rounds} sequential requests per target and kind after "
         f"{plan.warmup} warm-up, in {plan.rounds} interleaved rounds, ms. CPU: "
-        f"{CONCURRENCY} concurrent streams of {CHUNKS} chunks, {plan.rounds} ABBA rounds of "
-        f"{plan.seconds:g} s a side; CPU time of the process groups (gateway; hub and agent) "
-        "per stream / 100."
+        f"{CONCURRENCY} concurrent requests (streams of {CHUNKS} chunks, or whole answers), "
+        f"{plan.rounds} ABBA rounds of {plan.seconds:g} s a side; the CPU time of the "
+        f"process groups (the gateway's; the hub's and the agent's) per request, and per "
+        f"chunk (per stream / {CHUNKS})."
     )
     print()
     print("\n".join(lat))
     print()
     print("\n".join(latency_verdicts(added)))
     print()
-    print("\n".join(cpu_lines(results, split, servers)))
+    print("\n".join(cpu_lines(results)))
     if profile_lines:
         print()
         print("\n".join(profile_lines))
@@ -480,13 +484,13 @@ def main() -> int:
         try:
             servers = start_servers(procs, litellm)
             print(f"measuring ({'quick' if args.quick else 'full'} run) ...", file=sys.stderr)
-            rows, results, split, others, profile_lines = asyncio.run(
+            rows, results, others, profile_lines = asyncio.run(
                 measure(servers, targets_of(servers), plan, args.profile, Path(tmp))
             )
         finally:
             procs.stop_all()
     info = machine(None) | {"others": f"{others:.2f}", "load_before": load_before}
-    report(rows, results, split, servers, info, plan, args.quick, profile_lines)
+    report(rows, results, info, plan, args.quick, profile_lines)
     return 0
 
 
