@@ -2,7 +2,7 @@
 
 Run (from the repository root, in the bench venv; see bench/README.md):
 
-    .venv-bench/bin/python bench/hub.py              # about 6 minutes
+    .venv-bench/bin/python bench/hub.py              # about 7 minutes
     .venv-bench/bin/python bench/hub.py --quick      # about 2-3 minutes
     .venv-bench/bin/python bench/hub.py --no-litellm --profile
 
@@ -29,7 +29,8 @@ CPU per streamed chunk: 64 concurrent streams, gateway then hub and agent, ABBA 
 (bench/compare.py `interleaved`), the CPU time of the gateway's process group per stream
 against that of the hub's and the agent's together, divided by the stream's 100 chunks;
 both with chunks paced (one a read: the judged figure) and all at once (one read carries
-many, so per-request costs weigh more). It prints the tables, a verdict per bar and the
+many, so per-request costs weigh more); and, for information, whole answers (the hub runs
+them as streamed jobs). It prints the tables, a verdict per bar and the
 machine line; ratios are judged, never absolute times.
 """
 
