@@ -340,3 +340,30 @@ async def test_a_job_error_after_the_first_byte_is_an_error_in_the_clients_diale
         assert all(s == (0, 0) for s in await settled(gw))
     finally:
         await agent.aclose()
+
+
+async def test_a_large_non_ascii_request_reaches_the_agent_as_sent(hub_gateway, engine) -> None:
+    """The job frame goes out as the encoded bytes in one text frame (link.py, no round
+    trip through str): non-ASCII text arrives at the agent unchanged, and the answer
+    comes back."""
+    gw, url = await hub_gateway(heartbeat_s=BEAT_S)
+    agent = await ready_agent(gw, url, engine)
+    try:
+        content = "é漢字🙂 " * 2_000  # 26 KB of UTF-8, inside the fake's context window
+        body = {**OPENAI_BODY, "messages": [{"role": "user", "content": content}], "stream": True}
+        async with aiohttp.ClientSession() as http:
+            answer = await http.post(url + "/v1/chat/completions", json=body)
+            assert answer.status == 200
+            text = await answer.text()
+        assert (
+            "".join(
+                c["choices"][0]["delta"].get("content") or ""
+                for c in sse_data(text)
+                if c["choices"]
+            )
+            == TEXT
+        )
+        sent = json.loads(bytes(agent.jobs[0].request))
+        assert sent["messages"][0]["content"] == content
+    finally:
+        await agent.aclose()
