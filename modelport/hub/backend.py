@@ -237,7 +237,11 @@ def _job_format(format: RelayedFormat) -> str:
 
 
 def models_of(link: AgentLink) -> list[BackendModel]:
-    """The agent's models with their context windows; its prices and id in `native`."""
+    """The agent's models with their context windows; its prices and id in `native`.
+
+    The prices stand twice: at the top of `native`, where the router reads an upstream's
+    advertised price (`router.advertised_price`: the price policy, the ledger's settlement),
+    and in the agent entry /v1/models shows."""
     caps = link.capabilities
     if caps is None:
         return []
@@ -247,6 +251,8 @@ def models_of(link: AgentLink) -> list[BackendModel]:
             context_window=m.context_window,
             loaded=True,
             native={
+                "input_per_1m": m.input_per_1m,
+                "output_per_1m": m.output_per_1m,
                 AGENT_ENTRY: {
                     "provider_id": link.provider_id,
                     "input_per_1m": m.input_per_1m,  # USDC micro-units per million tokens
