@@ -259,7 +259,7 @@ def models_of(link: AgentLink) -> list[BackendModel]:
                     "output_per_1m": m.output_per_1m,
                     "max_concurrent": m.max_concurrent,
                     "engine": m.backend,
-                }
+                },
             },
         )
         for m in caps.models
