@@ -118,6 +118,11 @@ class Timings:
     # Dial + challenge + auth_ok. usepod-agent waits without limit; a hub that accepts the
     # socket and never challenges would hold the agent forever.
     handshake_timeout_s: float = 30.0
+    # How long the hub may say nothing, not even a Pong to our Ping, before the link is
+    # left and dialled again. usepod-agent has no such limit: a hung hub, or one gone
+    # without a FIN, holds it (and its jobs) until TCP gives up, many minutes later. Long
+    # enough for a Ping queued behind megabytes of job chunks on a slow uplink.
+    hub_silence_s: float = 90.0
 
 
 def check_url(url: str, *, allow_insecure: bool) -> None:
@@ -230,8 +235,14 @@ class AgentSession:
         """One connection, to its end; whether it authenticated."""
         log.info("dialing the hub at %s", self.url)
         async with asyncio.timeout(self.timings.handshake_timeout_s):
+            # aiohttp Pings after 2/3 of `hub_silence_s` with nothing from the hub and
+            # leaves the link when no Pong comes in the last third.
             ws = await http.ws_connect(
-                self.url, autoping=True, autoclose=True, max_msg_size=MAX_MESSAGE_BYTES
+                self.url,
+                autoping=True,
+                autoclose=True,
+                max_msg_size=MAX_MESSAGE_BYTES,
+                heartbeat=self.timings.hub_silence_s * 2 / 3,
             )
         try:
             async with asyncio.timeout(self.timings.handshake_timeout_s):
