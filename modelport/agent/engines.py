@@ -31,6 +31,7 @@ from modelport.records import RequestRecord
 from modelport.router import Limits, Router, Upstream
 from modelport.service import Service
 from modelport.wire.provider import (
+    JOB_FORMATS,
     AgentMetadata,
     Capabilities,
     CapabilityLimits,
@@ -44,8 +45,6 @@ log = logging.getLogger("modelport.agent.engines")
 # is advertised (local engines before BYOK passthroughs); kinds it does not know come last.
 KIND_PRIORITY = {"vllm": 0, "llamacpp": 1, "lmstudio": 2, "ollama": 3, "venice": 4, "openrouter": 5}
 UNKNOWN_KIND_PRIORITY = 100
-# The job formats a modelport agent serves (usepod-agent says nothing: "openai" only).
-FORMATS = ("openai", "anthropic")
 LEDGER_FILE = "agent-ledger.sqlite3"
 # Discovery looks on this machine only: an agent lends what runs beside it.
 DISCOVERY_HOST = "127.0.0.1"
@@ -207,7 +206,7 @@ class AgentEngines:
         return Capabilities(
             models=[best[model_id][1] for model_id in sorted(best)],
             limits=CapabilityLimits(limits.max_concurrent, limits.max_tokens_per_minute),
-            metadata=AgentMetadata(agent_version=__version__, formats=FORMATS),
+            metadata=AgentMetadata(agent_version=__version__, formats=tuple(JOB_FORMATS)),
         )
 
     def _offer(self, model_id: str, kind: str, context: int | None) -> CapabilityModel | None:

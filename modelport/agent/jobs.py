@@ -56,16 +56,19 @@ from modelport.service.reply import Reply
 from modelport.types import WireFormat
 from modelport.wire import codec_for
 from modelport.wire.errors import error_fields, parse_error_body
-from modelport.wire.provider import AgentFrame, Job, JobChunk, JobDone, JobError, tokens
+from modelport.wire.provider import (
+    JOB_FORMATS,
+    AgentFrame,
+    Job,
+    JobChunk,
+    JobDone,
+    JobError,
+    tokens,
+)
 
 log = logging.getLogger("modelport.agent.jobs")
 
 Send = Callable[[AgentFrame], Awaitable[None]]
-
-JOB_FORMATS: dict[str, WireFormat] = {
-    "openai": WireFormat.OPENAI,
-    "anthropic": WireFormat.ANTHROPIC,
-}
 
 # Our error -> job_error code (CONTRACTS.md, agent side); the first base that matches wins.
 _CODES: tuple[tuple[type[BackendError], str], ...] = (

@@ -42,6 +42,7 @@ from modelport.wire.provider import (
     DRAIN_DEPLOY,
     DRAIN_OPERATOR,
     HEARTBEAT_INTERVAL_S,
+    JOB_FORMATS,
     AgentFrame,
     AgentMetadata,
     AuthChallenge,
@@ -59,8 +60,6 @@ from modelport.wire.provider import (
 
 log = logging.getLogger("modelport.agent.session")
 
-# The job formats a modelport agent serves (usepod-agent 0.3.x says none: openai only).
-FORMATS = ("openai", "anthropic")
 # A job's request may carry images: tungstenite's default message cap (64 MiB), not
 # aiohttp's 4 MiB.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -191,7 +190,7 @@ class AgentSession:
             await self.send(self._stamped(frame))
 
     def _stamped(self, frame: Capabilities) -> Capabilities:
-        metadata = AgentMetadata(agent_version=self.agent_version, formats=FORMATS)
+        metadata = AgentMetadata(agent_version=self.agent_version, formats=tuple(JOB_FORMATS))
         return msgspec.structs.replace(frame, metadata=metadata)
 
     # -- the reconnect loop --------------------------------------------------------------

@@ -44,12 +44,7 @@ from modelport.wire import anthropic, openai, relay_codec_for
 from modelport.wire.fields import Target
 from modelport.wire.meter import Meter
 from modelport.wire.openai.models import AGENT_ENTRY
-
-# Job formats (wire/provider.py) and the client dialects they pass through.
-JOB_FORMATS: dict[str, WireFormat] = {
-    "openai": WireFormat.OPENAI,
-    "anthropic": WireFormat.ANTHROPIC,
-}
+from modelport.wire.provider import JOB_FORMATS
 
 
 class _Model(msgspec.Struct):
