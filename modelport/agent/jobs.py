@@ -57,6 +57,7 @@ from modelport.types import WireFormat
 from modelport.wire import codec_for
 from modelport.wire.errors import error_fields, parse_error_body
 from modelport.wire.provider import (
+    INVALID_PREFIX,
     JOB_FORMATS,
     AgentFrame,
     Job,
@@ -82,7 +83,6 @@ _CODES: tuple[tuple[type[BackendError], str], ...] = (
 )
 # The request's own fault: a hub answers these 400 with no fallback ("invalid request: ").
 _INVALID: tuple[type[BackendError], ...] = (InvalidRequest, ContextWindowExceeded, Unsupported)
-INVALID_PREFIX = "invalid request: "
 
 
 def _error_classes() -> dict[str, type[BackendError]]:

@@ -55,6 +55,9 @@ ErrorCode = Literal[
     "auth_rejected_by_backend",
     "internal",
 ]
+# How a modelport agent marks a job_error `internal` that is the request's own fault (an
+# invalid request): a modelport hub answers it 400, with no fallback to another agent.
+INVALID_PREFIX: Final = "invalid request: "
 ERROR_CODES: Final[frozenset[str]] = frozenset(ErrorCode.__args__)  # type: ignore[attr-defined]
 
 
