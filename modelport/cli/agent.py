@@ -288,7 +288,9 @@ def enroll(
     typer.echo(f"provider_id: {identity.provider_id or '<not yet enrolled>'}")
     typer.echo(f"key_path: {identity.path}")
     if loaded.enrollment_code:
-        typer.echo(f"enrollment_code: {loaded.enrollment_code}")
+        # Said, never shown: a (reusable) code admits any key to the hub, and this output
+        # gets pasted into tickets to hand the public key over. usepod-agent prints it.
+        typer.echo("enrollment_code: set in agent.toml (not shown)")
 
 
 @agent_app.command()
