@@ -141,6 +141,7 @@ class JobRunner:
         self.max_concurrent = max_concurrent
         self.send = send
         self.observer = observer
+        self.stopping = False  # the agent stops: new jobs are refused, running ones finish
         self._jobs: dict[str, _Run] = {}  # the slots: a job holds one while it is here
         self._tasks: set[asyncio.Task[None]] = set()  # every job task alive, cancelled too
         self._closing: set[asyncio.Task[None]] = set()  # upstream closes that outlive a task
@@ -171,6 +172,9 @@ class JobRunner:
             await self._refuse(
                 job, "internal", f"unknown job format {job.format!r}; this agent serves {known}"
             )
+            return
+        if self.stopping:  # out_of_capacity: the hub tries another agent at once
+            await self._refuse(job, "out_of_capacity", "the agent is stopping")
             return
         if len(self._jobs) >= self.max_concurrent:
             await self._refuse(

@@ -39,6 +39,7 @@ from modelport.wire.provider import (
     BACKOFF_MAX_S,
     BACKOFF_START_S,
     CLOSE_GOING_AWAY,
+    DEFAULT_DEADLINE_MS,
     DRAIN_DEPLOY,
     DRAIN_OPERATOR,
     HEARTBEAT_INTERVAL_S,
@@ -87,6 +88,8 @@ class Jobs(Protocol):
     @property
     def in_flight(self) -> int: ...
 
+    stopping: bool  # set when the agent stops: new jobs are refused, running ones finish
+
     async def submit(self, job: Job) -> None: ...
 
     def cancel(self, job_id: str) -> None: ...
@@ -122,6 +125,9 @@ class Timings:
     # without a FIN, holds it (and its jobs) until TCP gives up, many minutes later. Long
     # enough for a Ping queued behind megabytes of job chunks on a slow uplink.
     hub_silence_s: float = 90.0
+    # A stop lets the jobs in flight finish for up to this long (a job's default deadline),
+    # refusing new ones; then the link closes and what still runs is cancelled upstream.
+    stop_grace_s: float = DEFAULT_DEADLINE_MS / 1000
 
 
 def check_url(url: str, *, allow_insecure: bool) -> None:
@@ -196,7 +202,8 @@ class AgentSession:
     # -- the reconnect loop --------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Connect, serve, reconnect, until `stop` is set (forever without one)."""
+        """Connect, serve, reconnect, until `stop` is set (forever without one); then the
+        jobs in flight finish (new ones refused) for up to `stop_grace_s`."""
         forever = asyncio.create_task(self._forever(), name="modelport-agent-session")
         if stop is None:
             await forever
@@ -204,12 +211,24 @@ class AgentSession:
         stopper = asyncio.create_task(stop.wait())
         try:
             done, _ = await asyncio.wait({forever, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if forever not in done:
+                await self._finish_jobs()
         finally:
             for task in (forever, stopper):
                 task.cancel()
             await asyncio.gather(forever, stopper, return_exceptions=True)
         if forever in done:
             forever.result()  # it never ends by itself: a bug's exception goes to the caller
+
+    async def _finish_jobs(self) -> None:
+        self.jobs.stopping = True
+        if self.jobs.in_flight:
+            log.info("stopping: %d job(s) in flight may finish", self.jobs.in_flight)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.timings.stop_grace_s):
+                # Polled: the runner has no event for its last job's end, and a stop is rare.
+                while self.jobs.in_flight:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
 
     async def _forever(self) -> None:
         t = self.timings
