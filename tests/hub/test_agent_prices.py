@@ -6,15 +6,19 @@ prices anywhere the router does not read them."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
+import aiohttp
+import msgspec
 import pytest
 
 from modelport.records import RequestRecord
 from modelport.wire.provider import Capabilities
 from tests.fakes.engine import FakeEngine
-from tests.gateway_harness import until
+from tests.gateway_harness import make_config, until
 from tests.hub.agents import ScriptedAgent, ws_url
 
 BEAT_S = 2.0  # not about heartbeats
@@ -80,3 +84,37 @@ async def test_the_price_policy_tries_the_cheaper_agent_first(hub_gateway, engin
         assert order == [cheap_name, dear_name]
         price = gw.router.resolve("fake-model")[0].price
         assert price is not None and (price.input_per_1m, price.output_per_1m) == (100, 100)
+
+
+async def test_the_agents_page_shows_what_a_real_agent_earned(
+    hub_gateway, engine, clients, tmp_path: Path
+) -> None:
+    """/v1/hub/agents over the real Hub and ledger (test_agents_route.py uses a stand-in)."""
+    config = make_config(ledger=tmp_path / "ledger.sqlite3", server={"embedded": False})
+    config = msgspec.structs.replace(config, hub=msgspec.structs.replace(config.hub, enabled=True))
+    gw, url = await hub_gateway(heartbeat_s=BEAT_S, config=config)
+    async with PricedAgent(
+        ws_url(url), engine.url, heartbeat_s=BEAT_S, price=(2_000_000, 6_000_000)
+    ) as a:
+        await _ready(gw, a)
+        answer = await clients("openai", url).chat.completions.create(
+            model="fake-model", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert answer.usage is not None
+        tokens_in, tokens_out = answer.usage.prompt_tokens, answer.usage.completion_tokens
+        assert tokens_in and tokens_out
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):  # the ledger writes in batches, off the hot path
+                async with http.get(url + "/v1/hub/agents") as response:
+                    assert response.status == 200
+                    (agent,) = (await response.json())["data"]
+                if agent["jobs"]:
+                    break
+                await asyncio.sleep(0.05)
+    assert agent["provider_id"] == a.provider_id
+    assert (agent["jobs"], agent["input_tokens"], agent["output_tokens"]) == (
+        1,
+        tokens_in,
+        tokens_out,
+    )
+    assert agent["earnings_micro_usdc"] == 2 * tokens_in + 6 * tokens_out
