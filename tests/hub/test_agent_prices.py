@@ -15,11 +15,11 @@ import aiohttp
 import msgspec
 import pytest
 
-from modelport.records import RequestRecord
 from modelport.wire.provider import Capabilities
 from tests.fakes.engine import FakeEngine
 from tests.gateway_harness import make_config, until
 from tests.hub.agents import ScriptedAgent, ws_url
+from tests.hub.test_jobs import watch
 
 BEAT_S = 2.0  # not about heartbeats
 
@@ -53,14 +53,7 @@ async def _ready(gw: Any, agent: ScriptedAgent) -> str:
 
 async def test_a_job_is_recorded_at_the_agents_price(hub_gateway, engine, clients) -> None:
     gw, url = await hub_gateway(heartbeat_s=BEAT_S)
-    records: list[RequestRecord] = []
-    observe = gw.service.observe
-
-    def both(record: RequestRecord) -> None:
-        records.append(record)
-        observe(record)
-
-    gw.service.observe = both
+    records = watch(gw)
     async with PricedAgent(ws_url(url), engine.url, heartbeat_s=BEAT_S, price=(150, 600)) as a:
         await _ready(gw, a)
         answer = await clients("openai", url).chat.completions.create(
