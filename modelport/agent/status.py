@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-from modelport.agent.config import BYOK_KINDS, AgentConfig
-from modelport.agent.engines import agent_ledger_path
+from modelport.agent.config import KINDS_NEEDING_KEY, AgentConfig
+from modelport.agent.engines import agent_ledger_path, api_key_of
 from modelport.agent.identity import expand_key_path, public_fields
 from modelport.agent.metrics import MetricsAddressError, split_addr
 from modelport.gateway.ledger import EarningsRow, earnings_totals
@@ -71,9 +71,9 @@ def _identity_lines(path: Path) -> list[str]:
 def _backend_lines(config: AgentConfig, env: Mapping[str, str]) -> list[str]:
     rows: list[str] = []
     for entry in config.backends:
-        if entry.kind in BYOK_KINDS:
+        if entry.kind in KINDS_NEEDING_KEY:
             name = entry.api_key_env or "?"
-            where = f"key from ${name} ({'set' if env.get(name, '').strip() else 'NOT SET'})"
+            where = f"key from ${name} ({'set' if api_key_of(entry, env) else 'NOT SET'})"
         else:
             where = entry.url or "(no url)"
         models = f"; models: {', '.join(entry.models)}" if entry.models is not None else ""
