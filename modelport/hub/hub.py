@@ -237,14 +237,20 @@ class Hub:
             await asyncio.sleep(period)
             now = time.monotonic()
             for link in list(self._links.values()):
-                if link.ready and now - link.seen_at > silence:
-                    log.warning("agent %s missed its heartbeats: not ready", link.upstream)
-                    self._set_ready(link, False)
-                if not link.closed and self.access.revoked(link.pubkey):
-                    # `modelport hub revoke` wrote the agents file: the agent goes now, and
-                    # its reconnect is refused ("revoked key").
-                    log.warning("agent %s was revoked: closing its connection", link.upstream)
-                    await _close(link, CLOSE_POLICY, "revoked key")
+                try:
+                    await self._watch_one(link, now, silence)
+                except Exception:  # one agent's trouble must not end every agent's watch
+                    log.exception("heartbeat watch: checking agent %s failed", link.upstream)
+
+    async def _watch_one(self, link: AgentLink, now: float, silence: float) -> None:
+        if link.ready and now - link.seen_at > silence:
+            log.warning("agent %s missed its heartbeats: not ready", link.upstream)
+            self._set_ready(link, False)
+        if not link.closed and self.access.revoked(link.pubkey):
+            # `modelport hub revoke` wrote the agents file: the agent goes now, and its
+            # reconnect is refused ("revoked key").
+            log.warning("agent %s was revoked: closing its connection", link.upstream)
+            await _close(link, CLOSE_POLICY, "revoked key")
 
     # -- drain and close ----------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from modelport.errors import (
     UpstreamAuthError,
 )
 from modelport.wire.provider import (
+    INVALID_PREFIX,
     Capabilities,
     CapabilityModel,
     Heartbeat,
@@ -49,8 +50,6 @@ log = logging.getLogger("modelport.hub")
 MAX_JOB_BUFFER_BYTES = 8 * 1024 * 1024
 # usepod-agent 0.3.x sends no `formats`: it posts every job to chat completions.
 USEPOD_FORMATS: tuple[str, ...] = ("openai",)
-# The prefix a modelport agent puts on an InvalidRequest's message (CONTRACTS.md).
-INVALID_PREFIX = "invalid request: "
 
 
 @dataclass(frozen=True)
