@@ -28,6 +28,7 @@ from modelport.hub.link import AgentLink, JobStream
 from modelport.types import (
     BackendHealth,
     BackendModel,
+    Capabilities,
     ChatRequest,
     ChatResponse,
     EmbedRequest,
@@ -236,6 +237,15 @@ def _job_format(format: RelayedFormat) -> str:
     raise ProtocolError(f"no job format for {format}")
 
 
+# A capabilities frame says nothing of what a model can do: unknown (None) lets a request
+# that needs a capability through to the agent, whose own service checks it against its
+# engine's model list (a modelport agent refuses with a 400 in the client's dialect; see
+# docs/hub.md). False would refuse every image at the hub. Embeddings are not jobs.
+AGENT_MODEL_CAPABILITIES = Capabilities(
+    tools=None, vision=None, thinking=None, embeddings=False, json_schema=None
+)
+
+
 def models_of(link: AgentLink) -> list[BackendModel]:
     """The agent's models with their context windows; its prices and id in `native`."""
     caps = link.capabilities
@@ -245,6 +255,7 @@ def models_of(link: AgentLink) -> list[BackendModel]:
         BackendModel(
             id=m.model_id,
             context_window=m.context_window,
+            capabilities=AGENT_MODEL_CAPABILITIES,
             loaded=True,
             native={
                 AGENT_ENTRY: {

@@ -340,3 +340,26 @@ async def test_a_job_error_after_the_first_byte_is_an_error_in_the_clients_diale
         assert all(s == (0, 0) for s in await settled(gw))
     finally:
         await agent.aclose()
+
+
+async def test_an_image_goes_to_the_agent_which_knows_its_engine(hub_gateway, clients) -> None:
+    """A capabilities frame says nothing of vision: the hub lets an image through (the
+    agent's own service checks it against its engine) rather than refusing it itself."""
+    png = (
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAA"
+        "BJRU5ErkJggg=="
+    )
+    content = [
+        {"type": "text", "text": "what is this"},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}},
+    ]
+    gw, url = await hub_gateway(heartbeat_s=BEAT_S)
+    async with FakeEngine("vllm", models=["fake-vision-model"]) as engine:
+        agent = await ready_agent(gw, url, engine, models=("fake-vision-model",))
+        async with agent:
+            oc = clients("openai", url)
+            answer = await oc.chat.completions.create(
+                model="fake-vision-model", messages=[{"role": "user", "content": content}]
+            )
+            assert answer.choices[0].message.content == TEXT
+            assert png.encode() in engine.last.body
