@@ -31,6 +31,7 @@ from modelport.types import (
     Capabilities,
     ChatRequest,
     ChatResponse,
+    Done,
     EmbedRequest,
     EmbedResult,
     Event,
@@ -117,11 +118,18 @@ class AgentBackend:
         framer.max_frame_bytes = body_limits().frame_bytes
         framed = Framed(framer, codec.stream_decoder(backend_id=self.id))
         job = await self._start(request.model, msgspec.json.encode(body), _job_format(format))
+        # The answer's last event waits for the job's end (job_done comes a moment after
+        # the last chunk): a client that leaves as soon as it has its answer (Codex does)
+        # would otherwise cut the job short, and it would be recorded as cancelled.
+        last: list[Event] = []
         try:
             while (data := await job.next()) is not None:
                 for event in framed.feed(data):
-                    yield event
-            for event in framed.close():
+                    if isinstance(event, Done) or last:
+                        last.append(event)
+                    else:
+                        yield event
+            for event in (*last, *framed.close()):
                 yield event
         except BackendError as exc:
             exc.backend_id = exc.backend_id or self.id
@@ -205,14 +213,17 @@ class AgentRelay:
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         meter, job = self._meter, self._job
+        held = b""  # the answer's end, sent with the job's end (as in `stream`)
         try:
             while (data := await job.next()) is not None:
                 ready = meter.feed(data)
-                if ready:
+                if meter.finish_reason is not None:
+                    held += ready
+                elif ready:
                     yield ready
                 if meter.error is not None:
                     break
-            tail = meter.close() if meter.error is None else b""
+            tail = held + (meter.close() if meter.error is None else b"")
             if tail:
                 yield tail
         except BackendError as exc:

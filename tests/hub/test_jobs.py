@@ -363,3 +363,36 @@ async def test_an_image_goes_to_the_agent_which_knows_its_engine(hub_gateway, cl
             )
             assert answer.choices[0].message.content == TEXT
             assert png.encode() in engine.last.body
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "last_event"),
+    [
+        ("/v1/responses", {"input": "hi"}, b"response.completed"),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}]}, b"[DONE]"),
+    ],
+    ids=["transcoded", "passthrough"],
+)
+async def test_a_client_that_leaves_once_the_answer_is_complete_is_not_cancelled(
+    hub_gateway, engine, path: str, body: dict[str, Any], last_event: bytes
+) -> None:
+    """Codex exits as soon as it reads response.completed. The hub must not have told it
+    the answer was complete while the job still ran: the request would be recorded as
+    cancelled (earning the agent nothing) and the job cancelled after it was served."""
+    gw, url = await hub_gateway(heartbeat_s=BEAT_S)
+    records = watch(gw)
+    async with await ready_agent(gw, url, engine) as agent:
+        agent.plan.append("late_done")
+        async with aiohttp.ClientSession() as http:
+            answer = await http.post(
+                url + path, json={"model": "fake-model", "stream": True, **body}
+            )
+            seen = b""
+            while last_event not in seen:
+                chunk = await asyncio.wait_for(answer.content.readany(), 5)
+                assert chunk, seen
+                seen += chunk
+            answer.close()  # the client is gone, as Codex is once it has its answer
+        assert await until(lambda: len(records) == 1, within=3)
+        assert records[0].error == "" and records[0].status == 200
+        assert agent.cancels == [] and agent.ended == {agent.jobs[0].job_id: "done"}
