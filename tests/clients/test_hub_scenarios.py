@@ -217,12 +217,12 @@ def served(team: Team) -> Served:
     return serve
 
 
-#: one row of a ledger's `requests`: (model, format, backend, passthrough)
-Row = tuple[str, str, str, int]
+#: one row of a ledger's `requests`: (model, format, backend, passthrough, error)
+Row = tuple[str, str, str, int, str]
 
 
 def read_rows(ledger: Path, since: float) -> list[Row]:
-    query = "SELECT model, format, backend, passthrough FROM requests WHERE time >= ?"
+    query = "SELECT model, format, backend, passthrough, error FROM requests WHERE time >= ?"
     if not ledger.exists():
         return []
     with contextlib.closing(sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)) as db:
@@ -252,12 +252,13 @@ async def through_the_agent(
     await scenario(case)
     hub_rows = await rows_since(team.ledger, since)
     assert hub_rows, "the hub recorded no request"
-    assert {backend for _, _, backend, _ in hub_rows} == {f"agent:{team.agent_id}"}
+    # Complete, every one: none cut short (a client that leaves once it has its answer)
+    assert {(row[2], row[4]) for row in hub_rows} == {(f"agent:{team.agent_id}", "")}, hub_rows
     jobs = await rows_since(team.agent_ledger, since)
     assert jobs, "the agent recorded no job"
     relayed = case.engine.role == "passthrough"
-    assert {(fmt, bool(passthrough)) for _, fmt, _, passthrough in jobs} == {
-        (case.agent.hub_job_format, relayed)
+    assert {(row[1], bool(row[3]), row[4]) for row in jobs} == {
+        (case.agent.hub_job_format, relayed, "")
     }, jobs
 
 
@@ -294,4 +295,5 @@ async def test_a_usepod_agent_serves_a_tool_round_trip(case: Case, team: Team) -
     # Both turns (the tool call, then the answer) were jobs of the usepod agent.
     assert sum(isinstance(f, JobDone) for f in team.usepod.frames_sent) - done_before >= 2
     hub_rows = await rows_since(team.ledger, since)
-    assert {row[2] for row in hub_rows} == {f"agent:{provider_id_for(team.usepod.pubkey)}"}
+    usepod = f"agent:{provider_id_for(team.usepod.pubkey)}"
+    assert {(row[2], row[4]) for row in hub_rows} == {(usepod, "")}, hub_rows
