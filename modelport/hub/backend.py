@@ -269,6 +269,10 @@ def models_of(link: AgentLink) -> list[BackendModel]:
             capabilities=AGENT_MODEL_CAPABILITIES,
             loaded=True,
             native={
+                # Where Route.price reads a model's price (router.advertised_price): the
+                # jobs' records, hence the ledger's sales and settlement, and the price policy.
+                "input_per_1m": m.input_per_1m,
+                "output_per_1m": m.output_per_1m,
                 AGENT_ENTRY: {
                     "provider_id": link.provider_id,
                     "input_per_1m": m.input_per_1m,  # USDC micro-units per million tokens

@@ -396,3 +396,20 @@ async def test_a_client_that_leaves_once_the_answer_is_complete_is_not_cancelled
         assert await until(lambda: len(records) == 1, within=3)
         assert records[0].error == "" and records[0].status == 200
         assert agent.cancels == [] and agent.ended == {agent.jobs[0].job_id: "done"}
+
+
+async def test_a_job_is_recorded_at_the_price_the_agent_advertised(hub_gateway, engine) -> None:
+    """The capabilities' prices reach the record (settlement and `usage --by agent` read
+    them from the ledger's sales) and the router's price ordering."""
+    gw, url = await hub_gateway(heartbeat_s=BEAT_S)
+    records = watch(gw)
+    async with await ready_agent(gw, url, engine) as agent:  # 150 in, 600 out per 1M
+        (route,) = gw.router.resolve("fake-model")
+        assert route.price is not None
+        assert (route.price.input_per_1m, route.price.output_per_1m) == (150, 600)
+        async with aiohttp.ClientSession() as http:
+            answer = await http.post(url + "/v1/chat/completions", json=OPENAI_BODY)
+            assert answer.status == 200
+        assert await until(lambda: len(records) == 1)
+        assert (records[0].price_in_per_1m, records[0].price_out_per_1m) == (150, 600)
+        assert records[0].backend == f"agent:{agent.provider_id}"
