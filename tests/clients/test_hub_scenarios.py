@@ -25,6 +25,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -50,6 +51,8 @@ USEPOD_KIND = "vllm"
 ENGINE_KEY_ENV = "FAKE_ENGINE_KEY"
 READY_WITHIN_S = 60.0  # the agent process starts (imports, engines read once) and joins
 STOP_WITHIN_S = 10.0
+#: what the agents ask per 1M tokens in, out (agent.toml's [pricing]; UsepodAgent's default)
+PRICES = (500_000, 750_000)
 
 
 def served_name(model: str, kind: str) -> str:
@@ -91,7 +94,7 @@ def agent_toml(hub_url: str, key_path: Path, fakes: dict[str, FakeEngine], root:
         f'[coordinator]\nurl = "{hub_url.replace("http://", "ws://")}/provider/connect"\n\n'
         f'[identity]\nkey_path = "{key_path}"\n\n'
         f"{backends}"
-        "[pricing]\ndefault_input_per_1m = 500_000\ndefault_output_per_1m = 750_000\n\n"
+        f"[pricing]\ndefault_input_per_1m = {PRICES[0]}\ndefault_output_per_1m = {PRICES[1]}\n\n"
         "[limits]\nmax_concurrent = 4\n\n"
         '[observability]\nprometheus_addr = "127.0.0.1:0"\nlog_level = "info"\n\n'
         f'[modelport]\ndiscover = false\nledger_path = "{root / "agent-ledger.sqlite3"}"\n'
@@ -217,29 +220,41 @@ def served(team: Team) -> Served:
     return serve
 
 
-#: one row of a ledger's `requests`: (model, format, backend, passthrough, error)
-Row = tuple[str, str, str, int, str]
+#: what a ledger's tables hold of each request: `requests` (model, format, backend,
+#: passthrough, error); `sales` (backend, error, price in, price out per 1M tokens)
+QUERIES = {
+    "requests": "SELECT model, format, backend, passthrough, error FROM requests WHERE time >= ?",
+    "sales": "SELECT backend, error, price_in_per_1m, price_out_per_1m FROM sales WHERE time >= ?",
+}
+Row = tuple[Any, ...]
 
 
-def read_rows(ledger: Path, since: float) -> list[Row]:
-    query = "SELECT model, format, backend, passthrough, error FROM requests WHERE time >= ?"
+def read_rows(ledger: Path, since: float, table: str) -> list[Row]:
     if not ledger.exists():
         return []
     with contextlib.closing(sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)) as db:
-        rows: list[Row] = db.execute(query, (since,)).fetchall()
+        rows: list[Row] = db.execute(QUERIES[table], (since,)).fetchall()
     return rows
 
 
-async def rows_since(ledger: Path, since: float) -> list[Row]:
-    """The requests a ledger recorded since `since` (its writer thread is a moment behind
+async def rows_since(ledger: Path, since: float, table: str = "requests") -> list[Row]:
+    """The rows a ledger's `table` got since `since` (its writer thread is a moment behind
     the answer: wait until some are there)."""
     rows: list[Row] = []
     for _ in range(50):
-        rows = read_rows(ledger, since)
+        rows = read_rows(ledger, since, table)
         if rows:
             break
         await asyncio.sleep(0.1)
     return rows
+
+
+async def settled_at_the_agents_price(team: Team, since: float, backend: str) -> None:
+    """Every request since `since` was sold by `backend` at the price it advertised."""
+    requests = await rows_since(team.ledger, since)
+    sales = await rows_since(team.ledger, since, "sales")
+    assert len(sales) == len(requests), (sales, requests)
+    assert set(sales) == {(backend, "", *PRICES)}, sales
 
 
 async def through_the_agent(
@@ -254,6 +269,7 @@ async def through_the_agent(
     assert hub_rows, "the hub recorded no request"
     # Complete, every one: none cut short (a client that leaves once it has its answer)
     assert {(row[2], row[4]) for row in hub_rows} == {(f"agent:{team.agent_id}", "")}, hub_rows
+    await settled_at_the_agents_price(team, since, f"agent:{team.agent_id}")
     jobs = await rows_since(team.agent_ledger, since)
     assert jobs, "the agent recorded no job"
     relayed = case.engine.role == "passthrough"
@@ -297,3 +313,4 @@ async def test_a_usepod_agent_serves_a_tool_round_trip(case: Case, team: Team) -
     hub_rows = await rows_since(team.ledger, since)
     usepod = f"agent:{provider_id_for(team.usepod.pubkey)}"
     assert {(row[2], row[4]) for row in hub_rows} == {(usepod, "")}, hub_rows
+    await settled_at_the_agents_price(team, since, usepod)
