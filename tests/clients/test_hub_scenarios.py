@@ -36,8 +36,16 @@ from modelport.gateway.server import Gateway
 from modelport.hub.access import provider_id_for
 from modelport.wire.provider import JobDone
 from tests.clients import scenarios
-from tests.clients.agent_specs import CODEX, Engine
-from tests.clients.helpers import MODEL, SYSTEM_PATH, VISION_MODEL, WORDS, Served
+from tests.clients.agent_specs import CLAUDE_CODE, CODEX, Engine
+from tests.clients.helpers import (
+    MODEL,
+    SYSTEM_PATH,
+    VISION_MODEL,
+    WORDS,
+    Served,
+    Workspace,
+    run_agent,
+)
 from tests.clients.scenarios import Case, per_agent
 from tests.fakes import FakeEngine, Reply
 from tests.fakes.usepod_agent import UsepodAgent
@@ -51,6 +59,8 @@ USEPOD_KIND = "vllm"
 ENGINE_KEY_ENV = "FAKE_ENGINE_KEY"
 READY_WITHIN_S = 60.0  # the agent process starts (imports, engines read once) and joins
 STOP_WITHIN_S = 10.0
+#: Claude Code's run when the engine stalls: time to start and send its request (~1 s)
+KILLED_AFTER_S = 8.0
 #: what the agents ask per 1M tokens in, out (agent.toml's [pricing]; UsepodAgent's default)
 PRICES = (500_000, 750_000)
 
@@ -131,7 +141,8 @@ async def start_agent_process(config: Path, home: Path, log: Path) -> asyncio.su
         )
 
 
-async def stop_process(process: asyncio.subprocess.Process) -> None:
+async def stop_process(process: asyncio.subprocess.Process) -> int:
+    """SIGTERM (the agent drains and stops), SIGKILL past STOP_WITHIN_S; its exit code."""
     if process.returncode is None:
         process.send_signal(signal.SIGTERM)
         try:
@@ -139,6 +150,7 @@ async def stop_process(process: asyncio.subprocess.Process) -> None:
         except TimeoutError:
             process.kill()
             await process.wait()
+    return await process.wait()
 
 
 async def wait_for_models(team: Team, names: set[str]) -> None:
@@ -194,6 +206,7 @@ async def team(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Team]:
         names = {served_name(m, k) for k in (*AGENT_KINDS, USEPOD_KIND) for m in (MODEL,)}
         await wait_for_models(team, names)
         yield team
+        assert await stop_process(process) == 0, team.agent_said()  # a clean stop
     finally:
         await stop_process(process)
         await usepod.aclose()
@@ -314,3 +327,24 @@ async def test_a_usepod_agent_serves_a_tool_round_trip(case: Case, team: Team) -
     usepod = f"agent:{provider_id_for(team.usepod.pubkey)}"
     assert {(row[2], row[4]) for row in hub_rows} == {(usepod, "")}, hub_rows
     await settled_at_the_agents_price(team, since, usepod)
+
+
+async def test_a_coding_agent_killed_mid_answer_cancels_the_job_at_the_engine(
+    served: Served, team: Team, workspace: Workspace, claude_bin: Path
+) -> None:
+    """The engine stalls after its first words; Claude Code is killed waiting (its run's
+    timeout). The hub sees its client go, sends job_cancel; the agent process closes its
+    request to the engine; both ledgers record the request as cancelled."""
+    fake, url, model = await served("anthropic")
+    fake.default_reply = Reply(text=WORDS, chunk_chars=4, hang_after_chunks=2)
+    disconnects = fake.disconnects
+    since = time.time()
+    env = CLAUDE_CODE.configure(workspace, url, model, False)
+    argv = CLAUDE_CODE.argv(claude_bin, "say hi")
+    run = await run_agent(argv, workspace, env=env, timeout_s=KILLED_AFTER_S)
+    assert run.returncode is None, run.explain()  # still waiting when killed
+    assert await fake.wait_disconnects(disconnects + 1, within=5) > disconnects
+    hub_rows = await rows_since(team.ledger, since)
+    assert {(row[2], row[4]) for row in hub_rows} == {(f"agent:{team.agent_id}", "Cancelled")}
+    jobs = await rows_since(team.agent_ledger, since)
+    assert jobs and {row[4] for row in jobs} == {"Cancelled"}, jobs
