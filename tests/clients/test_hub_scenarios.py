@@ -264,8 +264,13 @@ async def rows_since(ledger: Path, since: float, table: str = "requests") -> lis
 
 async def settled_at_the_agents_price(team: Team, since: float, backend: str) -> None:
     """Every request since `since` was sold by `backend` at the price it advertised."""
-    requests = await rows_since(team.ledger, since)
-    sales = await rows_since(team.ledger, since, "sales")
+    await rows_since(team.ledger, since)  # the hub's writer got to them
+    for _ in range(20):  # the two tables are read one after the other: until they agree
+        requests = read_rows(team.ledger, since, "requests")
+        sales = read_rows(team.ledger, since, "sales")
+        if len(sales) == len(requests):
+            break
+        await asyncio.sleep(0.1)
     assert len(sales) == len(requests), (sales, requests)
     assert set(sales) == {(backend, "", *PRICES)}, sales
 
