@@ -172,47 +172,44 @@ async def team(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Team]:
     root = tmp_path_factory.mktemp("hub-team")
     home = root / "agent-home"
     home.mkdir()
-    fakes = {kind: await start_engine(kind) for kind in (*AGENT_KINDS, USEPOD_KIND)}
-    identity = load_or_create(root / "identity.key")  # identity.rs's file, made before run
-    usepod_seed = os.urandom(32)
-    usepod = UsepodAgent("ws://unused", fakes[USEPOD_KIND].url, seed=usepod_seed)
-    hub_toml = (
-        "[hub]\nenabled = true\n"
-        f'agent_keys = ["{identity.public_key_b64}", "{usepod.pubkey}"]\n'
-        f'agents_file = "{root / "hub-agents.json"}"\n'
-    )
-    config = make_config(hub_toml, ledger=root / "usage.sqlite3", server={"embedded": False})
-    gateway = Gateway(config, env={})
-    url = await gateway.start()
-    agent_config = root / "agent.toml"
-    agent_config.write_text(
-        agent_toml(url, identity.path, {k: fakes[k] for k in AGENT_KINDS}, root)
-    )
-    process = await start_agent_process(agent_config, home, root / "agent.log")
-    usepod.hub_url = url.replace("http://", "ws://") + "/provider/connect"
-    team = Team(
-        gateway,
-        url,
-        fakes,
-        process,
-        identity.provider_id or provider_id_for(identity.public_key_b64),
-        root / "agent.log",
-        usepod,
-        root / "usage.sqlite3",
-        root / "agent-ledger.sqlite3",
-    )
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        fakes: dict[str, FakeEngine] = {}
+        for kind in (*AGENT_KINDS, USEPOD_KIND):
+            fakes[kind] = await start_engine(kind)
+            stack.push_async_callback(fakes[kind].stop)
+        identity = load_or_create(root / "identity.key")  # identity.rs's file, made before run
+        usepod = UsepodAgent("ws://unused", fakes[USEPOD_KIND].url, seed=os.urandom(32))
+        hub_toml = (
+            "[hub]\nenabled = true\n"
+            f'agent_keys = ["{identity.public_key_b64}", "{usepod.pubkey}"]\n'
+            f'agents_file = "{root / "hub-agents.json"}"\n'
+        )
+        ledger = root / "usage.sqlite3"
+        gateway = Gateway(make_config(hub_toml, ledger=ledger, server={"embedded": False}), env={})
+        url = await gateway.start()
+        stack.push_async_callback(gateway.stop, 0)
+        agent_config = root / "agent.toml"
+        lent = {kind: fakes[kind] for kind in AGENT_KINDS}
+        agent_config.write_text(agent_toml(url, identity.path, lent, root))
+        process = await start_agent_process(agent_config, home, root / "agent.log")
+        stack.push_async_callback(stop_process, process)
+        usepod.hub_url = url.replace("http://", "ws://") + "/provider/connect"
         await usepod.start()
-        names = {served_name(m, k) for k in (*AGENT_KINDS, USEPOD_KIND) for m in (MODEL,)}
-        await wait_for_models(team, names)
+        stack.push_async_callback(usepod.aclose)
+        team = Team(
+            gateway,
+            url,
+            fakes,
+            process,
+            provider_id_for(identity.public_key_b64),
+            root / "agent.log",
+            usepod,
+            ledger,
+            root / "agent-ledger.sqlite3",
+        )
+        await wait_for_models(team, {served_name(MODEL, k) for k in (*AGENT_KINDS, USEPOD_KIND)})
         yield team
         assert await stop_process(process) == 0, team.agent_said()  # a clean stop
-    finally:
-        await stop_process(process)
-        await usepod.aclose()
-        await gateway.stop(grace_s=0)
-        for fake in fakes.values():
-            await fake.stop()
 
 
 @pytest.fixture
