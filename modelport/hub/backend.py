@@ -17,6 +17,7 @@ fell back) sends job_cancel; one that ended never does.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
@@ -141,7 +142,8 @@ class AgentBackend:
         # Closed explicitly: a chat cancelled half way cancels its job now, not at GC.
         async with contextlib.aclosing(self.stream(request)) as stream:
             events = [event async for event in stream]
-        return collect(events, model=request.model)
+        # A stream's events carry no id; an answer needs one (as Ollama's collected answers).
+        return collect(events, id="job-" + uuid.uuid4().hex[:24], model=request.model)
 
     def _job_body(self, request: ChatRequest) -> tuple[WireFormat, dict[str, Any]]:
         """The request as a streamed job body: OpenAI's, which every agent serves (an agent
@@ -279,7 +281,7 @@ def models_of(link: AgentLink) -> list[BackendModel]:
                     "output_per_1m": m.output_per_1m,
                     "max_concurrent": m.max_concurrent,
                     "engine": m.backend,
-                }
+                },
             },
         )
         for m in caps.models

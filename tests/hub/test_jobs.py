@@ -413,3 +413,11 @@ async def test_a_job_is_recorded_at_the_price_the_agent_advertised(hub_gateway, 
         assert await until(lambda: len(records) == 1)
         assert (records[0].price_in_per_1m, records[0].price_out_per_1m) == (150, 600)
         assert records[0].backend == f"agent:{agent.provider_id}"
+
+
+async def test_a_whole_answer_through_an_agent_has_an_id(hub_gateway, engine, clients) -> None:
+    gw, url = await hub_gateway(heartbeat_s=BEAT_S)
+    async with await ready_agent(gw, url, engine):
+        answer = await clients("openai", url).chat.completions.create(**OPENAI_BODY)
+        message = await clients("anthropic", url).messages.create(max_tokens=10, **OPENAI_BODY)
+        assert answer.id and message.id and answer.id != message.id
