@@ -20,7 +20,12 @@ from pathlib import Path
 import platformdirs
 
 from modelport import __version__
-from modelport.agent.config import KINDS_NEEDING_KEY, KINDS_NEEDING_URL, AgentConfig, BackendEntry
+from modelport.agent.config import (
+    KINDS_NEEDING_KEY,
+    KINDS_NEEDING_URL,
+    AgentConfig,
+    BackendEntry,
+)
 from modelport.backends import Backend, connect
 from modelport.backends.profiles import DISCOVERY_PORTS
 from modelport.config import is_loopback
@@ -85,7 +90,9 @@ def build_backend(entry: BackendEntry, env: Mapping[str, str]) -> Backend | None
     proxy, a test double): modelport honours it, usepod-agent always dials the vendor.
     `markup` is read and not used, as in usepod-agent 0.3.x (config.rs parses it, nothing
     reads it): prices come from `[pricing]` alone."""
-    if entry.kind in KINDS_NEEDING_URL:  # usepod-agent's local kinds, localai, openai-compatible
+    # The kind lists are the loader's (config.py), modelport's own kinds included: a kind
+    # agent.toml accepts must never be skipped here as unknown.
+    if entry.kind in KINDS_NEEDING_URL:
         if not entry.url:
             log.warning("skipping %s backend: it needs a url", entry.kind)
             return None

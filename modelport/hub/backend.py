@@ -17,6 +17,7 @@ fell back) sends job_cancel; one that ended never does.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
@@ -28,8 +29,10 @@ from modelport.hub.link import AgentLink, JobStream
 from modelport.types import (
     BackendHealth,
     BackendModel,
+    Capabilities,
     ChatRequest,
     ChatResponse,
+    Done,
     EmbedRequest,
     EmbedResult,
     Event,
@@ -111,11 +114,18 @@ class AgentBackend:
         framer.max_frame_bytes = body_limits().frame_bytes
         framed = Framed(framer, codec.stream_decoder(backend_id=self.id))
         job = await self._start(request.model, msgspec.json.encode(body), _job_format(format))
+        # The answer's last event waits for the job's end (job_done comes a moment after
+        # the last chunk): a client that leaves as soon as it has its answer (Codex does)
+        # would otherwise cut the job short, and it would be recorded as cancelled.
+        last: list[Event] = []
         try:
             while (data := await job.next()) is not None:
                 for event in framed.feed(data):
-                    yield event
-            for event in framed.close():
+                    if isinstance(event, Done) or last:
+                        last.append(event)
+                    else:
+                        yield event
+            for event in (*last, *framed.close()):
                 yield event
         except BackendError as exc:
             exc.backend_id = exc.backend_id or self.id
@@ -127,7 +137,8 @@ class AgentBackend:
         # Closed explicitly: a chat cancelled half way cancels its job now, not at GC.
         async with contextlib.aclosing(self.stream(request)) as stream:
             events = [event async for event in stream]
-        return collect(events, model=request.model)
+        # A stream's events carry no id; an answer needs one (as Ollama's collected answers).
+        return collect(events, id="job-" + uuid.uuid4().hex[:24], model=request.model)
 
     def _job_body(self, request: ChatRequest) -> tuple[WireFormat, dict[str, Any]]:
         """The request as a streamed job body: OpenAI's, which every agent serves (an agent
@@ -199,14 +210,17 @@ class AgentRelay:
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         meter, job = self._meter, self._job
+        held = b""  # the answer's end, sent with the job's end (as in `stream`)
         try:
             while (data := await job.next()) is not None:
                 ready = meter.feed(data)
-                if ready:
+                if meter.finish_reason is not None:
+                    held += ready
+                elif ready:
                     yield ready
                 if meter.error is not None:
                     break
-            tail = meter.close() if meter.error is None else b""
+            tail = held + (meter.close() if meter.error is None else b"")
             if tail:
                 yield tail
         except BackendError as exc:
@@ -231,6 +245,15 @@ def _job_format(format: RelayedFormat) -> str:
     raise ProtocolError(f"no job format for {format}")
 
 
+# A capabilities frame says nothing of what a model can do: unknown (None) lets a request
+# that needs a capability through to the agent, whose own service checks it against its
+# engine's model list (a modelport agent refuses with a 400 in the client's dialect; see
+# docs/hub.md). False would refuse every image at the hub. Embeddings are not jobs.
+AGENT_MODEL_CAPABILITIES = Capabilities(
+    tools=None, vision=None, thinking=None, embeddings=False, json_schema=None
+)
+
+
 def models_of(link: AgentLink) -> list[BackendModel]:
     """The agent's models with their context windows; its prices and id in `native`.
 
@@ -244,6 +267,7 @@ def models_of(link: AgentLink) -> list[BackendModel]:
         BackendModel(
             id=m.model_id,
             context_window=m.context_window,
+            capabilities=AGENT_MODEL_CAPABILITIES,
             loaded=True,
             native={
                 "input_per_1m": m.input_per_1m,

@@ -385,3 +385,29 @@ async def test_a_configured_engine_is_not_found_again_under_another_spelling(
     await engines.router.refresh()
     assert [(u.name, u.discovered) for u in engines.router.upstreams] == [("ollama", False)]
     assert offered(engines.capabilities()) == [("o:latest", "ollama", 4096)]
+
+
+async def test_modelports_own_kinds_are_served_not_skipped(
+    fake_engine, started, tmp_path: Path
+) -> None:
+    """agent.toml accepts localai, openai-compatible (a url) and openai, anthropic (a key,
+    and a url for a proxy or a test double): each becomes a backend like usepod's kinds."""
+    kinds = ("localai", "openai-compatible", "openai", "anthropic")
+    # An "openai-compatible" server is played by a vLLM fake (its wire is OpenAI's).
+    fakes = [
+        await fake_engine(
+            "vllm" if kind == "openai-compatible" else kind,
+            models=[f"{kind}-m"],
+            api_key="sk-byok" if n >= 2 else None,
+        )
+        for n, kind in enumerate(kinds)
+    ]
+    entries = [
+        BackendEntry(kind=kind, url=f.url, api_key_env="BYOK_KEY" if n >= 2 else None)
+        for n, (kind, f) in enumerate(zip(kinds, fakes, strict=True))
+    ]
+    engines = await start(started, config(tmp_path, *entries))
+    assert [u.name for u in engines.router.upstreams] == list(kinds)
+    assert sorted(m.model_id for m in engines.capabilities().models) == sorted(
+        f"{kind}-m" for kind in kinds
+    )

@@ -4,6 +4,11 @@ run may take, and which engines each scenario runs on.
 
 An engine is (kind, the path its chat requests must reach, role): "passthrough" when the
 engine speaks the agent's dialect, "transcoded" when the gateway translates.
+
+Through the hub (test_hub_scenarios.py) the engine sits behind a remote agent, and what
+counts is the job: Claude Code's requests become Anthropic jobs, Codex's and opencode's
+OpenAI (Chat Completions) jobs (the hub transcodes Codex's Responses). "passthrough": the
+agent's engine speaks the job's format, "transcoded": the agent translates.
 """
 
 from __future__ import annotations
@@ -53,6 +58,12 @@ class AgentSpec:
     engines: tuple[Engine, ...]
     thinking_engines: tuple[Engine, ...]
     image_engines: tuple[Engine, ...]
+    # through the hub: the format of the jobs its requests become; the engines
+    # (passthrough, transcoded), then the engine of each other scenario
+    hub_job_format: str
+    hub_engines: tuple[Engine, Engine]
+    hub_thinking_engine: Engine
+    hub_image_engine: Engine
 
 
 def _claude_code_config(_: Workspace, url: str, model: str, images: bool) -> dict[str, str]:
@@ -97,6 +108,10 @@ CLAUDE_CODE = AgentSpec(
         Engine("localai", "/v1/chat/completions", "transcoded"),
     ),
     image_engines=_CLAUDE_CODE_ENGINES,
+    hub_job_format="anthropic",
+    hub_engines=_CLAUDE_CODE_ENGINES,
+    hub_thinking_engine=_CLAUDE_CODE_ENGINES[0],
+    hub_image_engine=_CLAUDE_CODE_ENGINES[0],
 )
 
 _CODEX_ENGINES = (
@@ -123,6 +138,14 @@ CODEX = AgentSpec(
         Engine("openai", "/v1/responses", "passthrough"),
         Engine("venice", "/api/v1/chat/completions", "transcoded"),
     ),
+    # LocalAI speaks only Chat Completions (the job's format) and streams reasoning.
+    hub_job_format="openai",
+    hub_engines=(
+        Engine("localai", "/v1/chat/completions", "passthrough"),
+        Engine("anthropic", "/v1/messages", "transcoded"),
+    ),
+    hub_thinking_engine=Engine("localai", "/v1/chat/completions", "passthrough"),
+    hub_image_engine=Engine("localai", "/v1/chat/completions", "passthrough"),
 )
 
 _OPENCODE_ENGINES = (
@@ -151,6 +174,10 @@ OPENCODE = AgentSpec(
         Engine("anthropic", "/v1/messages", "transcoded"),
     ),
     image_engines=_OPENCODE_ENGINES,
+    hub_job_format="openai",
+    hub_engines=_OPENCODE_ENGINES,
+    hub_thinking_engine=Engine("localai", "/v1/chat/completions", "passthrough"),
+    hub_image_engine=_OPENCODE_ENGINES[0],
 )
 
 AGENT_SPECS = (CLAUDE_CODE, CODEX, OPENCODE)

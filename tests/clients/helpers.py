@@ -32,8 +32,9 @@ from tests.fakes.turns import tool_results
 
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 
-#: the `served` fixture: `fake, gateway_url = await served(kind, model=MODEL)`
-Served = Callable[..., Awaitable[tuple[FakeEngine, str]]]
+#: the `served` fixture: `fake, gateway_url, model = await served(kind, model=MODEL)`: the
+#: engine, where the agent is pointed, and the name the engine serves `model` under
+Served = Callable[..., Awaitable[tuple[FakeEngine, str, str]]]
 
 # What the fake engine says, and the file the tool round trips read.
 MODEL = "some-model"  # unknown to every agent: Codex changes its requests for models it knows

@@ -305,6 +305,8 @@ class ScriptedAgent:
                         error = JobError(job.job_id, "backend_timeout", "engine stalled", sent)
                         await self._end(job, error)
                         return
+        if step == "late_done":  # a busy agent: job_done well after the last chunk
+            await asyncio.sleep(0.5)
         if step == "no_usage_done":
             await self._end(job, JobDone(job.job_id, tokens(11, 22), 5))
         else:

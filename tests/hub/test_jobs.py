@@ -383,3 +383,84 @@ async def test_a_busy_stream_is_not_a_frame_flood(hub_gateway, engine, clients) 
             text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
             assert text == TEXT
         assert not agent.closed.is_set() and len(gw.hub.agents()) == 1
+
+
+async def test_an_image_goes_to_the_agent_which_knows_its_engine(hub_gateway, clients) -> None:
+    """A capabilities frame says nothing of vision: the hub lets an image through (the
+    agent's own service checks it against its engine) rather than refusing it itself."""
+    png = (
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAA"
+        "BJRU5ErkJggg=="
+    )
+    content = [
+        {"type": "text", "text": "what is this"},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}},
+    ]
+    gw, url = await hub_gateway(heartbeat_s=BEAT_S)
+    async with FakeEngine("vllm", models=["fake-vision-model"]) as engine:
+        agent = await ready_agent(gw, url, engine, models=("fake-vision-model",))
+        async with agent:
+            oc = clients("openai", url)
+            answer = await oc.chat.completions.create(
+                model="fake-vision-model", messages=[{"role": "user", "content": content}]
+            )
+            assert answer.choices[0].message.content == TEXT
+            assert png.encode() in engine.last.body
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "last_event"),
+    [
+        ("/v1/responses", {"input": "hi"}, b"response.completed"),
+        ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}]}, b"[DONE]"),
+    ],
+    ids=["transcoded", "passthrough"],
+)
+async def test_a_client_that_leaves_once_the_answer_is_complete_is_not_cancelled(
+    hub_gateway, engine, path: str, body: dict[str, Any], last_event: bytes
+) -> None:
+    """Codex exits as soon as it reads response.completed. The hub must not have told it
+    the answer was complete while the job still ran: the request would be recorded as
+    cancelled (earning the agent nothing) and the job cancelled after it was served."""
+    gw, url = await hub_gateway(heartbeat_s=BEAT_S)
+    records = watch(gw)
+    async with await ready_agent(gw, url, engine) as agent:
+        agent.plan.append("late_done")
+        async with aiohttp.ClientSession() as http:
+            answer = await http.post(
+                url + path, json={"model": "fake-model", "stream": True, **body}
+            )
+            seen = b""
+            while last_event not in seen:
+                chunk = await asyncio.wait_for(answer.content.readany(), 5)
+                assert chunk, seen
+                seen += chunk
+            answer.close()  # the client is gone, as Codex is once it has its answer
+        assert await until(lambda: len(records) == 1, within=3)
+        assert records[0].error == "" and records[0].status == 200
+        assert agent.cancels == [] and agent.ended == {agent.jobs[0].job_id: "done"}
+
+
+async def test_a_job_is_recorded_at_the_price_the_agent_advertised(hub_gateway, engine) -> None:
+    """The capabilities' prices reach the record (settlement and `usage --by agent` read
+    them from the ledger's sales) and the router's price ordering."""
+    gw, url = await hub_gateway(heartbeat_s=BEAT_S)
+    records = watch(gw)
+    async with await ready_agent(gw, url, engine) as agent:  # 150 in, 600 out per 1M
+        (route,) = gw.router.resolve("fake-model")
+        assert route.price is not None
+        assert (route.price.input_per_1m, route.price.output_per_1m) == (150, 600)
+        async with aiohttp.ClientSession() as http:
+            answer = await http.post(url + "/v1/chat/completions", json=OPENAI_BODY)
+            assert answer.status == 200
+        assert await until(lambda: len(records) == 1)
+        assert (records[0].price_in_per_1m, records[0].price_out_per_1m) == (150, 600)
+        assert records[0].backend == f"agent:{agent.provider_id}"
+
+
+async def test_a_whole_answer_through_an_agent_has_an_id(hub_gateway, engine, clients) -> None:
+    gw, url = await hub_gateway(heartbeat_s=BEAT_S)
+    async with await ready_agent(gw, url, engine):
+        answer = await clients("openai", url).chat.completions.create(**OPENAI_BODY)
+        message = await clients("anthropic", url).messages.create(max_tokens=10, **OPENAI_BODY)
+        assert answer.id and message.id and answer.id != message.id
