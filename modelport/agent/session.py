@@ -42,6 +42,7 @@ from modelport.wire.provider import (
     DRAIN_DEPLOY,
     DRAIN_OPERATOR,
     HEARTBEAT_INTERVAL_S,
+    WHOLE_JOBS,
     AgentFrame,
     AgentMetadata,
     AuthChallenge,
@@ -61,6 +62,8 @@ log = logging.getLogger("modelport.agent.session")
 
 # The job formats a modelport agent serves (usepod-agent 0.3.x says none: openai only).
 FORMATS = ("openai", "anthropic")
+# modelport's protocol extensions this agent serves (wire/provider.py; usepod-agent: none).
+FEATURES = (WHOLE_JOBS,)
 # A job's request may carry images: tungstenite's default message cap (64 MiB), not
 # aiohttp's 4 MiB.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -186,7 +189,9 @@ class AgentSession:
             await self.send(self._stamped(frame))
 
     def _stamped(self, frame: Capabilities) -> Capabilities:
-        metadata = AgentMetadata(agent_version=self.agent_version, formats=FORMATS)
+        metadata = AgentMetadata(
+            agent_version=self.agent_version, formats=FORMATS, features=FEATURES
+        )
         return msgspec.structs.replace(frame, metadata=metadata)
 
     # -- the reconnect loop --------------------------------------------------------------
