@@ -10,9 +10,9 @@ WHOLE_JOBS extension (wire/provider.py), which only modelport agents do:
   engine's relay is (wire/meter.py reassembles an SSE event split across job_chunk frames);
   a whole (non-streaming) request to a WHOLE_JOBS agent is sent as a `"stream": false` job
   and the agent's one JSON body is relayed, metered as an engine's whole answer is;
-- transcoding (`stream`, `chat`): any other request (Responses, Ollama, or a whole answer
-  from a usepod-style agent) is encoded as an OpenAI body, run as a streamed job, and
-  decoded back into canonical events.
+- transcoding (`stream`, `chat`): any other request (Responses, Ollama, ...) is encoded as
+  an OpenAI body, run as a streamed job, and decoded back into canonical events; a whole
+  one to a WHOLE_JOBS agent runs as a whole OpenAI job, its body decoded as an engine's.
 
 A relay or stream closed before its job ended (the client left, or the first-byte limit
 fell back) sends job_cancel; one that ended never does.
@@ -48,7 +48,7 @@ from modelport.wire import anthropic, openai, relay_codec_for
 from modelport.wire.fields import Target
 from modelport.wire.meter import Meter
 from modelport.wire.openai.models import AGENT_ENTRY
-from modelport.wire.provider import WHOLE_JOBS
+from modelport.wire.provider import WHOLE_JOBS, JobDone
 
 # Job formats (wire/provider.py) and the client dialects they pass through.
 JOB_FORMATS: dict[str, WireFormat] = {
@@ -143,10 +143,32 @@ class AgentBackend:
             await job.cancel()  # nothing once the job has ended
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
+        if self.whole_jobs and WireFormat.OPENAI in self.formats:
+            return await self._whole_chat(request)
         # Closed explicitly: a chat cancelled half way cancels its job now, not at GC.
         async with contextlib.aclosing(self.stream(request)) as stream:
             events = [event async for event in stream]
         return collect(events, model=request.model)
+
+    async def _whole_chat(self, request: ChatRequest) -> ChatResponse:
+        """A whole answer as a whole OpenAI job: one JSON body, decoded as an engine's."""
+        body = openai.encode_request(msgspec.structs.replace(request, stream=False))
+        body["stream"] = False
+        body.pop("stream_options", None)
+        job = await self._start(request.model, msgspec.json.encode(body), "openai", stream=False)
+        parts: list[bytes] = []
+        try:
+            while (data := await job.next()) is not None:
+                parts.append(data)
+            response = openai.decode_response(b"".join(parts))
+        except BackendError as exc:
+            exc.backend_id = exc.backend_id or self.id
+            raise
+        finally:
+            await job.cancel()  # nothing once the job has ended
+        if response.usage is None and job.done is not None:
+            response = msgspec.structs.replace(response, usage=_job_usage(job.done))
+        return response
 
     def _job_body(self, request: ChatRequest) -> tuple[WireFormat, dict[str, Any]]:
         """The request as a streamed job body: OpenAI's, which every agent serves (an agent
@@ -214,13 +236,7 @@ class AgentRelay:
         if self._meter.usage is not None:
             return self._meter.usage
         done = self._job.done
-        if done is None:
-            return None
-        tokens = done.tokens
-        return Usage(
-            input_tokens=tokens.input_tokens or tokens.input,
-            output_tokens=tokens.output_tokens or tokens.output,
-        )
+        return None if done is None else _job_usage(done)
 
     @property
     def finish_reason(self) -> FinishReason | None:
@@ -271,6 +287,14 @@ class AgentRelay:
 
     async def aclose(self) -> None:
         await self._job.cancel()
+
+
+def _job_usage(done: JobDone) -> Usage:
+    tokens = done.tokens
+    return Usage(
+        input_tokens=tokens.input_tokens or tokens.input,
+        output_tokens=tokens.output_tokens or tokens.output,
+    )
 
 
 def _job_format(format: RelayedFormat) -> str:

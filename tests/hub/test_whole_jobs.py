@@ -69,6 +69,32 @@ async def test_a_whole_job_goes_only_to_an_agent_that_advertises_it(
     assert agent.cancels == []
 
 
+@pytest.mark.parametrize("features", [None, (WHOLE_JOBS,)])
+async def test_a_transcoded_whole_answer_is_a_whole_openai_job_where_advertised(
+    hub_gateway, engine, clients, features
+) -> None:
+    gw, url = await hub_gateway(heartbeat_s=BEAT_S)
+    records = watch(gw)
+    async with await ready_agent(gw, url, engine, features=features) as agent:
+        response = await clients("openai", url).responses.create(model="fake-model", input="hi")
+        assert response.output_text == TEXT
+        status, whole = await _post(url, "/api/chat", {**OPENAI_BODY, "stream": False})
+        assert status == 200 and whole["message"]["content"] == TEXT
+    assert [j.format for j in agent.jobs] == ["openai", "openai"]
+    sent = [json.loads(bytes(job.request)) for job in agent.jobs]
+    if features:
+        assert [job.stream for job in agent.jobs] == [False, False]
+        assert all(b["stream"] is False and "stream_options" not in b for b in sent)
+    else:
+        assert all(
+            job.stream is not False and b["stream"] is True
+            for job, b in zip(agent.jobs, sent, strict=True)
+        )
+    assert [(r.format, r.passthrough) for r in records] == [("responses", False), ("ollama", False)]
+    assert all(r.status == 200 and r.output_tokens == 5 and r.input_tokens > 0 for r in records)
+    assert agent.cancels == []
+
+
 async def test_a_whole_job_that_fails_before_its_body_falls_back(hub_gateway, engine) -> None:
     gw, url = await hub_gateway(heartbeat_s=BEAT_S)
     records = watch(gw)
