@@ -29,9 +29,9 @@ CPU per streamed chunk: 64 concurrent streams, gateway then hub and agent, ABBA 
 (bench/compare.py `interleaved`), the CPU time of the gateway's process group per stream
 against that of the hub's and the agent's together, divided by the stream's 100 chunks;
 both with chunks paced (one a read: the judged figure) and all at once (one read carries
-many, so per-request costs weigh more); and, for information, whole answers (the hub runs
-them as streamed jobs). It prints the tables, a verdict per bar and the
-machine line; ratios are judged, never absolute times.
+many, so per-request costs weigh more); and, for information, whole answers (a modelport
+agent serves them as whole jobs, docs/wire.md's extension). It prints the tables, a
+verdict per bar and the machine line; ratios are judged, never absolute times.
 """
 
 from __future__ import annotations
@@ -378,14 +378,14 @@ def latency_verdicts(added: dict[str, tuple[float, float]], got: dict[str, Measu
         f"{ratios[0]:.2f}x ({hub[0]:.3f} / {gw[0]:.3f} ms), streamed {ratios[1]:.2f}x "
         f"({hub[1]:.3f} / {gw[1]:.3f} ms) (bar <= {BAR:g}x): {verdict(ok)}",
     ]
-    # A job always streams (CONTRACTS.md): the agent asks the engine for a stream even
-    # when the client wants a whole answer, and the hub collects it.
+    # A modelport agent serves a whole answer as a whole job (docs/wire.md's extension):
+    # the engine is asked for one JSON body, as the gateway asks it. Before that extension
+    # the hub ran it as a streamed job, so this compares it with a direct streamed call.
     over_stream = got["hub-openai"].seq_p50 - got["direct-openai"].ttlb_p50
     lines.append(
-        f"- for information: a whole answer through hub + agent is a streamed job; over a "
-        f"direct *streamed* call (what the agent asks the engine for) it adds "
-        f"{over_stream:.3f} ms, {ratio(over_stream, gw[0]):.2f}x the gateway's whole added "
-        f"p50 and {ratio(over_stream, gw[1]):.2f}x its streamed one"
+        f"- for information: a whole answer through hub + agent over a direct *streamed* "
+        f"call adds {over_stream:.3f} ms, {ratio(over_stream, gw[0]):.2f}x the gateway's "
+        f"whole added p50 and {ratio(over_stream, gw[1]):.2f}x its streamed one"
     )
     an = added["hub-anthropic"]
     lines.append(
@@ -430,8 +430,8 @@ def cpu_lines(results: list[CpuResult]) -> list[str]:
         f"read, as from a real engine): {paced.judged:.2f}x (bar <= {BAR:g}x): {verdict(ok)}; "
         f"chunks at once (a read carries many, per-request costs weigh more): "
         f"{at_once.judged:.2f}x ({verdict(at_once.judged <= BAR)})",
-        f"- for information: CPU per whole answer (the hub runs it as a streamed job and "
-        f"collects it), hub + agent / gateway: {whole.judged:.2f}x",
+        f"- for information: CPU per whole answer (a whole job), hub + agent / gateway: "
+        f"{whole.judged:.2f}x",
     ]
 
 

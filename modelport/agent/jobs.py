@@ -2,7 +2,10 @@
 
 A job is a client body in the job's format ("openai": Chat Completions, "anthropic":
 Messages). The runner sets `stream: true` (and, for OpenAI, `stream_options.include_usage`)
-and `model` = the job's model_id, as usepod-agent's `backend/http.rs` does, then calls
+and `model` = the job's model_id, as usepod-agent's `backend/http.rs` does; a whole job
+(`"stream": false`, modelport's WHOLE_JOBS extension, which this agent advertises) runs
+as the client sent it, not streamed, and its one JSON body goes out as job_chunk frames
+of at most WHOLE_CHUNK_BYTES before job_done. Then the runner calls
 `Service.chat(format, body, request_id=job_id)`: validation, routing, passthrough or
 transcoding, metering are the gateway's. The reply's bytes go out as `job_chunk` frames,
 then exactly one `job_done` or `job_error` (`job_executor.rs`), except for a cancelled job,
@@ -83,6 +86,9 @@ _CODES: tuple[tuple[type[BackendError], str], ...] = (
 )
 # The request's own fault: a hub answers these 400 with no fallback ("invalid request: ").
 _INVALID: tuple[type[BackendError], ...] = (InvalidRequest, ContextWindowExceeded, Unsupported)
+# A whole answer's bytes per job_chunk: base64 of it (4/3) stays well under a hub's
+# default frame cap ([hub] max_frame_kb = 1024).
+WHOLE_CHUNK_BYTES = 256 * 1024
 
 
 def _error_classes() -> dict[str, type[BackendError]]:
@@ -275,8 +281,9 @@ class JobRunner:
         if reply.chunks is None:
             if reply.status >= 400:
                 return self._failed(job, reply)
-            if reply.body:  # a whole answer: cannot happen for a streamed request, but relay it
-                await self.send(JobChunk(job.job_id, reply.body))
+            body = reply.body  # a whole job's answer (a streamed one's never comes whole)
+            for start in range(0, len(body), WHOLE_CHUNK_BYTES):
+                await self.send(JobChunk(job.job_id, body[start : start + WHOLE_CHUNK_BYTES]))
             return self._done(job, started)
         chunks = reply.chunks
         last = b""
@@ -316,7 +323,8 @@ class JobRunner:
 
 
 def streamed_body(job: Job, format: WireFormat) -> bytes | None:
-    """The job's request as the service gets it: streamed, with usage, for its model."""
+    """The job's request as the service gets it, for its model: streamed, with usage; a
+    whole job (`"stream": false`) not streamed."""
     try:
         payload: Any = msgspec.json.decode(bytes(job.request))
     except msgspec.DecodeError:
@@ -324,6 +332,9 @@ def streamed_body(job: Job, format: WireFormat) -> bytes | None:
     if not isinstance(payload, dict):
         return None
     payload["model"] = job.model_id
+    if not job.streamed:
+        payload["stream"] = False
+        return msgspec.json.encode(payload)
     payload["stream"] = True
     if format is WireFormat.OPENAI:
         options = payload.get("stream_options")

@@ -44,6 +44,7 @@ from modelport.wire.provider import (
     DRAIN_OPERATOR,
     HEARTBEAT_INTERVAL_S,
     JOB_FORMATS,
+    WHOLE_JOBS,
     AgentFrame,
     AgentMetadata,
     AuthChallenge,
@@ -61,6 +62,8 @@ from modelport.wire.provider import (
 
 log = logging.getLogger("modelport.agent.session")
 
+# modelport's protocol extensions this agent serves (wire/provider.py; usepod-agent: none).
+FEATURES = (WHOLE_JOBS,)
 # A job's request may carry images: tungstenite's default message cap (64 MiB), not
 # aiohttp's 4 MiB.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -196,7 +199,9 @@ class AgentSession:
             await self.send(self._stamped(frame))
 
     def _stamped(self, frame: Capabilities) -> Capabilities:
-        metadata = AgentMetadata(agent_version=self.agent_version, formats=tuple(JOB_FORMATS))
+        metadata = AgentMetadata(
+            agent_version=self.agent_version, formats=tuple(JOB_FORMATS), features=FEATURES
+        )
         return msgspec.structs.replace(frame, metadata=metadata)
 
     # -- the reconnect loop --------------------------------------------------------------

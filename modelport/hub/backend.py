@@ -1,14 +1,18 @@
 """AgentBackend: an agent on another machine as a Backend of the router.
 
-A request becomes a job on the agent's socket (link.py). A job always runs streamed
-(CONTRACTS.md: the agent asks its engine for a stream, as usepod-agent's backend/http.rs
-does), so its bytes are an SSE stream in the job's format:
+A request becomes a job on the agent's socket (link.py). A job runs streamed (CONTRACTS.md:
+the agent asks its engine for a stream, as usepod-agent's backend/http.rs does), so its
+bytes are an SSE stream in the job's format, unless the agent advertises modelport's
+WHOLE_JOBS extension (wire/provider.py), which only modelport agents do:
 
 - passthrough (`relay`): a streaming client whose dialect the agent serves ("openai"; also
   "anthropic" for a modelport agent) gets the job's bytes, metered on the way as an
   engine's relay is (wire/meter.py reassembles an SSE event split across job_chunk frames);
-- transcoding (`stream`, `chat`): any other request (Responses, Ollama, or not streaming)
-  is encoded as an OpenAI body, run as a job, and decoded back into canonical events.
+  a whole (non-streaming) request to a WHOLE_JOBS agent is sent as a `"stream": false` job
+  and the agent's one JSON body is relayed, metered as an engine's whole answer is;
+- transcoding (`stream`, `chat`): any other request (Responses, Ollama, ...) is encoded as
+  an OpenAI body, run as a streamed job, and decoded back into canonical events; a whole
+  one to a WHOLE_JOBS agent runs as a whole OpenAI job, its body decoded as an engine's.
 
 A relay or stream closed before its job ended (the client left, or the first-byte limit
 fell back) sends job_cancel; one that ended never does.
@@ -47,7 +51,7 @@ from modelport.wire import anthropic, openai, relay_codec_for
 from modelport.wire.fields import Target
 from modelport.wire.meter import Meter
 from modelport.wire.openai.models import AGENT_ENTRY
-from modelport.wire.provider import JOB_FORMATS
+from modelport.wire.provider import JOB_FORMATS, WHOLE_JOBS, JobDone
 
 
 class _Model(msgspec.Struct):
@@ -70,11 +74,13 @@ class AgentBackend:
         self.deadline_s = deadline_s
         self.transcodes_to = Target.OPENAI
         self.formats: frozenset[RelayedFormat] = frozenset()
+        self.whole_jobs = False
         self.sync()
 
     def sync(self) -> None:
         """Take up what the agent's last capabilities say it serves."""
         self.formats = frozenset(JOB_FORMATS[f] for f in self.link.formats if f in JOB_FORMATS)
+        self.whole_jobs = WHOLE_JOBS in self.link.features
 
     def __repr__(self) -> str:
         return f"AgentBackend({self.id!r})"
@@ -90,9 +96,10 @@ class AgentBackend:
     # -- jobs ---------------------------------------------------------------------------
 
     def relays(self, format: RelayedFormat, request: ChatRequest) -> bool:
-        """Streams in a format the agent serves pass through; a whole answer is collected
-        from the job's stream by transcoding (a job is always a stream)."""
-        return request.stream and format in self.formats
+        """Requests in a format the agent serves pass through: streams always, whole
+        answers when the agent serves whole jobs (else they are collected from a streamed
+        job by transcoding)."""
+        return format in self.formats and (request.stream or self.whole_jobs)
 
     async def relay(
         self, format: RelayedFormat, body: bytes, context: RelayContext | None = None
@@ -101,11 +108,17 @@ class AgentBackend:
             raise Unsupported(f"agent {self.link.upstream} does not serve {format} jobs")
         codec = relay_codec_for(format)
         prepared = codec.prepare_relay(body, context=context)
-        if not prepared.stream:  # a job always streams; `relays` sends whole answers elsewhere
-            raise Unsupported("an agent job is always streamed")
+        if not prepared.stream and not self.whole_jobs:  # `relays` sends these elsewhere
+            raise Unsupported(f"agent {self.link.upstream} serves streamed jobs only")
         model = _model_of.decode(prepared.body).model
-        job = await self._start(model, prepared.body, _job_format(format))
-        return AgentRelay(job, format, self.id, drop_usage_chunk=prepared.drop_usage_chunk)
+        job = await self._start(model, prepared.body, _job_format(format), stream=prepared.stream)
+        return AgentRelay(
+            job,
+            format,
+            self.id,
+            drop_usage_chunk=prepared.drop_usage_chunk,
+            stream=prepared.stream,
+        )
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         format, body = self._job_body(request)
@@ -134,11 +147,33 @@ class AgentBackend:
             await job.cancel()  # nothing once the job has ended
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
+        if self.whole_jobs and WireFormat.OPENAI in self.formats:
+            return await self._whole_chat(request)
         # Closed explicitly: a chat cancelled half way cancels its job now, not at GC.
         async with contextlib.aclosing(self.stream(request)) as stream:
             events = [event async for event in stream]
         # A stream's events carry no id; an answer needs one (as Ollama's collected answers).
         return collect(events, id="job-" + uuid.uuid4().hex[:24], model=request.model)
+
+    async def _whole_chat(self, request: ChatRequest) -> ChatResponse:
+        """A whole answer as a whole OpenAI job: one JSON body, decoded as an engine's."""
+        body = openai.encode_request(msgspec.structs.replace(request, stream=False))
+        body["stream"] = False
+        body.pop("stream_options", None)
+        job = await self._start(request.model, msgspec.json.encode(body), "openai", stream=False)
+        parts: list[bytes] = []
+        try:
+            while (data := await job.next()) is not None:
+                parts.append(data)
+            response = openai.decode_response(b"".join(parts))
+        except BackendError as exc:
+            exc.backend_id = exc.backend_id or self.id
+            raise
+        finally:
+            await job.cancel()  # nothing once the job has ended
+        if response.usage is None and job.done is not None:
+            response = msgspec.structs.replace(response, usage=_job_usage(job.done))
+        return response
 
     def _job_body(self, request: ChatRequest) -> tuple[WireFormat, dict[str, Any]]:
         """The request as a streamed job body: OpenAI's, which every agent serves (an agent
@@ -152,10 +187,12 @@ class AgentBackend:
         body["stream"] = True
         return WireFormat.ANTHROPIC, body
 
-    async def _start(self, model: str, body: bytes, format: str) -> JobStream:
+    async def _start(
+        self, model: str, body: bytes, format: str, *, stream: bool = True
+    ) -> JobStream:
         deadline_ms = max(1, int(self.deadline_s * 1000))
         try:
-            return await self.link.start_job(model, body, format, deadline_ms)
+            return await self.link.start_job(model, body, format, deadline_ms, stream=stream)
         except BackendError as exc:
             exc.backend_id = self.id
             raise
@@ -173,20 +210,28 @@ class AgentBackend:
 
 
 class AgentRelay:
-    """A job's bytes, metered as an engine's relay is; usage from job_done when the stream
-    carried none (usepod-agent forwards the engine's bytes, whatever they say)."""
+    """A job's bytes, metered as an engine's relay is; usage from job_done when the answer
+    carried none (usepod-agent forwards the engine's bytes, whatever they say). A whole job's
+    body is held until job_done and then relayed in one piece, as HTTPRelay relays an
+    engine's whole answer: a job_error before it still falls back."""
 
     status = 200
-    content_type = "text/event-stream"
 
     def __init__(
-        self, job: JobStream, format: RelayedFormat, backend_id: str, *, drop_usage_chunk: bool
+        self,
+        job: JobStream,
+        format: RelayedFormat,
+        backend_id: str,
+        *,
+        drop_usage_chunk: bool,
+        stream: bool = True,
     ) -> None:
         self._job = job
         self.backend_id = backend_id
+        self.content_type = "text/event-stream" if stream else "application/json"
         self._meter = Meter(
             format,
-            stream=True,
+            stream=stream,
             drop_usage_chunk=drop_usage_chunk,
             max_frame_bytes=body_limits().frame_bytes,
         )
@@ -196,13 +241,7 @@ class AgentRelay:
         if self._meter.usage is not None:
             return self._meter.usage
         done = self._job.done
-        if done is None:
-            return None
-        tokens = done.tokens
-        return Usage(
-            input_tokens=tokens.input_tokens or tokens.input,
-            output_tokens=tokens.output_tokens or tokens.output,
-        )
+        return None if done is None else _job_usage(done)
 
     @property
     def finish_reason(self) -> FinishReason | None:
@@ -210,6 +249,9 @@ class AgentRelay:
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         meter, job = self._meter, self._job
+        if not meter.stream:
+            yield await self._whole()
+            return
         held = b""  # the answer's end, sent with the job's end (as in `stream`)
         try:
             while (data := await job.next()) is not None:
@@ -234,8 +276,33 @@ class AgentRelay:
             error.backend_id = error.backend_id or self.backend_id
             raise error
 
+    async def _whole(self) -> bytes:
+        meter, job = self._meter, self._job
+        try:
+            while (data := await job.next()) is not None:
+                meter.feed(data)
+        except BackendError as exc:
+            exc.backend_id = exc.backend_id or self.backend_id
+            raise
+        finally:
+            await job.cancel()  # nothing once the job has ended
+        body = meter.close()
+        error = meter.outcome()
+        if error is not None:
+            error.backend_id = error.backend_id or self.backend_id
+            raise error
+        return body
+
     async def aclose(self) -> None:
         await self._job.cancel()
+
+
+def _job_usage(done: JobDone) -> Usage:
+    tokens = done.tokens
+    return Usage(
+        input_tokens=tokens.input_tokens or tokens.input,
+        output_tokens=tokens.output_tokens or tokens.output,
+    )
 
 
 def _job_format(format: RelayedFormat) -> str:

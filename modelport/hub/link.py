@@ -30,10 +30,12 @@ from modelport.errors import (
     ProtocolError,
     TimedOut,
     Unreachable,
+    Unsupported,
     UpstreamAuthError,
 )
 from modelport.wire.provider import (
     INVALID_PREFIX,
+    WHOLE_JOBS,
     Capabilities,
     CapabilityModel,
     Heartbeat,
@@ -215,6 +217,12 @@ class AgentLink:
         meta = self.capabilities.metadata if self.capabilities is not None else None
         return meta.formats if meta is not None and meta.formats else USEPOD_FORMATS
 
+    @property
+    def features(self) -> frozenset[str]:
+        """modelport's protocol extensions the agent advertised (none for usepod-agent)."""
+        meta = self.capabilities.metadata if self.capabilities is not None else None
+        return frozenset(meta.features) if meta is not None and meta.features else frozenset()
+
     def view(self) -> AgentView:
         now = time.monotonic()
         caps = self.capabilities
@@ -236,9 +244,12 @@ class AgentLink:
     # -- jobs ---------------------------------------------------------------------------
 
     async def start_job(
-        self, model_id: str, request: bytes, format: str, deadline_ms: int
+        self, model_id: str, request: bytes, format: str, deadline_ms: int, *, stream: bool = True
     ) -> JobStream:
-        """Send a job; its frames arrive on the returned stream."""
+        """Send a job; its frames arrive on the returned stream. `stream=False` (a whole
+        answer) only to an agent that advertises WHOLE_JOBS."""
+        if not stream and WHOLE_JOBS not in self.features:
+            raise Unsupported(f"agent {self.upstream} does not serve whole jobs")
         if self.closed or not self.accepting:
             raise Unreachable(
                 f"agent {self.upstream} is not taking jobs (disconnected or draining)"
@@ -248,6 +259,8 @@ class AgentLink:
         self.jobs[job_id] = job
         self.idle.clear()
         frame = Job(job_id, model_id, msgspec.Raw(request), format=format, deadline_ms=deadline_ms)
+        if not stream:
+            frame.stream = False
         try:
             # The encoded bytes as a text frame: no round trip through str, which costs a
             # UTF-8 decode and encode of the whole client body (500 us for 500 KB of

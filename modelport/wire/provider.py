@@ -39,6 +39,10 @@ DRAIN_DEPLOY: Final = "drain:deploy"
 DRAIN_OPERATOR: Final = "drain:operator"
 DEFAULT_COORDINATOR_URL: Final = "wss://api.usepod.ai/provider/connect"
 
+# The extension a modelport agent advertises in `metadata.features`: a job with
+# `"stream": false` is answered with the engine's whole JSON body (docs/wire.md).
+WHOLE_JOBS: Final = "whole_jobs"
+
 JobFormat = Literal["openai", "anthropic"]
 # A job's `format` and the client dialect it is: what a modelport agent serves, in the
 # order it says so in `metadata.formats` (usepod-agent says nothing, and serves "openai").
@@ -86,6 +90,14 @@ class Job(msgspec.Struct, tag_field="type", tag="job"):
     request: msgspec.Raw  # the client body, JSON bytes as the hub sent them
     format: str = "openai"  # "openai" | "anthropic"; usepod-agent reads any other as openai
     deadline_ms: int = DEFAULT_DEADLINE_MS
+    # modelport's extension (WHOLE_JOBS): `false` asks for the whole answer, run as the
+    # client sent it. Unset (a streamed job) is never encoded, so every frame a usepod-style
+    # agent gets is as before; the hub sets it only for an agent that advertises the feature.
+    stream: bool | msgspec.UnsetType = msgspec.UNSET
+
+    @property
+    def streamed(self) -> bool:
+        return self.stream is not False
 
 
 class JobCancel(msgspec.Struct, tag_field="type", tag="job_cancel"):
@@ -124,6 +136,9 @@ class AgentMetadata(msgspec.Struct, omit_defaults=True):
     # modelport agents say which job formats they serve; usepod-agent 0.3.x says nothing
     # (and serves only "openai" faithfully).
     formats: tuple[str, ...] | None = None
+    # modelport's protocol extensions this agent serves (WHOLE_JOBS); omitted when none, so
+    # a usepod-style frame is unchanged (usepod's coordinator ignores unknown metadata).
+    features: tuple[str, ...] | None = None
 
 
 class Capabilities(msgspec.Struct, tag_field="type", tag="capabilities"):

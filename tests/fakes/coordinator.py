@@ -129,8 +129,10 @@ class CoordinatorConn:
         format: str | None = "openai",
         deadline_ms: int | None = None,
         job_id: str | None = None,
+        stream: bool | None = None,
     ) -> str:
-        """Send a `job`; `format`/`deadline_ms` None leaves the field out (the agent's default)."""
+        """Send a `job`; `format`/`deadline_ms` None leaves the field out (the agent's default).
+        `stream=False` is modelport's whole-job extension (usepod's coordinator never sends it)."""
         job_id = job_id or str(uuid.uuid4())
         body = request if isinstance(request, bytes) else msgspec.json.encode(request)
         frame: dict[str, Any] = {
@@ -143,6 +145,8 @@ class CoordinatorConn:
             frame["format"] = format
         if deadline_ms is not None:
             frame["deadline_ms"] = deadline_ms
+        if stream is not None:
+            frame["stream"] = stream
         self._record_job(job_id)
         await self.ws.send_str(msgspec.json.encode(frame).decode())
         return job_id

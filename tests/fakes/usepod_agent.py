@@ -118,6 +118,7 @@ class UsepodAgent:
         self.cancel_race_window_s = cancel_race_window_s
         #: every frame written to the socket, decoded by modelport's decoder; and as text
         self.frames_sent: list[AgentFrame] = []
+        self.job_frames: list[dict[str, Any]] = []  # every job frame received, parsed JSON
         self.texts_sent: list[str] = []
         #: hub frames dropped as ws_client.rs drops them: (text, why)
         self.dropped: list[tuple[str, str]] = []
@@ -375,6 +376,7 @@ class UsepodAgent:
             return
         kind = frame.get("type") if isinstance(frame, dict) else None
         if kind == "job":
+            self.job_frames.append(frame)  # what the hub sent, as it came (for tests)
             job = parse_job(frame)
             if job is None:
                 self.dropped.append((text, "malformed job"))

@@ -98,6 +98,7 @@ class ScriptedAgent:
         *,
         models: tuple[str, ...] = ("fake-model",),
         formats: tuple[str, ...] | None = None,
+        features: tuple[str, ...] | None = None,
         max_concurrent: int = 4,
         key: Ed25519PrivateKey | None = None,
         heartbeat_s: float | None = HEARTBEAT_S,
@@ -108,6 +109,7 @@ class ScriptedAgent:
         self.engine_url = engine_url
         self.models = models
         self.formats = formats
+        self.features = features  # modelport's extensions; usepod-agent 0.3.3 sends none
         self.max_concurrent = max_concurrent
         self.key = key or new_key()
         self.pubkey = pubkey_of(self.key)
@@ -173,7 +175,8 @@ class ScriptedAgent:
             for m in self.models
         ]
         limits = CapabilityLimits(max_concurrent_total=self.max_concurrent)
-        return Capabilities(models, limits, AgentMetadata("scripted/0.3.3", self.formats))
+        metadata = AgentMetadata("scripted/0.3.3", self.formats, self.features)
+        return Capabilities(models, limits, metadata)
 
     async def send_capabilities(self) -> None:
         await self.send(self.capabilities())
