@@ -247,13 +247,17 @@ def models_of(link: AgentLink) -> list[BackendModel]:
             context_window=m.context_window,
             loaded=True,
             native={
+                # Where the router reads an advertised price (`router.advertised_price`):
+                # the price policy's order and the ledger's settlement price.
+                "input_per_1m": m.input_per_1m,
+                "output_per_1m": m.output_per_1m,
                 AGENT_ENTRY: {
                     "provider_id": link.provider_id,
                     "input_per_1m": m.input_per_1m,  # USDC micro-units per million tokens
                     "output_per_1m": m.output_per_1m,
                     "max_concurrent": m.max_concurrent,
                     "engine": m.backend,
-                }
+                },
             },
         )
         for m in caps.models
