@@ -17,6 +17,7 @@ fell back) sends job_cancel; one that ended never does.
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
@@ -132,7 +133,9 @@ class AgentBackend:
         # Closed explicitly: a chat cancelled half way cancels its job now, not at GC.
         async with contextlib.aclosing(self.stream(request)) as stream:
             events = [event async for event in stream]
-        return collect(events, model=request.model)
+        # The canonical events carry no answer id to keep: mint one, as ollama's stream
+        # decoder does (an empty "id" was what a client got).
+        return collect(events, id=f"chatcmpl-{uuid.uuid4().hex[:24]}", model=request.model)
 
     def _job_body(self, request: ChatRequest) -> tuple[WireFormat, dict[str, Any]]:
         """The request as a streamed job body: OpenAI's, which every agent serves (an agent
