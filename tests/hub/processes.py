@@ -268,15 +268,19 @@ def start_llama_server(
     home: Path, *, alias: str, ctx_size: int = 2048, parallel: int = 2
 ) -> tuple[Proc, str]:
     """The bundled llama-server (`modelport engine install`'s) with the bundled model, as
-    the managed backend starts it (backends/managed/process.py `command`); skips the test
-    when it is not installed."""
+    the managed backend starts it (backends/managed/process.py `command`). Without the
+    engine the test fails and says so, as tests/test_real_engine.py does: a tier that
+    cannot run is never skipped in silence."""
     import pytest
 
     from modelport.engine import installed
 
     paths = installed()
     if paths is None:
-        pytest.skip("the bundled llama-server is not installed (`modelport engine install`)")
+        pytest.fail(
+            "the embedded engine is not installed, so the real-engine tier cannot run: "
+            "run `modelport engine install` (bash .ci/run does it)"
+        )
     port = free_port()
     args = [
         str(paths.llama_server),

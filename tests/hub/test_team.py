@@ -5,7 +5,8 @@ file (written as usepod-agent writes them, tests/hub/processes.py):
 - "llama": over a llama.cpp protocol fake (kind llamacpp), admitted by `modelport hub
   add-agent PUBKEY`;
 - "vllm": over a vLLM protocol fake, admitted by `[hub] agent_keys`;
-- "real": over the bundled llama-server (started here; skipped when it is not installed),
+- "real": over the bundled llama-server (started here; its tests fail when it is not
+  installed, as tests/test_real_engine.py's do),
   admitted by an enrollment code;
 - "spare": a short-lived agent a test starts (and kills) itself, over a vLLM fake, serving
   the model "shared" that "vllm" serves too, at a lower price (`policy = "price"`: it is
@@ -304,6 +305,7 @@ async def dialects(team: Team, model: str) -> dict[str, str]:
     try:
         chat = await oc.chat.completions.create(model=model, messages=HI, max_tokens=8)  # type: ignore[arg-type]
         texts["chat"] = chat.choices[0].message.content or ""
+        assert chat.id.startswith("chatcmpl-"), chat.id
         stream = await oc.chat.completions.create(
             model=model, messages=HI, max_tokens=8, stream=True
         )  # type: ignore[arg-type]
@@ -321,6 +323,7 @@ async def dialects(team: Team, model: str) -> dict[str, str]:
         )
         message = await ac.messages.create(model=model, max_tokens=8, messages=HI)  # type: ignore[arg-type]
         texts["messages"] = "".join(b.text for b in message.content if b.type == "text")
+        assert message.id, message
         async with ac.messages.stream(model=model, max_tokens=8, messages=HI) as ms:  # type: ignore[arg-type]
             texts["messages stream"] = "".join([t async for t in ms.text_stream])
         options = {"num_predict": 8}
