@@ -35,6 +35,7 @@ import asyncio
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,10 +163,16 @@ def reference_targets(urls: Urls) -> list[Target]:
 
 
 async def interleaved(
-    session: Any, a: Target, b: Target, stream: bool, plan: Plan
+    session: Any,
+    a: Target,
+    b: Target,
+    stream: bool,
+    plan: Plan,
+    cpu: Callable[[int], float] = group_cpu_fine,
 ) -> tuple[Load, Load, list[float]]:
     """Throughput of A and B in plan.rounds rounds, ABBA order; the totals of each side and
-    the B/A CPU per request of every round."""
+    the B/A CPU per request of every round. `cpu(target.server)` reads a side's CPU
+    seconds (bench/hub.py counts two processes for one side)."""
     totals = (Load(), Load())
     per_round: list[float] = []
     for round_no in range(plan.rounds):
@@ -173,9 +180,7 @@ async def interleaved(
         got: dict[int, Load] = {}
         for side in order:
             target = (a, b)[side]
-            got[side] = await throughput(
-                session, target, stream, plan.seconds, plan.cap, group_cpu_fine
-            )
+            got[side] = await throughput(session, target, stream, plan.seconds, plan.cap, cpu)
             totals[side].add(got[side])
         per_round.append(got[1].cpu_us / got[0].cpu_us if got[0].cpu_s else float("nan"))
     return totals[0], totals[1], per_round

@@ -320,6 +320,19 @@ def machine(commit_arg: str | None) -> dict[str, str]:
     }
 
 
+def describe_machine(info: dict[str, str], quick: bool) -> str:
+    """The machine and run line every report starts with (`info`: machine() and the run's
+    `others` and `load_before`)."""
+    return (
+        f"{info['date']}; {info['nproc']} CPUs ({info['cpu']}); Python {info['python']}; "
+        f"modelport {info['modelport']}; LiteLLM {info['litellm']}; load average "
+        f"{info['load_before']} at start; other processes used {info['others']} CPUs on "
+        "average while the targets were measured"
+        + ("; modelport on uvloop (--uvloop what-if)" if info.get("uvloop") else "")
+        + ("; QUICK run (smoke test, not a measurement)" if quick else "")
+    )
+
+
 def report(
     rows: list[tuple[Target, Measure]],
     v: Verdicts,
@@ -336,14 +349,7 @@ def report(
         f"{CONCURRENCY} concurrent for {plan.seconds:g} s (at most {plan.cap} requests) for "
         "throughput; one aiohttp client session; everything on 127.0.0.1"
     )
-    machine_line = (
-        f"{info['date']}; {info['nproc']} CPUs ({info['cpu']}); Python {info['python']}; "
-        f"modelport {info['modelport']}; LiteLLM {info['litellm']}; load average "
-        f"{info['load_before']} at start; other processes used {info['others']} CPUs on "
-        "average while the targets were measured"
-        + ("; modelport on uvloop (--uvloop what-if)" if info.get("uvloop") else "")
-        + ("; QUICK run (smoke test, not a measurement)" if quick else "")
-    )
+    machine_line = describe_machine(info, quick)
     lines = table(rows)
     print()
     print(machine_line)

@@ -108,7 +108,9 @@ def start_fake(procs: Processes) -> tuple[Proc, str]:
     raise RuntimeError(f"the fake upstream did not start:\n{proc.tail()}")
 
 
-def modelport_config(fake: str, port: int) -> str:
+def modelport_config(fake: str, port: int, extra_pass_models: tuple[str, ...] = ()) -> str:
+    """`extra_pass_models`: more models of the fake on the `vllm` (passthrough) backend."""
+
     def backend(kind: str, name: str, models: list[str]) -> str:
         listed = ", ".join(f'"{m}"' for m in models)
         return (
@@ -128,7 +130,7 @@ def modelport_config(fake: str, port: int) -> str:
             "[discovery]",
             "enabled = false",
             "",
-            backend("vllm", "pass", [PASS_MODEL, IDLE_MODEL]),
+            backend("vllm", "pass", [PASS_MODEL, IDLE_MODEL, *extra_pass_models]),
             backend("localai", "trans", [TRANS_MODEL, IDLE_TRANS_MODEL]),
             backend("anthropic", "anth", [ANTH_MODEL]),
         ]
@@ -257,12 +259,13 @@ def start_modelport(
     *,
     rev: str | None = None,
     uvloop: bool = False,
+    extra_pass_models: tuple[str, ...] = (),
 ) -> tuple[Proc, str]:
     """`modelport serve` on the fake, from the working tree or (rev) a git archive export;
-    returns it and its base URL once all three backends are ready."""
+    returns it and its base URL (wait_modelport: until all three backends are ready)."""
     port = free_port()
     config = procs.workdir / f"{name}.toml"
-    config.write_text(modelport_config(fake, port))
+    config.write_text(modelport_config(fake, port, extra_pass_models))
     project = ROOT
     if rev is not None:
         project = export_commit(rev, procs.workdir / f"src-{name}")

@@ -199,6 +199,53 @@ async def test_ollama_library_chat_streams_from_the_real_engine(gateway) -> None
 COUNT_PROMPT = "Count: one, two, three,"
 
 
+async def _close_after_a_stream(engine_url: str) -> tuple[bytes, bytes]:
+    """A streamed answer read straight off a socket: its headers, and what follows its
+    chunked body's terminator (b"" when the engine closed the connection)."""
+    host, port = engine_url.removeprefix("http://").rsplit(":", 1)
+    body = json.dumps(
+        {"model": MODEL, "messages": [{"role": "user", "content": PROMPT}], "max_tokens": 4}
+        | {"stream": True}
+    ).encode()
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        await reader.readuntil(b"\r\n0\r\n\r\n")  # the chunked body's terminator
+        after = await asyncio.wait_for(reader.read(100), 5)
+    finally:
+        writer.close()
+    return head, after
+
+
+async def test_back_to_back_requests_never_fail_though_the_engine_closes(gateway) -> None:  # type: ignore[no-untyped-def]
+    """llama-server closes its connection right after a streamed answer while its headers
+    say keep-alive (docs/wire.md); the request that took that connection from the gateway's
+    pool failed with a 502. Streamed and whole in turn, every dialect's path."""
+    gw, url = gateway
+    paths = ("/v1/chat/completions", "/v1/messages", "/api/chat")
+    async with aiohttp.ClientSession() as session:
+        for turn in range(20):
+            path, stream = paths[turn % 3], turn % 2 == 0
+            body = {"model": MODEL, "messages": [{"role": "user", "content": PROMPT}]}
+            body["stream"] = stream
+            if path == "/api/chat":
+                body["options"] = {"num_predict": 4}
+            else:
+                body["max_tokens"] = 4
+            async with session.post(url + path, json=body) as response:
+                text = await response.text()
+                assert response.status == 200, (turn, path, text)
+                assert text
+    head, after = await _close_after_a_stream(managed(gw).url)  # the engine is up by now
+    assert b"Keep-Alive: timeout=5, max=100" in head and b"Connection:" not in head
+    assert after == b""  # the fact the fix answers; a build that keeps it open changes wire.md
+
+
 async def test_anthropic_sdk_stream_usage_and_stop_sequence(sdk, gateway) -> None:  # type: ignore[no-untyped-def]
     """Issue 10, points 8 and 12: llama-server's message_delta has output_tokens only and
     says stop_reason "end_turn" for a matched stop sequence; the client gets the whole usage

@@ -20,7 +20,7 @@ from pathlib import Path
 import platformdirs
 
 from modelport import __version__
-from modelport.agent.config import BYOK_KINDS, LOCAL_KINDS, AgentConfig, BackendEntry
+from modelport.agent.config import KINDS_NEEDING_KEY, KINDS_NEEDING_URL, AgentConfig, BackendEntry
 from modelport.backends import Backend, connect
 from modelport.backends.profiles import DISCOVERY_PORTS
 from modelport.config import is_loopback
@@ -31,6 +31,7 @@ from modelport.records import RequestRecord
 from modelport.router import Limits, Router, Upstream
 from modelport.service import Service
 from modelport.wire.provider import (
+    JOB_FORMATS,
     AgentMetadata,
     Capabilities,
     CapabilityLimits,
@@ -44,8 +45,6 @@ log = logging.getLogger("modelport.agent.engines")
 # is advertised (local engines before BYOK passthroughs); kinds it does not know come last.
 KIND_PRIORITY = {"vllm": 0, "llamacpp": 1, "lmstudio": 2, "ollama": 3, "venice": 4, "openrouter": 5}
 UNKNOWN_KIND_PRIORITY = 100
-# The job formats a modelport agent serves (usepod-agent says nothing: "openai" only).
-FORMATS = ("openai", "anthropic")
 LEDGER_FILE = "agent-ledger.sqlite3"
 # Discovery looks on this machine only: an agent lends what runs beside it.
 DISCOVERY_HOST = "127.0.0.1"
@@ -70,6 +69,12 @@ def kind_priority(kind: str) -> int:
     return KIND_PRIORITY.get(kind, UNKNOWN_KIND_PRIORITY)
 
 
+def api_key_of(entry: BackendEntry, env: Mapping[str, str]) -> str:
+    """The key a BYOK row's `api_key_env` names, from `env`; "" when unset or blank (the
+    row is then skipped). `validate` and `status` say "not set" by the same rule."""
+    return env.get(entry.api_key_env or "", "").strip()
+
+
 def build_backend(entry: BackendEntry, env: Mapping[str, str]) -> Backend | None:
     """The backend for one `[[backends]]` row, or None (logged) when it cannot be built:
     a BYOK row whose variable is unset or empty is skipped, as discovery.rs does.
@@ -80,13 +85,13 @@ def build_backend(entry: BackendEntry, env: Mapping[str, str]) -> Backend | None
     proxy, a test double): modelport honours it, usepod-agent always dials the vendor.
     `markup` is read and not used, as in usepod-agent 0.3.x (config.rs parses it, nothing
     reads it): prices come from `[pricing]` alone."""
-    if entry.kind in LOCAL_KINDS:
+    if entry.kind in KINDS_NEEDING_URL:  # usepod-agent's local kinds, localai, openai-compatible
         if not entry.url:
             log.warning("skipping %s backend: it needs a url", entry.kind)
             return None
         return connect(f"{entry.kind}:{entry.url}")
-    if entry.kind in BYOK_KINDS:
-        key = env.get(entry.api_key_env or "", "").strip()
+    if entry.kind in KINDS_NEEDING_KEY:  # openrouter, venice, openai, anthropic
+        key = api_key_of(entry, env)
         if not key:
             log.warning(
                 "skipping %s backend: no API key in $%s", entry.kind, entry.api_key_env or "?"
@@ -154,7 +159,7 @@ class AgentEngines:
             backend = build_backend(entry, variables)
             if backend is None:
                 continue
-            local = entry.kind in LOCAL_KINDS
+            local = entry.kind in KINDS_NEEDING_URL
             engines.router.add(
                 backend,
                 engines.limits,
@@ -207,7 +212,7 @@ class AgentEngines:
         return Capabilities(
             models=[best[model_id][1] for model_id in sorted(best)],
             limits=CapabilityLimits(limits.max_concurrent, limits.max_tokens_per_minute),
-            metadata=AgentMetadata(agent_version=__version__, formats=FORMATS),
+            metadata=AgentMetadata(agent_version=__version__, formats=tuple(JOB_FORMATS)),
         )
 
     def _offer(self, model_id: str, kind: str, context: int | None) -> CapabilityModel | None:
@@ -259,7 +264,7 @@ class AgentEngines:
 def _loopback_ports(entries: Iterable[BackendEntry]) -> set[int]:
     ports: set[int] = set()
     for entry in entries:
-        parts = split_url(entry.url) if entry.url and entry.kind in LOCAL_KINDS else None
+        parts = split_url(entry.url) if entry.url and entry.kind in KINDS_NEEDING_URL else None
         if parts is not None and parts.hostname and is_loopback(parts.hostname) and parts.port:
             ports.add(parts.port)
     return ports

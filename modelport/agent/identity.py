@@ -174,6 +174,14 @@ def parse(raw: str, path: Path) -> Identity:
     return identity
 
 
+def public_fields(path: Path) -> dict[str, str]:
+    """The identity file's `key: value` fields but the secret, read as `load` reads them
+    and never created: what a status page may show. Raises OSError or ValueError."""
+    fields = _fields(path.read_text(encoding="utf-8"))
+    fields.pop("secret", None)
+    return fields
+
+
 def _fields(raw: str) -> dict[str, str]:
     lines = [line.strip() for line in raw.splitlines()]
     if HEADER not in lines:

@@ -56,16 +56,20 @@ from modelport.service.reply import Reply
 from modelport.types import WireFormat
 from modelport.wire import codec_for
 from modelport.wire.errors import error_fields, parse_error_body
-from modelport.wire.provider import AgentFrame, Job, JobChunk, JobDone, JobError, tokens
+from modelport.wire.provider import (
+    INVALID_PREFIX,
+    JOB_FORMATS,
+    AgentFrame,
+    Job,
+    JobChunk,
+    JobDone,
+    JobError,
+    tokens,
+)
 
 log = logging.getLogger("modelport.agent.jobs")
 
 Send = Callable[[AgentFrame], Awaitable[None]]
-
-JOB_FORMATS: dict[str, WireFormat] = {
-    "openai": WireFormat.OPENAI,
-    "anthropic": WireFormat.ANTHROPIC,
-}
 
 # Our error -> job_error code (CONTRACTS.md, agent side); the first base that matches wins.
 _CODES: tuple[tuple[type[BackendError], str], ...] = (
@@ -79,7 +83,6 @@ _CODES: tuple[tuple[type[BackendError], str], ...] = (
 )
 # The request's own fault: a hub answers these 400 with no fallback ("invalid request: ").
 _INVALID: tuple[type[BackendError], ...] = (InvalidRequest, ContextWindowExceeded, Unsupported)
-INVALID_PREFIX = "invalid request: "
 
 
 def _error_classes() -> dict[str, type[BackendError]]:
@@ -138,6 +141,7 @@ class JobRunner:
         self.max_concurrent = max_concurrent
         self.send = send
         self.observer = observer
+        self.stopping = False  # the agent stops: new jobs are refused, running ones finish
         self._jobs: dict[str, _Run] = {}  # the slots: a job holds one while it is here
         self._tasks: set[asyncio.Task[None]] = set()  # every job task alive, cancelled too
         self._closing: set[asyncio.Task[None]] = set()  # upstream closes that outlive a task
@@ -168,6 +172,9 @@ class JobRunner:
             await self._refuse(
                 job, "internal", f"unknown job format {job.format!r}; this agent serves {known}"
             )
+            return
+        if self.stopping:  # out_of_capacity: the hub tries another agent at once
+            await self._refuse(job, "out_of_capacity", "the agent is stopping")
             return
         if len(self._jobs) >= self.max_concurrent:
             await self._refuse(

@@ -39,9 +39,11 @@ from modelport.wire.provider import (
     BACKOFF_MAX_S,
     BACKOFF_START_S,
     CLOSE_GOING_AWAY,
+    DEFAULT_DEADLINE_MS,
     DRAIN_DEPLOY,
     DRAIN_OPERATOR,
     HEARTBEAT_INTERVAL_S,
+    JOB_FORMATS,
     AgentFrame,
     AgentMetadata,
     AuthChallenge,
@@ -59,8 +61,6 @@ from modelport.wire.provider import (
 
 log = logging.getLogger("modelport.agent.session")
 
-# The job formats a modelport agent serves (usepod-agent 0.3.x says none: openai only).
-FORMATS = ("openai", "anthropic")
 # A job's request may carry images: tungstenite's default message cap (64 MiB), not
 # aiohttp's 4 MiB.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -87,6 +87,8 @@ class Jobs(Protocol):
 
     @property
     def in_flight(self) -> int: ...
+
+    stopping: bool  # set when the agent stops: new jobs are refused, running ones finish
 
     async def submit(self, job: Job) -> None: ...
 
@@ -118,6 +120,14 @@ class Timings:
     # Dial + challenge + auth_ok. usepod-agent waits without limit; a hub that accepts the
     # socket and never challenges would hold the agent forever.
     handshake_timeout_s: float = 30.0
+    # How long the hub may say nothing, not even a Pong to our Ping, before the link is
+    # left and dialled again. usepod-agent has no such limit: a hung hub, or one gone
+    # without a FIN, holds it (and its jobs) until TCP gives up, many minutes later. Long
+    # enough for a Ping queued behind megabytes of job chunks on a slow uplink.
+    hub_silence_s: float = 90.0
+    # A stop lets the jobs in flight finish for up to this long (a job's default deadline),
+    # refusing new ones; then the link closes and what still runs is cancelled upstream.
+    stop_grace_s: float = DEFAULT_DEADLINE_MS / 1000
 
 
 def check_url(url: str, *, allow_insecure: bool) -> None:
@@ -186,13 +196,14 @@ class AgentSession:
             await self.send(self._stamped(frame))
 
     def _stamped(self, frame: Capabilities) -> Capabilities:
-        metadata = AgentMetadata(agent_version=self.agent_version, formats=FORMATS)
+        metadata = AgentMetadata(agent_version=self.agent_version, formats=tuple(JOB_FORMATS))
         return msgspec.structs.replace(frame, metadata=metadata)
 
     # -- the reconnect loop --------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Connect, serve, reconnect, until `stop` is set (forever without one)."""
+        """Connect, serve, reconnect, until `stop` is set (forever without one); then the
+        jobs in flight finish (new ones refused) for up to `stop_grace_s`."""
         forever = asyncio.create_task(self._forever(), name="modelport-agent-session")
         if stop is None:
             await forever
@@ -200,12 +211,24 @@ class AgentSession:
         stopper = asyncio.create_task(stop.wait())
         try:
             done, _ = await asyncio.wait({forever, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if forever not in done:
+                await self._finish_jobs()
         finally:
             for task in (forever, stopper):
                 task.cancel()
             await asyncio.gather(forever, stopper, return_exceptions=True)
         if forever in done:
             forever.result()  # it never ends by itself: a bug's exception goes to the caller
+
+    async def _finish_jobs(self) -> None:
+        self.jobs.stopping = True
+        if self.jobs.in_flight:
+            log.info("stopping: %d job(s) in flight may finish", self.jobs.in_flight)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.timings.stop_grace_s):
+                # Polled: the runner has no event for its last job's end, and a stop is rare.
+                while self.jobs.in_flight:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
 
     async def _forever(self) -> None:
         t = self.timings
@@ -230,8 +253,14 @@ class AgentSession:
         """One connection, to its end; whether it authenticated."""
         log.info("dialing the hub at %s", self.url)
         async with asyncio.timeout(self.timings.handshake_timeout_s):
+            # aiohttp Pings after 2/3 of `hub_silence_s` with nothing from the hub and
+            # leaves the link when no Pong comes in the last third.
             ws = await http.ws_connect(
-                self.url, autoping=True, autoclose=True, max_msg_size=MAX_MESSAGE_BYTES
+                self.url,
+                autoping=True,
+                autoclose=True,
+                max_msg_size=MAX_MESSAGE_BYTES,
+                heartbeat=self.timings.hub_silence_s * 2 / 3,
             )
         try:
             async with asyncio.timeout(self.timings.handshake_timeout_s):

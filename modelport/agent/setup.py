@@ -241,8 +241,10 @@ def _activated(model_config: Any) -> tuple[ActivatedModel, ...]:
 
 
 def _short_secret(secret: str) -> str:
-    """setup.rs short_secret: the first 8 and last 4 characters of a long token."""
-    return secret if len(secret) <= 16 else f"{secret[:8]}…{secret[-4:]}"
+    """setup.rs short_secret's first 8 and last 4 characters of a long token, only when
+    at least 24 stay hidden; else nothing of it. setup.rs writes a token of up to 16
+    characters whole (and shows 12 of 17): a file we write holds no usable secret."""
+    return f"{secret[:8]}…{secret[-4:]}" if len(secret) >= 36 else "…"
 
 
 def _toml_string(text: str) -> str:

@@ -1,9 +1,9 @@
 """`modelport agent status`: who this agent is, what it lends, whether it runs, what it earned.
 
-Nothing here changes anything: the identity file is read, never created (a tiny reader of
-usepod-agent's format, `src/identity.rs`: key/value lines between the BEGIN/END markers;
-only `public` and `provider_id` are read, the secret never); whether the agent runs is
-asked of its /metrics endpoint; the totals come from its ledger, opened read-only.
+Nothing here changes anything: the identity file is read, never created (identity.py's
+reader, the one `run` uses, without loading the key: only `public` and `provider_id` are
+shown, the secret never); whether the agent runs is asked of its /metrics endpoint; the
+totals come from its ledger, opened read-only.
 """
 
 from __future__ import annotations
@@ -15,13 +15,12 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
-from modelport.agent.config import BYOK_KINDS, AgentConfig
-from modelport.agent.engines import agent_ledger_path
+from modelport.agent.config import KINDS_NEEDING_KEY, AgentConfig
+from modelport.agent.engines import agent_ledger_path, api_key_of
+from modelport.agent.identity import expand_key_path, public_fields
 from modelport.agent.metrics import MetricsAddressError, split_addr
 from modelport.gateway.ledger import EarningsRow, earnings_totals
 
-HEADER = "-----BEGIN USEPOD AGENT KEY-----"
-FOOTER = "-----END USEPOD AGENT KEY-----"
 DAY_S = 86400.0
 MICRO = Decimal("0.000001")
 CONNECTED = "modelport_agent_connected "
@@ -32,7 +31,7 @@ def render_status(
 ) -> str:
     """The status page as text (`env`: where BYOK key variables are looked up)."""
     variables = os.environ if env is None else env
-    lines = _identity_lines(Path(config.key_path).expanduser())
+    lines = _identity_lines(expand_key_path(config.key_path))
     lines.append(_row("coordinator", config.coordinator_url))
     lines += _backend_lines(config, variables)
     lines.append(_row("agent", _running(config.observability.prometheus_addr, timeout_s)))
@@ -48,16 +47,11 @@ def _row(name: str, text: str) -> str:
 
 
 def read_identity(path: Path) -> dict[str, str]:
-    """The key/value lines of an identity file (usepod-agent's format), secret left out."""
-    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    if HEADER not in lines or FOOTER not in lines or lines.index(FOOTER) < lines.index(HEADER):
-        raise ValueError(f"not an agent identity file (no {HEADER} ... {FOOTER})")
-    fields: dict[str, str] = {}
-    for line in lines[lines.index(HEADER) + 1 : lines.index(FOOTER)]:
-        key, sep, value = line.partition(":")
-        if sep and key.strip() != "secret":
-            fields[key.strip()] = value.strip()
-    return fields
+    """The fields of an identity file, secret left out (identity.py's reader)."""
+    try:
+        return public_fields(path)
+    except ValueError as exc:
+        raise ValueError(f"not an agent identity file ({exc})") from None
 
 
 def _identity_lines(path: Path) -> list[str]:
@@ -77,9 +71,9 @@ def _identity_lines(path: Path) -> list[str]:
 def _backend_lines(config: AgentConfig, env: Mapping[str, str]) -> list[str]:
     rows: list[str] = []
     for entry in config.backends:
-        if entry.kind in BYOK_KINDS:
+        if entry.kind in KINDS_NEEDING_KEY:
             name = entry.api_key_env or "?"
-            where = f"key from ${name} ({'set' if env.get(name, '').strip() else 'NOT SET'})"
+            where = f"key from ${name} ({'set' if api_key_of(entry, env) else 'NOT SET'})"
         else:
             where = entry.url or "(no url)"
         models = f"; models: {', '.join(entry.models)}" if entry.models is not None else ""

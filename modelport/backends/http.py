@@ -10,7 +10,9 @@ from __future__ import annotations
 import enum
 import os
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -23,6 +25,10 @@ from modelport.types import BackendHealth, Event
 from modelport.wire.sse import MAX_FRAME_BYTES
 
 if TYPE_CHECKING:
+    from aiohttp.client_reqrep import ClientRequest
+    from aiohttp.connector import Connection
+    from aiohttp.tracing import Trace
+
     from modelport.wire.codec import EngineCodec, Framer, StreamDecoder
 
 ErrorDecoder = Callable[..., BackendError]
@@ -137,6 +143,67 @@ def _typed(exc: BaseException, phase: Phase, url: str, backend_id: str | None) -
     return Unreachable(f"cannot connect to the engine: {why}", backend_id=backend_id)
 
 
+class _Attempt:
+    """One send: whether it took a kept-alive connection from the pool."""
+
+    __slots__ = ("reused",)
+
+    def __init__(self) -> None:
+        self.reused = False
+
+
+# The send under way in this task, for the connector to mark (a context variable, not
+# aiohttp's tracing: a TraceConfig costs every request some 40 us of CPU, ~10%).
+_attempt: ContextVar[_Attempt | None] = ContextVar("modelport_send_attempt", default=None)
+
+
+class _Connector(aiohttp.TCPConnector):
+    """aiohttp's connector, telling the send under way whether its connection is one it
+    handed out before (a kept-alive one from the pool) or a new one."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._handed_out: weakref.WeakSet[object] = weakref.WeakSet()
+
+    async def connect(  # aiohttp's signature, `timeout` included
+        self,
+        req: ClientRequest,
+        traces: list[Trace],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109
+    ) -> Connection:
+        connection = await super().connect(req, traces, timeout)
+        protocol = connection.protocol
+        if protocol is not None:
+            attempt = _attempt.get()
+            if attempt is not None and protocol in self._handed_out:
+                attempt.reused = True
+            self._handed_out.add(protocol)
+        return connection
+
+
+# How a send on a connection the engine already closed fails: the write meets a closed or
+# reset socket, or the read meets its end before any answer.
+_STALE_FAILURES = (
+    aiohttp.ServerDisconnectedError,
+    aiohttp.ClientOSError,
+    aiohttp.ClientConnectionResetError,
+)
+
+
+def _stale(exc: BaseException, attempt: _Attempt) -> bool:
+    """Whether a failed send met a kept-alive connection the engine had closed, so the engine
+    never read the request (docs/wire.md, llama-server: it closes right after a streamed
+    answer while announcing keep-alive; a proxy's idle timeout does the same). Only on a
+    reused connection and only before any byte of an answer: a fresh connection that fails
+    says the engine is gone or refused us, and a partly read answer is the engine's."""
+    if not attempt.reused or isinstance(exc, aiohttp.ClientConnectorError):
+        return False
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        # Its message is the part of an answer read so far when there is one, else text.
+        return isinstance(exc.message, str)
+    return True
+
+
 class HTTPClient:
     """A lazily created aiohttp session bound to one engine's base URL."""
 
@@ -158,18 +225,32 @@ class HTTPClient:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self._session: aiohttp.ClientSession | None = None
+        self._fresh_session: aiohttp.ClientSession | None = None
 
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                headers=self.headers,
-                timeout=aiohttp.ClientTimeout(
-                    total=None, connect=self.connect_timeout, sock_read=self.read_timeout
-                ),
-                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
-            )
+            self._session = self._new_session(fresh=False)
         return self._session
+
+    @property
+    def fresh_session(self) -> aiohttp.ClientSession:
+        """A session that pools nothing: each request on a new connection (the one retry of
+        a send that met a closed kept-alive connection; made on the first such retry)."""
+        if self._fresh_session is None or self._fresh_session.closed:
+            self._fresh_session = self._new_session(fresh=True)
+        return self._fresh_session
+
+    def _new_session(self, *, fresh: bool) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            headers=self.headers,
+            timeout=aiohttp.ClientTimeout(
+                total=None, connect=self.connect_timeout, sock_read=self.read_timeout
+            ),
+            connector=(aiohttp.TCPConnector if fresh else _Connector)(
+                limit=0, ttl_dns_cache=300, force_close=fresh
+            ),
+        )
 
     def scrub(self, exc: BackendError) -> BackendError:
         """The same error with our keys taken out of its message and raw body, and this
@@ -182,9 +263,10 @@ class HTTPClient:
         return self.scrub(exc)
 
     async def aclose(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
+        for session in (self._session, self._fresh_session):
+            if session is not None and not session.closed:
+                await session.close()
+        self._session = self._fresh_session = None
 
     async def open(
         self,
@@ -212,9 +294,7 @@ class HTTPClient:
                 total=time_limit, connect=min(time_limit, self.connect_timeout)
             )
         with TransportErrors(Phase.SEND, url=self.base_url, backend_id=self.backend_id):
-            response = await self.session.request(
-                method, self.base_url + path, data=data, headers=send_headers, **kwargs
-            )
+            response = await self._send(method, self.base_url + path, data, send_headers, kwargs)
         if response.status >= 400:
             try:
                 payload = await read_all(response, self.backend_id)
@@ -227,6 +307,36 @@ class HTTPClient:
             )
             raise self.scrub(error)
         return response
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        data: bytes | None,
+        headers: dict[str, str],
+        options: dict[str, Any],
+    ) -> aiohttp.ClientResponse:
+        """The engine's answer up to its headers; a send that met a kept-alive connection the
+        engine had closed is sent once more, on a new connection.
+
+        That retry is safe for a POST too: the engine closed the connection before our
+        request reached it, so it never read it (llama-server's keep-alive loop has ended when
+        it closes; the bytes meet a closed socket), and no byte of an answer had come. The
+        same body to the same engine is what the candidate loop would send to the next
+        candidate anyway. aiohttp resends only idempotent methods itself (RFC 9112 section
+        9.3.1 allows more when the request was "never applied"); Chromium resends any request
+        that fails so on a reused socket.
+        """
+        attempt = _Attempt()
+        token = _attempt.set(attempt)
+        try:
+            return await self.session.request(method, url, data=data, headers=headers, **options)
+        except _STALE_FAILURES as exc:
+            if not _stale(exc, attempt):
+                raise
+        finally:
+            _attempt.reset(token)
+        return await self.fresh_session.request(method, url, data=data, headers=headers, **options)
 
     async def fetch(
         self,

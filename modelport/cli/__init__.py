@@ -14,6 +14,7 @@ import typer
 from modelport.errors import BackendError
 
 if TYPE_CHECKING:
+    from modelport.config import Config
     from modelport.types import ChatResponse, Event, Tool
 
 T = TypeVar("T")
@@ -328,6 +329,28 @@ def _load(config_file: Path | None) -> tuple[Any, Path | None]:
         raise fail(str(exc), 2) from None
 
 
+def _serve_options(
+    config: Config, host: str | None, port: int | None, *, no_discovery: bool, hub: bool
+) -> Config:
+    """`config` with serve's command-line options applied."""
+    import msgspec
+
+    from modelport.config import ConfigError, with_overrides
+
+    try:
+        config = with_overrides(config, host=host, port=port)
+    except ConfigError as exc:
+        raise fail(str(exc), 2) from None
+    if no_discovery:
+        discovery = msgspec.structs.replace(config.discovery, enabled=False)
+        config = msgspec.structs.replace(config, discovery=discovery)
+    if hub:
+        config = msgspec.structs.replace(
+            config, hub=msgspec.structs.replace(config.hub, enabled=True)
+        )
+    return config
+
+
 @app.command()
 def serve(
     config_file: ConfigOption = None,
@@ -343,25 +366,11 @@ def serve(
     """Serve the OpenAI and Anthropic APIs over every configured and discovered engine."""
     import logging
 
-    import msgspec
-
-    from modelport.config import ConfigError, with_overrides
+    from modelport.config.check import hub_warnings
     from modelport.gateway.server import Gateway, StartError
 
-    config, path = _load(config_file)
-    try:
-        config = with_overrides(config, host=host, port=port)
-    except ConfigError as exc:
-        raise fail(str(exc), 2) from None
-    if no_discovery:
-        discovery = msgspec.structs.replace(config.discovery, enabled=False)
-        config = msgspec.structs.replace(config, discovery=discovery)
-    if hub:
-        config = msgspec.structs.replace(
-            config, hub=msgspec.structs.replace(config.hub, enabled=True)
-        )
-    from modelport.config.check import hub_warnings
-
+    loaded, path = _load(config_file)
+    config = _serve_options(loaded, host, port, no_discovery=no_discovery, hub=hub)
     for warning in hub_warnings(config):
         typer.echo(f"warning: {warning}", err=True)
     logging.basicConfig(

@@ -288,7 +288,9 @@ def enroll(
     typer.echo(f"provider_id: {identity.provider_id or '<not yet enrolled>'}")
     typer.echo(f"key_path: {identity.path}")
     if loaded.enrollment_code:
-        typer.echo(f"enrollment_code: {loaded.enrollment_code}")
+        # Said, never shown: a (reusable) code admits any key to the hub, and this output
+        # gets pasted into tickets to hand the public key over. usepod-agent prints it.
+        typer.echo("enrollment_code: set in agent.toml (not shown)")
 
 
 @agent_app.command()
@@ -305,6 +307,7 @@ def validate(
 
 
 def summary(config: AgentConfig) -> str:
+    from modelport.agent.engines import api_key_of
     from modelport.agent.identity import expand_key_path
 
     pricing, limits, mp = config.pricing, config.limits, config.modelport
@@ -317,7 +320,7 @@ def summary(config: AgentConfig) -> str:
     for backend in config.backends:
         parts = [backend.url] if backend.url else []
         if backend.api_key_env:
-            unset = "" if os.environ.get(backend.api_key_env) else " (not set here)"
+            unset = "" if api_key_of(backend, os.environ) else " (not set here)"
             parts.append(f"key from ${backend.api_key_env}{unset}")
         if backend.markup is not None:
             parts.append(f"markup {backend.markup:g}")

@@ -105,16 +105,22 @@ def agents(
 def _fetch_agents(url: str) -> dict[str, Any]:
     """GET /v1/hub/agents with the first key in $MODELPORT_API_KEY, if one is set."""
     request = urllib.request.Request(url.rstrip("/") + "/v1/hub/agents")
-    key = os.environ.get("MODELPORT_API_KEY", "").split(",")[0].strip()
-    if key:
+    from modelport.config.derive import split_keys
+    from modelport.scrub import redact_url
+
+    keys = split_keys(os.environ.get("MODELPORT_API_KEY", ""))
+    if keys:
+        key = keys[0]
         request.add_header("Authorization", f"Bearer {key}")
+    shown = redact_url(url)
     try:
         with urllib.request.urlopen(request, timeout=10) as answer:
             document: dict[str, Any] = json.load(answer)
     except urllib.error.HTTPError as exc:
-        raise fail(f"{url} answered {exc.code}: {exc.read(500).decode(errors='replace')}") from None
+        said = exc.read(500).decode(errors="replace")
+        raise fail(f"{shown} answered {exc.code}: {said}") from None
     except (OSError, ValueError) as exc:
-        raise fail(f"cannot read the agents of {url}: {exc}") from None
+        raise fail(f"cannot read the agents of {shown}: {exc}") from None
     return document
 
 

@@ -161,7 +161,7 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
     # "local-first": this machine's engines before agents; "price": the cheapest first.
     policy: str = "local-first"
     max_frame_kb: int = 1024  # one WebSocket message from an agent
-    max_frames_per_s: int = 2000  # per agent, averaged over a second
+    max_frames_per_s: int = 2000  # per agent, averaged over a second; a job's own not counted
     auth_timeout_s: float = 10  # an unauthenticated connection is closed after this
     drain_timeout_s: float = 30  # a planned restart lets in-flight jobs run this long
     heartbeat_misses: int = 2  # an agent silent for this many heartbeats is not ready

@@ -114,6 +114,24 @@ def backend_for(
     return connect(config.spec, api_key=backend_key(config, env))
 
 
+def add_backends(router: Router, config: Config, env: Mapping[str, str], fleet: Fleet) -> None:
+    """The configured backends, each an upstream of `router` with its limits and overrides."""
+    for backend in config.backends:
+        router.add(
+            backend_for(backend, env, fleet, config.server.start_wait_s),
+            limits_of(backend),
+            name=backend.label,
+            priority=backend.priority,
+            local=not is_cloud(backend),
+            allow=frozenset(backend.models) if backend.models else None,
+            capabilities=backend.capabilities.overrides(),
+            model_capabilities={
+                name: caps.overrides() for name, caps in backend.model_capabilities.items()
+            },
+            first_byte_timeout_s=backend.first_byte_timeout_s,
+        )
+
+
 class Gateway:
     def __init__(
         self,
@@ -142,20 +160,7 @@ class Gateway:
             discover=self._discover if config.discovery.enabled else None,
             policy=config.hub.policy,
         )
-        for backend in config.backends:
-            self.router.add(
-                backend_for(backend, self.env, self.fleet, config.server.start_wait_s),
-                limits_of(backend),
-                name=backend.label,
-                priority=backend.priority,
-                local=not is_cloud(backend),
-                allow=frozenset(backend.models) if backend.models else None,
-                capabilities=backend.capabilities.overrides(),
-                model_capabilities={
-                    name: caps.overrides() for name, caps in backend.model_capabilities.items()
-                },
-                first_byte_timeout_s=backend.first_byte_timeout_s,
-            )
+        add_backends(self.router, config, self.env, self.fleet)
         self.router.on_refresh = self._backend_state
         self.service = Service(
             self.router,

@@ -231,6 +231,7 @@ class Access:
         self._codes = config.enrollment_codes
         self._data = AgentsData()
         self._signature: tuple[int, int, int] | None = None
+        self._stat_problem: str | None = None  # the last failed stat, said once
 
     def admit(self, pubkey_b64: str, enrollment_code: str | None) -> str:
         """The agent's provider_id, or AccessDenied saying why not."""
@@ -297,9 +298,13 @@ class Access:
     def _current(self) -> AgentsData:
         try:
             signature = self.file.signature()
-        except OSError as exc:  # unreadable directory: keep what we knew
-            log.error("cannot stat the agents file %s: %s", self.file.path, exc)
+        except OSError as exc:  # unreadable directory: keep what we knew; say so once
+            problem = f"cannot stat the agents file {self.file.path}: {exc}"
+            if problem != self._stat_problem:
+                log.error("%s", problem)
+                self._stat_problem = problem
             return self._data
+        self._stat_problem = None
         if signature != self._signature:
             try:
                 self._data = self.file.read()

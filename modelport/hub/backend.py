@@ -45,12 +45,7 @@ from modelport.wire import anthropic, openai, relay_codec_for
 from modelport.wire.fields import Target
 from modelport.wire.meter import Meter
 from modelport.wire.openai.models import AGENT_ENTRY
-
-# Job formats (wire/provider.py) and the client dialects they pass through.
-JOB_FORMATS: dict[str, WireFormat] = {
-    "openai": WireFormat.OPENAI,
-    "anthropic": WireFormat.ANTHROPIC,
-}
+from modelport.wire.provider import JOB_FORMATS
 
 
 class _Model(msgspec.Struct):
@@ -240,7 +235,11 @@ def _job_format(format: RelayedFormat) -> str:
 
 
 def models_of(link: AgentLink) -> list[BackendModel]:
-    """The agent's models with their context windows; its prices and id in `native`."""
+    """The agent's models with their context windows; its prices and id in `native`.
+
+    The prices stand twice: at the top of `native`, where the router reads an upstream's
+    advertised price (`router.advertised_price`: the price policy, the ledger's settlement),
+    and in the agent entry /v1/models shows."""
     caps = link.capabilities
     if caps is None:
         return []
@@ -250,8 +249,6 @@ def models_of(link: AgentLink) -> list[BackendModel]:
             context_window=m.context_window,
             loaded=True,
             native={
-                # Where the router reads an advertised price (`router.advertised_price`):
-                # the price policy's order and the ledger's settlement price.
                 "input_per_1m": m.input_per_1m,
                 "output_per_1m": m.output_per_1m,
                 AGENT_ENTRY: {

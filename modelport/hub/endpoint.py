@@ -118,7 +118,8 @@ async def authenticate(
     reason = verify(auth, nonce)
     if reason is None:
         try:
-            provider_id = access.admit(auth.pubkey, auth.enrollment_code)
+            # A thread: it stats (and, enrolling, writes under a lock) the agents file.
+            provider_id = await asyncio.to_thread(access.admit, auth.pubkey, auth.enrollment_code)
         except Exception as exc:  # AccessDenied, by its reason; anything else says no too
             reason = str(getattr(exc, "reason", "") or "access denied")
             if not hasattr(exc, "reason"):

@@ -22,7 +22,7 @@ import contextlib
 import logging
 import time
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 
 from modelport.config.schema import HubConfig
 from modelport.hub.backend import AgentBackend, health_of, models_of
@@ -144,7 +144,10 @@ class Hub:
             if msg.type is WSMsgType.ERROR:  # too big: aiohttp has closed with 1009
                 log.warning("agent %s: %s", link.upstream, msg.data)
                 break
-            if not rate.allow():
+            frame = _decoded(link, msg)
+            # The limit counts what the hub did not ask for: a running job's frames come as
+            # fast as its engine writes and are bounded by its buffer (link.py).
+            if not _answers_a_job(link, frame) and not rate.allow():
                 log.warning(
                     "agent %s sent over %d frames a second: closed",
                     link.upstream,
@@ -152,14 +155,8 @@ class Hub:
                 )
                 await ws.close(code=CLOSE_POLICY, message=b"frame rate limit")
                 break
-            if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
-                continue
-            try:
-                frame = decode_agent_frame(msg.data)
-            except FrameError as exc:
-                log.warning("agent %s: %s (ignored)", link.upstream, exc)
-                continue
-            self._on_frame(link, frame)
+            if frame is not None:
+                self._on_frame(link, frame)
 
     def _on_frame(self, link: AgentLink, frame: AgentFrame | None) -> None:
         if isinstance(frame, JobChunk):
@@ -240,14 +237,20 @@ class Hub:
             await asyncio.sleep(period)
             now = time.monotonic()
             for link in list(self._links.values()):
-                if link.ready and now - link.seen_at > silence:
-                    log.warning("agent %s missed its heartbeats: not ready", link.upstream)
-                    self._set_ready(link, False)
-                if not link.closed and self.access.revoked(link.pubkey):
-                    # `modelport hub revoke` wrote the agents file: the agent goes now, and
-                    # its reconnect is refused ("revoked key").
-                    log.warning("agent %s was revoked: closing its connection", link.upstream)
-                    await _close(link, CLOSE_POLICY, "revoked key")
+                try:
+                    await self._watch_one(link, now, silence)
+                except Exception:  # one agent's trouble must not end every agent's watch
+                    log.exception("heartbeat watch: checking agent %s failed", link.upstream)
+
+    async def _watch_one(self, link: AgentLink, now: float, silence: float) -> None:
+        if link.ready and now - link.seen_at > silence:
+            log.warning("agent %s missed its heartbeats: not ready", link.upstream)
+            self._set_ready(link, False)
+        if not link.closed and self.access.revoked(link.pubkey):
+            # `modelport hub revoke` wrote the agents file: the agent goes now, and its
+            # reconnect is refused ("revoked key").
+            log.warning("agent %s was revoked: closing its connection", link.upstream)
+            await _close(link, CLOSE_POLICY, "revoked key")
 
     # -- drain and close ----------------------------------------------------------------
 
@@ -282,6 +285,22 @@ class Hub:
         for link in list(self._links.values()):
             link.dropped("was closed by the hub")
             await self._unroute(link)
+
+
+def _decoded(link: AgentLink, msg: WSMessage) -> AgentFrame | None:
+    """The frame in a message; None for a type we do not know, a malformed frame (logged)
+    or a message that is no frame (Ping, Pong, Close)."""
+    if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+        return None
+    try:
+        return decode_agent_frame(msg.data)
+    except FrameError as exc:
+        log.warning("agent %s: %s (ignored)", link.upstream, exc)
+        return None
+
+
+def _answers_a_job(link: AgentLink, frame: AgentFrame | None) -> bool:
+    return isinstance(frame, JobChunk | JobDone | JobError) and frame.job_id in link.jobs
 
 
 async def _close(link: AgentLink, code: int, reason: str) -> None:

@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass
 
 import msgspec
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from modelport.errors import (
     BackendError,
@@ -33,6 +33,7 @@ from modelport.errors import (
     UpstreamAuthError,
 )
 from modelport.wire.provider import (
+    INVALID_PREFIX,
     Capabilities,
     CapabilityModel,
     Heartbeat,
@@ -49,8 +50,6 @@ log = logging.getLogger("modelport.hub")
 MAX_JOB_BUFFER_BYTES = 8 * 1024 * 1024
 # usepod-agent 0.3.x sends no `formats`: it posts every job to chat completions.
 USEPOD_FORMATS: tuple[str, ...] = ("openai",)
-# The prefix a modelport agent puts on an InvalidRequest's message (CONTRACTS.md).
-INVALID_PREFIX = "invalid request: "
 
 
 @dataclass(frozen=True)
@@ -250,7 +249,10 @@ class AgentLink:
         self.idle.clear()
         frame = Job(job_id, model_id, msgspec.Raw(request), format=format, deadline_ms=deadline_ms)
         try:
-            await self.ws.send_str(encode(frame).decode())
+            # The encoded bytes as a text frame: no round trip through str, which costs a
+            # UTF-8 decode and encode of the whole client body (500 us for 500 KB of
+            # non-ASCII text).
+            await self.ws.send_frame(encode(frame), WSMsgType.TEXT)
         except (ConnectionError, RuntimeError) as exc:
             job.fail(Unreachable(f"agent {self.upstream} dropped: {type(exc).__name__}"))
             raise job.error from None  # type: ignore[misc]
@@ -272,7 +274,7 @@ class AgentLink:
             return
         # A socket that is going fails every job at its end anyway.
         with contextlib.suppress(ConnectionError, RuntimeError):
-            await self.ws.send_str(encode(JobCancel(job_id)).decode())
+            await self.ws.send_frame(encode(JobCancel(job_id)), WSMsgType.TEXT)
 
     def dropped(self, why: str) -> None:
         """The connection is gone: every job in flight fails now (before its first byte the

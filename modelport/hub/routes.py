@@ -19,6 +19,7 @@ import msgspec
 from aiohttp import web
 
 from modelport.gateway.settlement import AgentUsage, agent_usage, usdc
+from modelport.hub.link import AgentView
 
 __all__ = ["HUB_AGENTS_PATH", "add_hub_routes", "agents_document", "hub_agents_handler"]
 
@@ -26,41 +27,12 @@ log = logging.getLogger("modelport.hub")
 HUB_AGENTS_PATH = "/v1/hub/agents"
 
 
-class AgentLike(Protocol):
-    """What this page reads of one agent: the fields of the hub's AgentView."""
-
-    @property
-    def provider_id(self) -> str: ...
-    @property
-    def pubkey(self) -> str: ...
-    @property
-    def upstream(self) -> str: ...
-    @property
-    def agent_version(self) -> str: ...
-    @property
-    def address(self) -> str: ...
-    @property
-    def connected_at(self) -> float: ...
-    @property
-    def heartbeat_age_s(self) -> float | None: ...
-    @property
-    def heartbeat(self) -> Any: ...  # wire.provider.Heartbeat | None
-    @property
-    def models(self) -> Sequence[Any]: ...  # wire.provider.CapabilityModel
-    @property
-    def formats(self) -> Sequence[str]: ...
-    @property
-    def in_flight(self) -> int: ...
-    @property
-    def ready(self) -> bool: ...
-
-
 class AgentsSource(Protocol):
-    def agents(self) -> Sequence[AgentLike]: ...
+    def agents(self) -> Sequence[AgentView]: ...
 
 
 def agents_document(
-    views: Sequence[AgentLike], earned: dict[str, AgentUsage], *, ledger: bool
+    views: Sequence[AgentView], earned: dict[str, AgentUsage], *, ledger: bool
 ) -> dict[str, Any]:
     """The page's JSON: one entry per connected agent, its ledger figures beside it."""
     return {
@@ -70,7 +42,7 @@ def agents_document(
     }
 
 
-def _agent_entry(view: AgentLike, usage: AgentUsage | None) -> dict[str, Any]:
+def _agent_entry(view: AgentView, usage: AgentUsage | None) -> dict[str, Any]:
     owed = usage.earnings_micro if usage else 0
     return {
         "provider_id": view.provider_id,

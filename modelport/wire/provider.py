@@ -22,6 +22,8 @@ from typing import Final, Literal, TypeVar
 
 import msgspec
 
+from modelport.types import WireFormat
+
 # How often an agent reports (usepod-agent's heartbeat.rs INTERVAL).
 HEARTBEAT_INTERVAL_S: Final = 15.0
 # A job without `deadline_ms` has this long (ws_client.rs parse_job).
@@ -38,6 +40,12 @@ DRAIN_OPERATOR: Final = "drain:operator"
 DEFAULT_COORDINATOR_URL: Final = "wss://api.usepod.ai/provider/connect"
 
 JobFormat = Literal["openai", "anthropic"]
+# A job's `format` and the client dialect it is: what a modelport agent serves, in the
+# order it says so in `metadata.formats` (usepod-agent says nothing, and serves "openai").
+JOB_FORMATS: Final[dict[str, WireFormat]] = {
+    "openai": WireFormat.OPENAI,
+    "anthropic": WireFormat.ANTHROPIC,
+}
 # job_error's codes (job_executor.rs map_backend_error and dispatch).
 ErrorCode = Literal[
     "out_of_capacity",
@@ -47,6 +55,9 @@ ErrorCode = Literal[
     "auth_rejected_by_backend",
     "internal",
 ]
+# How a modelport agent marks a job_error `internal` that is the request's own fault (an
+# invalid request): a modelport hub answers it 400, with no fallback to another agent.
+INVALID_PREFIX: Final = "invalid request: "
 ERROR_CODES: Final[frozenset[str]] = frozenset(ErrorCode.__args__)  # type: ignore[attr-defined]
 
 

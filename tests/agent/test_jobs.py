@@ -223,6 +223,20 @@ async def test_an_unreachable_engine_is_backend_unreachable(engine_and_agent: St
         assert "127.0.0.1" not in end.message  # no engine address leaves the agent
 
 
+async def test_back_to_back_jobs_on_llama_server_never_fail(engine_and_agent: Started) -> None:
+    # llama-server closes its connection right after a streamed answer (every job is one)
+    # while saying keep-alive (docs/wire.md); the next job took that connection from the
+    # pool and ended in backend_unreachable "Server disconnected".
+    async with engine_and_agent("llamacpp") as (engine, agent, conn):
+        engine.close_after_stream_s = 0.1  # its close comes late: the next job meets it
+        for turn in range(6):
+            body = HI if turn % 2 else ANTHROPIC_HI
+            format = "openai" if turn % 2 else "anthropic"
+            end = await conn.job_end(await conn.send_job(MODEL, body, format=format))
+            assert isinstance(end, JobDone), (turn, end)
+        assert [outcome for _, outcome, _ in agent.observed.finished] == ["done"] * 6
+
+
 def test_error_code_table() -> None:
     assert error_code("DeadlineSpent") == "backend_timeout"
     assert error_code("QueueFull") == "out_of_capacity"

@@ -147,10 +147,12 @@ async def test_close_1001_drain_is_planned_and_the_agent_comes_back_at_once(
         await second.close(1001, "drain:operator")
         third = await hub.next_connection()
         await third.next_frame("capabilities")  # capabilities again on every connection
-        # Back after the first step of the backoff each time (reset after an auth).
+        # Back after the first step of the backoff each time (reset after an auth), with a
+        # second's slack for a loaded machine: the reset itself is pinned by the backoff
+        # test below, this one that a drain is not an error that waits long.
         for before, after in ((first, second), (second, third)):
             assert before.closed_at is not None
-            assert after.opened_at - before.closed_at < FAST.backoff_start_s * 1.2 + 0.15
+            assert after.opened_at - before.closed_at < FAST.backoff_start_s * 1.2 + 1.0
         assert agent.observed.ups == [True, False, True, False, True]
         assert agent.observed.reconnects == 2
     assert "planned drain (drain:deploy)" in caplog.text

@@ -95,6 +95,10 @@ class FakeEngine:
         self.reply_for: Callable[[Recorded], Reply | None] | None = None
         self.requests: list[Recorded] = []
         self.disconnects = 0
+        #: how long after a streamed answer an engine that closes then (llama-server) keeps
+        #: the connection, unread, before it closes: at once as on an idle machine, or later
+        #: (its HTTP thread not yet run) to make certain the next request meets the close
+        self.close_after_stream_s = 0.0
         #: the fake's own stop() after a `kill_after_chunks` fault, to await in tests
         self.killed: asyncio.Future[None] | None = None
         self.url = ""
@@ -114,6 +118,7 @@ class FakeEngine:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         app.on_response_prepare.append(self.on_prepare)
+        app.on_response_prepare.append(self._keep_alive_header)
         self._runner = web.AppRunner(
             app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None
         )
@@ -127,6 +132,23 @@ class FakeEngine:
     async def on_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
         """Every answer's headers, just before they go out (streams included); a subclass may
         add to them (echo.py's engine repeats the caller's key there)."""
+
+    async def _keep_alive_header(self, request: web.Request, response: web.StreamResponse) -> None:
+        # cpp-httplib writes it on every answer (llama-server b11434, docs/wire.md), streamed
+        # ones included, though it closes the connection after those.
+        if self.profile.closes_after_stream:
+            response.headers["Keep-Alive"] = "timeout=5, max=100"
+
+    async def _end_stream(self, resp: web.StreamResponse) -> web.StreamResponse:
+        """The last chunk of a streamed answer; then, for an engine that does it, the close
+        its headers did not announce (the FIN follows the chunked body's terminator)."""
+        await resp.write_eof()
+        if self.profile.closes_after_stream:
+            resp.force_close()  # after the headers went out: it only ends the connection
+            # A request arriving meanwhile is never handled: aiohttp runs one at a time
+            # and closes with it unread, as llama-server's ended keep-alive loop does.
+            await asyncio.sleep(self.close_after_stream_s)
+        return resp
 
     async def stop(self) -> None:
         if self._runner is None:
@@ -667,8 +689,7 @@ class FakeEngine:
                 if reply.fail_after_chunks is not None and (end or sent >= reply.fail_after_chunks):
                     for frame in error_frames:
                         await resp.write(frame)
-                    await resp.write_eof()
-                    return resp
+                    return await self._end_stream(resp)
                 if reply.drop_after_chunks is not None and (end or sent >= reply.drop_after_chunks):
                     return self.drop(request, resp)
             if content:
@@ -681,8 +702,7 @@ class FakeEngine:
                     await asyncio.sleep(0)  # let the reader take each piece as it comes
             else:
                 await resp.write(data)
-        await resp.write_eof()
-        return resp
+        return await self._end_stream(resp)
 
     def drop(
         self, request: web.Request, resp: web.StreamResponse | None = None

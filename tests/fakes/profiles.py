@@ -34,6 +34,11 @@ class Profile:
     context_counts_max_tokens: bool = False
     #: while loading every route answers 503 (llama-server), else only chat/embeddings
     loading_blocks_all: bool = False
+    #: every answer says `Keep-Alive: timeout=5, max=100` (cpp-httplib's), yet the server
+    #: closes the connection right after a streamed answer's last chunk (llama-server:
+    #: docs/wire.md; its chunked content provider returns false once done, which ends
+    #: cpp-httplib's keep-alive loop)
+    closes_after_stream: bool = False
     # -- OpenAI chat-completions stream -------------------------------------------------
     reasoning_field: str | None = "reasoning_content"
     role_delta: dict[str, Any] | None = field(
@@ -64,6 +69,7 @@ PROFILES: dict[str, Profile] = {
         auth=("bearer", "x-api-key"),
         model_policy="any",
         loading_blocks_all=True,
+        closes_after_stream=True,
         role_delta={"role": "assistant", "content": None},
         chunk_extra={"system_fingerprint": "b0-unknown"},
         usage_extra={"prompt_tokens_details": {"cached_tokens": 0}},

@@ -186,3 +186,15 @@ def test_an_enrollment_the_hub_cannot_record_is_refused(tmp_path: Path) -> None:
     config = HubConfig(enrollment_codes=(EnrollmentCode(code="lab", reusable=True),))
     access = Access(config, blocked / "agents.json")  # its directory cannot be made
     assert denied(access, key(1), "lab") == "enrollment failed: the hub cannot record the agent"
+
+
+def test_an_agents_file_that_cannot_be_read_is_said_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    looped = tmp_path / "agents.json"
+    looped.symlink_to(looped)  # stat fails (too many levels of links), even for root
+    access = Access(HubConfig(agent_keys=(key(1),)), looped)
+    for _ in range(5):  # the hub asks per agent, up to once a second each
+        assert access.admit(key(1), None) == provider_id_for(key(1))
+        assert not access.revoked(key(1))
+    assert caplog.text.count("cannot stat the agents file") == 1

@@ -1,60 +1,113 @@
-"""An agent's advertised prices reach the router and the ledger (docs/hub.md, "Ledger and
-settlement" and "Routing by price"): the hub's agent upstream lists each model with its
-capabilities prices where `router.advertised_price` reads them, so `policy = "price"`
-tries the cheaper agent first and the request's record carries that agent's price.
-
-Found by tests/hub/test_team.py with real processes: the prices sat only in the model's
-`modelport_agent` entry, so every agent counted as free (price order lost) and earned 0.
-"""
+"""An agent's advertised prices, as the real hub wires them (hub.py -> AgentBackend ->
+router): the ledger's record of a job carries them, and the `price` policy orders agents by
+them. test_price_policy.py and test_ledger_by_agent.py test the same rules with a stand-in
+backend; these go through a real agent connection, so they fail when the hub puts its
+prices anywhere the router does not read them."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
+import pytest
 
-from modelport.router import advertised_price
-from modelport.wire.provider import AgentMetadata, Capabilities, CapabilityLimits, CapabilityModel
+from modelport.wire.provider import Capabilities
 from tests.fakes.engine import FakeEngine
-from tests.gateway_harness import until
-from tests.hub.agents import ScriptedAgent, hub_config, ws_url
-from tests.hub.test_jobs import OPENAI_BODY, watch
+from tests.gateway_harness import make_config, until
+from tests.hub.agents import ScriptedAgent, ws_url
+from tests.hub.test_jobs import watch
+
+BEAT_S = 2.0  # not about heartbeats
+
+
+@pytest.fixture
+async def engine() -> AsyncIterator[FakeEngine]:
+    async with FakeEngine("vllm", models=["fake-model"]) as fake:
+        yield fake
 
 
 class PricedAgent(ScriptedAgent):
+    """A scripted agent advertising `price` (input, output per million) for its models."""
+
     def __init__(self, *args: Any, price: tuple[int, int], **kw: Any) -> None:
         super().__init__(*args, **kw)
         self.price = price
 
     def capabilities(self) -> Capabilities:
-        models = [
-            CapabilityModel(m, self.price[0], self.price[1], self.max_concurrent, "vllm", 8192)
-            for m in self.models
-        ]
-        limits = CapabilityLimits(max_concurrent_total=self.max_concurrent)
-        return Capabilities(models, limits, AgentMetadata("scripted/0.3.3", self.formats))
+        caps = super().capabilities()
+        for model in caps.models:
+            model.input_per_1m, model.output_per_1m = self.price
+        return caps
 
 
-async def test_the_cheaper_agent_is_tried_first_and_settled_at_its_price(hub_gateway) -> None:
-    async with FakeEngine("vllm", models=["fake-model"]) as engine:
-        gw, url = await hub_gateway(config=hub_config(policy="price"))
-        records = watch(gw)
-        dear = PricedAgent(ws_url(url), engine.url, price=(2_000_000, 6_000_000))
-        cheap = PricedAgent(ws_url(url), engine.url, price=(100_000, 200_000))
-        async with dear, cheap:
-            await dear.connect()
-            await cheap.connect()
-            assert await until(lambda: len(gw.router.upstreams) == 2, within=5)
-            first = gw.router.resolve("fake-model")[0]
-            assert first.upstream.name == f"agent-{cheap.provider_id[5:13]}"  # type: ignore[index]
-            price = advertised_price(first.upstream.models["fake-model"])
-            assert price is not None and (price.input_per_1m, price.output_per_1m) == (
-                100_000,
-                200_000,
-            )
-            async with aiohttp.ClientSession() as http:
-                answer = await http.post(url + "/v1/chat/completions", json=OPENAI_BODY)
-                assert answer.status == 200, await answer.text()
-            assert len(cheap.jobs) == 1 and not dear.jobs
-    (record,) = records
-    assert (record.price_in_per_1m, record.price_out_per_1m) == (100_000, 200_000)
+async def _ready(gw: Any, agent: ScriptedAgent) -> str:
+    await agent.connect()
+    name = f"agent-{agent.provider_id[5:13]}"  # type: ignore[index]
+    assert await until(lambda: (u := gw.router.by_name(name)) is not None and u.ready)
+    return name
+
+
+async def test_a_job_is_recorded_at_the_agents_price(hub_gateway, engine, clients) -> None:
+    gw, url = await hub_gateway(heartbeat_s=BEAT_S)
+    records = watch(gw)
+    async with PricedAgent(ws_url(url), engine.url, heartbeat_s=BEAT_S, price=(150, 600)) as a:
+        await _ready(gw, a)
+        answer = await clients("openai", url).chat.completions.create(
+            model="fake-model", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert answer.choices[0].message.content
+        assert await until(lambda: bool(records))
+    record = records[0]
+    assert record.backend.startswith("agent:") and not record.error
+    assert (record.price_in_per_1m, record.price_out_per_1m) == (150, 600)
+
+
+async def test_the_price_policy_tries_the_cheaper_agent_first(hub_gateway, engine) -> None:
+    gw, url = await hub_gateway(heartbeat_s=BEAT_S, policy="price")
+    dear = PricedAgent(ws_url(url), engine.url, heartbeat_s=BEAT_S, price=(900, 900))
+    cheap = PricedAgent(ws_url(url), engine.url, heartbeat_s=BEAT_S, price=(100, 100))
+    async with dear, cheap:
+        dear_name = await _ready(gw, dear)  # connected first: first in the router's list
+        cheap_name = await _ready(gw, cheap)
+        order = [route.upstream.name for route in gw.router.resolve("fake-model")]
+        assert order == [cheap_name, dear_name]
+        price = gw.router.resolve("fake-model")[0].price
+        assert price is not None and (price.input_per_1m, price.output_per_1m) == (100, 100)
+
+
+async def test_the_agents_page_shows_what_a_real_agent_earned(
+    hub_gateway, engine, clients, tmp_path: Path
+) -> None:
+    """/v1/hub/agents over the real Hub and ledger (test_agents_route.py uses a stand-in)."""
+    config = make_config(ledger=tmp_path / "ledger.sqlite3", server={"embedded": False})
+    config = msgspec.structs.replace(config, hub=msgspec.structs.replace(config.hub, enabled=True))
+    gw, url = await hub_gateway(heartbeat_s=BEAT_S, config=config)
+    async with PricedAgent(
+        ws_url(url), engine.url, heartbeat_s=BEAT_S, price=(2_000_000, 6_000_000)
+    ) as a:
+        await _ready(gw, a)
+        answer = await clients("openai", url).chat.completions.create(
+            model="fake-model", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert answer.usage is not None
+        tokens_in, tokens_out = answer.usage.prompt_tokens, answer.usage.completion_tokens
+        assert tokens_in and tokens_out
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):  # the ledger writes in batches, off the hot path
+                async with http.get(url + "/v1/hub/agents") as response:
+                    assert response.status == 200
+                    (agent,) = (await response.json())["data"]
+                if agent["jobs"]:
+                    break
+                await asyncio.sleep(0.05)
+    assert agent["provider_id"] == a.provider_id
+    assert (agent["jobs"], agent["input_tokens"], agent["output_tokens"]) == (
+        1,
+        tokens_in,
+        tokens_out,
+    )
+    assert agent["earnings_micro_usdc"] == 2 * tokens_in + 6 * tokens_out

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -185,3 +186,14 @@ def test_config_check_warns_when_no_agent_may_join(tmp_path: Path) -> None:
     agents.write_text('{"agents": []}')
     assert "warning" not in render_check(config, None, {})
     assert "hub:" not in render_check(parse_config(""), None, {})  # no [hub]: said nothing
+
+
+async def test_a_password_in_the_url_is_not_shown_when_the_gateway_cannot_be_read() -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code, _out, err = await modelport(
+        "hub", "agents", "--url", f"http://ops:s3cret@127.0.0.1:{port}"
+    )
+    assert code != 0
+    assert "cannot read the agents of" in err and "s3cret" not in err

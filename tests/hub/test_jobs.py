@@ -340,3 +340,46 @@ async def test_a_job_error_after_the_first_byte_is_an_error_in_the_clients_diale
         assert all(s == (0, 0) for s in await settled(gw))
     finally:
         await agent.aclose()
+
+
+async def test_a_large_non_ascii_request_reaches_the_agent_as_sent(hub_gateway, engine) -> None:
+    """The job frame goes out as the encoded bytes in one text frame (link.py, no round
+    trip through str): non-ASCII text arrives at the agent unchanged, and the answer
+    comes back."""
+    gw, url = await hub_gateway(heartbeat_s=BEAT_S)
+    agent = await ready_agent(gw, url, engine)
+    try:
+        content = "é漢字🙂 " * 2_000  # 26 KB of UTF-8, inside the fake's context window
+        body = {**OPENAI_BODY, "messages": [{"role": "user", "content": content}], "stream": True}
+        async with aiohttp.ClientSession() as http:
+            answer = await http.post(url + "/v1/chat/completions", json=body)
+            assert answer.status == 200
+            text = await answer.text()
+        assert (
+            "".join(
+                c["choices"][0]["delta"].get("content") or ""
+                for c in sse_data(text)
+                if c["choices"]
+            )
+            == TEXT
+        )
+        sent = json.loads(bytes(agent.jobs[0].request))
+        assert sent["messages"][0]["content"] == content
+    finally:
+        await agent.aclose()
+
+
+async def test_a_busy_stream_is_not_a_frame_flood(hub_gateway, engine, clients) -> None:
+    """The frame-rate limit counts frames the hub did not ask for: a job's chunks arrive as
+    fast as its engine writes (20 streams of 100 tokens a second is 2,000 frames a second),
+    so they must not close the agent's socket (bench/hub.py met it at the old default)."""
+    gw, url = await hub_gateway(heartbeat_s=BEAT_S, max_frames_per_s=5)
+    async with await ready_agent(gw, url, engine, chunk_bytes=2) as agent:
+        oc = clients("openai", url)
+        for _ in range(3):  # far over 5 frames in any second: 2-byte chunks of every stream
+            stream = await oc.chat.completions.create(
+                model="fake-model", messages=[{"role": "user", "content": "hi"}], stream=True
+            )
+            text = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+            assert text == TEXT
+        assert not agent.closed.is_set() and len(gw.hub.agents()) == 1
