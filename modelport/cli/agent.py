@@ -346,7 +346,10 @@ def status(
     allow_insecure: InsecureOption = False,
 ) -> None:
     """What the agent has served: jobs, tokens and earnings per model (its ledger)."""
-    loaded = _load(_options(ctx, config, log_level, allow_insecure))
+    # It never dials the coordinator, so a ws:// one (a team hub on a LAN, which `run`
+    # takes with --allow-insecure) is shown, not refused.
+    options = _options(ctx, config, log_level, allow_insecure)
+    loaded = _load(AgentOptions(options.config, options.log_level, allow_insecure=True))
     from modelport.agent.status import render_status
 
     typer.echo(render_status(loaded))

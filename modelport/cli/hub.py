@@ -56,7 +56,7 @@ def revoke(
     who: Annotated[str, typer.Argument(help="The agent's public key or provider id.")],
     config_file: ConfigOption = None,
 ) -> None:
-    """Refuse an agent from now on; a running gateway disconnects it at its next heartbeat."""
+    """Refuse an agent from now on; a running gateway disconnects it within a second."""
     from modelport.hub.access import revoke_agent
 
     path, config_keys = _agents_file(config_file)

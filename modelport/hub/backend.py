@@ -152,8 +152,9 @@ class AgentBackend:
         # Closed explicitly: a chat cancelled half way cancels its job now, not at GC.
         async with contextlib.aclosing(self.stream(request)) as stream:
             events = [event async for event in stream]
-        # A stream's events carry no id; an answer needs one (as Ollama's collected answers).
-        return collect(events, id="job-" + uuid.uuid4().hex[:24], model=request.model)
+        # The canonical events carry no answer id to keep: mint one, as Ollama's stream
+        # decoder does (an empty "id" was what a client got).
+        return collect(events, id=f"chatcmpl-{uuid.uuid4().hex[:24]}", model=request.model)
 
     async def _whole_chat(self, request: ChatRequest) -> ChatResponse:
         """A whole answer as a whole OpenAI job: one JSON body, decoded as an engine's."""
