@@ -104,7 +104,13 @@ async def test_auth_failed_is_logged_and_retried_without_crashing(
 
 async def test_a_wrong_signature_is_refused_by_the_hub() -> None:
     async with FakeCoordinator() as hub, running_agent(hub.url, identity=WrongKey()):
-        await eventually(lambda: len(hub.connections) >= 2)
+        # Two connections whose handshakes are over (a second may be mid-way when it opens).
+        await eventually(
+            lambda: (
+                len(hub.connections) >= 2
+                and all(c.auth_result is not None for c in hub.connections[:2])
+            )
+        )
         assert {c.auth_result for c in hub.connections[:2]} == {"invalid signature"}
         assert hub.authenticated == []
 
