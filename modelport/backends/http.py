@@ -373,9 +373,7 @@ class HTTPClient:
         abandoned stream must stop the engine's work); errors name the backend and carry
         none of our keys."""
         response = await self.open("POST", path, body=body, decode_error=codec.decode_error)
-        framer = codec.framer()
-        framer.max_frame_bytes = body_limits().frame_bytes
-        framed = Framed(framer, codec.stream_decoder(backend_id=self.backend_id))
+        framed = Framed.of(codec, self.backend_id)
         completed = False
         try:
             async for chunk in iter_body(response, self.backend_id):
@@ -472,6 +470,13 @@ class Framed:
     def __init__(self, framer: Framer, decoder: StreamDecoder) -> None:
         self.framer = framer
         self.decoder = decoder
+
+    @classmethod
+    def of(cls, codec: EngineCodec, backend_id: str | None) -> Framed:
+        """`codec`'s framer and stream decoder, the framer held to the frame cap."""
+        framer = codec.framer()
+        framer.max_frame_bytes = body_limits().frame_bytes
+        return cls(framer, codec.stream_decoder(backend_id=backend_id))
 
     def feed(self, chunk: bytes) -> Iterator[Event]:
         # Event by event: the good events before an error frame in the same read still count.

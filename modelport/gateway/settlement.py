@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.config import parse_rfc3339
-from modelport.gateway.ledger import AGENT_BACKEND, FAILED, parse_duration
+from modelport.gateway.ledger import AGENT_BACKEND, EARNED, FAILED, parse_duration
 
 __all__ = [
     "GROUPS",
@@ -107,33 +107,22 @@ def agent_usage(
 
 def _sql(columns: list[str]) -> str:
     group = ", ".join(columns)
-    # Grouped by price too, so the earnings can be computed exactly in Python.
+    # ledger.EARNED, summed in SQLite: a sum of integers, so exact (as earnings_totals).
     return f"""
-        SELECT {group}, COALESCE(price_in_per_1m, 0), COALESCE(price_out_per_1m, 0),
-               COUNT(*), SUM({FAILED}),
-               COALESCE(SUM(CASE WHEN {FAILED} = 1 THEN 0 ELSE input_tokens END), 0),
-               COALESCE(SUM(CASE WHEN {FAILED} = 1 THEN 0 ELSE output_tokens END), 0),
-               COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0)
+        SELECT {group}, COUNT(*), SUM({FAILED}),
+               COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),
+               COALESCE(SUM({EARNED}), 0)
         FROM sales WHERE backend LIKE '{AGENT_BACKEND}%' AND time >= ? AND time < ?
-        GROUP BY {group}, price_in_per_1m, price_out_per_1m
+        GROUP BY {group}
     """  # columns come from GROUPS, never from the caller
 
 
 def _totals(rows: Iterable[tuple[Any, ...]], names: list[str]) -> list[AgentUsage]:
     width = len(names)
-    sums: dict[tuple[Any, ...], list[int]] = {}
-    for row in rows:
-        key = row[:width]
-        price_in, price_out, jobs, errors, paid_in, paid_out, tokens_in, tokens_out = (
-            int(v) for v in row[width:]
-        )
-        earned = paid_in * price_in + paid_out * price_out  # ledger.EARNED, summed exactly
-        total = sums.setdefault(key, [0, 0, 0, 0, 0])
-        for index, value in enumerate((jobs, errors, tokens_in, tokens_out, earned)):
-            total[index] += value
     found = []
-    for key, (jobs, errors, tokens_in, tokens_out, owed) in sums.items():
-        named = dict(zip(names, key, strict=True))
+    for row in rows:
+        named = dict(zip(names, row[:width], strict=True))
+        jobs, errors, tokens_in, tokens_out, owed = (int(v) for v in row[width:])
         found.append(
             AgentUsage(
                 agent=str(named["agent"]),

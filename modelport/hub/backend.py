@@ -122,10 +122,7 @@ class AgentBackend:
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[Event, None]:
         format, body = self._job_body(request)
-        codec = relay_codec_for(format)
-        framer = codec.framer()
-        framer.max_frame_bytes = body_limits().frame_bytes
-        framed = Framed(framer, codec.stream_decoder(backend_id=self.id))
+        framed = Framed.of(relay_codec_for(format), self.id)
         job = await self._start(request.model, msgspec.json.encode(body), _job_format(format))
         # The answer's last event waits for the job's end (job_done comes a moment after
         # the last chunk): a client that leaves as soon as it has its answer (Codex does)
