@@ -374,11 +374,20 @@ def _check_engine_url(url: str, key: str) -> None:
 
 def _check_listen_addr(addr: str) -> None:
     """HOST:PORT (`[::1]:9090` for IPv6): the agent really listens there, usepod-agent never did."""
-    host, _, port = addr.rpartition(":")
-    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if split_listen_addr(addr) is None:
         raise AgentConfigError(
             f"expected HOST:PORT, got {addr!r}", key="observability.prometheus_addr"
         )
+
+
+def split_listen_addr(addr: str) -> tuple[str, int] | None:
+    """ "127.0.0.1:9090", "[::1]:9090" or "localhost:0" -> (host, port); None when it is
+    not HOST:PORT. The one reading, so `validate` accepts what `run` can listen on."""
+    host, sep, port = addr.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        return None
+    return host, int(port)
 
 
 # -- reading one key ---------------------------------------------------------------

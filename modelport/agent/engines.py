@@ -58,9 +58,10 @@ ENGINE_GONE = "Unreachable"
 
 
 def agent_ledger_path(config: AgentConfig) -> Path:
-    """`[modelport] ledger_path`, else the user data dir's agent-ledger.sqlite3."""
+    """`[modelport] ledger_path` (the loader expanded it), else the user data dir's
+    agent-ledger.sqlite3."""
     if config.modelport.ledger_path is not None:
-        return Path(config.modelport.ledger_path).expanduser()
+        return config.modelport.ledger_path
     return Path(platformdirs.user_data_dir("modelport")) / LEDGER_FILE
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -91,7 +92,10 @@ _INVALID: tuple[type[BackendError], ...] = (InvalidRequest, ContextWindowExceede
 WHOLE_CHUNK_BYTES = 256 * 1024
 
 
+@functools.cache
 def _error_classes() -> dict[str, type[BackendError]]:
+    """Every BackendError class by name, walked once (the classes are fixed at import),
+    not on each failed job."""
     found: dict[str, type[BackendError]] = {}
     todo: list[type[BackendError]] = [BackendError]
     while todo:

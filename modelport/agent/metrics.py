@@ -16,6 +16,7 @@ import logging
 
 from aiohttp import web
 
+from modelport.agent.config import split_listen_addr
 from modelport.agent.stats import AgentStats
 from modelport.config import is_loopback
 
@@ -30,13 +31,12 @@ class MetricsAddressError(ValueError):
 
 def split_addr(addr: str) -> tuple[str, int]:
     """ "127.0.0.1:9090", "[::1]:9090" or "localhost:0" -> (host, port)."""
-    host, sep, port = addr.strip().rpartition(":")
-    host = host.removeprefix("[").removesuffix("]")
-    if not sep or not host or not port.isdigit() or int(port) > 65535:
+    split = split_listen_addr(addr)
+    if split is None:
         raise MetricsAddressError(
             f"prometheus_addr {addr!r} is not HOST:PORT (e.g. 127.0.0.1:9090)"
         )
-    return host, int(port)
+    return split
 
 
 async def serve_metrics(
