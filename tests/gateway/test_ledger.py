@@ -352,3 +352,33 @@ def test_a_ledger_from_before_sales_gains_the_table_and_records_priced_rows(tmp_
 def _old_row() -> tuple[object, ...]:
     return (time.time(), "old", "", "openai", "chat", "llama3", "ollama", 0, 0, 200, 1, 1,
             None, 1.0, "")  # fmt: skip
+
+
+def _thread_cpu_s(thread: threading.Thread) -> float:
+    assert thread.ident is not None
+    return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+
+
+def test_recording_wakes_no_thread_per_row(tmp_path: Path) -> None:
+    """A row costs the request path an append, not a wake-up of the writer: a thread woken
+    per row takes the GIL from the event loop once per request (seen as a third of an
+    agent's CPU under load). Rows recorded within one flush interval cost the writer
+    nothing until the interval ends."""
+    ledger = Ledger(tmp_path / "usage.db")
+    ledger.start()
+    writer = next(t for t in threading.enumerate() if t.name == "modelport-ledger")
+    try:
+        ledger.record(rec(request_id="first"))  # the writer wakes for the first row ...
+        time.sleep(0.05)
+        before = _thread_cpu_s(writer)
+        started = time.monotonic()
+        for i in range(2_000):
+            ledger.record(rec(request_id=str(i)))
+            time.sleep(0)  # a syscall, as an event loop makes between requests: the GIL is free
+        recorded_in = time.monotonic() - started
+        spent = _thread_cpu_s(writer) - before
+    finally:
+        ledger.close()
+    assert recorded_in < 0.4, "recording took longer than the flush interval: no verdict"
+    assert spent < 0.01, f"the writer ran {spent * 1000:.1f} ms while 2,000 rows came in"
+    assert len(rows(tmp_path / "usage.db")) == 2_001
