@@ -60,6 +60,7 @@ EARNED = (
     " ELSE input_tokens * price_in_per_1m + output_tokens * price_out_per_1m END"
 )
 
+
 def _row(r: RequestRecord) -> tuple[object, ...]:
     return (
         r.time, r.request_id, r.key_id, r.format, r.endpoint, r.model, r.backend,
