@@ -10,6 +10,11 @@ from pathlib import Path
 
 from servers import Proc, Processes
 
+# Samples a second, and how: --nonblocking leaves the process running while it is read (a
+# profile of a sequential path wants ["--gil"] instead, and a higher RATE).
+RATE = 250
+EXTRA = ["--nonblocking"]
+
 
 def py_spy() -> str | None:
     exe = Path(sys.executable).parent / "py-spy"
@@ -22,8 +27,8 @@ def start_profile(
     exe = py_spy()
     if exe is None:
         return None
-    argv = [exe, "record", "--pid", str(pid), "--duration", str(round(seconds)), "--rate", "250"]
-    argv += ["--format", "raw", "--output", str(out), "--nonblocking"]
+    argv = [exe, "record", "--pid", str(pid), "--duration", str(round(seconds))]
+    argv += ["--rate", str(RATE), "--format", "raw", "--output", str(out), *EXTRA]
     return procs.start(f"py-spy-{out.stem}", argv), out
 
 
