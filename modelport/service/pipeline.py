@@ -186,6 +186,7 @@ class StreamBody:
         "_handle",
         "_source",
         "_waiting",
+        "failure",
     )
 
     def __init__(
@@ -204,6 +205,9 @@ class StreamBody:
         self._closed = False
         self._expired = False
         self._waiting: asyncio.Task[object] | None = None
+        # The failure the body ended with: the chunk that carried its error frame was the
+        # last (an agent sends the failure as job_error instead of that frame).
+        self.failure: BackendError | None = None
         self._handle = asyncio.get_running_loop().call_at(deadline.at, self._fire)
 
     def _fire(self) -> None:
@@ -248,6 +252,7 @@ class StreamBody:
 
     def _fail(self, err: BackendError) -> bytes:
         self._attempt.error = type(err).__name__
+        self.failure = err
         self._done = True
         frame = self._source.error(err)
         return stream_error(self._attempt.format, err) if frame is None else frame

@@ -17,7 +17,11 @@ JSON = "application/json"
 
 class Chunks(Protocol):
     """A stream reply's body. Iterate it, then always `aclose()` it once writing stops,
-    read to the end or not: that closes the upstream, frees the slot, records the request."""
+    read to the end or not: that closes the upstream, frees the slot, records the request.
+    `failure` is the error a failed body ended with, once it has: its last chunk was that
+    error's frame in the client's format."""
+
+    failure: BackendError | None
 
     def __aiter__(self) -> AsyncIterator[bytes]: ...
 

@@ -131,6 +131,14 @@ class RelayCodec(EngineCodec, Protocol):
         dialect's own, such as `anthropic-beta`; never credentials."""
         ...
 
+    @property
+    def stream_end(self) -> bytes | None:
+        """How the line of a stream's last frame begins, where a byte search can find it
+        without parsing (a JSON string holds no raw newline, so no text can fake it at a
+        line's start): OpenAI's `data: [DONE]`, Anthropic's `event: message_stop`. None
+        for a dialect whose end only a parse can tell."""
+        ...
+
     def prepare_relay(
         self, body: bytes, *, api_key: str | None = None, context: RelayContext | None = None
     ) -> RelayRequest:
@@ -219,6 +227,7 @@ class ClientCodecBase(EngineCodecBase):
     needs any)."""
 
     forwarded_headers: frozenset[str] = frozenset()
+    stream_end: bytes | None = None
     # Every field the dialect accepts and its fate per target (wire/fields.py); a dialect
     # without a table (None) sends no `extra` to an engine of another dialect.
     fields: FieldTable | None = None

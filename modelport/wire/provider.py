@@ -39,9 +39,13 @@ DRAIN_DEPLOY: Final = "drain:deploy"
 DRAIN_OPERATOR: Final = "drain:operator"
 DEFAULT_COORDINATOR_URL: Final = "wss://api.usepod.ai/provider/connect"
 
-# The extension a modelport agent advertises in `metadata.features`: a job with
-# `"stream": false` is answered with the engine's whole JSON body (docs/wire.md).
+# The extensions a modelport agent advertises in `metadata.features` (docs/wire.md):
+# WHOLE_JOBS: a job with `"stream": false` is answered with the engine's whole JSON body;
+# RELAY_JOBS: a job with `"relay": true` is the client's body, run as the client sent it,
+# and its bytes are the client's answer as a gateway would send it (the hub relays them
+# without reading them: no second meter).
 WHOLE_JOBS: Final = "whole_jobs"
+RELAY_JOBS: Final = "relay_jobs"
 
 JobFormat = Literal["openai", "anthropic"]
 # A job's `format` and the client dialect it is: what a modelport agent serves, in the
@@ -94,10 +98,17 @@ class Job(msgspec.Struct, tag_field="type", tag="job"):
     # client sent it. Unset (a streamed job) is never encoded, so every frame a usepod-style
     # agent gets is as before; the hub sets it only for an agent that advertises the feature.
     stream: bool | msgspec.UnsetType = msgspec.UNSET
+    # modelport's extension (RELAY_JOBS): `true` asks for the client's answer, run as the
+    # client sent it (streamed or not as its body says). Unset is never encoded, as above.
+    relay: bool | msgspec.UnsetType = msgspec.UNSET
 
     @property
     def streamed(self) -> bool:
         return self.stream is not False
+
+    @property
+    def relayed(self) -> bool:
+        return self.relay is True
 
 
 class JobCancel(msgspec.Struct, tag_field="type", tag="job_cancel"):

@@ -16,6 +16,7 @@ class AnthropicCodec(SSECodecBase):
 
     format = WireFormat.ANTHROPIC
     relay_path = "/messages"
+    stream_end = b"event: message_stop"
     # Claude Code names its betas and version; an engine that speaks Messages may act on them.
     forwarded_headers = frozenset({"anthropic-beta", "anthropic-version"})
 

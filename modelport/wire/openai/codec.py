@@ -29,6 +29,7 @@ class OpenAICodec(SSECodecBase):
 
     format = WireFormat.OPENAI
     relay_path = "/chat/completions"
+    stream_end = b"data: [DONE]"
 
     # The dialect's concern modules, bound as the protocol names them.
     decode_request = staticmethod(request.decode_request)
