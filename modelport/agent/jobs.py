@@ -58,7 +58,6 @@ from modelport.scrub import public_message
 from modelport.service import Service
 from modelport.service.reply import Reply
 from modelport.types import WireFormat
-from modelport.wire import codec_for
 from modelport.wire.errors import error_fields, parse_error_body
 from modelport.wire.provider import (
     INVALID_PREFIX,
@@ -277,7 +276,7 @@ class JobRunner:
 
     async def _serve(self, run: _Run, started: float) -> JobDone | JobError:
         job = run.job
-        body = streamed_body(job, run.format)
+        body = job_body(job, run.format)
         if body is None:
             message = INVALID_PREFIX + "the job's request is not a JSON object"
             return JobError(job.job_id, "internal", message, 0)
@@ -285,15 +284,18 @@ class JobRunner:
         if reply.chunks is None:
             if reply.status >= 400:
                 return self._failed(job, reply)
-            body = reply.body  # a whole job's answer (a streamed one's never comes whole)
+            body = reply.body  # a whole answer (a streamed one's never comes whole)
             for start in range(0, len(body), WHOLE_CHUNK_BYTES):
                 await self.send(JobChunk(job.job_id, body[start : start + WHOLE_CHUNK_BYTES]))
             return self._done(job, started)
         chunks = reply.chunks
-        last = b""
+        # A relay job's client gets its error event from the hub, made from job_error: the
+        # service's own error frame does not go out, or the client would read two.
+        keep_error_frame = not job.relayed
         try:
             async for chunk in chunks:
-                last = chunk
+                if chunks.failure is not None and not keep_error_frame:
+                    break
                 await self.send(JobChunk(job.job_id, chunk))
         finally:
             # Shielded: a second cancel (the deadline, then the link) must not cut the
@@ -306,7 +308,8 @@ class JobRunner:
         record = self._records.get(job.job_id)
         if record is not None and record.error:
             code = error_code(record.error)
-            message = _stream_failure(run.format, last) or f"the stream failed: {record.error}"
+            failure = chunks.failure
+            message = failure.message if failure else f"the stream failed: {record.error}"
             return JobError(
                 job.job_id, code, error_message(record.error, message), record.output_tokens
             )
@@ -326,9 +329,42 @@ class JobRunner:
         return JobError(job.job_id, error_code(name), error_message(name, message), 0)
 
 
+class _Model(msgspec.Struct):
+    model: Any = None
+
+
+_model_of = msgspec.json.Decoder(_Model)
+
+
+def job_body(job: Job, format: WireFormat) -> bytes | None:
+    """The job's request as the service gets it, for its model: a relay job's as the client
+    sent it; any other streamed, with usage, unless it is a whole job (`"stream": false`).
+    None when the request is not a JSON object."""
+    if job.relayed:
+        return relayed_body(job)
+    return streamed_body(job, format)
+
+
+def relayed_body(job: Job) -> bytes | None:
+    """A relay job's body: the client's bytes as they came when they already name the
+    job's model (a modelport hub sends them so), else the same object naming it. The
+    service decodes and validates them; this only reads the model."""
+    request = bytes(job.request)
+    try:
+        if _model_of.decode(request).model == job.model_id:
+            return request
+        payload: Any = msgspec.json.decode(request)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if not isinstance(payload, dict):
+        return None
+    payload["model"] = job.model_id
+    return msgspec.json.encode(payload)
+
+
 def streamed_body(job: Job, format: WireFormat) -> bytes | None:
-    """The job's request as the service gets it, for its model: streamed, with usage; a
-    whole job (`"stream": false`) not streamed."""
+    """A usepod-style job's body, for its model: streamed, with usage (as usepod-agent's
+    `backend/http.rs` asks), or whole as the client sent it for a whole job."""
     try:
         payload: Any = msgspec.json.decode(bytes(job.request))
     except msgspec.DecodeError:
@@ -347,19 +383,3 @@ def streamed_body(job: Job, format: WireFormat) -> bytes | None:
             "include_usage": True,
         }
     return msgspec.json.encode(payload)
-
-
-def _stream_failure(format: WireFormat, last: bytes) -> str | None:
-    """The message of the error frame a failed stream ended with (its last frame), read
-    with the format's own codec; the stream before it is never parsed."""
-    frames = [f for f in last.replace(b"\r\n", b"\n").split(b"\n\n") if f.strip()]
-    if not frames:
-        return None
-    codec = codec_for(format)
-    framer, decoder = codec.framer(), codec.stream_decoder()
-    try:
-        for frame in framer.feed(frames[-1] + b"\n\n") + framer.close():
-            decoder.feed(frame)
-    except BackendError as exc:
-        return exc.message
-    return None

@@ -44,6 +44,7 @@ from modelport.wire.provider import (
     DRAIN_OPERATOR,
     HEARTBEAT_INTERVAL_S,
     JOB_FORMATS,
+    RELAY_JOBS,
     WHOLE_JOBS,
     AgentFrame,
     AgentMetadata,
@@ -63,7 +64,7 @@ from modelport.wire.provider import (
 log = logging.getLogger("modelport.agent.session")
 
 # modelport's protocol extensions this agent serves (wire/provider.py; usepod-agent: none).
-FEATURES = (WHOLE_JOBS,)
+FEATURES = (WHOLE_JOBS, RELAY_JOBS)
 # A job's request may carry images: tungstenite's default message cap (64 MiB), not
 # aiohttp's 4 MiB.
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024

@@ -2,14 +2,18 @@
 
 A request becomes a job on the agent's socket (link.py). A job runs streamed (CONTRACTS.md:
 the agent asks its engine for a stream, as usepod-agent's backend/http.rs does), so its
-bytes are an SSE stream in the job's format, unless the agent advertises modelport's
-WHOLE_JOBS extension (wire/provider.py), which only modelport agents do:
+bytes are an SSE stream in the job's format, unless the agent advertises one of modelport's
+extensions (wire/provider.py), which only modelport agents do:
 
-- passthrough (`relay`): a streaming client whose dialect the agent serves ("openai"; also
-  "anthropic" for a modelport agent) gets the job's bytes, metered on the way as an
-  engine's relay is (wire/meter.py reassembles an SSE event split across job_chunk frames);
-  a whole (non-streaming) request to a WHOLE_JOBS agent is sent as a `"stream": false` job
-  and the agent's one JSON body is relayed, metered as an engine's whole answer is;
+- passthrough (`relay`) to a RELAY_JOBS agent (a modelport agent): a client whose dialect
+  the agent serves sends its body as a `"relay": true` job; the agent's service runs it as
+  a gateway would and its bytes are the client's answer, passed on unread (`RelayedJob`),
+  with usage from job_done: the stream is metered once, at the agent, not twice;
+- passthrough to any other agent: a streaming client whose dialect the agent serves
+  ("openai") gets the job's bytes, metered on the way as an engine's relay is
+  (wire/meter.py reassembles an SSE event split across job_chunk frames); a whole
+  (non-streaming) request to a WHOLE_JOBS agent is sent as a `"stream": false` job and the
+  agent's one JSON body is relayed, metered as an engine's whole answer is;
 - transcoding (`stream`, `chat`): any other request (Responses, Ollama, ...) is encoded as
   an OpenAI body, run as a streamed job, and decoded back into canonical events; a whole
   one to a WHOLE_JOBS agent runs as a whole OpenAI job, its body decoded as an engine's.
@@ -51,7 +55,8 @@ from modelport.wire import anthropic, openai, relay_codec_for
 from modelport.wire.fields import Target
 from modelport.wire.meter import Meter
 from modelport.wire.openai.models import AGENT_ENTRY
-from modelport.wire.provider import JOB_FORMATS, WHOLE_JOBS, JobDone
+from modelport.wire.provider import JOB_FORMATS, RELAY_JOBS, WHOLE_JOBS, JobDone
+from modelport.wire.validate import relay_body
 
 
 class _Model(msgspec.Struct):
@@ -75,12 +80,14 @@ class AgentBackend:
         self.transcodes_to = Target.OPENAI
         self.formats: frozenset[RelayedFormat] = frozenset()
         self.whole_jobs = False
+        self.relay_jobs = False
         self.sync()
 
     def sync(self) -> None:
         """Take up what the agent's last capabilities say it serves."""
         self.formats = frozenset(JOB_FORMATS[f] for f in self.link.formats if f in JOB_FORMATS)
         self.whole_jobs = WHOLE_JOBS in self.link.features
+        self.relay_jobs = RELAY_JOBS in self.link.features
 
     def __repr__(self) -> str:
         return f"AgentBackend({self.id!r})"
@@ -97,15 +104,21 @@ class AgentBackend:
 
     def relays(self, format: RelayedFormat, request: ChatRequest) -> bool:
         """Requests in a format the agent serves pass through: streams always, whole
-        answers when the agent serves whole jobs (else they are collected from a streamed
-        job by transcoding)."""
-        return format in self.formats and (request.stream or self.whole_jobs)
+        answers when the agent serves whole or relay jobs (else they are collected from a
+        streamed job by transcoding)."""
+        return format in self.formats and (request.stream or self.whole_jobs or self.relay_jobs)
 
     async def relay(
         self, format: RelayedFormat, body: bytes, context: RelayContext | None = None
-    ) -> AgentRelay:
+    ) -> AgentRelay | RelayedJob:
         if format not in self.formats:
             raise Unsupported(f"agent {self.link.upstream} does not serve {format} jobs")
+        if self.relay_jobs:
+            # The client's body as it came (the query string and dialect headers of
+            # `context` reach no agent, relay job or not: the job frame has no room).
+            payload = relay_body(body)  # validated by the candidate loop: parsed, not walked
+            job = await self._start(str(payload["model"]), body, _job_format(format), relay=True)
+            return RelayedJob(job, format, self.id, stream=payload.get("stream") is True)
         codec = relay_codec_for(format)
         prepared = codec.prepare_relay(body, context=context)
         if not prepared.stream and not self.whole_jobs:  # `relays` sends these elsewhere
@@ -186,11 +199,13 @@ class AgentBackend:
         return WireFormat.ANTHROPIC, body
 
     async def _start(
-        self, model: str, body: bytes, format: str, *, stream: bool = True
+        self, model: str, body: bytes, format: str, *, stream: bool = True, relay: bool = False
     ) -> JobStream:
         deadline_ms = max(1, int(self.deadline_s * 1000))
         try:
-            return await self.link.start_job(model, body, format, deadline_ms, stream=stream)
+            return await self.link.start_job(
+                model, body, format, deadline_ms, stream=stream, relay=relay
+            )
         except BackendError as exc:
             exc.backend_id = self.id
             raise
@@ -293,6 +308,60 @@ class AgentRelay:
 
     async def aclose(self) -> None:
         await self._job.cancel()
+
+
+class RelayedJob:
+    """A relay job's bytes: the client's answer as the agent's service made it (metered
+    there, a usage-only chunk the client did not ask for already left out), passed on
+    without being read; usage from job_done. The agent sends no error frame of its own: a
+    job_error (or the agent gone) is raised, and the client gets its error event from the
+    hub's StreamBody, as after an engine's failure.
+
+    The answer's end waits for job_done, as in AgentRelay, found without a parse: the
+    chunk holding the dialect's last line (`stream_end`; the agent's chunks begin at a
+    frame's start) is sent with the job's end. A dialect without such a line has none held."""
+
+    status = 200
+    finish_reason: FinishReason | None = None  # the agent's meter read it; the hub does not
+
+    def __init__(
+        self, job: JobStream, format: RelayedFormat, backend_id: str, *, stream: bool
+    ) -> None:
+        self._job = job
+        self.backend_id = backend_id
+        self._stream = stream
+        codec = relay_codec_for(format)
+        self.content_type = codec.stream_content_type if stream else "application/json"
+        end = codec.stream_end
+        self._end = None if end is None else (end, b"\n" + end)
+
+    @property
+    def usage(self) -> Usage | None:
+        done = self._job.done
+        return None if done is None else _job_usage(done)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        job, end = self._job, self._end
+        held: list[bytes] = []
+        try:
+            while (data := await job.next()) is not None:
+                if held or not self._stream or (end and _holds(data, *end)):
+                    held.append(data)
+                else:
+                    yield data
+        except BackendError as exc:
+            exc.backend_id = exc.backend_id or self.backend_id
+            raise
+        if held:
+            yield b"".join(held)
+
+    async def aclose(self) -> None:
+        await self._job.cancel()
+
+
+def _holds(data: bytes, line: bytes, after_newline: bytes) -> bool:
+    """Whether `data` (from a frame's start) holds the line that begins with `line`."""
+    return data.startswith(line) or after_newline in data
 
 
 def _job_usage(done: JobDone) -> Usage:

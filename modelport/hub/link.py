@@ -35,6 +35,7 @@ from modelport.errors import (
 )
 from modelport.wire.provider import (
     INVALID_PREFIX,
+    RELAY_JOBS,
     WHOLE_JOBS,
     Capabilities,
     CapabilityModel,
@@ -244,11 +245,22 @@ class AgentLink:
     # -- jobs ---------------------------------------------------------------------------
 
     async def start_job(
-        self, model_id: str, request: bytes, format: str, deadline_ms: int, *, stream: bool = True
+        self,
+        model_id: str,
+        request: bytes,
+        format: str,
+        deadline_ms: int,
+        *,
+        stream: bool = True,
+        relay: bool = False,
     ) -> JobStream:
-        """Send a job; its frames arrive on the returned stream. `stream=False` (a whole
-        answer) only to an agent that advertises WHOLE_JOBS."""
-        if not stream and WHOLE_JOBS not in self.features:
+        """Send a job; its frames arrive on the returned stream. `relay=True` (the client's
+        body, streamed or not as it says: `stream` is not read) only to an agent that
+        advertises RELAY_JOBS; `stream=False` (a whole answer) only to one that advertises
+        WHOLE_JOBS."""
+        if relay and RELAY_JOBS not in self.features:
+            raise Unsupported(f"agent {self.upstream} does not serve relay jobs")
+        if not (relay or stream or WHOLE_JOBS in self.features):
             raise Unsupported(f"agent {self.upstream} does not serve whole jobs")
         if self.closed or not self.accepting:
             raise Unreachable(
@@ -259,7 +271,9 @@ class AgentLink:
         self.jobs[job_id] = job
         self.idle.clear()
         frame = Job(job_id, model_id, msgspec.Raw(request), format=format, deadline_ms=deadline_ms)
-        if not stream:
+        if relay:
+            frame.relay = True
+        elif not stream:
             frame.stream = False
         try:
             # The encoded bytes as a text frame: no round trip through str, which costs a

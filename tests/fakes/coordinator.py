@@ -130,9 +130,11 @@ class CoordinatorConn:
         deadline_ms: int | None = None,
         job_id: str | None = None,
         stream: bool | None = None,
+        relay: bool | None = None,
     ) -> str:
         """Send a `job`; `format`/`deadline_ms` None leaves the field out (the agent's default).
-        `stream=False` is modelport's whole-job extension (usepod's coordinator never sends it)."""
+        `stream=False` and `relay=True` are modelport's whole-job and relay-job extensions
+        (usepod's coordinator never sends them)."""
         job_id = job_id or str(uuid.uuid4())
         body = request if isinstance(request, bytes) else msgspec.json.encode(request)
         frame: dict[str, Any] = {
@@ -147,6 +149,8 @@ class CoordinatorConn:
             frame["deadline_ms"] = deadline_ms
         if stream is not None:
             frame["stream"] = stream
+        if relay is not None:
+            frame["relay"] = relay
         self._record_job(job_id)
         await self.ws.send_str(msgspec.json.encode(frame).decode())
         return job_id

@@ -294,9 +294,12 @@ class ScriptedAgent:
             stream = response.content.iter_any()
             if step == "no_usage_done":
                 stream = _without_usage(await response.read())
+            if job.relayed:  # a relay job's chunks hold whole frames (docs/wire.md)
+                stream = _whole_frames(stream)
             async for data in stream:
-                for i in range(0, len(data), self.chunk_bytes):
-                    piece = data[i : i + self.chunk_bytes]
+                size = len(data) if job.relayed else self.chunk_bytes
+                for i in range(0, len(data), size):
+                    piece = data[i : i + size]
                     await self.send(JobChunk(job.job_id, piece))
                     sent += len(piece)
                     if step == "drop_mid" and sent > 600:
@@ -319,6 +322,19 @@ class ScriptedAgent:
         self.ended[job.job_id] = "done" if isinstance(frame, JobDone) else "error"
         self._running.pop(job.job_id, None)
         await self.send(frame)
+
+
+async def _whole_frames(reads: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """An engine's reads regrouped into whole SSE frames, as a modelport agent sends them."""
+    pending = b""
+    async for data in reads:
+        pending += data
+        cut = pending.rfind(b"\n\n") + 2
+        if cut > 1:
+            yield pending[:cut]
+            pending = pending[cut:]
+    if pending:
+        yield pending
 
 
 async def _without_usage(body: bytes) -> AsyncIterator[bytes]:

@@ -16,6 +16,7 @@ import msgspec
 import pytest
 
 from modelport.records import RequestRecord
+from modelport.wire.provider import RELAY_JOBS
 from tests.fakes.engine import FakeEngine
 from tests.gateway_harness import settled, until
 from tests.hub.agents import ScriptedAgent, ws_url
@@ -132,8 +133,9 @@ async def test_every_dialect_through_an_agent(hub_gateway, engine, clients, form
 # -- fallback before the first byte -------------------------------------------------------
 
 
+@pytest.mark.parametrize("features", [None, (RELAY_JOBS,)], ids=["streamed-jobs", "relay-jobs"])
 @pytest.mark.parametrize("step", ["out_of_capacity", "model_not_loaded", "drop", "silent"])
-async def test_fallback_before_the_first_byte(hub_gateway, engine, step) -> None:
+async def test_fallback_before_the_first_byte(hub_gateway, features, engine, step) -> None:
     from tests.hub.agents import hub_config
 
     config = hub_config()
@@ -142,8 +144,8 @@ async def test_fallback_before_the_first_byte(hub_gateway, engine, step) -> None
     )
     gw, url = await hub_gateway(config=config, heartbeat_s=BEAT_S)
     records = watch(gw)
-    first = await ready_agent(gw, url, engine)
-    second = await ready_agent(gw, url, engine)
+    first = await ready_agent(gw, url, engine, features=features)
+    second = await ready_agent(gw, url, engine, features=features)
     try:
         first.plan.append(step)
         async with aiohttp.ClientSession() as http:
@@ -171,10 +173,13 @@ async def test_fallback_before_the_first_byte(hub_gateway, engine, step) -> None
         await second.aclose()
 
 
-async def test_an_invalid_request_said_by_the_agent_is_the_clients_400(hub_gateway, engine) -> None:
+@pytest.mark.parametrize("features", [None, (RELAY_JOBS,)], ids=["streamed-jobs", "relay-jobs"])
+async def test_an_invalid_request_said_by_the_agent_is_the_clients_400(
+    hub_gateway, features, engine
+) -> None:
     gw, url = await hub_gateway(heartbeat_s=BEAT_S)
-    first = await ready_agent(gw, url, engine)
-    second = await ready_agent(gw, url, engine)
+    first = await ready_agent(gw, url, engine, features=features)
+    second = await ready_agent(gw, url, engine, features=features)
     try:
         first.plan.append("internal")  # "invalid request: ..." in the message
         async with aiohttp.ClientSession() as http:
@@ -192,13 +197,14 @@ async def test_an_invalid_request_said_by_the_agent_is_the_clients_400(hub_gatew
 # -- after the first byte ---------------------------------------------------------------
 
 
+@pytest.mark.parametrize("features", [None, (RELAY_JOBS,)], ids=["streamed-jobs", "relay-jobs"])
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/responses"])
 async def test_an_agent_dropped_mid_stream_ends_the_stream_with_an_error(
-    hub_gateway, engine, path
+    hub_gateway, features, engine, path
 ) -> None:
     gw, url = await hub_gateway(heartbeat_s=BEAT_S)
     engine.default_reply = type(engine.default_reply)(text="word " * 200, chunk_chars=5)
-    agent = await ready_agent(gw, url, engine)
+    agent = await ready_agent(gw, url, engine, features=features)
     try:
         agent.plan.append("drop_mid")
         body = (
@@ -222,10 +228,11 @@ async def test_an_agent_dropped_mid_stream_ends_the_stream_with_an_error(
         await agent.aclose()
 
 
-async def test_a_client_that_leaves_cancels_the_job(hub_gateway, engine) -> None:
+@pytest.mark.parametrize("features", [None, (RELAY_JOBS,)], ids=["streamed-jobs", "relay-jobs"])
+async def test_a_client_that_leaves_cancels_the_job(hub_gateway, features, engine) -> None:
     gw, url = await hub_gateway(heartbeat_s=BEAT_S)
     engine.default_reply = type(engine.default_reply)(text="word " * 200, chunk_chars=5)
-    agent = await ready_agent(gw, url, engine)
+    agent = await ready_agent(gw, url, engine, features=features)
     try:
         agent.plan.append("hang_mid")
         async with aiohttp.ClientSession() as http:
@@ -241,12 +248,15 @@ async def test_a_client_that_leaves_cancels_the_job(hub_gateway, engine) -> None
         await agent.aclose()
 
 
-async def test_usage_comes_from_job_done_when_the_stream_has_none(hub_gateway, engine) -> None:
+@pytest.mark.parametrize("features", [None, (RELAY_JOBS,)], ids=["streamed-jobs", "relay-jobs"])
+async def test_usage_comes_from_job_done_when_the_stream_has_none(
+    hub_gateway, features, engine
+) -> None:
     """usepod-agent relays what its engine sent; a stream without usage is counted from
     job_done's tokens."""
     gw, url = await hub_gateway(heartbeat_s=BEAT_S)
     records = watch(gw)
-    agent = await ready_agent(gw, url, engine)
+    agent = await ready_agent(gw, url, engine, features=features)
     try:
         agent.plan.append("no_usage_done")
         async with aiohttp.ClientSession() as http:
@@ -260,7 +270,8 @@ async def test_usage_comes_from_job_done_when_the_stream_has_none(hub_gateway, e
         await agent.aclose()
 
 
-async def test_a_client_that_reads_too_slowly_has_its_job_cancelled(hub_gateway) -> None:
+@pytest.mark.parametrize("features", [None, (RELAY_JOBS,)], ids=["streamed-jobs", "relay-jobs"])
+async def test_a_client_that_reads_too_slowly_has_its_job_cancelled(hub_gateway, features) -> None:
     """One agent socket carries many jobs, so a slow client never stops the hub reading
     it: past `max_job_buffer_bytes` unread, its job is cancelled at the agent and the
     client's stream ends with an error; the slot is freed."""
@@ -268,7 +279,7 @@ async def test_a_client_that_reads_too_slowly_has_its_job_cancelled(hub_gateway)
     gw.hub.max_job_buffer_bytes = 256 * 1024
     async with FakeEngine("vllm", models=["fake-model"]) as big:
         big.default_reply = type(big.default_reply)(text="x" * 12_000_000, chunk_chars=65536)
-        agent = await ready_agent(gw, url, big, chunk_bytes=65536)
+        agent = await ready_agent(gw, url, big, features=features, chunk_bytes=65536)
         try:
             sock = socket.socket()
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -314,13 +325,14 @@ async def test_local_engines_come_before_agents_and_agents_take_over(hub_gateway
             assert records[-1].backend == f"agent:{agent.provider_id}" and len(agent.jobs) == 1
 
 
+@pytest.mark.parametrize("features", [None, (RELAY_JOBS,)], ids=["streamed-jobs", "relay-jobs"])
 @pytest.mark.parametrize("path", ["/v1/messages", "/api/chat"])
 async def test_a_job_error_after_the_first_byte_is_an_error_in_the_clients_dialect(
-    hub_gateway, engine, path
+    hub_gateway, features, engine, path
 ) -> None:
     gw, url = await hub_gateway(heartbeat_s=BEAT_S)
     engine.default_reply = type(engine.default_reply)(text="word " * 200, chunk_chars=5)
-    agent = await ready_agent(gw, url, engine, formats=("openai", "anthropic"))
+    agent = await ready_agent(gw, url, engine, features=features, formats=("openai", "anthropic"))
     try:
         agent.plan.append("error_mid")
         body: dict[str, Any] = {**OPENAI_BODY, "stream": True}
@@ -408,6 +420,7 @@ async def test_an_image_goes_to_the_agent_which_knows_its_engine(hub_gateway, cl
             assert png.encode() in engine.last.body
 
 
+@pytest.mark.parametrize("features", [None, (RELAY_JOBS,)], ids=["streamed-jobs", "relay-jobs"])
 @pytest.mark.parametrize(
     ("path", "body", "last_event"),
     [
@@ -417,14 +430,14 @@ async def test_an_image_goes_to_the_agent_which_knows_its_engine(hub_gateway, cl
     ids=["transcoded", "passthrough"],
 )
 async def test_a_client_that_leaves_once_the_answer_is_complete_is_not_cancelled(
-    hub_gateway, engine, path: str, body: dict[str, Any], last_event: bytes
+    hub_gateway, features, engine, path: str, body: dict[str, Any], last_event: bytes
 ) -> None:
     """Codex exits as soon as it reads response.completed. The hub must not have told it
     the answer was complete while the job still ran: the request would be recorded as
     cancelled (earning the agent nothing) and the job cancelled after it was served."""
     gw, url = await hub_gateway(heartbeat_s=BEAT_S)
     records = watch(gw)
-    async with await ready_agent(gw, url, engine) as agent:
+    async with await ready_agent(gw, url, engine, features=features) as agent:
         agent.plan.append("late_done")
         async with aiohttp.ClientSession() as http:
             answer = await http.post(
