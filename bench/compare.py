@@ -35,7 +35,7 @@ import asyncio
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,6 +162,36 @@ def reference_targets(urls: Urls) -> list[Target]:
     return refs
 
 
+async def interleaved_rounds(
+    session: Any,
+    targets: Sequence[Target],
+    stream: bool,
+    plan: Plan,
+    cpu: Callable[[int], float] = group_cpu_fine,
+) -> tuple[list[Load], list[list[Load]]]:
+    """Throughput of each target in plan.rounds rounds, the order reversed every other round
+    (ABBA; with three, ABCCBA: a load that rises or falls steadily hits them alike); the
+    totals of each target and every round's loads, in the targets' order. `cpu(target.server)`
+    reads a side's CPU seconds (bench/hub.py counts two processes for one side)."""
+    totals = [Load() for _ in targets]
+    per_round: list[list[Load]] = []
+    for round_no in range(plan.rounds):
+        order = range(len(targets)) if round_no % 2 == 0 else reversed(range(len(targets)))
+        got = [Load() for _ in targets]
+        for side in order:
+            got[side] = await throughput(
+                session, targets[side], stream, plan.seconds, plan.cap, cpu
+            )
+            totals[side].add(got[side])
+        per_round.append(got)
+    return totals, per_round
+
+
+def cpu_ratio(after: Load, before: Load) -> float:
+    """CPU per request of `after` over that of `before` (NaN when `before` took none)."""
+    return after.cpu_us / before.cpu_us if before.cpu_s else float("nan")
+
+
 async def interleaved(
     session: Any,
     a: Target,
@@ -171,19 +201,9 @@ async def interleaved(
     cpu: Callable[[int], float] = group_cpu_fine,
 ) -> tuple[Load, Load, list[float]]:
     """Throughput of A and B in plan.rounds rounds, ABBA order; the totals of each side and
-    the B/A CPU per request of every round. `cpu(target.server)` reads a side's CPU
-    seconds (bench/hub.py counts two processes for one side)."""
-    totals = (Load(), Load())
-    per_round: list[float] = []
-    for round_no in range(plan.rounds):
-        order = (0, 1) if round_no % 2 == 0 else (1, 0)
-        got: dict[int, Load] = {}
-        for side in order:
-            target = (a, b)[side]
-            got[side] = await throughput(session, target, stream, plan.seconds, plan.cap, cpu)
-            totals[side].add(got[side])
-        per_round.append(got[1].cpu_us / got[0].cpu_us if got[0].cpu_s else float("nan"))
-    return totals[0], totals[1], per_round
+    the B/A CPU per request of every round."""
+    totals, per_round = await interleaved_rounds(session, (a, b), stream, plan, cpu)
+    return totals[0], totals[1], [cpu_ratio(got[1], got[0]) for got in per_round]
 
 
 async def measure(

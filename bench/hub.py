@@ -5,6 +5,7 @@ Run (from the repository root, in the bench venv; see bench/README.md):
     .venv-bench/bin/python bench/hub.py              # about 7 minutes
     .venv-bench/bin/python bench/hub.py --quick      # about 2-3 minutes
     .venv-bench/bin/python bench/hub.py --no-litellm --profile
+    .venv-bench/bin/python bench/hub.py --quick --no-litellm --against main  # before/after
 
 Issue 13's speed rule: through hub and agent, the added p50 latency is at most 2x the
 gateway's own, and the CPU per streamed chunk at most 2x passthrough's. One run starts, each
@@ -26,12 +27,24 @@ requests with the OpenAI client (passthrough), whole and streamed, to the fake d
 the gateway, the hub (and agent) and LiteLLM: p50/p99, and the added p50 over the direct
 call; an Anthropic client through the hub (an `anthropic` job) for information. And the
 CPU per streamed chunk: 64 concurrent streams, gateway then hub and agent, ABBA rounds
-(bench/compare.py `interleaved`), the CPU time of the gateway's process group per stream
+(bench/compare.py `interleaved_rounds`), the CPU time of the gateway's process group per stream
 against that of the hub's and the agent's together, divided by the stream's 100 chunks;
 both with chunks paced (one a read: the judged figure) and all at once (one read carries
 many, so per-request costs weigh more); and, for information, whole answers (a modelport
 agent serves them as whole jobs, docs/wire.md's extension). It prints the tables, a
 verdict per bar and the machine line; ratios are judged, never absolute times.
+
+With --against REV (a change to the hub or agent hot path), a second hub and agent run as
+committed at REV: a `git archive` export, both started through the export's own console
+script with PYTHONPATH on it, as bench/compare.py starts a commit; REV's agent connects to
+REV's hub only, and the fake and the gateway stay one each, the working tree's. REV's rows
+join the latency rounds (keys ending @REV) and each CPU round measures three sides, the
+gateway, the working tree's pair and REV's, the order reversed every other round. Then the
+same verdicts for REV's pair, and before/after per figure (added p50 whole and streamed,
+CPU per chunk paced and at once, CPU per whole answer): REV's value, the working tree's,
+and after/before (for CPU, the median of the rounds' ratios, as compare.py's B/A). The
+gateway and the working tree's pair always run the working tree's code (PYTHONPATH), not
+another checkout's that the venv may have installed.
 """
 
 from __future__ import annotations
@@ -40,20 +53,19 @@ import argparse
 import asyncio
 import contextlib
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from compare import interleaved
-from fake_upstream import CHUNKS, HOST, PASS_MODEL, SLOW_MODEL
+from compare import interleaved_rounds
+from fake_upstream import HOST, PASS_MODEL, SLOW_MODEL
 from gateway import make_target, warn_if_busy
+from hub_report import CpuScenario, report
 from measure import (
     CONCURRENCY,
-    Load,
     Measure,
     OthersMeter,
     Plan,
@@ -65,15 +77,18 @@ from measure import (
     throughput,
 )
 from pyspy import py_spy, start_profile, top_functions
-from report import describe_machine, fmt_ms, machine, ratio, verdict
+from report import machine
 from servers import (
     ROOT,
     Proc,
     Processes,
     bench_env,
+    check_loads_from,
+    export_commit,
     free_port,
     raise_fd_limit,
     serve_argv,
+    short_commit,
     start_fake,
     start_litellm,
     start_modelport,
@@ -85,14 +100,17 @@ from servers import (
 
 FULL_PLAN = Plan(warmup=50, seq_n=300, rounds=10, seconds=4.0, cap=20000)
 QUICK_PLAN = Plan(warmup=10, seq_n=60, rounds=4, seconds=2.0, cap=5000)
+# --quick --against: the after/before of a CPU figure is a median of rounds, and of four a
+# single round hit by other load moves it by 10% (HEAD against HEAD, paced: 0.855); six
+# rounds keep the run near 2.5 minutes.
+QUICK_AGAINST_PLAN = Plan(warmup=10, seq_n=60, rounds=6, seconds=2.0, cap=5000)
 # The agent admits this many jobs; the hub's admission follows it. Above the benchmark's 64.
 AGENT_MAX_CONCURRENT = 128
-BAR = 2.0  # the issue's: at most 2x the gateway's
 
 
-def modelport_cli(*args: str) -> list[str]:
-    """`modelport ARGS...` through the working tree's console script (servers.serve_argv)."""
-    return [*serve_argv(ROOT)[:-1], *args]
+def modelport_cli(project: Path, *args: str) -> list[str]:
+    """`modelport ARGS...` through the console script of `project` (servers.serve_argv)."""
+    return [*serve_argv(project)[:-1], *args]
 
 
 def agent_toml(workdir: Path, fake: str, hub_port: int) -> Path:
@@ -150,9 +168,9 @@ def hub_toml(workdir: Path, port: int, agent_key: str) -> Path:
     return path
 
 
-def agent_public_key(config: Path, env: dict[str, str]) -> str:
+def agent_public_key(project: Path, config: Path, env: dict[str, str]) -> str:
     """`modelport agent enroll`: makes the agent's key file, prints its public key."""
-    argv = modelport_cli("agent", "enroll", "--config", str(config), "--allow-insecure")
+    argv = modelport_cli(project, "agent", "enroll", "--config", str(config), "--allow-insecure")
     out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
     for line in out.stdout.splitlines():
         if line.startswith("public_key:"):
@@ -161,41 +179,81 @@ def agent_public_key(config: Path, env: dict[str, str]) -> str:
 
 
 @dataclass
+class Pair:
+    """A hub and its agent, both run from one project: the working tree, or (--against) a
+    `git archive` export of REV, each through its own console script and PYTHONPATH."""
+
+    rev: str  # "" for the working tree
+    project: Path
+    url: str = ""  # the hub's base URL
+    hub_pid: int = 0
+    agent_pid: int = 0
+
+    def key(self, base: str) -> str:
+        """A target's key; REV's pair's end with @REV (hub_report reads them so)."""
+        return f"{base}@{self.rev}" if self.rev else base
+
+    def label(self, job: str) -> str:
+        at = f" at {self.rev}" if self.rev else ""
+        return f"hub + agent{at} ({job} job)" if job else f"hub + agent{at}"
+
+
+@dataclass
 class Servers:
     fake: str  # base URLs
     gateway: str
-    hub: str
     litellm: str | None
     pgids: dict[str, int]  # base URL -> the process group a request to it costs
-    hub_pid: int = 0
-    agent_pid: int = 0
-    procs: dict[str, Proc] = field(default_factory=dict)
+    pairs: list[Pair]  # the working tree's, then REV's
 
 
-def start_servers(procs: Processes, litellm: bool) -> Servers:
+def start_servers(procs: Processes, litellm: bool, against: str | None) -> Servers:
     also = " and LiteLLM" if litellm else ""
+    also += f", a hub and an agent at {against}" if against else ""
     print(f"starting the fake, the gateway, the hub, the agent{also} ...", file=sys.stderr)
+    # The gateway and the working tree's pair run the working tree's code, whatever
+    # modelport this venv has installed (the bench venv of another checkout, say).
+    check_loads_from(ROOT, "the working tree")
     env = bench_env()
+    tree_env = {**env, "PYTHONPATH": str(ROOT)}
     fake_proc, fake = start_fake(procs)
-    gw_proc, gateway = start_modelport(procs, "gateway", fake, env, extra_pass_models=(SLOW_MODEL,))
+    gw_proc, gateway = start_modelport(
+        procs, "gateway", fake, tree_env, extra_pass_models=(SLOW_MODEL,)
+    )
     ll = start_litellm(procs, fake, env) if litellm else None
-    hub_port = free_port()
-    agent_config = agent_toml(procs.workdir, fake, hub_port)
-    config = hub_toml(procs.workdir, hub_port, agent_public_key(agent_config, env))
-    hub_proc = procs.start("hub", [*serve_argv(ROOT), "--config", str(config), "--hub"], env)
-    agent_argv = modelport_cli("agent", "run", "--config", str(agent_config), "--allow-insecure")
-    agent_proc = procs.start("agent", agent_argv, env)
-    hub = f"http://{HOST}:{hub_port}"
+    pairs = [Pair("", ROOT)]
+    if against:
+        pairs.append(Pair(against, export_commit(against, procs.workdir / f"src-{against}")))
+    started = [start_pair(procs, pair, fake, env) for pair in pairs]
     wait_modelport(gw_proc, gateway)
-    wait_agent_models(hub_proc, agent_proc, hub)
-    pgids = {fake: fake_proc.pid, gateway: gw_proc.pid, hub: hub_proc.pid}
+    for pair, (hub_proc, agent_proc) in zip(pairs, started, strict=True):
+        wait_agent_models(hub_proc, agent_proc, pair.url)
+    pgids = {fake: fake_proc.pid, gateway: gw_proc.pid}
+    pgids |= {pair.url: pair.hub_pid for pair in pairs}
     if ll is not None:
         wait_litellm(*ll)
         pgids[ll[1]] = ll[0].pid
-    servers = Servers(fake, gateway, hub, ll[1] if ll else None, pgids)
-    servers.hub_pid, servers.agent_pid = hub_proc.pid, agent_proc.pid
-    servers.procs = {"hub": hub_proc, "agent": agent_proc}
-    return servers
+    return Servers(fake, gateway, ll[1] if ll else None, pgids, pairs)
+
+
+def start_pair(procs: Processes, pair: Pair, fake: str, env: dict[str, str]) -> tuple[Proc, Proc]:
+    """The pair's hub and agent (its key enrolled first), its files in a folder of its own."""
+    env = {**env, "PYTHONPATH": str(pair.project)}
+    workdir = procs.workdir / f"pair-{pair.rev}" if pair.rev else procs.workdir
+    workdir.mkdir(exist_ok=True)
+    hub_port = free_port()
+    agent_config = agent_toml(workdir, fake, hub_port)
+    config = hub_toml(workdir, hub_port, agent_public_key(pair.project, agent_config, env))
+    suffix = f"-{pair.rev}" if pair.rev else ""
+    hub_argv = [*serve_argv(pair.project), "--config", str(config), "--hub"]
+    hub_proc = procs.start("hub" + suffix, hub_argv, env)
+    agent_argv = modelport_cli(
+        pair.project, "agent", "run", "--config", str(agent_config), "--allow-insecure"
+    )
+    agent_proc = procs.start("agent" + suffix, agent_argv, env)
+    pair.url = f"http://{HOST}:{hub_port}"
+    pair.hub_pid, pair.agent_pid = hub_proc.pid, agent_proc.pid
+    return hub_proc, agent_proc
 
 
 def wait_agent_models(hub_proc: Proc, agent_proc: Proc, hub: str) -> None:
@@ -214,8 +272,8 @@ def wait_agent_models(hub_proc: Proc, agent_proc: Proc, hub: str) -> None:
 @dataclass(frozen=True)
 class Targets:
     latency: list[Target]  # in the latency rounds
-    at_once: tuple[Target, Target]  # (gateway, hub): streams of 100 chunks in one burst
-    paced: tuple[Target, Target]  # (gateway, hub): one chunk a read, 10 ms apart
+    at_once: list[Target]  # the gateway, then each pair: streams of 100 chunks in one burst
+    paced: list[Target]  # the gateway, then each pair: one chunk a read, 10 ms apart
 
 
 def targets_of(s: Servers) -> Targets:
@@ -226,19 +284,18 @@ def targets_of(s: Servers) -> Targets:
         on("direct-openai", "direct", s.fake, "openai"),
         on("direct-anthropic", "direct", s.fake, "anthropic"),
         on("gateway-openai", "gateway (vllm passthrough)", s.gateway, "openai"),
-        on("hub-openai", "hub + agent (openai job)", s.hub, "openai"),
-        on("hub-anthropic", "hub + agent (anthropic job)", s.hub, "anthropic"),
     ]
+    at_once = [rows[2]]
+    paced = [on("gateway-paced", "gateway", s.gateway, "openai", SLOW_MODEL)]
+    for pair in s.pairs:
+        openai = on(pair.key("hub-openai"), pair.label("openai"), pair.url, "openai")
+        rows.append(openai)
+        rows.append(on(pair.key("hub-anthropic"), pair.label("anthropic"), pair.url, "anthropic"))
+        at_once.append(openai)
+        paced.append(on(pair.key("hub-paced"), pair.label(""), pair.url, "openai", SLOW_MODEL))
     if s.litellm is not None:
         rows.append(on("litellm-openai", "LiteLLM", s.litellm, "openai"))
-    return Targets(
-        latency=rows,
-        at_once=(rows[2], rows[3]),
-        paced=(
-            on("gateway-paced", "gateway", s.gateway, "openai", SLOW_MODEL),
-            on("hub-paced", "hub + agent", s.hub, "openai", SLOW_MODEL),
-        ),
-    )
+    return Targets(latency=rows, at_once=at_once, paced=paced)
 
 
 class SplitCpu:
@@ -261,53 +318,45 @@ class SplitCpu:
             self.before[pgid] = now
         return sum(now)
 
-
-@dataclass
-class CpuResult:
-    name: str
-    stream: bool
-    gateway: Load
-    hub: Load
-    rounds: list[float]  # hub / gateway CPU per request, each round
-    hub_share: float  # of the hub target's CPU, the hub's (the rest is the agent's)
-
-    @property
-    def judged(self) -> float:
-        return statistics.median(self.rounds)
+    def hub_share(self, hub: int, agent: int) -> float:
+        """Of a pair's CPU in the phases since `spent` was cleared, the hub's share."""
+        hub_s = self.spent.get(hub, 0.0)
+        both = hub_s + self.spent.get(agent, 0.0)
+        return hub_s / both if both else float("nan")
 
 
 async def measure(
     servers: Servers, targets: Targets, plan: Plan, profile: bool, workdir: Path
-) -> tuple[list[tuple[Target, Measure]], list[CpuResult], float, list[str]]:
+) -> tuple[list[tuple[Target, Measure]], list[CpuScenario], float, list[str]]:
     rows = [(t, Measure()) for t in targets.latency]
-    split = SplitCpu({servers.hub_pid: (servers.hub_pid, servers.agent_pid)})
-    results: list[CpuResult] = []
+    pairs = servers.pairs
+    split = SplitCpu({p.hub_pid: (p.hub_pid, p.agent_pid) for p in pairs})
+    scenarios: list[CpuScenario] = []
     profile_lines: list[str] = []
     async with client_session() as session:
-        others = OthersMeter([*servers.pgids.values(), servers.agent_pid])
+        others = OthersMeter([*servers.pgids.values(), *(p.agent_pid for p in pairs)])
         await check_answers(session, [*rows, *((t, Measure()) for t in targets.paced)])
         await latency(session, rows, plan)
-        scenarios = (
+        runs = (
             ("paced", True, targets.paced),
             ("at once", True, targets.at_once),
             ("whole", False, targets.at_once),
         )
-        for name, stream, (gw, hub) in scenarios:
+        for name, stream, sides in runs:
             print(f"  CPU per request, {name} ...", file=sys.stderr, flush=True)
             split.spent.clear()
-            la, lb, rounds = await interleaved(session, gw, hub, stream, plan, split)
-            hub_s = split.spent.get(servers.hub_pid, 0.0)
-            both = hub_s + split.spent.get(servers.agent_pid, 0.0)
-            share = hub_s / both if both else float("nan")
-            results.append(CpuResult(name, stream, la, lb, rounds, share))
+            totals, per_round = await interleaved_rounds(session, sides, stream, plan, split)
+            shares = [split.hub_share(p.hub_pid, p.agent_pid) for p in pairs]
+            scenarios.append(CpuScenario(name, stream, totals, per_round, shares))
         others_cores = others.cores()
         if profile:
-            profile_lines = await profile_hub(session, servers, targets.paced[1], plan, workdir)
-    return rows, results, others_cores, profile_lines
+            pair = pairs[0]
+            profile_lines = await profile_hub(session, pair, targets.paced[1], plan, workdir)
+    return rows, scenarios, others_cores, profile_lines
 
 
 async def profile_hub(
-    session: Any, servers: Servers, target: Target, plan: Plan, workdir: Path
+    session: Any, pair: Pair, target: Target, plan: Plan, workdir: Path
 ) -> list[str]:
     """py-spy on the hub and the agent while they stream paced chunks at 64 concurrent."""
     if py_spy() is None:
@@ -316,7 +365,7 @@ async def profile_hub(
     seconds = max(plan.seconds, 4.0)
     spies = {
         who: start_profile(procs, pid, seconds + 1, workdir / f"{who}.raw")
-        for who, pid in (("hub", servers.hub_pid), ("agent", servers.agent_pid))
+        for who, pid in (("hub", pair.hub_pid), ("agent", pair.agent_pid))
     }
     print("  profiling the hub and the agent ...", file=sys.stderr, flush=True)
     try:
@@ -346,126 +395,6 @@ async def profile_hub(
     return lines
 
 
-# -- the report ---------------------------------------------------------------------------
-
-
-def latency_lines(rows: list[tuple[Target, Measure]]) -> tuple[list[str], dict[str, Any]]:
-    got = {t.key: m for t, m in rows}
-    lines = [
-        "| target | key | whole p50 | whole p99 | stream TTFB p50 | stream TTLB p50 "
-        "| stream TTLB p99 | added p50 whole | added p50 stream |",
-        "|" + "---|" * 9,
-    ]
-    added: dict[str, tuple[float, float]] = {}
-    for target, m in rows:
-        base = got["direct-anthropic" if target.fmt == "anthropic" else "direct-openai"]
-        added[target.key] = (m.seq_p50 - base.seq_p50, m.ttlb_p50 - base.ttlb_p50)
-        whole, stream = added[target.key]
-        lines.append(
-            f"| {target.label} | {target.key} | {fmt_ms(m.seq_p50)} | {fmt_ms(m.seq_p99)} "
-            f"| {fmt_ms(m.ttft_p50)} | {fmt_ms(m.ttlb_p50)} | {fmt_ms(m.ttlb_p99)} "
-            f"| {whole:.3f} | {stream:.3f} |"
-        )
-    return lines, added
-
-
-def latency_verdicts(added: dict[str, tuple[float, float]], got: dict[str, Measure]) -> list[str]:
-    gw, hub = added["gateway-openai"], added["hub-openai"]
-    ratios = [ratio(hub[0], gw[0]), ratio(hub[1], gw[1])]
-    ok = all(r <= BAR for r in ratios)  # NaN (a gateway lost in the noise) is not met
-    lines = [
-        f"- added p50 latency, hub + agent / gateway (OpenAI client, passthrough): whole "
-        f"{ratios[0]:.2f}x ({hub[0]:.3f} / {gw[0]:.3f} ms), streamed {ratios[1]:.2f}x "
-        f"({hub[1]:.3f} / {gw[1]:.3f} ms) (bar <= {BAR:g}x): {verdict(ok)}",
-    ]
-    # A modelport agent serves a whole answer as a whole job (docs/wire.md's extension):
-    # the engine is asked for one JSON body, as the gateway asks it. Before that extension
-    # the hub ran it as a streamed job, so this compares it with a direct streamed call.
-    over_stream = got["hub-openai"].seq_p50 - got["direct-openai"].ttlb_p50
-    lines.append(
-        f"- for information: a whole answer through hub + agent over a direct *streamed* "
-        f"call adds {over_stream:.3f} ms, {ratio(over_stream, gw[0]):.2f}x the gateway's "
-        f"whole added p50 and {ratio(over_stream, gw[1]):.2f}x its streamed one"
-    )
-    an = added["hub-anthropic"]
-    lines.append(
-        f"- for information: Anthropic client through hub + agent (an anthropic job, "
-        f"passed through), added p50 over a direct /v1/messages: whole {an[0]:.3f} ms, "
-        f"streamed {an[1]:.3f} ms"
-    )
-    if "litellm-openai" in added:
-        ll = added["litellm-openai"]
-        lines.append(
-            f"- for information: LiteLLM's added p50 (OpenAI client): whole {ll[0]:.3f} ms, "
-            f"streamed {ll[1]:.3f} ms; hub + agent / LiteLLM: whole "
-            f"{ratio(hub[0], ll[0]):.2f}x, streamed {ratio(hub[1], ll[1]):.2f}x"
-        )
-    return lines
-
-
-def cpu_lines(results: list[CpuResult]) -> list[str]:
-    lines = [
-        "| requests | gateway CPU us/req | hub + agent us/req | of which hub, agent "
-        "| per chunk: gateway, hub + agent us | hub+agent / gateway (median of rounds; totals) "
-        "| rounds min - max | req/s gateway, hub | errors |",
-        "|" + "---|" * 9,
-    ]
-    for r in results:
-        gw, both = r.gateway.cpu_us, r.hub.cpu_us
-        chunk = f"{gw / CHUNKS:.1f}, {both / CHUNKS:.1f}" if r.stream else "-"
-        lines.append(
-            f"| {r.name} | {gw:,.0f} | {both:,.0f} | {both * r.hub_share:,.0f}, "
-            f"{both * (1 - r.hub_share):,.0f} | {chunk} | {r.judged:.2f}x; "
-            f"{ratio(both, gw):.2f}x | {min(r.rounds):.2f} - {max(r.rounds):.2f} "
-            f"| {r.gateway.rps:.0f}, {r.hub.rps:.0f} | {r.gateway.errors + r.hub.errors} |"
-        )
-    paced = next(r for r in results if r.name == "paced")
-    at_once = next(r for r in results if r.name == "at once")
-    whole = next(r for r in results if r.name == "whole")
-    ok = paced.judged <= BAR
-    return [
-        *lines,
-        "",
-        f"- CPU per streamed chunk, hub + agent / gateway passthrough, chunks paced (one a "
-        f"read, as from a real engine): {paced.judged:.2f}x (bar <= {BAR:g}x): {verdict(ok)}; "
-        f"chunks at once (a read carries many, per-request costs weigh more): "
-        f"{at_once.judged:.2f}x ({verdict(at_once.judged <= BAR)})",
-        f"- for information: CPU per whole answer (a whole job), hub + agent / gateway: "
-        f"{whole.judged:.2f}x",
-    ]
-
-
-def report(
-    rows: list[tuple[Target, Measure]],
-    results: list[CpuResult],
-    info: dict[str, str],
-    plan: Plan,
-    quick: bool,
-    profile_lines: list[str],
-) -> None:
-    lat, added = latency_lines(rows)
-    per_round = max(1, plan.seq_n // plan.rounds)
-    print()
-    print(describe_machine(info, quick))
-    print(
-        f"Latency: {per_round * plan.rounds} sequential requests per target and kind after "
-        f"{plan.warmup} warm-up, in {plan.rounds} interleaved rounds, ms. CPU: "
-        f"{CONCURRENCY} concurrent requests (streams of {CHUNKS} chunks, or whole answers), "
-        f"{plan.rounds} ABBA rounds of {plan.seconds:g} s a side; the CPU time of the "
-        f"process groups (the gateway's; the hub's and the agent's) per request, and per "
-        f"chunk (per stream / {CHUNKS})."
-    )
-    print()
-    print("\n".join(lat))
-    print()
-    print("\n".join(latency_verdicts(added, {t.key: m for t, m in rows})))
-    print()
-    print("\n".join(cpu_lines(results)))
-    if profile_lines:
-        print()
-        print("\n".join(profile_lines))
-
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a shorter run, noisier")
@@ -473,12 +402,19 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--profile", action="store_true", help="then py-spy the hub and the agent under load"
     )
+    parser.add_argument(
+        "--against",
+        metavar="REV",
+        help="also a hub + agent as committed at REV (git revision), measured in the same "
+        "rounds: before (REV) and after (the working tree) figures from one run",
+    )
     return parser.parse_args()
 
 
 def main() -> int:
     args = parse_args()
-    plan = QUICK_PLAN if args.quick else FULL_PLAN
+    against = short_commit(args.against) if args.against else None  # resolved once
+    plan = (QUICK_AGAINST_PLAN if against else QUICK_PLAN) if args.quick else FULL_PLAN
     raise_fd_limit()
     load_before = warn_if_busy()
     litellm = not args.no_litellm
@@ -488,15 +424,17 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="modelport-hub-bench-") as tmp, terminated_on_sigterm():
         procs = Processes(Path(tmp))
         try:
-            servers = start_servers(procs, litellm)
+            servers = start_servers(procs, litellm, against)
             print(f"measuring ({'quick' if args.quick else 'full'} run) ...", file=sys.stderr)
-            rows, results, others, profile_lines = asyncio.run(
+            rows, scenarios, others, profile_lines = asyncio.run(
                 measure(servers, targets_of(servers), plan, args.profile, Path(tmp))
             )
         finally:
             procs.stop_all()
     info = machine(None) | {"others": f"{others:.2f}", "load_before": load_before}
-    report(rows, results, info, plan, args.quick, profile_lines)
+    if against:
+        info["modelport"] += f"; the second hub + agent at {against} (git archive export)"
+    report(rows, scenarios, info, plan, args.quick, profile_lines, against)
     return 0
 
 

@@ -209,17 +209,23 @@ def export_commit(rev: str, into: Path) -> Path:
         check=True,
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    check_loads_from(into, f"the export of {rev}")
+    return into
+
+
+def check_loads_from(project: Path, what: str) -> None:
+    """That modelport, with `project` as PYTHONPATH, loads from `project` and not from a
+    package installed in this venv (an editable install of another checkout, say)."""
     found = subprocess.run(
         [sys.executable, "-c", "import modelport; print(modelport.__file__)"],
-        env={**os.environ, "PYTHONPATH": str(into)},
-        cwd=into,
+        env={**os.environ, "PYTHONPATH": str(project)},
+        cwd="/",  # not `project`: the servers run elsewhere, with only PYTHONPATH to find it
         capture_output=True,
         text=True,
         check=True,
     ).stdout.strip()
-    if not found.startswith(str(into)):
-        raise RuntimeError(f"the export of {rev} is shadowed: modelport loads from {found}")
-    return into
+    if not Path(found).is_relative_to(project):
+        raise RuntimeError(f"{what} is shadowed: modelport loads from {found}")
 
 
 def serve_argv(project: Path, *, uvloop: bool = False) -> list[str]:
