@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
+
+
+def new_request_id() -> str:
+    """A random uuid4 as 32 hex digits, what `uuid.uuid4().hex` gives, minted without
+    building a UUID object (its constructor checks its arguments at length: 2.1 us against
+    0.7 here, once per request in the gateway and in a hub)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # variant: RFC 4122
+    return raw.hex()
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,11 +8,10 @@ at once for a whole answer or an error, when its body is closed for a stream.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
 from modelport.errors import BackendError
-from modelport.records import RequestRecord
+from modelport.records import RequestRecord, new_request_id
 from modelport.router import Price, Router
 from modelport.service.attempt import Attempt, Deadline
 from modelport.service.candidates import Answer, Lease, Operation, first_answer
@@ -128,7 +127,7 @@ class Service:
 
 
 def _attempt(format: WireFormat, endpoint: str, request_id: str | None, key_id: str) -> Attempt:
-    return Attempt(format, endpoint, request_id or uuid.uuid4().hex, key_id)
+    return Attempt(format, endpoint, request_id or new_request_id(), key_id)
 
 
 def _headers(attempt: Attempt) -> dict[str, str]:
