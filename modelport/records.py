@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+
+import msgspec
 
 
 def new_request_id() -> str:
@@ -17,9 +18,13 @@ def new_request_id() -> str:
     return raw.hex()
 
 
-@dataclass(frozen=True, slots=True)
-class RequestRecord:
-    """One finished request. Never holds a body, a prompt or a key: only their outcome."""
+class RequestRecord(msgspec.Struct, frozen=True):
+    """One finished request. Never holds a body, a prompt or a key: only their outcome.
+
+    A frozen msgspec Struct, not a frozen dataclass: one is built per request in each of the
+    gateway, a hub and an agent, and a frozen dataclass's `__init__` goes through
+    `object.__setattr__` per field (3.1 us for these 17; 0.9 here). Copy one with
+    `msgspec.structs.replace`."""
 
     request_id: str
     format: str  # "openai" | "anthropic": the client's wire format
@@ -35,7 +40,7 @@ class RequestRecord:
     ttft_ms: float | None = None  # time to the first byte of the answer
     duration_ms: float = 0.0
     error: str = ""  # error class name when it failed, also mid-stream
-    time: float = field(default_factory=time.time)  # unix seconds at the start
+    time: float = msgspec.field(default_factory=time.time)  # unix seconds at the start
     # The price the serving backend advertised for the model (USDC micro-units per million
     # tokens), when it advertises one: a hub agent does. Earnings are settled from these.
     price_in_per_1m: int | None = None
