@@ -14,7 +14,6 @@ import contextlib
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import replace
 from pathlib import Path
 
 import platformdirs
@@ -33,7 +32,7 @@ from modelport.config.derive import split_url
 from modelport.discovery import serve_new_engines
 from modelport.gateway.ledger import Ledger
 from modelport.records import RequestRecord
-from modelport.router import Limits, Router, Upstream
+from modelport.router import Limits, Price, Router, Upstream
 from modelport.service import Service
 from modelport.wire.provider import (
     JOB_FORMATS,
@@ -139,6 +138,7 @@ class AgentEngines:
         self.service = Service(
             self.router,
             observe=self._observe,
+            price=self._price,
             first_byte_timeout_s=config.modelport.first_byte_timeout_s,
         )
         self.ledger = Ledger(agent_ledger_path(config))
@@ -191,12 +191,13 @@ class AgentEngines:
     def _passed(self) -> None:
         self._pass.set()
 
+    def _price(self, model: str) -> Price:
+        """What a job's record says its model cost: as advertised now ([pricing] is read once
+        per run)."""
+        price = self.config.pricing.price(model)
+        return Price(price.input_per_1m, price.output_per_1m)
+
     def _observe(self, record: RequestRecord) -> None:
-        # Priced as advertised now: [pricing] is read once per run.
-        price = self.config.pricing.price(record.model)
-        record = replace(
-            record, price_in_per_1m=price.input_per_1m, price_out_per_1m=price.output_per_1m
-        )
         self.ledger.record(record)
         self._observer(record)
         if record.error == ENGINE_GONE and (self._poke is None or self._poke.done()):

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from modelport.agent.config import AgentConfig
-from modelport.gateway.metrics import CONTENT_TYPE, ModelLabels
+from modelport.gateway.metrics import CONTENT_TYPE, Children, ModelLabels
 from modelport.records import RequestRecord
 from modelport.wire.provider import ERROR_CODES, Heartbeat
 
@@ -89,8 +89,10 @@ class AgentStats:
             registry=r,
         )
         self.running = Gauge("modelport_agent_jobs_running", "Jobs running now.", registry=r)
+        self._jobs = Children(self.jobs)  # per job: outcome x (six codes or "")
+        self._tokens = Children(self.tokens)  # per job: bounded models x direction
         for outcome in ("done", "cancelled"):
-            self.jobs.labels(outcome, "")  # present at 0 from the start
+            self._jobs(outcome, "")  # present at 0 from the start
 
     # -- what the service and the job runner say ---------------------------------------
 
@@ -99,8 +101,8 @@ class AgentStats:
         now = self.clock()
         # Only models that reached an engine become labels (the gateway's rule), bounded.
         model = self._models(record.model) if record.backend else ""
-        self.tokens.labels(model, "in").inc(record.input_tokens)
-        self.tokens.labels(model, "out").inc(record.output_tokens)
+        self._tokens(model, "in").inc(record.input_tokens)
+        self._tokens(model, "out").inc(record.output_tokens)
         if record.ttft_ms is None:
             return
         self._ttft.append((now, record.ttft_ms))
@@ -119,7 +121,7 @@ class AgentStats:
             outcome = "error"
         failed = outcome in FAILED
         code = _code(error_code) if failed else ""
-        self.jobs.labels(outcome, code).inc()
+        self._jobs(outcome, code).inc()
         if outcome == "cancelled":
             return
         self._ended.append((self.clock(), failed))

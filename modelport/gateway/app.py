@@ -13,7 +13,6 @@ import hmac
 import logging
 import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,6 +25,7 @@ from modelport.gateway.context import KEY_ID, REQUEST_ID, respond
 from modelport.gateway.models import ModelRoutes, wants_anthropic
 from modelport.gateway.ollama_api import OllamaRoutes
 from modelport.gateway.openapi import OPENAPI
+from modelport.records import new_request_id
 from modelport.scrub import public_message, redact
 from modelport.service import Reply, Service, error_reply, stream_error
 from modelport.types import RelayContext, WireFormat
@@ -77,7 +77,7 @@ def fail(request: web.Request, err: BackendError) -> web.Response:
 @web.middleware
 async def request_ids(request: web.Request, handler: Handler) -> web.StreamResponse:
     given = request.headers.get("x-request-id", "")
-    request[REQUEST_ID] = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+    request[REQUEST_ID] = given if _REQUEST_ID.match(given) else new_request_id()
     return await handler(request)
 
 

@@ -13,10 +13,10 @@ import json
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from aiohttp import web
 
 from modelport.backends import Backend, connect
@@ -221,7 +221,8 @@ class Gateway:
     def _observe(self, record: RequestRecord) -> None:
         # Metric labels carry only models that reached a backend: client-chosen names that
         # match nothing would grow the series without bound. The ledger keeps them all.
-        self.metrics.observe(record if record.backend else replace(record, model=""))
+        labelled = record if record.backend else msgspec.structs.replace(record, model="")
+        self.metrics.observe(labelled)
         if self.ledger is not None:
             self.ledger.record(record)
         if access_log.isEnabledFor(logging.INFO):

@@ -8,12 +8,11 @@ at once for a whole answer or an error, when its body is closed for a stream.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
 from modelport.errors import BackendError
-from modelport.records import RequestRecord
-from modelport.router import Router
+from modelport.records import RequestRecord, new_request_id
+from modelport.router import Price, Router
 from modelport.service.attempt import Attempt, Deadline
 from modelport.service.candidates import Answer, Lease, Operation, first_answer
 from modelport.service.chat import ChatCall
@@ -25,6 +24,7 @@ from modelport.service.reply import Reply, error_reply, error_status
 from modelport.types import RelayContext, WireFormat
 
 Observer = Callable[[RequestRecord], None]
+Pricer = Callable[[str], Price]
 
 
 class Service:
@@ -35,14 +35,18 @@ class Service:
         router: Router,
         *,
         observe: Observer | None = None,
+        price: Pricer | None = None,
         request_timeout_s: float = 600.0,
         first_byte_timeout_s: float = 120.0,
     ) -> None:
-        """`request_timeout_s`: one request's deadline, streaming included;
+        """`price`: what a record says its model cost, in place of what the serving backend
+        advertises (the agent prices its jobs by its own `[pricing]`);
+        `request_timeout_s`: one request's deadline, streaming included;
         `first_byte_timeout_s`: how long one candidate may take to its first byte before the
         next is tried (an upstream may set its own)."""
         self.router = router
         self.observe: Observer = observe or (lambda record: None)
+        self.price = price
         self.request_timeout_s = request_timeout_s
         self.first_byte_timeout_s = first_byte_timeout_s
 
@@ -117,11 +121,13 @@ class Service:
             if lease is not None:
                 await lease.end()
         finally:
+            if self.price is not None:  # set here, so the record is built once, priced
+                attempt.price = self.price(attempt.model)
             self.observe(attempt.record())
 
 
 def _attempt(format: WireFormat, endpoint: str, request_id: str | None, key_id: str) -> Attempt:
-    return Attempt(format, endpoint, request_id or uuid.uuid4().hex, key_id)
+    return Attempt(format, endpoint, request_id or new_request_id(), key_id)
 
 
 def _headers(attempt: Attempt) -> dict[str, str]:
