@@ -5,7 +5,7 @@ Messages). The runner sets `stream: true` (and, for OpenAI, `stream_options.incl
 and `model` = the job's model_id, as usepod-agent's `backend/http.rs` does; a whole job
 (`"stream": false`, modelport's WHOLE_JOBS extension, which this agent advertises) runs
 as the client sent it, not streamed, and its one JSON body goes out as job_chunk frames
-of at most WHOLE_CHUNK_BYTES before job_done. Then the runner calls
+of at most CHUNK_BYTES before job_done. Then the runner calls
 `Service.chat(format, body, request_id=job_id)`: validation, routing, passthrough or
 transcoding, metering are the gateway's. The reply's bytes go out as `job_chunk` frames,
 then exactly one `job_done` or `job_error` (`job_executor.rs`), except for a cancelled job,
@@ -86,9 +86,11 @@ _CODES: tuple[tuple[type[BackendError], str], ...] = (
 )
 # The request's own fault: a hub answers these 400 with no fallback ("invalid request: ").
 _INVALID: tuple[type[BackendError], ...] = (InvalidRequest, ContextWindowExceeded, Unsupported)
-# A whole answer's bytes per job_chunk: base64 of it (4/3) stays well under a hub's
-# default frame cap ([hub] max_frame_kb = 1024).
-WHOLE_CHUNK_BYTES = 256 * 1024
+# The most bytes of an answer one job_chunk carries: base64 of it (4/3) stays well under a
+# hub's default frame cap ([hub] max_frame_kb = 1024), which a longer message breaks (the
+# hub closes the socket, and every job on it fails). A whole answer, or one stream frame
+# longer than this (a long text in one delta), goes in pieces.
+CHUNK_BYTES = 256 * 1024
 
 
 @functools.cache
@@ -284,9 +286,7 @@ class JobRunner:
         if reply.chunks is None:
             if reply.status >= 400:
                 return self._failed(job, reply)
-            body = reply.body  # a whole answer (a streamed one's never comes whole)
-            for start in range(0, len(body), WHOLE_CHUNK_BYTES):
-                await self.send(JobChunk(job.job_id, body[start : start + WHOLE_CHUNK_BYTES]))
+            await self._send_chunks(job, reply.body)  # a whole answer
             return self._done(job, started)
         chunks = reply.chunks
         # A relay job's client gets its error event from the hub, made from job_error: the
@@ -296,7 +296,10 @@ class JobRunner:
             async for chunk in chunks:
                 if chunks.failure is not None and not keep_error_frame:
                     break
-                await self.send(JobChunk(job.job_id, chunk))
+                if len(chunk) <= CHUNK_BYTES:
+                    await self.send(JobChunk(job.job_id, chunk))
+                else:
+                    await self._send_chunks(job, chunk)
         finally:
             # Shielded: a second cancel (the deadline, then the link) must not cut the
             # upstream's close short and leave its admission slot taken; cancel_all waits
@@ -314,6 +317,10 @@ class JobRunner:
                 job.job_id, code, error_message(record.error, message), record.output_tokens
             )
         return self._done(job, started)
+
+    async def _send_chunks(self, job: Job, data: bytes) -> None:
+        for start in range(0, len(data), CHUNK_BYTES):
+            await self.send(JobChunk(job.job_id, data[start : start + CHUNK_BYTES]))
 
     def _done(self, job: Job, started: float) -> JobDone:
         record = self._records.get(job.job_id)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from modelport.agent.jobs import relayed_body
+from modelport.agent.jobs import CHUNK_BYTES, relayed_body
 from modelport.wire.provider import RELAY_JOBS, Job, JobDone, JobError
 from tests.agent import test_jobs
 from tests.agent.harness import ANTHROPIC_HI, HI, eventually
@@ -109,3 +109,19 @@ def test_a_relay_body_is_the_clients_bytes_when_it_names_the_model() -> None:
         "messages": [],
     }
     assert relayed_body(Job("j", "m1", b"[1]", relay=True)) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("relay", [False, True])
+async def test_a_stream_frame_longer_than_a_chunk_goes_in_pieces(
+    engine_and_agent: Started, relay: bool
+) -> None:
+    """A hub takes WebSocket messages of 1 MiB by default: one SSE event of 1.5 MB (a long
+    text in one delta) goes in job_chunks of at most CHUNK_BYTES, which rejoin as sent."""
+    async with engine_and_agent("vllm") as (engine, _agent, conn):
+        text = "y" * 1_500_000
+        engine.default_reply = Reply(text=text, chunk_chars=len(text))
+        job_id = await conn.send_job(MODEL, {"model": MODEL, **HI, "stream": True}, relay=relay)
+        assert isinstance(await conn.job_end(job_id), JobDone)
+        chunks = conn.job_chunks(job_id)
+        assert max(len(c) for c in chunks) <= CHUNK_BYTES and len(chunks) >= 6
+        assert openai_text(b"".join(chunks)) == text

@@ -10,7 +10,7 @@ import json
 import msgspec
 import pytest
 
-from modelport.agent.jobs import WHOLE_CHUNK_BYTES, streamed_body
+from modelport.agent.jobs import CHUNK_BYTES, streamed_body
 from modelport.types import WireFormat
 from modelport.wire.provider import WHOLE_JOBS, Job, JobDone, JobError
 from tests.agent import test_jobs
@@ -65,13 +65,13 @@ async def test_a_whole_job_is_answered_with_the_engines_json_body(
 
 async def test_a_large_whole_answer_is_cut_into_chunks(engine_and_agent: Started) -> None:
     async with engine_and_agent("vllm") as (engine, _agent, conn):
-        engine.default_reply = Reply(text="x" * (WHOLE_CHUNK_BYTES + 1000))
+        engine.default_reply = Reply(text="x" * (CHUNK_BYTES + 1000))
         job_id = await conn.send_job(MODEL, HI, stream=False)
         assert isinstance(await conn.job_end(job_id), JobDone)
         chunks = conn.job_chunks(job_id)
-        assert len(chunks) == 2 and len(chunks[0]) == WHOLE_CHUNK_BYTES
+        assert len(chunks) == 2 and len(chunks[0]) == CHUNK_BYTES
         assert len(json.loads(b"".join(chunks))["choices"][0]["message"]["content"]) > (
-            WHOLE_CHUNK_BYTES
+            CHUNK_BYTES
         )
 
 

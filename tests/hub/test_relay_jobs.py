@@ -150,3 +150,26 @@ async def test_an_engine_failing_midway_gives_the_client_one_error_event(
 
 def json_of(body: dict[str, Any]) -> bytes:
     return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_an_answer_larger_than_the_hubs_frame_cap_arrives_whole(
+    hub_gateway, engine, stream: bool
+) -> None:
+    """One SSE event of 1.5 MB (a long answer in one delta) is more than a WebSocket
+    message the hub takes (`[hub] max_frame_kb`, 1 MiB): the agent sends it in pieces, so
+    the client gets it whole and the agent's other jobs are not cut off with its socket."""
+    hub, hub_url = await hub_gateway(heartbeat_s=BEAT_S)
+    records = watch(hub)
+    text = "x" * 1_500_000
+    engine.default_reply = Reply(text=text, chunk_chars=len(text))
+    service = await service_for(("vllm", engine.url))
+    caps = partial(capabilities, ("fake-model",))
+    async with running_agent(ws_url(hub_url), service, caps=caps):
+        assert await until(lambda: any(u.ready for u in hub.router.upstreams), within=5)
+        status, answer = await _post(
+            hub_url, "/v1/chat/completions", json_of({**OPENAI_BODY, "stream": stream})
+        )
+    assert status == 200 and _text(answer) == text
+    (record,) = records
+    assert record.error == "" and record.output_tokens > 0
