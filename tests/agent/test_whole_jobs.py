@@ -70,9 +70,7 @@ async def test_a_large_whole_answer_is_cut_into_chunks(engine_and_agent: Started
         assert isinstance(await conn.job_end(job_id), JobDone)
         chunks = conn.job_chunks(job_id)
         assert len(chunks) == 2 and len(chunks[0]) == CHUNK_BYTES
-        assert len(json.loads(b"".join(chunks))["choices"][0]["message"]["content"]) > (
-            CHUNK_BYTES
-        )
+        assert len(json.loads(b"".join(chunks))["choices"][0]["message"]["content"]) > (CHUNK_BYTES)
 
 
 async def test_a_failed_whole_job_sends_no_bytes_before_its_error(
