@@ -343,6 +343,12 @@ async def _without_usage(body: bytes) -> AsyncIterator[bytes]:
     yield b"".join(e + b"\n\n" for e in events)
 
 
+def ledgered_hub_config(ledger: Path) -> Config:
+    """A hub with no engine of its own (none embedded) that keeps its ledger at `ledger`."""
+    config = make_config(ledger=ledger, server={"embedded": False})
+    return msgspec.structs.replace(config, hub=msgspec.structs.replace(config.hub, enabled=True))
+
+
 def hub_config(backends: list[dict[str, Any]] | None = None, **hub: Any) -> Config:
     """A gateway config in hub mode: no discovery, no embedded engine (agents serve)."""
     config = make_config(backends=backends, ledger="off", server={"embedded": False})

@@ -20,9 +20,9 @@ from modelport.gateway.ledger import usage_totals
 from modelport.wire.provider import RELAY_JOBS
 from tests.agent.harness import capabilities, running_agent, service_for
 from tests.fakes.core import DEFAULT_ERROR_MESSAGE, Reply
-from tests.gateway_harness import make_config, until
+from tests.gateway_harness import until
 from tests.hub import test_jobs
-from tests.hub.agents import ws_url
+from tests.hub.agents import ledgered_hub_config, ws_url
 from tests.hub.test_jobs import BEAT_S, OPENAI_BODY, TEXT, ready_agent, sse_data, watch
 
 ANTHROPIC_BODY = {**OPENAI_BODY, "max_tokens": 50}
@@ -94,9 +94,7 @@ async def test_a_stream_through_a_modelport_agent_is_the_gateways_direct_stream(
     it: the usage chunk only when asked, [DONE] at the end; the hub's ledger has the
     tokens from job_done."""
     ledger = tmp_path / "hub.sqlite3"
-    config = make_config(ledger=ledger, server={"embedded": False})
-    config = msgspec.structs.replace(config, hub=msgspec.structs.replace(config.hub, enabled=True))
-    hub, hub_url = await hub_gateway(config=config, heartbeat_s=BEAT_S)
+    hub, hub_url = await hub_gateway(config=ledgered_hub_config(ledger), heartbeat_s=BEAT_S)
     records = watch(hub)
     _direct, direct_url = await gateway(backends=[{"kind": "vllm", "url": engine.url}])
     engine.default_reply = Reply(text=TEXT, usage=(9, 5))

@@ -20,9 +20,9 @@ from modelport.gateway.ledger import usage_totals
 from modelport.wire.provider import WHOLE_JOBS
 from tests.agent.harness import capabilities, running_agent, service_for
 from tests.fakes.usepod_agent import UsepodAgent
-from tests.gateway_harness import make_config, until
+from tests.gateway_harness import until
 from tests.hub import test_jobs
-from tests.hub.agents import ws_url
+from tests.hub.agents import ledgered_hub_config, ws_url
 from tests.hub.test_jobs import BEAT_S, OPENAI_BODY, TEXT, ready_agent, watch
 from tests.hub.test_usepod_agent import joined
 
@@ -133,9 +133,7 @@ async def test_a_whole_answer_through_a_modelport_agent_is_the_gateways_direct_a
     hub_gateway, gateway, engine, tmp_path: Path
 ) -> None:
     ledger = tmp_path / "hub.sqlite3"
-    config = make_config(ledger=ledger, server={"embedded": False})
-    config = msgspec.structs.replace(config, hub=msgspec.structs.replace(config.hub, enabled=True))
-    hub, hub_url = await hub_gateway(config=config, heartbeat_s=BEAT_S)
+    hub, hub_url = await hub_gateway(config=ledgered_hub_config(ledger), heartbeat_s=BEAT_S)
     records = watch(hub)
     _direct, direct_url = await gateway(backends=[{"kind": "vllm", "url": engine.url}])
     service = await service_for(("vllm", engine.url))
