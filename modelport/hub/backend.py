@@ -56,6 +56,7 @@ from modelport.wire.fields import Target
 from modelport.wire.meter import Meter
 from modelport.wire.openai.models import AGENT_ENTRY
 from modelport.wire.provider import JOB_FORMATS, RELAY_JOBS, WHOLE_JOBS, JobDone
+from modelport.wire.sse import frame_too_large
 from modelport.wire.validate import relay_body
 
 
@@ -317,9 +318,13 @@ class RelayedJob:
     job_error (or the agent gone) is raised, and the client gets its error event from the
     hub's StreamBody, as after an engine's failure.
 
-    The answer's end waits for job_done, as in AgentRelay, found without a parse: the
-    chunk holding the dialect's last line (`stream_end`; the agent's chunks begin at a
-    frame's start) is sent with the job's end. A dialect without such a line has none held."""
+    The client only ever gets whole frames: an agent's chunk ends where a frame ends,
+    except for a frame it cut in pieces (one over its 256 KiB chunk), whose start waits here
+    for its rest (one `endswith` a chunk finds the common case). So a failure's error event
+    never lands in the middle of a frame (the cut start is dropped), and the answer's end
+    is found without a parse: the frames holding the dialect's last line (`stream_end`)
+    are sent with the job's end, as AgentRelay holds them. A dialect without such a line
+    has none held."""
 
     status = 200
     finish_reason: FinishReason | None = None  # the agent's meter read it; the hub does not
@@ -334,6 +339,7 @@ class RelayedJob:
         self.content_type = codec.stream_content_type if stream else "application/json"
         end = codec.stream_end
         self._end = None if end is None else (end, b"\n" + end)
+        self._max_frame = body_limits().frame_bytes
 
     @property
     def usage(self) -> Usage | None:
@@ -343,20 +349,39 @@ class RelayedJob:
     async def __aiter__(self) -> AsyncIterator[bytes]:
         job, end = self._job, self._end
         held: list[bytes] = []
+        cut = b""  # the start of a frame the agent cut, until its rest comes
         try:
             while (data := await job.next()) is not None:
-                if held or not self._stream or (end and _holds(data, *end)):
+                if not self._stream:
                     held.append(data)
-                else:
+                    continue
+                data, cut = _whole_frames(cut + data if cut else data, self._max_frame)
+                if held or (end and data and _holds(data, *end)):
+                    held.append(data)
+                elif data:
                     yield data
         except BackendError as exc:
             exc.backend_id = exc.backend_id or self.backend_id
             raise
-        if held:
-            yield b"".join(held)
+        if held or cut:
+            yield b"".join(held) + cut
 
     async def aclose(self) -> None:
         await self._job.cancel()
+
+
+_FRAME_ENDS = (b"\n\n", b"\r\n\r\n")
+
+
+def _whole_frames(data: bytes, max_frame: int) -> tuple[bytes, bytes]:
+    """`data` (from a frame's start) as its whole SSE frames and the start of the next."""
+    if data.endswith(_FRAME_ENDS):
+        return data, b""
+    lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
+    end = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
+    if len(data) - end > max_frame:
+        raise frame_too_large(max_frame)
+    return data[:end], data[end:]
 
 
 def _holds(data: bytes, line: bytes, after_newline: bytes) -> bool:

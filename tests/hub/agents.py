@@ -104,6 +104,7 @@ class ScriptedAgent:
         heartbeat_s: float | None = HEARTBEAT_S,
         context_window: int | None = 8192,
         chunk_bytes: int = 7,
+        relay_cut: int | None = None,
     ) -> None:
         self.hub_url = hub_url
         self.engine_url = engine_url
@@ -116,6 +117,9 @@ class ScriptedAgent:
         self.heartbeat_s = heartbeat_s
         self.context_window = context_window
         self.chunk_bytes = chunk_bytes
+        # A relay job's bytes go in whole frames, or cut every `relay_cut` bytes, as a
+        # modelport agent cuts a frame longer than its chunk (agent/jobs.py CHUNK_BYTES).
+        self.relay_cut = relay_cut
         self.plan: collections.deque[str] = collections.deque()
         self.jobs: list[Job] = []
         self.cancels: list[str] = []
@@ -297,7 +301,7 @@ class ScriptedAgent:
             if job.relayed:  # a relay job's chunks hold whole frames (docs/wire.md)
                 stream = _whole_frames(stream)
             async for data in stream:
-                size = len(data) if job.relayed else self.chunk_bytes
+                size = (self.relay_cut or len(data)) if job.relayed else self.chunk_bytes
                 for i in range(0, len(data), size):
                     piece = data[i : i + size]
                     await self.send(JobChunk(job.job_id, piece))

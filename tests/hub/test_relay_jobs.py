@@ -7,6 +7,7 @@ usage and meters the stream, as before."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from functools import partial
 from pathlib import Path
@@ -171,3 +172,51 @@ async def test_an_answer_larger_than_the_hubs_frame_cap_arrives_whole(
     assert status == 200 and _text(answer) == text
     (record,) = records
     assert record.error == "" and record.output_tokens > 0
+
+
+# A relay job's bytes cut anywhere, as a modelport agent cuts a frame over 256 KiB: the
+# hub still gives its client whole frames only.
+CUT = 7
+
+
+async def test_a_cut_end_line_still_waits_for_job_done(hub_gateway, engine) -> None:
+    """`data: [DONE]` split across two chunks is still found, and held until job_done: a
+    client that leaves at once (Codex) is not recorded as cancelled."""
+    gw, url = await hub_gateway(heartbeat_s=BEAT_S)
+    records = watch(gw)
+    kw = {"features": (RELAY_JOBS,), "relay_cut": CUT}
+    async with await ready_agent(gw, url, engine, **kw) as agent:
+        agent.plan.append("late_done")
+        async with aiohttp.ClientSession() as http:
+            answer = await http.post(
+                url + "/v1/chat/completions", json={**OPENAI_BODY, "stream": True}
+            )
+            seen = b""
+            while b"[DONE]" not in seen:
+                chunk = await asyncio.wait_for(answer.content.readany(), 5)
+                assert chunk, seen
+                seen += chunk
+            answer.close()  # the client is gone, as Codex is once it has its answer
+        assert await until(lambda: len(records) == 1, within=3)
+        assert records[0].error == "" and records[0].status == 200
+        assert agent.cancels == [] and agent.ended == {agent.jobs[0].job_id: "done"}
+
+
+@pytest.mark.parametrize("step", ["error_mid", "drop_mid"])
+async def test_a_failure_after_a_cut_frame_is_one_whole_error_event(
+    hub_gateway, engine, step: str
+) -> None:
+    """The start of a frame whose rest never comes is not the client's: its stream is
+    whole events, then the one error event."""
+    gw, url = await hub_gateway(heartbeat_s=BEAT_S)
+    engine.default_reply = Reply(text="word " * 200, chunk_chars=5)
+    kw = {"features": (RELAY_JOBS,), "relay_cut": CUT}
+    async with await ready_agent(gw, url, engine, **kw) as agent:
+        agent.plan.append(step)
+        status, text = await _post(
+            url, "/v1/chat/completions", json_of({**OPENAI_BODY, "stream": True})
+        )
+    assert status == 200
+    events = sse_data(text)  # every data line parses: no frame was cut short
+    assert [e for e in events if "error" in e] == [events[-1]]
+    assert _text(text).startswith("word")
