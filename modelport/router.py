@@ -306,6 +306,8 @@ class Router:
         self.discover = discover
         self.probe_timeout_s = probe_timeout_s
         self.on_refresh: Callable[[Upstream], None] | None = None
+        # Called as `remove` takes an upstream out: the gateway drops its metric series.
+        self.on_remove: Callable[[Upstream], None] | None = None
         # Called once a whole pass is done (every upstream described): the agent's watch
         # compares what it advertises then, not halfway through a pass.
         self.on_pass: Callable[[], None] | None = None
@@ -358,6 +360,8 @@ class Router:
         if upstream is None:
             return None
         self._upstreams.remove(upstream)
+        if self.on_remove is not None:
+            self.on_remove(upstream)
         await upstream.backend.aclose()
         return upstream
 
@@ -439,7 +443,8 @@ class Router:
                 for m in models
                 if upstream.allow is None or m.id in upstream.allow
             }
-        if self.on_refresh is not None:
+        # An upstream removed while it was being asked is not reported: it is gone.
+        if self.on_refresh is not None and upstream in self._upstreams:
             self.on_refresh(upstream)
 
     async def _timed(self, work: Awaitable[T]) -> T:
