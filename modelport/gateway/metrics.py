@@ -13,10 +13,16 @@ distinct models get their own label; later ones share `OTHER_MODEL`.
 
 Per request, the children are looked up in `Children` (a dict of our own), not through
 `labels()`: it holds what the metric holds, so the same bounds apply to it.
+
+`backend` values come and go with the router's upstreams (hub agents join and leave), so a
+backend the router dropped loses its series: its state gauges at once (`forget_backend_state`:
+a gone backend has no state), what it served once it is gone for good (`forget_backend`; the
+gateway waits `FORGET_GONE_BACKEND_S` for it to come back, docs/architecture.md, Metrics).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Generic, TypeVar
 
@@ -38,6 +44,13 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 MODEL_LABEL_CAP = 200
 OTHER_MODEL = "other"
+
+# How long what a backend served stays on /metrics after the router dropped it. Long enough
+# for every scraper to read its last counts (scrapes come every 15 s to 1 min) and for an
+# agent whose connection dropped to come back (its reconnect backoff tops out at a minute)
+# without its counters starting again from zero; short enough that agents gone for good do
+# not pile up.
+FORGET_GONE_BACKEND_S = 300.0
 
 # Time to first token: a warm small model on a GPU answers in a few ms, a cold load or a long
 # prompt on a CPU takes tens of seconds.
@@ -91,8 +104,9 @@ class Children(Generic[Metric]):
     """A labelled metric's children by their label values. prometheus-client's `labels()`
     checks its arguments, turns each value into a str and takes a lock on every call (about
     1.3 us; a dict lookup is 0.1), and a request makes several. Holds exactly the children
-    the metric itself holds (one per label-value tuple asked for, never removed), so it
-    grows only as the metric's series do; values must be the strs `labels()` would make."""
+    the metric itself holds (one per label-value tuple asked for, until `remove_where`
+    drops it from both), so it grows only as the metric's series do; values must be the
+    strs `labels()` would make."""
 
     def __init__(self, metric: Metric) -> None:
         self.metric = metric
@@ -103,6 +117,14 @@ class Children(Generic[Metric]):
         if child is None:
             child = self._children[values] = self.metric.labels(*values)
         return child
+
+    def remove_where(self, position: int, value: str) -> None:
+        """Drop every series whose label at `position` is `value`, from the metric and from
+        here: a child left here would count into a series the metric no longer shows."""
+        for values in [v for v in self._children if v[position] == value]:
+            del self._children[values]
+            with contextlib.suppress(KeyError):  # older prometheus-clients raise for a gone one
+                self.metric.remove(*values)
 
 
 class Metrics:
@@ -149,6 +171,14 @@ class Metrics:
         self._ttft = Children(self.ttft)
         self._duration = Children(self.duration)
         self._stream_errors = Children(self.stream_errors)
+        # What a backend served, each with the position of `backend` among its labels.
+        self._served = (
+            (self._requests, 1),
+            (self._tokens, 1),
+            (self._ttft, 1),
+            (self._duration, 1),
+            (self._stream_errors, 0),
+        )
         self.backend_ready = Gauge(
             "modelport_backend_ready",
             "1 when the backend passed its last health check.",
@@ -185,6 +215,19 @@ class Metrics:
         self.backend_ready.labels(backend).set(1 if ready else 0)
         self.in_flight.labels(backend).set(in_flight)
         self.queued.labels(backend).set(queued)
+
+    def forget_backend_state(self, backend: str) -> None:
+        """Drop `backend`'s ready, in-flight and queued gauges: the router no longer has it,
+        and a stuck last value would say it is still there."""
+        for gauge in (self.backend_ready, self.in_flight, self.queued):
+            with contextlib.suppress(KeyError):
+                gauge.remove(backend)
+
+    def forget_backend(self, backend: str) -> None:
+        """Drop every series of `backend`: its state and what it served (it is gone for good)."""
+        self.forget_backend_state(backend)
+        for children, position in self._served:
+            children.remove_where(position, backend)
 
     def render(self) -> tuple[bytes, str]:
         """The body and content type for `GET /metrics` (Prometheus text format 0.0.4)."""

@@ -49,7 +49,7 @@ from modelport.gateway.browser import BrowserPolicy
 from modelport.gateway.connections import CappedSite, ConnectionLimits, fit_open_files
 from modelport.gateway.embedded import EngineSource, Installation, PinnedEngine
 from modelport.gateway.ledger import Ledger
-from modelport.gateway.metrics import Metrics
+from modelport.gateway.metrics import FORGET_GONE_BACKEND_S, Metrics
 from modelport.hub.endpoint import Admission
 from modelport.hub.hub import Hub
 from modelport.hub.routes import add_hub_routes
@@ -142,10 +142,13 @@ class Gateway:
         engine: EngineSource | None = None,
         hub_access: Admission | None = None,
         hub_heartbeat_s: float = HEARTBEAT_INTERVAL_S,
+        forget_gone_backend_s: float = FORGET_GONE_BACKEND_S,
     ) -> None:
         """`engine`: where the embedded engine comes from (tests give a slow installer);
         `hub_access`: who may join the hub (default: `[hub]` and its agents file);
-        `hub_heartbeat_s`: the agents' heartbeat interval (tests shorten it)."""
+        `hub_heartbeat_s`: the agents' heartbeat interval (tests shorten it);
+        `forget_gone_backend_s`: how long what a backend the router dropped served stays
+        on /metrics (tests shorten it)."""
         self.config = config
         self.engine = engine or PinnedEngine()
         self.env = dict(os.environ if env is None else env)
@@ -162,6 +165,9 @@ class Gateway:
         )
         add_backends(self.router, config, self.env, self.fleet)
         self.router.on_refresh = self._backend_state
+        self.router.on_remove = self._backend_gone
+        self.forget_gone_backend_s = forget_gone_backend_s
+        self._forgetting: dict[str, asyncio.TimerHandle] = {}  # backend id -> its forget
         self.service = Service(
             self.router,
             observe=self._observe,
@@ -235,6 +241,31 @@ class Gateway:
             in_flight=upstream.admission.in_flight,
             queued=upstream.admission.queued,
         )
+
+    def _backend_gone(self, upstream: Upstream) -> None:
+        """The router dropped `upstream`: its state gauges go now, what it served once it
+        has been gone `forget_gone_backend_s` (an agent that reconnects by then, under the
+        same backend id, keeps counting in the same series). Another upstream sharing the
+        backend id (two cloud backends of one kind) keeps them all."""
+        backend = upstream.backend.id
+        if self._serving(backend):
+            return
+        self.metrics.forget_backend_state(backend)
+        pending = self._forgetting.pop(backend, None)
+        if pending is not None:  # gone before, back, gone again: the wait starts again
+            pending.cancel()
+        loop = asyncio.get_running_loop()
+        self._forgetting[backend] = loop.call_later(
+            self.forget_gone_backend_s, self._forget_backend, backend
+        )
+
+    def _forget_backend(self, backend: str) -> None:
+        del self._forgetting[backend]
+        if not self._serving(backend):
+            self.metrics.forget_backend(backend)
+
+    def _serving(self, backend: str) -> bool:
+        return any(u.backend.id == backend for u in self.router.upstreams)
 
     async def _render_metrics(self) -> tuple[bytes, str]:
         for upstream in self.router.upstreams:
@@ -368,6 +399,9 @@ class Gateway:
         if self.hub is not None:
             await self.hub.aclose()
         await self.router.aclose()
+        for pending in self._forgetting.values():
+            pending.cancel()
+        self._forgetting.clear()
         if self._body_limits is not None:
             set_body_limits(self._body_limits)
             self._body_limits = None

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from modelport.config import Config
+from modelport.gateway.metrics import FORGET_GONE_BACKEND_S
 from modelport.gateway.server import Gateway
 from modelport.hub.access import AccessDenied, provider_id_for
 from modelport.wire.provider import (
@@ -363,7 +364,8 @@ def hub_config(backends: list[dict[str, Any]] | None = None, **hub: Any) -> Conf
 @pytest.fixture
 async def hub_gateway(tmp_path: Path) -> AsyncIterator[Any]:
     """`gw, url = await hub_gateway(access=..., config=..., **hub_table)`: a real gateway
-    in hub mode on 127.0.0.1; stopped at teardown."""
+    in hub mode on 127.0.0.1 (`heartbeat_s`, `forget_gone_backend_s`: the Gateway's, for
+    tests that shorten them); stopped at teardown."""
     started: list[Gateway] = []
 
     async def start(
@@ -371,6 +373,7 @@ async def hub_gateway(tmp_path: Path) -> AsyncIterator[Any]:
         access: Any = None,
         config: Config | None = None,
         heartbeat_s: float = HEARTBEAT_S,
+        forget_gone_backend_s: float = FORGET_GONE_BACKEND_S,
         **hub: Any,
     ) -> tuple[Gateway, str]:
         gw = Gateway(
@@ -378,6 +381,7 @@ async def hub_gateway(tmp_path: Path) -> AsyncIterator[Any]:
             env={},
             hub_access=access or FakeAccess(),
             hub_heartbeat_s=heartbeat_s,
+            forget_gone_backend_s=forget_gone_backend_s,
         )
         url = await gw.start()
         started.append(gw)

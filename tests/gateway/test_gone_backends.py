@@ -1,0 +1,135 @@
+"""/metrics after the router drops a local backend: its state gauges go at once, what it
+served once it has been gone `forget_gone_backend_s`, the others' series stay; a backend
+removed while the router was asking it is not reported again. Real engine fakes and a real
+gateway; /metrics is read over HTTP as a scraper reads it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from prometheus_client.parser import text_string_to_metric_families
+
+from modelport.gateway.server import Gateway
+from tests.gateway.helpers import HI, backend, get, post
+from tests.gateway_harness import make_config
+
+STATE = ("modelport_backend_ready", "modelport_in_flight", "modelport_queued")
+StartGateway = Callable[..., Awaitable[tuple[Gateway, str]]]
+
+
+@pytest.fixture
+async def forgetful_gateway() -> AsyncIterator[StartGateway]:
+    """`gw, url = await forgetful_gateway(backends, forget_gone_backend_s)`: stopped at
+    teardown."""
+    started: list[Gateway] = []
+
+    async def start(backends: list[dict[str, Any]], forget_s: float) -> tuple[Gateway, str]:
+        gw = Gateway(make_config(backends=backends), env={}, forget_gone_backend_s=forget_s)
+        url = await gw.start()
+        started.append(gw)
+        return gw, url
+
+    yield start
+    for gw in reversed(started):
+        await gw.stop(grace_s=0)
+
+
+async def series_of(url: str, backend_id: str) -> dict[str, list[float]]:
+    """Every sample of `backend_id` on /metrics: name -> the values of its series."""
+    status, _, body = await get(url, "/metrics")
+    assert status == 200
+    out: dict[str, list[float]] = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for s in family.samples:
+            if s.labels.get("backend") == backend_id and "le" not in s.labels:
+                out.setdefault(s.name, []).append(s.value)
+    return out
+
+
+async def eventually_empty(url: str, backend_id: str, within: float = 3.0) -> bool:
+    for _ in range(int(within / 0.05)):
+        if await series_of(url, backend_id) == {}:
+            return True
+        await asyncio.sleep(0.05)
+    return await series_of(url, backend_id) == {}
+
+
+async def test_a_removed_backend_leaves_metrics_and_the_others_stay(
+    fake_engine, forgetful_gateway
+) -> None:
+    first = await fake_engine("vllm", models=["m1"])
+    second = await fake_engine("vllm", models=["m2"])
+    # "twin" is the same engine under another label: the same backend id, so the same series.
+    backends = [
+        backend("vllm", first, name="a"),
+        backend("vllm", first, name="twin"),
+        backend("vllm", second, name="b"),
+    ]
+    gw, url = await forgetful_gateway(backends, 1.0)
+    gone, kept = f"vllm:{first.url}", f"vllm:{second.url}"
+    for model in ("m1", "m2"):
+        status, _, body = await post(url, "/v1/chat/completions", {"model": model, "messages": HI})
+        assert status == 200, body
+    before = await series_of(url, gone)
+    assert set(STATE) <= set(before) and before["modelport_requests_total"] == [1.0], before
+
+    # One of two upstreams with its backend id goes: the other still has state to show.
+    assert await gw.router.remove("a") is not None
+    assert set(STATE) <= set(await series_of(url, gone))
+
+    # The last one goes: no state stuck at its last value; what it served stays a while.
+    assert await gw.router.remove("twin") is not None
+    after = await series_of(url, gone)
+    assert not set(STATE) & set(after), after
+    assert after["modelport_requests_total"] == [1.0]
+
+    # Gone for good: nothing left of it; the backend still served keeps every series.
+    assert await eventually_empty(url, gone)
+    others = await series_of(url, kept)
+    assert set(STATE) <= set(others) and others["modelport_requests_total"] == [1.0], others
+
+
+async def test_a_backend_removed_while_it_is_asked_is_not_reported_again(
+    fake_engine, forgetful_gateway
+) -> None:
+    asked, answer = asyncio.Event(), asyncio.Event()
+    answer.set()
+    models = {"object": "list", "data": [{"id": "slow-model", "object": "model"}]}
+
+    async def engine(request: web.Request) -> web.StreamResponse:
+        """A vLLM-shaped engine whose health and model list wait for `answer`."""
+        asked.set()
+        await answer.wait()
+        if request.path == "/v1/models":
+            return web.json_response(models)
+        return web.Response(text="")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", engine)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        port = runner.addresses[0][1]
+        slow = {"kind": "vllm", "url": f"http://127.0.0.1:{port}", "name": "slow"}
+        gw, url = await forgetful_gateway([slow], 60.0)
+        assert (await series_of(url, f"vllm:{slow['url']}"))["modelport_backend_ready"] == [1.0]
+
+        asked.clear()
+        answer.clear()
+        refresh = asyncio.create_task(gw.router.refresh())
+        async with asyncio.timeout(5):
+            await asked.wait()  # the router is asking it now
+        await gw.router.remove("slow")
+        answer.set()
+        await refresh
+        # Its refresh ended after it was gone: no gauge of it came back.
+        assert not set(STATE) & set(await series_of(url, f"vllm:{slow['url']}"))
+    finally:
+        answer.set()
+        await runner.cleanup()
