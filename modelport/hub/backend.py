@@ -339,7 +339,6 @@ class RelayedJob:
         self.content_type = codec.stream_content_type if stream else "application/json"
         end = codec.stream_end
         self._end = None if end is None else (end, b"\n" + end)
-        self._max_frame = body_limits().frame_bytes
 
     @property
     def usage(self) -> Usage | None:
@@ -349,13 +348,13 @@ class RelayedJob:
     async def __aiter__(self) -> AsyncIterator[bytes]:
         job, end = self._job, self._end
         held: list[bytes] = []
-        cut = b""  # the start of a frame the agent cut, until its rest comes
+        frames = _WholeFrames(body_limits().frame_bytes)
         try:
             while (data := await job.next()) is not None:
                 if not self._stream:
                     held.append(data)
                     continue
-                data, cut = _whole_frames(cut + data if cut else data, self._max_frame)
+                data = frames.feed(data)
                 if held or (end and data and _holds(data, *end)):
                     held.append(data)
                 elif data:
@@ -363,25 +362,71 @@ class RelayedJob:
         except BackendError as exc:
             exc.backend_id = exc.backend_id or self.backend_id
             raise
-        if held or cut:
-            yield b"".join(held) + cut
+        if held or frames.pending:
+            yield b"".join(held) + frames.close()
 
     async def aclose(self) -> None:
         await self._job.cancel()
 
 
 _FRAME_ENDS = (b"\n\n", b"\r\n\r\n")
+_TAIL = 3  # the longest frame end less one byte: a boundary split across two chunks
 
 
-def _whole_frames(data: bytes, max_frame: int) -> tuple[bytes, bytes]:
-    """`data` (from a frame's start) as its whole SSE frames and the start of the next."""
-    if data.endswith(_FRAME_ENDS):
-        return data, b""
+class _WholeFrames:
+    """Chunks that end where an SSE frame ends, but for a frame cut in pieces, as whole
+    frames: a cut frame's pieces wait in a list, and each new piece is searched once (with
+    the last bytes before it), not the whole frame again, so a frame of many pieces costs
+    linear time, as wire/meter.py's Meter does. Bounded by the frame cap."""
+
+    __slots__ = ("_max", "_pieces", "_size", "_tail")
+
+    def __init__(self, max_frame: int) -> None:
+        self._max = max_frame
+        self._pieces: list[bytes] = []  # the cut frame's start
+        self._size = 0
+        self._tail = b""
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._pieces)
+
+    def feed(self, data: bytes) -> bytes:
+        """The whole frames `data` completes (b"" while a cut frame's rest has not come)."""
+        if not self._pieces and data.endswith(_FRAME_ENDS):
+            return data  # the common case: one test a chunk
+        probe = self._tail + data
+        end = _last_frame_end(probe)
+        if end == 0:
+            self._keep(data, probe)
+            return b""
+        if self._pieces:
+            data = b"".join([*self._pieces, data])
+            end += self._size - len(self._tail)
+            self._pieces, self._size, self._tail = [], 0, b""
+        if end < len(data):
+            rest = data[end:]
+            self._keep(rest, rest)
+        return data[:end]
+
+    def close(self) -> bytes:
+        """What is left at the job's end (a last frame without its blank line)."""
+        rest = b"".join(self._pieces)
+        self._pieces, self._size, self._tail = [], 0, b""
+        return rest
+
+    def _keep(self, piece: bytes, probe: bytes) -> None:
+        self._pieces.append(piece)
+        self._size += len(piece)
+        self._tail = probe[-_TAIL:]
+        if self._size > self._max:
+            raise frame_too_large(self._max)
+
+
+def _last_frame_end(data: bytes) -> int:
+    """Where the last complete SSE frame in `data` ends (after its blank line), or 0."""
     lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
-    end = max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
-    if len(data) - end > max_frame:
-        raise frame_too_large(max_frame)
-    return data[:end], data[end:]
+    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
 
 
 def _holds(data: bytes, line: bytes, after_newline: bytes) -> bool:
