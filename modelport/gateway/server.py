@@ -254,14 +254,22 @@ class Gateway:
         pending = self._forgetting.pop(backend, None)
         if pending is not None:  # gone before, back, gone again: the wait starts again
             pending.cancel()
+        self._forget_later(upstream)
+
+    def _forget_later(self, upstream: Upstream) -> None:
         loop = asyncio.get_running_loop()
-        self._forgetting[backend] = loop.call_later(
-            self.forget_gone_backend_s, self._forget_backend, backend
+        self._forgetting[upstream.backend.id] = loop.call_later(
+            self.forget_gone_backend_s, self._forget_backend, upstream
         )
 
-    def _forget_backend(self, backend: str) -> None:
+    def _forget_backend(self, upstream: Upstream) -> None:
+        backend = upstream.backend.id
         del self._forgetting[backend]
-        if not self._serving(backend):
+        if upstream.admission.in_flight:
+            # A request still holds its slot (a client that reads slowly, say): its record
+            # is yet to come and would put the series back for good. Wait for it.
+            self._forget_later(upstream)
+        elif not self._serving(backend):
             self.metrics.forget_backend(backend)
 
     def _serving(self, backend: str) -> bool:

@@ -6,6 +6,8 @@ real engine fake's bytes; /metrics is read over HTTP as a scraper reads it."""
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -159,3 +161,40 @@ async def test_an_agent_that_reconnects_keeps_one_set_of_series(hub_gateway, eng
     assert replaced["modelport_backend_ready"] == [1.0]
     await newer.aclose()
     await agent.aclose()
+
+
+async def test_a_slow_clients_late_record_is_forgotten_too(hub_gateway) -> None:
+    """A client that reads slowly holds its request (and its slot) past the agent's leaving
+    and past the forget delay; its record comes when it has read. It must not bring back
+    series that nothing removes again: the forget waits for the request's end."""
+    gw, url = await hub_gateway(heartbeat_s=BEAT_S, forget_gone_backend_s=0.2)
+    gw.hub.max_job_buffer_bytes = 256 * 1024
+    async with FakeEngine("vllm", models=["fake-model"]) as big:
+        big.default_reply = type(big.default_reply)(text="x" * 12_000_000, chunk_chars=65536)
+        agent = ScriptedAgent(ws_url(url), big.url, heartbeat_s=BEAT_S, chunk_bytes=65536)
+        await agent.connect()
+        name = upstream_name(agent)
+        assert await until(lambda: (u := gw.router.by_name(name)) is not None and u.ready)
+        backend = f"agent:{agent.provider_id}"
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        host, port = url.removeprefix("http://").split(":")
+        await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+        reader, writer = await asyncio.open_connection(sock=sock)
+        body = json.dumps({"model": "fake-model", "messages": HI, "stream": True}).encode()
+        writer.write(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+            % (url.removeprefix("http://").encode(), len(body), body)
+        )
+        await asyncio.wait_for(agent.cancel_seen.wait(), 10)  # the hub's write is stuck
+        await left(gw, agent)
+        await asyncio.sleep(0.6)  # three forget delays, the request still open
+        await asyncio.wait_for(reader.read(), 10)  # now it ends, and is recorded
+        writer.close()
+        for _ in range(60):  # what it served goes once the request has ended
+            if await series_of(url, backend) == {}:
+                break
+            await asyncio.sleep(0.05)
+        assert await series_of(url, backend) == {}
