@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -131,3 +132,25 @@ def scrape(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
 
 def sample(samples: dict[Any, float], name: str, **labels: str) -> float | None:
     return samples.get((name, frozenset(labels.items())))
+
+
+async def series_of(url: str, backend: str) -> dict[str, list[float]]:
+    """Every sample of `backend` on /metrics, read as a scraper reads it: name -> the
+    values of its series (one a label set), so a name listed twice would show."""
+    status, _, body = await get(url, "/metrics")
+    assert status == 200
+    out: dict[str, list[float]] = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for s in family.samples:
+            if s.labels.get("backend") == backend and "le" not in s.labels:
+                out.setdefault(s.name, []).append(s.value)
+    return out
+
+
+async def eventually_empty(url: str, backend: str, within: float = 3.0) -> bool:
+    """Whether /metrics lists no series of `backend` within `within` seconds."""
+    for _ in range(int(within / 0.05)):
+        if await series_of(url, backend) == {}:
+            return True
+        await asyncio.sleep(0.05)
+    return await series_of(url, backend) == {}

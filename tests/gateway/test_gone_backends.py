@@ -11,10 +11,9 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from prometheus_client.parser import text_string_to_metric_families
 
 from modelport.gateway.server import Gateway
-from tests.gateway.helpers import HI, backend, get, post
+from tests.gateway.helpers import HI, backend, eventually_empty, post, series_of
 from tests.gateway_harness import make_config
 
 STATE = ("modelport_backend_ready", "modelport_in_flight", "modelport_queued")
@@ -36,26 +35,6 @@ async def forgetful_gateway() -> AsyncIterator[StartGateway]:
     yield start
     for gw in reversed(started):
         await gw.stop(grace_s=0)
-
-
-async def series_of(url: str, backend_id: str) -> dict[str, list[float]]:
-    """Every sample of `backend_id` on /metrics: name -> the values of its series."""
-    status, _, body = await get(url, "/metrics")
-    assert status == 200
-    out: dict[str, list[float]] = {}
-    for family in text_string_to_metric_families(body.decode()):
-        for s in family.samples:
-            if s.labels.get("backend") == backend_id and "le" not in s.labels:
-                out.setdefault(s.name, []).append(s.value)
-    return out
-
-
-async def eventually_empty(url: str, backend_id: str, within: float = 3.0) -> bool:
-    for _ in range(int(within / 0.05)):
-        if await series_of(url, backend_id) == {}:
-            return True
-        await asyncio.sleep(0.05)
-    return await series_of(url, backend_id) == {}
 
 
 async def test_a_removed_backend_leaves_metrics_and_the_others_stay(

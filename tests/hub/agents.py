@@ -21,6 +21,7 @@ import asyncio
 import base64
 import collections
 import contextlib
+import json
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -394,3 +395,25 @@ async def hub_gateway(tmp_path: Path) -> AsyncIterator[Any]:
 
 def ws_url(url: str) -> str:
     return url.replace("http://", "ws://") + "/provider/connect"
+
+
+async def slow_reader(
+    url: str, body: dict[str, Any]
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A client that POSTs `body` to /v1/chat/completions and then does not read: a 4 KiB
+    receive buffer, so the gateway's writes to it soon stop. Read `reader` to let it go on;
+    close `writer` at the end."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    address = url.removeprefix("http://")
+    host, port = address.split(":")
+    await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    data = json.dumps(body).encode()
+    writer.write(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+        % (address.encode(), len(data), data)
+    )
+    return reader, writer

@@ -6,8 +6,6 @@ real engine fake's bytes; /metrics is read over HTTP as a scraper reads it."""
 from __future__ import annotations
 
 import asyncio
-import json
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,9 +13,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.fakes.engine import FakeEngine
-from tests.gateway.helpers import HI, get, post
+from tests.gateway.helpers import HI, eventually_empty, post, series_of
 from tests.gateway_harness import until
-from tests.hub.agents import ScriptedAgent, ws_url
+from tests.hub.agents import ScriptedAgent, slow_reader, ws_url
 
 BEAT_S = 2.0  # these tests are not about heartbeats
 STATE = ("modelport_backend_ready", "modelport_in_flight", "modelport_queued")
@@ -60,30 +58,6 @@ async def serve_one(url: str) -> None:
         url, "/v1/chat/completions", {"model": "fake-model", "messages": HI}
     )
     assert status == 200, body
-
-
-async def series_of(url: str, backend: str) -> dict[str, list[float]]:
-    """Every sample of `backend` on /metrics: name -> the values of its series (one a label
-    set), so a name listed twice would show."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    status, _, body = await get(url, "/metrics")
-    assert status == 200
-    out: dict[str, list[float]] = {}
-    for family in text_string_to_metric_families(body.decode()):
-        for s in family.samples:
-            if s.labels.get("backend") == backend and "le" not in s.labels:
-                out.setdefault(s.name, []).append(s.value)
-    return out
-
-
-async def eventually_empty(url: str, backend: str, within: float = 3.0) -> bool:
-    """Whether /metrics lists no series of `backend` within `within` seconds."""
-    for _ in range(int(within / 0.05)):
-        if await series_of(url, backend) == {}:
-            return True
-        await asyncio.sleep(0.05)
-    return await series_of(url, backend) == {}
 
 
 def request_count(series: dict[str, list[float]]) -> float:
@@ -176,25 +150,11 @@ async def test_a_slow_clients_late_record_is_forgotten_too(hub_gateway) -> None:
         name = upstream_name(agent)
         assert await until(lambda: (u := gw.router.by_name(name)) is not None and u.ready)
         backend = f"agent:{agent.provider_id}"
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.setblocking(False)
-        host, port = url.removeprefix("http://").split(":")
-        await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
-        reader, writer = await asyncio.open_connection(sock=sock)
-        body = json.dumps({"model": "fake-model", "messages": HI, "stream": True}).encode()
-        writer.write(
-            b"POST /v1/chat/completions HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
-            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-            % (url.removeprefix("http://").encode(), len(body), body)
-        )
+        body = {"model": "fake-model", "messages": HI, "stream": True}
+        reader, writer = await slow_reader(url, body)
         await asyncio.wait_for(agent.cancel_seen.wait(), 10)  # the hub's write is stuck
         await left(gw, agent)
         await asyncio.sleep(0.6)  # three forget delays, the request still open
         await asyncio.wait_for(reader.read(), 10)  # now it ends, and is recorded
         writer.close()
-        for _ in range(60):  # what it served goes once the request has ended
-            if await series_of(url, backend) == {}:
-                break
-            await asyncio.sleep(0.05)
-        assert await series_of(url, backend) == {}
+        assert await eventually_empty(url, backend)  # once the request has ended

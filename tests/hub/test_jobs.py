@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,7 +18,7 @@ from modelport.records import RequestRecord
 from modelport.wire.provider import RELAY_JOBS
 from tests.fakes.engine import FakeEngine
 from tests.gateway_harness import settled, until
-from tests.hub.agents import ScriptedAgent, ws_url
+from tests.hub.agents import ScriptedAgent, slow_reader, ws_url
 
 TEXT = "Hello from the fake."
 # Jobs tests are not about heartbeats: an interval no busy loop misses twice.
@@ -50,6 +49,17 @@ async def ready_agent(gw: Any, url: str, engine: FakeEngine, **kw: Any) -> Scrip
     name = f"agent-{agent.provider_id[5:13]}"  # type: ignore[index]
     assert await until(lambda: (u := gw.router.by_name(name)) is not None and u.ready)
     return agent
+
+
+async def leave_at(answer: aiohttp.ClientResponse, last_event: bytes) -> None:
+    """Read the stream until `last_event`, then close: the client is gone, as Codex is once
+    it has its answer."""
+    seen = b""
+    while last_event not in seen:
+        chunk = await asyncio.wait_for(answer.content.readany(), 5)
+        assert chunk, seen
+        seen += chunk
+    answer.close()
 
 
 def sse_data(body: str) -> list[Any]:
@@ -281,19 +291,7 @@ async def test_a_client_that_reads_too_slowly_has_its_job_cancelled(hub_gateway,
         big.default_reply = type(big.default_reply)(text="x" * 12_000_000, chunk_chars=65536)
         agent = await ready_agent(gw, url, big, features=features, chunk_bytes=65536)
         try:
-            sock = socket.socket()
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            sock.setblocking(False)
-            host, port = url.removeprefix("http://").split(":")
-            await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
-            reader, writer = await asyncio.open_connection(sock=sock)
-            body = json.dumps({**OPENAI_BODY, "stream": True}).encode()
-            writer.write(
-                b"POST /v1/chat/completions HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
-                b"Content-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n%s"
-                % (url.removeprefix("http://").encode(), len(body), body)
-            )
+            reader, writer = await slow_reader(url, {**OPENAI_BODY, "stream": True})
             await asyncio.wait_for(agent.cancel_seen.wait(), 10)  # not reading: the job is cut
             assert agent.cancels == [agent.jobs[0].job_id]
             rest = await asyncio.wait_for(reader.read(), 10)  # now read it all
@@ -443,12 +441,7 @@ async def test_a_client_that_leaves_once_the_answer_is_complete_is_not_cancelled
             answer = await http.post(
                 url + path, json={"model": "fake-model", "stream": True, **body}
             )
-            seen = b""
-            while last_event not in seen:
-                chunk = await asyncio.wait_for(answer.content.readany(), 5)
-                assert chunk, seen
-                seen += chunk
-            answer.close()  # the client is gone, as Codex is once it has its answer
+            await leave_at(answer, last_event)
         assert await until(lambda: len(records) == 1, within=3)
         assert records[0].error == "" and records[0].status == 200
         assert agent.cancels == [] and agent.ended == {agent.jobs[0].job_id: "done"}

@@ -7,7 +7,6 @@ usage and meters the stream, as before."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from functools import partial
 from pathlib import Path
@@ -24,7 +23,15 @@ from tests.fakes.core import DEFAULT_ERROR_MESSAGE, Reply
 from tests.gateway_harness import until
 from tests.hub import test_jobs
 from tests.hub.agents import ledgered_hub_config, ws_url
-from tests.hub.test_jobs import BEAT_S, OPENAI_BODY, TEXT, ready_agent, sse_data, watch
+from tests.hub.test_jobs import (
+    BEAT_S,
+    OPENAI_BODY,
+    TEXT,
+    leave_at,
+    ready_agent,
+    sse_data,
+    watch,
+)
 
 ANTHROPIC_BODY = {**OPENAI_BODY, "max_tokens": 50}
 HEADERS = {"anthropic-version": "2023-06-01"}
@@ -191,12 +198,7 @@ async def test_a_cut_end_line_still_waits_for_job_done(hub_gateway, engine) -> N
             answer = await http.post(
                 url + "/v1/chat/completions", json={**OPENAI_BODY, "stream": True}
             )
-            seen = b""
-            while b"[DONE]" not in seen:
-                chunk = await asyncio.wait_for(answer.content.readany(), 5)
-                assert chunk, seen
-                seen += chunk
-            answer.close()  # the client is gone, as Codex is once it has its answer
+            await leave_at(answer, b"[DONE]")
         assert await until(lambda: len(records) == 1, within=3)
         assert records[0].error == "" and records[0].status == 200
         assert agent.cancels == [] and agent.ended == {agent.jobs[0].job_id: "done"}
