@@ -92,7 +92,9 @@ async def gateway(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
         server: Mapping[str, Any] | None = None,
         env: Mapping[str, str] | None = None,
         ledger: bool = True,
+        **gateway: Any,
     ) -> tuple[Gateway, str]:
+        """`gateway`: more of Gateway's own arguments (`forget_gone_backend_s`, ...)."""
         config = make_config(
             toml,
             backends=backends,
@@ -100,7 +102,7 @@ async def gateway(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
             ledger=tmp_path / "usage.sqlite3" if ledger else "off",
             server=server,
         )
-        gw = Gateway(config, env=dict(env or {}))
+        gw = Gateway(config, env=dict(env or {}), **gateway)
         url = await gw.start()
         started.append(gw)
         return gw, url

@@ -20,12 +20,15 @@ from modelport.records import RequestRecord
 from modelport.router import Limits, Router
 from modelport.service import Service
 from modelport.wire.provider import Capabilities, CapabilityLimits, CapabilityModel, Heartbeat
+from tests.fakes import FakeEngine
+from tests.fakes.coordinator import CoordinatorConn
 
 # Short clocks: a heartbeat every 0.2 s, backoff 0.05 s doubling to 0.4 s.
 FAST = Timings(
     heartbeat_interval_s=0.2, backoff_start_s=0.05, backoff_max_s=0.4, handshake_timeout_s=5
 )
 HI = {"messages": [{"role": "user", "content": "hi"}]}
+MODEL = "m1"  # the model engine_and_agent's engine fake serves (conftest.py)
 ANTHROPIC_HI = {"max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
 
 
@@ -146,3 +149,9 @@ async def eventually(check: Callable[[], bool], within: float = 5.0) -> None:
     async with asyncio.timeout(within):
         while not check():  # noqa: ASYNC110
             await asyncio.sleep(0.01)
+
+
+# engine_and_agent's factory (conftest.py): kind (and options) -> (engine, agent, the hub's
+# side of the agent's connection)
+Running = tuple[FakeEngine, Agent, CoordinatorConn]
+Started = Callable[..., contextlib.AbstractAsyncContextManager[Running]]

@@ -9,10 +9,8 @@ dropped link; a hub that reads slowly."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -24,49 +22,14 @@ from modelport.wire.provider import Job, JobDone, JobError
 from tests.agent.harness import (
     ANTHROPIC_HI,
     HI,
-    Agent,
+    MODEL,
+    Started,
     eventually,
-    running_agent,
-    service_for,
 )
 from tests.fakes import FakeEngine, Reply
-from tests.fakes.coordinator import CoordinatorConn, FakeCoordinator
+from tests.fakes.coordinator import FakeCoordinator
 
-MODEL = "m1"
 SLOW = Reply(text="tick " * 200, chunk_chars=5, delay_s=0.02)  # about four seconds
-
-
-# engine_and_agent's factory: kind (and options) -> (engine, agent, the hub's connection)
-Running = tuple[FakeEngine, Agent, CoordinatorConn]
-Started = Callable[..., contextlib.AbstractAsyncContextManager[Running]]
-
-
-@pytest.fixture
-async def hub() -> AsyncIterator[FakeCoordinator]:
-    async with FakeCoordinator() as coordinator:
-        yield coordinator
-
-
-@pytest.fixture
-def engine_and_agent(fake_engine, hub: FakeCoordinator):  # type: ignore[no-untyped-def]
-    """`async with engine_and_agent("vllm") as (engine, agent, conn):` an engine fake of that
-    kind serving MODEL, an agent over it, and the hub's side of the agent's connection."""
-
-    @contextlib.asynccontextmanager
-    async def start(
-        kind: str, *, max_concurrent: int = 4, engine: FakeEngine | None = None, **limits: Any
-    ) -> AsyncIterator[Running]:
-        fake = engine or await fake_engine(kind, models=[MODEL])
-        if engine is not None:
-            await engine.start()
-        service = await service_for((kind, fake.url), **limits)
-        async with running_agent(hub.url, service, max_concurrent=max_concurrent) as agent:
-            conn = await hub.next_connection()
-            yield fake, agent, conn
-        if engine is not None:
-            await engine.stop()
-
-    return start
 
 
 def sse_data(stream: bytes) -> list[Any]:

@@ -14,16 +14,12 @@ import pytest
 
 from modelport.agent.jobs import CHUNK_BYTES, relayed_body
 from modelport.wire.provider import RELAY_JOBS, Job, JobDone, JobError
-from tests.agent import test_jobs
-from tests.agent.harness import ANTHROPIC_HI, HI, eventually
-from tests.agent.test_jobs import MODEL, Started, anthropic_text, openai_text, sse_data
+from tests.agent.harness import ANTHROPIC_HI, HI, MODEL, Started, eventually
+from tests.agent.test_jobs import anthropic_text, openai_text, sse_data
 from tests.fakes import Reply
 from tests.fakes.core import DEFAULT_ERROR_MESSAGE
 
 TEXT = "Hello from the fake."
-# test_jobs.py's fixtures: a fake coordinator, and an engine fake with an agent over it.
-hub = test_jobs.hub
-engine_and_agent = test_jobs.engine_and_agent
 
 
 async def test_a_modelport_agent_advertises_relay_jobs(engine_and_agent: Started) -> None:

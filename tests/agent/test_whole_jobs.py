@@ -13,15 +13,10 @@ import pytest
 from modelport.agent.jobs import CHUNK_BYTES, streamed_body
 from modelport.types import WireFormat
 from modelport.wire.provider import WHOLE_JOBS, Job, JobDone, JobError
-from tests.agent import test_jobs
-from tests.agent.harness import ANTHROPIC_HI, HI, eventually
-from tests.agent.test_jobs import MODEL, Started
+from tests.agent.harness import ANTHROPIC_HI, HI, MODEL, Started, eventually
 from tests.fakes import Reply
 
 TEXT = "Hello from the fake."
-# test_jobs.py's fixtures: a fake coordinator, and an engine fake with an agent over it.
-hub = test_jobs.hub
-engine_and_agent = test_jobs.engine_and_agent
 
 
 async def test_a_modelport_agent_advertises_whole_jobs(engine_and_agent: Started) -> None:

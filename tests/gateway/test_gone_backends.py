@@ -6,40 +6,15 @@ gateway; /metrics is read over HTTP as a scraper reads it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
-import pytest
 from aiohttp import web
 
-from modelport.gateway.server import Gateway
 from tests.gateway.helpers import HI, backend, eventually_empty, post, series_of
-from tests.gateway_harness import make_config
 
 STATE = ("modelport_backend_ready", "modelport_in_flight", "modelport_queued")
-StartGateway = Callable[..., Awaitable[tuple[Gateway, str]]]
 
 
-@pytest.fixture
-async def forgetful_gateway() -> AsyncIterator[StartGateway]:
-    """`gw, url = await forgetful_gateway(backends, forget_gone_backend_s)`: stopped at
-    teardown."""
-    started: list[Gateway] = []
-
-    async def start(backends: list[dict[str, Any]], forget_s: float) -> tuple[Gateway, str]:
-        gw = Gateway(make_config(backends=backends), env={}, forget_gone_backend_s=forget_s)
-        url = await gw.start()
-        started.append(gw)
-        return gw, url
-
-    yield start
-    for gw in reversed(started):
-        await gw.stop(grace_s=0)
-
-
-async def test_a_removed_backend_leaves_metrics_and_the_others_stay(
-    fake_engine, forgetful_gateway
-) -> None:
+async def test_a_removed_backend_leaves_metrics_and_the_others_stay(fake_engine, gateway) -> None:
     first = await fake_engine("vllm", models=["m1"])
     second = await fake_engine("vllm", models=["m2"])
     # "twin" is the same engine under another label: the same backend id, so the same series.
@@ -48,7 +23,7 @@ async def test_a_removed_backend_leaves_metrics_and_the_others_stay(
         backend("vllm", first, name="twin"),
         backend("vllm", second, name="b"),
     ]
-    gw, url = await forgetful_gateway(backends, 1.0)
+    gw, url = await gateway(backends=backends, ledger=False, forget_gone_backend_s=1.0)
     gone, kept = f"vllm:{first.url}", f"vllm:{second.url}"
     for model in ("m1", "m2"):
         status, _, body = await post(url, "/v1/chat/completions", {"model": model, "messages": HI})
@@ -73,7 +48,7 @@ async def test_a_removed_backend_leaves_metrics_and_the_others_stay(
 
 
 async def test_a_backend_removed_while_it_is_asked_is_not_reported_again(
-    fake_engine, forgetful_gateway
+    fake_engine, gateway
 ) -> None:
     asked, answer = asyncio.Event(), asyncio.Event()
     answer.set()
@@ -96,7 +71,7 @@ async def test_a_backend_removed_while_it_is_asked_is_not_reported_again(
     try:
         port = runner.addresses[0][1]
         slow = {"kind": "vllm", "url": f"http://127.0.0.1:{port}", "name": "slow"}
-        gw, url = await forgetful_gateway([slow], 60.0)
+        gw, url = await gateway(backends=[slow], ledger=False, forget_gone_backend_s=60.0)
         assert (await series_of(url, f"vllm:{slow['url']}"))["modelport_backend_ready"] == [1.0]
 
         asked.clear()

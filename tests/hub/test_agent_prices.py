@@ -7,27 +7,18 @@ prices anywhere the router does not read them."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import msgspec
-import pytest
 
 from modelport.wire.provider import Capabilities
-from tests.fakes.engine import FakeEngine
 from tests.gateway_harness import make_config, until
 from tests.hub.agents import ScriptedAgent, ws_url
 from tests.hub.test_jobs import watch
 
 BEAT_S = 2.0  # not about heartbeats
-
-
-@pytest.fixture
-async def engine() -> AsyncIterator[FakeEngine]:
-    async with FakeEngine("vllm", models=["fake-model"]) as fake:
-        yield fake
 
 
 class PricedAgent(ScriptedAgent):

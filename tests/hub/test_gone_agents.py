@@ -6,10 +6,8 @@ real engine fake's bytes; /metrics is read over HTTP as a scraper reads it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.fakes.engine import FakeEngine
@@ -25,12 +23,6 @@ SERVED = (
     "modelport_time_to_first_token_seconds_count",
     "modelport_request_duration_seconds_count",
 )
-
-
-@pytest.fixture
-async def engine() -> AsyncIterator[FakeEngine]:
-    async with FakeEngine("vllm", models=["fake-model"]) as fake:
-        yield fake
 
 
 async def joined(gw: Any, url: str, engine: FakeEngine, key: Ed25519PrivateKey) -> ScriptedAgent:

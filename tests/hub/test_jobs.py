@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -23,12 +22,6 @@ from tests.hub.agents import ScriptedAgent, slow_reader, ws_url
 TEXT = "Hello from the fake."
 # Jobs tests are not about heartbeats: an interval no busy loop misses twice.
 BEAT_S = 2.0
-
-
-@pytest.fixture
-async def engine() -> AsyncIterator[FakeEngine]:
-    async with FakeEngine("vllm", models=["fake-model"]) as fake:
-        yield fake
 
 
 def watch(gw: Any) -> list[RequestRecord]:

@@ -21,7 +21,6 @@ from modelport.wire.provider import RELAY_JOBS
 from tests.agent.harness import capabilities, running_agent, service_for
 from tests.fakes.core import DEFAULT_ERROR_MESSAGE, Reply
 from tests.gateway_harness import until
-from tests.hub import test_jobs
 from tests.hub.agents import ledgered_hub_config, ws_url
 from tests.hub.test_jobs import (
     BEAT_S,
@@ -35,7 +34,6 @@ from tests.hub.test_jobs import (
 
 ANTHROPIC_BODY = {**OPENAI_BODY, "max_tokens": 50}
 HEADERS = {"anthropic-version": "2023-06-01"}
-engine = test_jobs.engine  # a vllm engine fake serving fake-model
 
 
 async def _post(url: str, path: str, body: bytes) -> tuple[int, str]:

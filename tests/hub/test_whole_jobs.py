@@ -21,13 +21,11 @@ from modelport.wire.provider import WHOLE_JOBS
 from tests.agent.harness import capabilities, running_agent, service_for
 from tests.fakes.usepod_agent import UsepodAgent
 from tests.gateway_harness import until
-from tests.hub import test_jobs
 from tests.hub.agents import ledgered_hub_config, ws_url
 from tests.hub.test_jobs import BEAT_S, OPENAI_BODY, TEXT, ready_agent, watch
 from tests.hub.test_usepod_agent import joined
 
 ANTHROPIC_BODY = {**OPENAI_BODY, "max_tokens": 50}
-engine = test_jobs.engine  # a vllm engine fake serving fake-model
 
 
 async def _post(url: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
