@@ -86,6 +86,7 @@ from servers import (
     check_loads_from,
     export_commit,
     free_port,
+    quiet_server,
     raise_fd_limit,
     serve_argv,
     short_commit,
@@ -149,14 +150,7 @@ def hub_toml(workdir: Path, port: int, agent_key: str) -> Path:
     path.write_text(
         "\n".join(
             [
-                "[server]",
-                f'host = "{HOST}"',
-                f"port = {port}",
-                "api_keys_env = []",
-                'ledger = "off"',
-                'log_level = "warning"',
-                "[discovery]",
-                "enabled = false",
+                *quiet_server(port),
                 "[hub]",
                 "enabled = true",
                 f'agent_keys = ["{agent_key}"]',

@@ -108,6 +108,23 @@ def start_fake(procs: Processes) -> tuple[Proc, str]:
     raise RuntimeError(f"the fake upstream did not start:\n{proc.tail()}")
 
 
+def quiet_server(port: int) -> list[str]:
+    """A modelport config's `[server]` and `[discovery]` as every benchmark runs it: on
+    HOST:port, no client keys, no ledger, no discovery, warnings only."""
+    return [
+        "[server]",
+        f'host = "{HOST}"',
+        f"port = {port}",
+        "api_keys_env = []",
+        'ledger = "off"',
+        'log_level = "warning"',
+        "",
+        "[discovery]",
+        "enabled = false",
+        "",
+    ]
+
+
 def modelport_config(fake: str, port: int, extra_pass_models: tuple[str, ...] = ()) -> str:
     """`extra_pass_models`: more models of the fake on the `vllm` (passthrough) backend."""
 
@@ -120,16 +137,7 @@ def modelport_config(fake: str, port: int, extra_pass_models: tuple[str, ...] = 
 
     return "\n".join(
         [
-            "[server]",
-            f'host = "{HOST}"',
-            f"port = {port}",
-            "api_keys_env = []",
-            'ledger = "off"',
-            'log_level = "warning"',
-            "",
-            "[discovery]",
-            "enabled = false",
-            "",
+            *quiet_server(port),
             backend("vllm", "pass", [PASS_MODEL, IDLE_MODEL, *extra_pass_models]),
             backend("localai", "trans", [TRANS_MODEL, IDLE_TRANS_MODEL]),
             backend("anthropic", "anth", [ANTH_MODEL]),
