@@ -53,10 +53,9 @@ from modelport.types import (
 )
 from modelport.wire import anthropic, openai, relay_codec_for
 from modelport.wire.fields import Target
-from modelport.wire.meter import Meter
+from modelport.wire.meter import Meter, WholeFrames
 from modelport.wire.openai.models import AGENT_ENTRY
 from modelport.wire.provider import JOB_FORMATS, RELAY_JOBS, WHOLE_JOBS, JobDone
-from modelport.wire.sse import frame_too_large
 from modelport.wire.validate import relay_body
 
 
@@ -348,7 +347,7 @@ class RelayedJob:
     async def __aiter__(self) -> AsyncIterator[bytes]:
         job, end = self._job, self._end
         held: list[bytes] = []
-        frames = _WholeFrames(body_limits().frame_bytes)
+        frames = WholeFrames(body_limits().frame_bytes)
         try:
             while (data := await job.next()) is not None:
                 if not self._stream:
@@ -367,66 +366,6 @@ class RelayedJob:
 
     async def aclose(self) -> None:
         await self._job.cancel()
-
-
-_FRAME_ENDS = (b"\n\n", b"\r\n\r\n")
-_TAIL = 3  # the longest frame end less one byte: a boundary split across two chunks
-
-
-class _WholeFrames:
-    """Chunks that end where an SSE frame ends, but for a frame cut in pieces, as whole
-    frames: a cut frame's pieces wait in a list, and each new piece is searched once (with
-    the last bytes before it), not the whole frame again, so a frame of many pieces costs
-    linear time, as wire/meter.py's Meter does. Bounded by the frame cap."""
-
-    __slots__ = ("_max", "_pieces", "_size", "_tail")
-
-    def __init__(self, max_frame: int) -> None:
-        self._max = max_frame
-        self._pieces: list[bytes] = []  # the cut frame's start
-        self._size = 0
-        self._tail = b""
-
-    @property
-    def pending(self) -> bool:
-        return bool(self._pieces)
-
-    def feed(self, data: bytes) -> bytes:
-        """The whole frames `data` completes (b"" while a cut frame's rest has not come)."""
-        if not self._pieces and data.endswith(_FRAME_ENDS):
-            return data  # the common case: one test a chunk
-        probe = self._tail + data
-        end = _last_frame_end(probe)
-        if end == 0:
-            self._keep(data, probe)
-            return b""
-        if self._pieces:
-            data = b"".join([*self._pieces, data])
-            end += self._size - len(self._tail)
-            self._pieces, self._size, self._tail = [], 0, b""
-        if end < len(data):
-            rest = data[end:]
-            self._keep(rest, rest)
-        return data[:end]
-
-    def close(self) -> bytes:
-        """What is left at the job's end (a last frame without its blank line)."""
-        rest = b"".join(self._pieces)
-        self._pieces, self._size, self._tail = [], 0, b""
-        return rest
-
-    def _keep(self, piece: bytes, probe: bytes) -> None:
-        self._pieces.append(piece)
-        self._size += len(piece)
-        self._tail = probe[-_TAIL:]
-        if self._size > self._max:
-            raise frame_too_large(self._max)
-
-
-def _last_frame_end(data: bytes) -> int:
-    """Where the last complete SSE frame in `data` ends (after its blank line), or 0."""
-    lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
-    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
 
 
 def _holds(data: bytes, line: bytes, after_newline: bytes) -> bool:

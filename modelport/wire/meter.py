@@ -14,6 +14,9 @@ line is a frame: its counts ride on the `done: true` line, a failure is an `erro
 An engine whose wire is off in a way the client would see (a profile quirk) gets a
 `FrameFixup`: the meter hands it each frame it has read and sends what it returns instead
 (wire/anthropic/relay_fixup.py). Without one, no frame is ever re-encoded.
+
+`WholeFrames` is the same SSE framing without the metering: bytes already metered (a
+modelport agent's relay job, at the hub) cut back into whole frames only.
 """
 
 from __future__ import annotations
@@ -229,3 +232,64 @@ class Meter:
         self.usage = usage
         self.finish_reason = reason
         self.raw_reason = raw
+
+
+_FRAME_ENDS = (b"\n\n", b"\r\n\r\n")
+
+
+class WholeFrames:
+    """Whole SSE frames out of chunks that end where a frame ends, but for a frame cut in
+    pieces (a hub relaying a modelport agent's relay job: hub/backend.py `RelayedJob`),
+    with no frame read: the common chunk costs one `endswith`. A cut frame's pieces wait
+    in a list and each new piece is searched once (with the last bytes before it, as the
+    Meter's pending frame is), so a frame of many pieces costs linear time. Bounded by
+    the frame cap."""
+
+    __slots__ = ("_max", "_pieces", "_size", "_tail")
+
+    def __init__(self, max_frame: int) -> None:
+        self._max = max_frame
+        self._pieces: list[bytes] = []  # the cut frame's start
+        self._size = 0
+        self._tail = b""
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._pieces)
+
+    def feed(self, data: bytes) -> bytes:
+        """The whole frames `data` completes (b"" while a cut frame's rest has not come)."""
+        if not self._pieces and data.endswith(_FRAME_ENDS):
+            return data  # the common case: one test a chunk
+        probe = self._tail + data
+        end = _last_frame_end(probe)
+        if end == 0:
+            self._keep(data, probe)
+            return b""
+        if self._pieces:
+            data = b"".join([*self._pieces, data])
+            end += self._size - len(self._tail)
+            self._pieces, self._size, self._tail = [], 0, b""
+        if end < len(data):
+            rest = data[end:]
+            self._keep(rest, rest)
+        return data[:end]
+
+    def close(self) -> bytes:
+        """What is left at the job's end (a last frame without its blank line)."""
+        rest = b"".join(self._pieces)
+        self._pieces, self._size, self._tail = [], 0, b""
+        return rest
+
+    def _keep(self, piece: bytes, probe: bytes) -> None:
+        self._pieces.append(piece)
+        self._size += len(piece)
+        self._tail = probe[-_TAIL:]
+        if self._size > self._max:
+            raise frame_too_large(self._max)
+
+
+def _last_frame_end(data: bytes) -> int:
+    """Where the last complete SSE frame in `data` ends (after its blank line), or 0."""
+    lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
+    return max(lf + 2 if lf >= 0 else 0, crlf + 4 if crlf >= 0 else 0)
